@@ -1,0 +1,120 @@
+/**
+ * createGrpcServer: a nice-grpc server with what every process needs (STYLE.md A-13, A-15):
+ * request-id binding and per-call child loggers, AppError → gRPC status mapping (once, here),
+ * the standard health service, server reflection (grpcurl works) and bounded graceful shutdown.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import {
+  createServer,
+  Metadata,
+  Status,
+  type CallContext,
+  type Server,
+  type ServerError,
+  type ServerMiddlewareCall,
+} from 'nice-grpc';
+import { isAbortError } from 'abort-controller-x';
+import { HealthDefinition, HealthServiceImpl, HealthState } from 'nice-grpc-server-health';
+import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-reflection';
+import { toServerError } from '../errors/grpc.js';
+import { isAppError } from '../errors/app-error.js';
+import { serviceTokenMiddleware } from './service-auth.js';
+
+export const REQUEST_ID_METADATA = 'x-request-id';
+
+/** What every handler gets in its context besides nice-grpc's own. */
+export interface RequestContext {
+  requestId: string;
+  logger: Logger;
+}
+
+export interface GrpcServerOptions {
+  logger: Logger;
+  /** Fully-qualified service names exposed through reflection and health. */
+  serviceNames: string[];
+  /** Shared service credential; when set, calls without it are refused (UNAUTHENTICATED). */
+  serviceToken?: string | undefined;
+}
+
+export interface GrpcServer {
+  server: Server<RequestContext>;
+  health: HealthState;
+  listen(host: string, port: number): Promise<number>;
+  /** Stops accepting calls, waits up to graceMs for running calls, then cancels them. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+const descriptorSetPath = path.join(import.meta.dirname, '..', '..', 'gen', 'descriptor-set.binpb');
+
+export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
+  const { logger } = options;
+  const server = createServer()
+    .use(serviceTokenMiddleware(options.serviceToken))
+    .use(requestContextMiddleware(logger));
+  const health = HealthState();
+  server.add(HealthDefinition, HealthServiceImpl(health));
+  server.add(
+    ServerReflectionService,
+    ServerReflection(readFileSync(descriptorSetPath), options.serviceNames),
+  );
+  return {
+    server,
+    health,
+    async listen(host, port) {
+      return server.listen(`${host}:${port}`);
+    },
+    async shutdown(graceMs) {
+      setHealth(health, options.serviceNames, false);
+      let timer: NodeJS.Timeout | undefined;
+      const forced = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          logger.warn({ graceMs }, 'grace period over, cancelling running calls');
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+      });
+      await Promise.race([server.shutdown(), forced]);
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Binds request id + child logger, logs each call once, maps errors to statuses. */
+function requestContextMiddleware(root: Logger) {
+  return async function* middleware<Req, Res>(
+    call: ServerMiddlewareCall<Req, Res, RequestContext>,
+    context: CallContext,
+  ) {
+    const requestId = context.metadata.get(REQUEST_ID_METADATA) ?? 'none';
+    const logger = root.child({ reqId: requestId, rpc: call.method.path });
+    const started = performance.now();
+    try {
+      const result = yield* call.next(call.request, { ...context, requestId, logger });
+      logger.debug({ ms: Math.round(performance.now() - started) }, 'rpc ok');
+      return result;
+    } catch (err) {
+      if (isAbortError(err)) {
+        logger.debug({ ms: Math.round(performance.now() - started) }, 'rpc cancelled by caller');
+        throw toServerError(err, context.trailer) satisfies ServerError;
+      }
+      const mapped = toServerError(err, context.trailer);
+      const level = isAppError(err) && err.kind !== 'internal' ? 'debug' : 'error';
+      logger[level](
+        { err, code: Status[mapped.code], ms: Math.round(performance.now() - started) },
+        'rpc failed',
+      );
+      throw mapped;
+    }
+  };
+}
+
+/** Sets the overall status and every named service's status at once. */
+export function setHealth(health: HealthState, serviceNames: string[], serving: boolean): void {
+  const status = serving ? 'healthy' : 'unhealthy';
+  health.setStatus(status);
+  for (const name of serviceNames) health.setStatus(status, name);
+}
+
+export { Metadata };

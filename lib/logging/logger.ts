@@ -1,0 +1,39 @@
+/**
+ * One pino root per process (STYLE.md A-15): NDJSON to stdout (or a given stream),
+ * `authorization` and key-bearing paths redacted, a `service` binding on every line.
+ */
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export const REDACT_PATHS = [
+  'authorization',
+  'req.headers.authorization',
+  'headers.authorization',
+  'metadata.authorization',
+  'apiKey',
+  'api_key',
+  'secret',
+  '*.apiKey',
+  '*.api_key',
+  '*.secret',
+];
+
+export function createLogger(
+  service: string,
+  level: string,
+  destination?: DestinationStream,
+): Logger {
+  return pino(
+    {
+      level,
+      base: { service },
+      redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination,
+  );
+}
+
+/** Masks anything that looks like an API key in free text (error messages, URLs). */
+export function maskKeys(text: string): string {
+  return text.replace(/xero_[A-Za-z0-9-]+_[A-Za-z0-9]+/g, 'xero_***');
+}

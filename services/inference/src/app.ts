@@ -1,0 +1,79 @@
+/**
+ * startInferenceWorker: builds and starts one inference process (no signal handling; main.ts
+ * owns that). Tests call it directly on port 0 with an engine of their choice.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { InferenceServiceDefinition } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
+import { createAdmission } from './admission.js';
+import type { InferenceConfig } from './config.js';
+import type { Engine } from './engines/engine.js';
+import { describeHardware, detectCpu, hardwareClassToProto, hardwareMismatch } from './hardware.js';
+import { createInferenceService, type InferenceService } from './inference-service.js';
+
+export interface InferenceWorker {
+  port: number;
+  workerId: string;
+  /** Resolves when the engine can serve (model downloaded and loaded); rejects if it cannot. */
+  ready: Promise<void>;
+  service: InferenceService;
+  /** Drains (bounded by the grace period), then stops the server and the engine. */
+  stop(): Promise<void>;
+}
+
+export async function startInferenceWorker(
+  config: InferenceConfig,
+  deps: { logger: Logger; engine: Engine; gpu?: string | false },
+): Promise<InferenceWorker> {
+  const { logger, engine } = deps;
+  const cpu = detectCpu();
+  const gpu = deps.gpu ?? false;
+  const mismatch = hardwareMismatch(config.INFERENCE_HARDWARE_CLASS, cpu, gpu);
+  if (mismatch) {
+    if (!config.INFERENCE_ALLOW_HARDWARE_MISMATCH) {
+      throw new Error(`${mismatch}; set INFERENCE_ALLOW_HARDWARE_MISMATCH=true to serve anyway`);
+    }
+    logger.warn({ mismatch }, 'serving a hardware class that does not match the detected hardware');
+  }
+  const workerId = config.INFERENCE_WORKER_ID ?? `${config.INFERENCE_HARDWARE_CLASS}-${randomBytes(3).toString('hex')}`;
+  const service = createInferenceService({
+    engine,
+    admission: createAdmission(config.INFERENCE_CAPACITY, config.INFERENCE_QUEUE_CAPACITY),
+    workerId,
+    hardwareClass: hardwareClassToProto[config.INFERENCE_HARDWARE_CLASS],
+    hardwareDescription: describeHardware(cpu, gpu),
+  });
+  const grpc = createGrpcServer({
+    logger,
+    serviceNames: [InferenceServiceDefinition.fullName],
+    serviceToken: config.SERVICE_TOKEN,
+  });
+  grpc.server.add(InferenceServiceDefinition, service.impl);
+  // Health says NOT_SERVING until the engine can serve (a model may still be downloading).
+  const names = [InferenceServiceDefinition.fullName];
+  setHealth(grpc.health, names, false);
+  const port = await grpc.listen(config.INFERENCE_HOST, config.INFERENCE_PORT);
+  logger.info({ port, workerId, hardware: config.INFERENCE_HARDWARE_CLASS }, 'inference worker listening');
+  const startAbort = new AbortController();
+  const ready = (engine.ready() ? Promise.resolve() : engine.start(startAbort.signal)).then(() => {
+    setHealth(grpc.health, names, true);
+    logger.info({ engine: engine.info() }, 'engine ready');
+  });
+
+  return {
+    port,
+    workerId,
+    ready,
+    service,
+    async stop() {
+      startAbort.abort();
+      setHealth(grpc.health, names, false);
+      const grace = config.INFERENCE_DRAIN_GRACE_MS;
+      await Promise.race([service.drain(), new Promise((r) => setTimeout(r, grace).unref())]);
+      await grpc.shutdown(1000);
+      await engine.close();
+    },
+  };
+}
+

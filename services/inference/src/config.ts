@@ -1,0 +1,50 @@
+/** Inference worker configuration: parsed once from the environment (README "Configuration"). */
+import { z } from 'zod';
+import { bool, logLevel, parseEnv, port } from '../../../lib/config/env.js';
+
+export const HARDWARE_CLASSES = ['cpu', 'cpu-amd', 'cpu-intel', 'gpu-nvidia', 'gpu-amd', 'gpu-intel', 'self-hosted'] as const;
+export type HardwareClassName = (typeof HARDWARE_CLASSES)[number];
+
+const schema = z.object({
+  INFERENCE_HOST: z.string().default('127.0.0.1'),
+  INFERENCE_PORT: port(50061),
+  INFERENCE_WORKER_ID: z.string().optional(),
+  INFERENCE_HARDWARE_CLASS: z.enum(HARDWARE_CLASSES).default('cpu'),
+  /** Serve a declared GPU class even if no such GPU is detected (tests, upstream engines). */
+  INFERENCE_ALLOW_HARDWARE_MISMATCH: bool(false),
+  INFERENCE_ENGINE: z.enum(['llama-cpp', 'openai', 'simulator']).default('simulator'),
+  INFERENCE_CAPACITY: z.coerce.number().int().positive().default(4),
+  INFERENCE_QUEUE_CAPACITY: z.coerce.number().int().min(0).default(8),
+  INFERENCE_DRAIN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
+  // llama-cpp engine
+  LLAMA_MODEL: z.string().default('hf:bartowski/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct-Q8_0.gguf'),
+  LLAMA_MODELS_DIR: z.string().default('.data/models'),
+  LLAMA_ALLOW_DOWNLOAD: bool(true),
+  /** When the model cannot be had (no network, no cache), serve the generated tiny model. */
+  LLAMA_FALLBACK_TINY: bool(true),
+  LLAMA_GPU: z.enum(['auto', 'cuda', 'vulkan', 'metal', 'cpu']).default('auto'),
+  LLAMA_THREADS: z.coerce.number().int().positive().optional(),
+  LLAMA_CONTEXT_SIZE: z.coerce.number().int().positive().optional(),
+  LLAMA_MODEL_NAME: z.string().optional(),
+  // openai engine
+  OPENAI_UPSTREAM_URL: z.string().url().default('http://127.0.0.1:8000/v1'),
+  OPENAI_UPSTREAM_API_KEY: z.string().optional(),
+  OPENAI_UPSTREAM_MODEL: z.string().optional(),
+  OPENAI_UPSTREAM_CONTEXT_WINDOW: z.coerce.number().int().positive().default(8192),
+  // simulator engine
+  SIM_TOKENS_PER_SECOND: z.coerce.number().min(0).default(50),
+  SIM_TTFT_MS: z.coerce.number().min(0).default(20),
+  SIM_RESPONSE_TOKENS: z.coerce.number().int().positive().default(24),
+  SIM_CONTEXT_WINDOW: z.coerce.number().int().positive().default(4096),
+  SIM_FAIL_AFTER_TOKENS: z.coerce.number().int().min(0).default(0),
+  SIM_HANG_AFTER_TOKENS: z.coerce.number().int().min(0).default(0),
+  SIM_CRASH_AFTER_TOKENS: z.coerce.number().int().min(0).default(0),
+  SERVICE_TOKEN: z.string().optional(),
+  LOG_LEVEL: logLevel,
+});
+
+export type InferenceConfig = z.infer<typeof schema>;
+
+export function loadInferenceConfig(env: NodeJS.ProcessEnv): InferenceConfig {
+  return parseEnv(schema, env);
+}

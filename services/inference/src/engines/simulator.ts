@@ -1,0 +1,121 @@
+/**
+ * The simulator engine: deterministic text at a configured speed, with injectable faults.
+ * A tool for load and fault tests and for demos without a model — never inference. It says so
+ * in every response: the model is `simulator` and the fingerprint `fp_simulator`.
+ */
+import { createHash } from 'node:crypto';
+import { delay } from 'abort-controller-x';
+import { AppError } from '../../../../lib/errors/app-error.js';
+import type { ChatMessage, Engine, EngineEvent, GenerateParams } from './engine.js';
+
+export interface SimulatorOptions {
+  tokensPerSecond: number;
+  timeToFirstTokenMs: number;
+  /** Tokens in a natural (finish_reason "stop") answer. */
+  responseTokens: number;
+  contextWindow: number;
+  /** Fault: throw after this many tokens (0 = never). */
+  failAfterTokens: number;
+  /** Fault: stop producing after this many tokens and hang until cancelled (0 = never). */
+  hangAfterTokens: number;
+  /** Fault: exit the process after this many tokens (0 = never). */
+  crashAfterTokens: number;
+  /** Called on every token; tests use it to observe generation (e.g. cancel latency). */
+  onToken?: ((requestId: string) => void) | undefined;
+  /** Called when a generation stops because it was cancelled. */
+  onCancel?: ((requestId: string) => void) | undefined;
+}
+
+export const SIMULATOR_MODEL = 'simulator';
+
+const WORDS = [
+  'The', 'simulator', 'streams', 'deterministic', 'tokens', 'so', 'tests', 'and', 'benchmarks',
+  'can', 'measure', 'the', 'platform', 'without', 'a', 'model', 'this', 'is', 'not', 'inference',
+];
+
+/** Rough token count: one token per word-ish piece, as a simulator has no tokenizer. */
+export function simulatorTokenCount(messages: ChatMessage[]): number {
+  return messages.reduce((n, m) => n + 4 + Math.ceil(m.content.length / 4), 0);
+}
+
+export function createSimulatorEngine(options: SimulatorOptions): Engine {
+  const interTokenMs = options.tokensPerSecond > 0 ? 1000 / options.tokensPerSecond : 0;
+  return {
+    async start() {},
+    ready: () => true,
+    info: () => ({
+      engine: 'simulator',
+      model: SIMULATOR_MODEL,
+      fingerprint: 'fp_simulator',
+      contextWindow: options.contextWindow,
+      backend: `simulator ${options.tokensPerSecond} tok/s`,
+    }),
+    countPromptTokens: async (messages) => simulatorTokenCount(messages),
+    async *generate(params: GenerateParams, signal: AbortSignal): AsyncGenerator<EngineEvent> {
+      const promptTokens = simulatorTokenCount(params.messages);
+      if (promptTokens > options.contextWindow) {
+        throw new AppError('invalid_request', `This model's maximum context length is ${options.contextWindow} tokens; the messages use ${promptTokens}.`, {
+          code: 'context_length_exceeded',
+          param: 'messages',
+        });
+      }
+      const room = options.contextWindow - promptTokens;
+      const maxTokens = Math.min(params.maxTokens ?? room, room);
+      const limit = Math.min(maxTokens, options.responseTokens);
+      const start = seedFrom(params);
+      let text = '';
+      let produced = 0;
+      try {
+        if (options.timeToFirstTokenMs > 0) await delay(signal, options.timeToFirstTokenMs);
+        while (produced < limit) {
+          if (produced > 0 && interTokenMs > 0) await delay(signal, interTokenMs);
+          if (options.crashAfterTokens > 0 && produced >= options.crashAfterTokens) process.exit(70);
+          if (options.failAfterTokens > 0 && produced >= options.failAfterTokens) {
+            throw new AppError('internal', 'simulated engine failure');
+          }
+          if (options.hangAfterTokens > 0 && produced >= options.hangAfterTokens) {
+            await delay(signal, 2 ** 31 - 1);
+          }
+          const piece = (produced === 0 ? '' : ' ') + WORDS[(start + produced) % WORDS.length];
+          const candidate = text + piece;
+          const cut = firstStop(candidate, params.stop);
+          if (cut !== undefined) {
+            const tail = candidate.slice(text.length, cut);
+            if (tail) yield { type: 'delta', text: tail, tokenCount: 1 };
+            produced += 1;
+            yield { type: 'final', finishReason: 'stop', usage: { promptTokens, completionTokens: produced } };
+            return;
+          }
+          text = candidate;
+          produced += 1;
+          options.onToken?.(params.requestId);
+          yield { type: 'delta', text: piece, tokenCount: 1 };
+        }
+        const finishReason = produced >= options.responseTokens && produced < maxTokens ? 'stop' : 'length';
+        yield { type: 'final', finishReason, usage: { promptTokens, completionTokens: produced } };
+      } catch (err) {
+        if (signal.aborted) {
+          options.onCancel?.(params.requestId);
+          yield { type: 'final', finishReason: 'cancelled', usage: { promptTokens, completionTokens: produced } };
+          return;
+        }
+        throw err;
+      }
+    },
+    async close() {},
+  };
+}
+
+function seedFrom(params: GenerateParams): number {
+  const basis = params.seed !== undefined ? String(params.seed) : params.messages.map((m) => m.content).join('\n');
+  return createHash('sha256').update(basis).digest().readUInt16BE(0);
+}
+
+function firstStop(text: string, stops: string[]): number | undefined {
+  let best: number | undefined;
+  for (const s of stops) {
+    const at = s ? text.indexOf(s) : -1;
+    if (at >= 0 && (best === undefined || at < best)) best = at;
+  }
+  return best;
+}
