@@ -6,6 +6,7 @@
 
 export type ErrorKind =
   | 'invalid_request'
+  | 'too_large'
   | 'unauthenticated'
   | 'permission_denied'
   | 'not_found'
@@ -47,6 +48,7 @@ export class AppError extends Error {
 
 const defaultCode: Record<ErrorKind, string> = {
   invalid_request: 'invalid_request',
+  too_large: 'request_too_large',
   unauthenticated: 'invalid_api_key',
   permission_denied: 'permission_denied',
   not_found: 'not_found',

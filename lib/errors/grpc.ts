@@ -11,6 +11,7 @@ export const RETRY_AFTER_TRAILER = 'x-retry-after';
 
 const kindToStatus: Record<ErrorKind, Status> = {
   invalid_request: Status.INVALID_ARGUMENT,
+  too_large: Status.INVALID_ARGUMENT,
   unauthenticated: Status.UNAUTHENTICATED,
   permission_denied: Status.PERMISSION_DENIED,
   not_found: Status.NOT_FOUND,
@@ -26,6 +27,11 @@ export function toServerError(err: unknown, trailer: Metadata): ServerError {
   if (err instanceof ServerError) return err;
   const app = err instanceof AppError ? err : new AppError('internal', 'internal error', { cause: err });
   trailer.set(ERROR_CODE_TRAILER, app.code);
+  // A worker at capacity is RESOURCE_EXHAUSTED on the wire (grpc convention), UNAVAILABLE otherwise.
+  if (app.code === 'capacity_exceeded') {
+    if (app.retryAfterSeconds !== undefined) trailer.set(RETRY_AFTER_TRAILER, String(app.retryAfterSeconds));
+    return new ServerError(Status.RESOURCE_EXHAUSTED, app.message);
+  }
   if (app.retryAfterSeconds !== undefined) trailer.set(RETRY_AFTER_TRAILER, String(app.retryAfterSeconds));
   return new ServerError(kindToStatus[app.kind], app.message);
 }

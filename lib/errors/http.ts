@@ -16,6 +16,7 @@ export interface HttpError {
 
 const kindToHttp: Record<ErrorKind, { status: number; type: string }> = {
   invalid_request: { status: 400, type: 'invalid_request_error' },
+  too_large: { status: 413, type: 'invalid_request_error' },
   unauthenticated: { status: 401, type: 'authentication_error' },
   permission_denied: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'not_found_error' },

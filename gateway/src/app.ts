@@ -1,0 +1,131 @@
+/**
+ * createApp: the gateway's express app from its dependencies (no listening; STYLE.md A-13).
+ * Routing (path-based and DNS-based), request ids, body parsing, the OpenAI error envelope.
+ */
+import { randomBytes } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import { AppError, invalidRequest, notFound } from '../../lib/errors/app-error.js';
+import { toHttpError } from '../../lib/errors/http.js';
+import type { TierTable } from '../../lib/tiers/tier-table.js';
+import type { GatewayConfig } from './config.js';
+import type { RequestLocals } from './request-context.js';
+import { chatCompletionsHandler } from './routes/chat-completions.js';
+import { managementRouter } from './routes/management.js';
+import { modelsHandler } from './routes/models.js';
+import type { AuthPort, QuotaPort } from './upstreams.js';
+import type { WorkerPool } from './worker-pool.js';
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  logger: Logger;
+  auth: AuthPort;
+  quota: QuotaPort;
+  pool: WorkerPool;
+  tiers: TierTable;
+  /** True once the gateway stops admitting new requests. */
+  draining: () => boolean;
+  /** Aborted when in-flight streams must end (drain grace over). */
+  shutdown: AbortSignal;
+}
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createApp(deps: GatewayDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      // A client's X-Request-ID is kept when it is safe to echo (no header splitting).
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : `req_${randomBytes(12).toString('hex')}`;
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'info'),
+      serializers: {
+        req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: req.url, id: req.id }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+    }),
+  );
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const locals = res.locals as RequestLocals;
+    locals.requestId = String(req.id);
+    locals.logger = req.log;
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    const workers = deps.pool.workers.map((w) => ({
+      pool: w.pool,
+      connected: w.connected,
+      breaker: w.breaker.state(),
+      in_flight: w.status?.inFlightCount ?? null,
+    }));
+    res.status(deps.draining() ? 503 : 200).json({ status: deps.draining() ? 'draining' : 'ok', workers });
+  });
+
+  // DNS-based URLs: {endpoint}.{project}.<base domain>/v1/... become /{project}/{endpoint}/v1/...
+  const suffix = `.${deps.config.GATEWAY_BASE_DOMAIN}`;
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+    if (host.endsWith(suffix) && req.url.startsWith('/v1/')) {
+      const labels = host.slice(0, -suffix.length).split('.');
+      if (labels.length === 2 && labels[0] && labels[1]) {
+        req.url = `/${labels[1]}/${labels[0]}${req.url}`;
+      }
+    }
+    next();
+  });
+
+  app.use((_req: Request, _res: Response, next: NextFunction) => {
+    if (deps.draining()) {
+      next(new AppError('unavailable', 'The gateway is shutting down; retry the request.', { code: 'gateway_draining', retryAfterSeconds: 1 }));
+    } else {
+      next();
+    }
+  });
+
+  app.use(express.json({ limit: deps.config.GATEWAY_BODY_LIMIT, strict: true }));
+
+  app.post('/:project/:endpoint/v1/chat/completions', chatCompletionsHandler(deps));
+  app.get('/:project/:endpoint/v1/models', modelsHandler(deps));
+  app.use('/:project/v1/management', managementRouter({ auth: deps.auth.client }));
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(notFound(`Unknown route: ${req.method} ${req.path.slice(0, 200)}`, { code: 'unknown_route' }));
+  });
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const locals = res.locals as RequestLocals;
+    const mapped = toHttpError(fromBodyParser(err));
+    if (mapped.status >= 500 && mapped.status !== 503) locals.logger.error({ err }, 'request failed');
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(mapped.status).set({ ...locals.headers, ...mapped.headers }).json(mapped.body);
+  });
+  return app;
+}
+
+/** body-parser errors carry a `type`; turn them into our hierarchy. */
+function fromBodyParser(err: unknown): unknown {
+  const type = (err as { type?: unknown } | null)?.type;
+  if (type === 'entity.parse.failed') {
+    return invalidRequest('The request body is not valid JSON.', { code: 'json_parse_error' });
+  }
+  if (type === 'entity.too.large') {
+    return new AppError('too_large', 'The request body is too large.');
+  }
+  if (typeof type === 'string' && type.startsWith('encoding') || type === 'charset.unsupported') {
+    return invalidRequest('Unsupported request body encoding.', { code: 'invalid_request' });
+  }
+  return err;
+}

@@ -1,0 +1,54 @@
+/** Gateway configuration: parsed once from the environment (README "Configuration"). */
+import { z } from 'zod';
+import { logLevel, parseEnv, port } from '../../lib/config/env.js';
+
+const workerList = z
+  .string()
+  .default('cpu=127.0.0.1:50061')
+  .transform((s, ctx) => {
+    const workers: Array<{ pool: string; address: string }> = [];
+    for (const item of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+      const m = /^([a-z0-9-]+)=([^=\s]+:\d+)$/.exec(item);
+      if (!m?.[1] || !m[2]) {
+        ctx.addIssue({ code: 'custom', message: `"${item}" is not pool=host:port` });
+        return z.NEVER;
+      }
+      workers.push({ pool: m[1], address: m[2] });
+    }
+    return workers;
+  });
+
+const schema = z.object({
+  GATEWAY_HOST: z.string().default('127.0.0.1'),
+  GATEWAY_PORT: port(8080),
+  /** DNS-based URLs: `{endpoint}.{project}.<GATEWAY_BASE_DOMAIN>/v1/...`. */
+  GATEWAY_BASE_DOMAIN: z.string().default('api.localhost').transform((s) => s.toLowerCase()),
+  GATEWAY_BODY_LIMIT: z.string().default('1mb'),
+  AUTH_ADDRESS: z.string().default('127.0.0.1:50051'),
+  QUOTA_ADDRESS: z.string().default('127.0.0.1:50052'),
+  /** Comma-separated `pool=host:port` list of inference workers. */
+  INFERENCE_WORKERS: workerList,
+  /** Upper bound for a revoked key to be refused on every replica (auth cache TTL). */
+  GATEWAY_AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(5000).default(5000),
+  GATEWAY_AUTH_CACHE_MAX_ENTRIES: z.coerce.number().int().positive().default(10_000),
+  /** What to do when the quota service cannot be reached: refuse (503) or admit without limits. */
+  GATEWAY_QUOTA_FAILURE_POLICY: z.enum(['fail-closed', 'fail-open']).default('fail-closed'),
+  /** Time to first token before a worker attempt counts as failed (breaker timeout). */
+  GATEWAY_TTFT_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  GATEWAY_UNARY_TIMEOUT_MS: z.coerce.number().int().positive().default(2_000),
+  GATEWAY_BREAKER_ERROR_PERCENT: z.coerce.number().min(1).max(100).default(50),
+  GATEWAY_BREAKER_VOLUME: z.coerce.number().int().min(1).default(10),
+  GATEWAY_BREAKER_RESET_MS: z.coerce.number().int().positive().default(10_000),
+  GATEWAY_BREAKER_WINDOW_MS: z.coerce.number().int().positive().default(10_000),
+  /** On shutdown, streams get this long to finish before they end with an error event. */
+  GATEWAY_DRAIN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
+  TIERS_FILE: z.string().optional(),
+  SERVICE_TOKEN: z.string().optional(),
+  LOG_LEVEL: logLevel,
+});
+
+export type GatewayConfig = z.infer<typeof schema>;
+
+export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
+  return parseEnv(schema, env);
+}

@@ -1,0 +1,12 @@
+/** Composition root of the gateway process (STYLE.md A-13). */
+import { createLogger } from '../../lib/logging/logger.js';
+import { runProcess } from '../../lib/process/run.js';
+import { loadGatewayConfig } from './config.js';
+import { startGateway } from './server.js';
+
+await runProcess('gateway', async () => {
+  const config = loadGatewayConfig(process.env);
+  const logger = createLogger('gateway', config.LOG_LEVEL);
+  const gateway = await startGateway(config, { logger });
+  return { logger, stop: () => gateway.stop() };
+});

@@ -1,0 +1,64 @@
+/**
+ * Validation of OpenAI chat completion requests. Bad input becomes one 400 with the offending
+ * `param`, never a 500. Unknown fields are ignored (SDKs add new ones over time); fields we
+ * cannot honour (n > 1, tools) are refused rather than silently dropped.
+ */
+import { z } from 'zod';
+import { invalidRequest } from '../../../lib/errors/app-error.js';
+
+const textPart = z.object({ type: z.literal('text'), text: z.string() });
+const content = z.union([z.string(), z.array(textPart).max(256), z.null()]);
+
+const message = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+  content: content.optional(),
+  name: z.string().max(256).optional(),
+  tool_call_id: z.string().optional(),
+});
+
+const nullable = <T extends z.ZodType>(t: T) => t.nullable().optional();
+
+export const chatCompletionRequest = z.object({
+  model: z.string({ error: "Missing required field 'model'." }).min(1, "'model' must not be empty."),
+  messages: z.array(message).min(1, "'messages' must contain at least one message.").max(2048),
+  stream: nullable(z.boolean()),
+  stream_options: nullable(z.object({ include_usage: z.boolean().optional() })),
+  temperature: nullable(z.number().min(0).max(2)),
+  top_p: nullable(z.number().min(0).max(1)),
+  n: nullable(z.literal(1, "only n=1 is supported")),
+  max_tokens: nullable(z.number().int().min(1)),
+  max_completion_tokens: nullable(z.number().int().min(1)),
+  seed: nullable(z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER)),
+  stop: nullable(z.union([z.string().min(1), z.array(z.string().min(1)).max(4, 'at most 4 stop sequences')])),
+  tools: nullable(z.array(z.unknown()).max(0, 'tools are not supported by this endpoint')),
+  user: nullable(z.string().max(256)),
+  service_tier: nullable(z.string()),
+});
+
+export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
+
+export function parseChatCompletionRequest(body: unknown): ChatCompletionRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalidRequest('The request body must be a JSON object.', { code: 'invalid_request' });
+  }
+  const result = chatCompletionRequest.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const param = issue?.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') ?? '';
+  const message = issue?.code === 'invalid_type' && issue.input === undefined
+    ? `Missing required parameter: '${param}'.`
+    : `Invalid '${param}': ${issue?.message ?? 'invalid value'}.`;
+  throw invalidRequest(message, { code: 'invalid_request', param: param || undefined });
+}
+
+/** Flattens OpenAI content (string or text parts) to plain text. */
+export function contentText(c: ChatCompletionRequest['messages'][number]['content']): string {
+  if (c === null || c === undefined) return '';
+  if (typeof c === 'string') return c;
+  return c.map((p) => p.text).join('');
+}
+
+/** Rough token estimate for admission (the worker's tokenizer settles the real count). */
+export function estimatePromptTokens(messages: ChatCompletionRequest['messages']): number {
+  return messages.reduce((n, m) => n + 4 + Math.ceil(contentText(m.content).length / 4), 2);
+}

@@ -1,0 +1,48 @@
+/**
+ * SSE writer for OpenAI streams (STYLE.md A-10, A-11): headers are committed by the caller only
+ * after the first token; each write awaits 'drain' when the socket buffer is full, and a reader
+ * too slow to keep the backlog under the cap gets an error instead of growing our memory.
+ */
+import type { Response } from 'express';
+
+export interface SseWriter {
+  /** Writes one `data:` event; resolves once the socket can take more. */
+  send(data: unknown): Promise<void>;
+  done(): void;
+  /** One terminal error event (no [DONE] after it), then the stream ends. */
+  error(body: unknown): void;
+}
+
+export function openSse(res: Response, headers: Record<string, string>): SseWriter {
+  res.writeHead(200, {
+    ...headers,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  res.flushHeaders();
+  const write = (text: string): Promise<void> => {
+    if (res.writableEnded || res.destroyed) return Promise.resolve();
+    if (res.write(text)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  };
+  return {
+    // JSON.stringify escapes newlines, so model output can never forge an event boundary.
+    send: (data) => write(`data: ${JSON.stringify(data)}\n\n`),
+    done() {
+      if (!res.writableEnded) res.end('data: [DONE]\n\n');
+    },
+    error(body) {
+      if (!res.writableEnded) res.end(`data: ${JSON.stringify(body)}\n\n`);
+    },
+  };
+}

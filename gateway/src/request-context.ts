@@ -1,0 +1,9 @@
+/** Per-request state kept in `res.locals` (typed here, set by app.ts middleware). */
+import type { Logger } from 'pino';
+
+export interface RequestLocals {
+  requestId: string;
+  logger: Logger;
+  /** Rate-limit headers once the key is known; repeated on error responses. */
+  headers?: Record<string, string>;
+}

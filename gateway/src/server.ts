@@ -1,0 +1,91 @@
+/**
+ * startGateway: wires the gateway's dependencies (clients, breakers, worker pool) and listens.
+ * Stop = stop accepting, let streams finish within the drain grace, then end them with an
+ * error event, then close upstream channels.
+ */
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { loadTierTable } from '../../lib/tiers/tier-table.js';
+import { createApp } from './app.js';
+import { createBreaker, type Breaker, type BreakerState } from './breaker.js';
+import type { GatewayConfig } from './config.js';
+import { createAuthPort, createQuotaPort } from './upstreams.js';
+import { createWorkerPool, type WorkerPool } from './worker-pool.js';
+
+export interface Gateway {
+  port: number;
+  server: Server;
+  pool: WorkerPool;
+  breakers: Breaker[];
+  stop(): Promise<void>;
+}
+
+export async function startGateway(
+  config: GatewayConfig,
+  deps: { logger: Logger; onBreakerState?: (name: string, state: BreakerState) => void },
+): Promise<Gateway> {
+  const { logger } = deps;
+  const tiers = loadTierTable(config.TIERS_FILE);
+  const breakers: Breaker[] = [];
+  const breaker = (name: string, timeoutMs?: number): Breaker => {
+    const b = createBreaker(
+      name,
+      {
+        errorThresholdPercentage: config.GATEWAY_BREAKER_ERROR_PERCENT,
+        volumeThreshold: config.GATEWAY_BREAKER_VOLUME,
+        resetTimeoutMs: config.GATEWAY_BREAKER_RESET_MS,
+        rollingWindowMs: config.GATEWAY_BREAKER_WINDOW_MS,
+        timeoutMs,
+      },
+      logger,
+      deps.onBreakerState,
+    );
+    breakers.push(b);
+    return b;
+  };
+  const common = { serviceToken: config.SERVICE_TOKEN, timeoutMs: config.GATEWAY_UNARY_TIMEOUT_MS, logger };
+  const auth = createAuthPort({ ...common, address: config.AUTH_ADDRESS, breaker: breaker('auth') });
+  const quota = createQuotaPort({
+    ...common,
+    address: config.QUOTA_ADDRESS,
+    breaker: breaker('quota'),
+    policy: config.GATEWAY_QUOTA_FAILURE_POLICY,
+  });
+  const pool = createWorkerPool({
+    workers: config.INFERENCE_WORKERS,
+    serviceToken: config.SERVICE_TOKEN,
+    logger,
+    createBreaker: (name) => breaker(name),
+  });
+  let draining = false;
+  const shutdown = new AbortController();
+  const app = createApp({ config, logger, auth, quota, pool, tiers, draining: () => draining, shutdown: shutdown.signal });
+  const server = app.listen(config.GATEWAY_PORT, config.GATEWAY_HOST);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
+  logger.info({ port, workers: config.INFERENCE_WORKERS.length }, 'gateway listening');
+
+  return {
+    port,
+    server,
+    pool,
+    breakers,
+    async stop() {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grace = setTimeout(() => shutdown.abort(), config.GATEWAY_DRAIN_GRACE_MS);
+      await closed;
+      clearTimeout(grace);
+      shutdown.abort();
+      await pool.close();
+      auth.close();
+      quota.close();
+      for (const b of breakers) b.shutdown();
+    },
+  };
+}

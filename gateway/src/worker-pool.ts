@@ -1,0 +1,141 @@
+/**
+ * Inference workers grouped by hardware pool, and the choice of one for a request: only workers
+ * that are healthy (status stream alive, model loaded, not draining), whose breaker admits calls
+ * and that have free capacity; among them the least loaded by their own signals
+ * (in flight + queued relative to capacity, then time to first token).
+ */
+import { delay } from 'abort-controller-x';
+import type { Logger } from 'pino';
+import {
+  InferenceServiceDefinition,
+  type WorkerStatus,
+} from '../../gen/xerotier/inference/v1/inference_service.js';
+import { AppError } from '../../lib/errors/app-error.js';
+import { callOptions, createAppClient, createGrpcChannel, type AppClient } from '../../lib/grpc/client.js';
+import type { Breaker, BreakerState } from './breaker.js';
+
+export interface Worker {
+  /** Configured address; the worker's own id arrives with its status. */
+  address: string;
+  pool: string;
+  client: AppClient<typeof InferenceServiceDefinition>;
+  breaker: Breaker;
+  /** Calls this gateway has open on the worker (known before the worker reports them). */
+  localInFlight: number;
+  status: WorkerStatus | undefined;
+  /** Whether the status stream is currently connected. */
+  connected: boolean;
+}
+
+export interface WorkerPool {
+  workers: readonly Worker[];
+  /** Picks the best worker among `pools`, skipping `exclude`; throws a 503 AppError if none. */
+  pick(pools: readonly string[], exclude: ReadonlySet<Worker>): Worker;
+  close(): Promise<void>;
+}
+
+export interface WorkerPoolOptions {
+  workers: Array<{ pool: string; address: string }>;
+  serviceToken?: string | undefined;
+  logger: Logger;
+  createBreaker: (name: string) => Breaker;
+}
+
+export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
+  const stop = new AbortController();
+  const channels = options.workers.map((w) => createGrpcChannel(w.address));
+  const workers: Worker[] = options.workers.map((w, i) => ({
+    address: w.address,
+    pool: w.pool,
+    client: createAppClient(InferenceServiceDefinition, channels[i]!, {
+      address: w.address,
+      target: 'inference worker',
+      serviceToken: options.serviceToken,
+    }),
+    breaker: options.createBreaker(`inference:${w.pool}@${w.address}`),
+    localInFlight: 0,
+    status: undefined,
+    connected: false,
+  }));
+  for (const worker of workers) void watch(worker, stop.signal, options.logger);
+
+  return {
+    workers,
+    pick(pools, exclude) {
+      const eligible = workers.filter((w) => pools.includes(w.pool) && !exclude.has(w));
+      if (eligible.length === 0) {
+        throw new AppError('unavailable', 'No inference worker serves this endpoint right now.', {
+          code: 'no_healthy_worker',
+          retryAfterSeconds: 5,
+        });
+      }
+      const healthy = eligible.filter((w) => isHealthy(w) && w.breaker.state() !== 'open');
+      if (healthy.length === 0) {
+        const soonest = Math.min(...eligible.map((w) => w.breaker.retryAfterSeconds() || 2));
+        throw new AppError('unavailable', 'No healthy inference worker is available; retry shortly.', {
+          code: 'no_healthy_worker',
+          retryAfterSeconds: soonest,
+        });
+      }
+      const free = healthy.filter((w) => load(w) < 1);
+      if (free.length === 0) {
+        throw new AppError('unavailable', 'All inference workers for this endpoint are at capacity; retry shortly.', {
+          code: 'capacity_exceeded',
+          retryAfterSeconds: 1,
+        });
+      }
+      // Prefer a closed breaker over a half-open one, then the least loaded, then the fastest.
+      free.sort(
+        (a, b) =>
+          stateRank(a.breaker.state()) - stateRank(b.breaker.state()) ||
+          load(a) - load(b) ||
+          (a.status?.timeToFirstTokenMs ?? 0) - (b.status?.timeToFirstTokenMs ?? 0),
+      );
+      return free[0]!;
+    },
+    async close() {
+      stop.abort();
+      for (const w of workers) w.breaker.shutdown();
+      for (const c of channels) c.close();
+    },
+  };
+}
+
+function isHealthy(w: Worker): boolean {
+  return w.connected && w.status !== undefined && w.status.modelLoaded && !w.status.draining;
+}
+
+const stateRank = (s: BreakerState): number => (s === 'closed' ? 0 : 1);
+
+/**
+ * Load as a fraction of what the worker can hold (running + queue). The worker's report lags,
+ * so this gateway's own open calls are a floor.
+ */
+function load(w: Worker): number {
+  const s = w.status;
+  if (!s) return 1;
+  const room = Math.max(1, s.capacity + s.queueCapacity);
+  const busy = Math.max(w.localInFlight, s.inFlightCount + s.queuedCount);
+  return busy / room;
+}
+
+/** Follows the worker's status stream for the pool's lifetime, reconnecting with backoff. */
+async function watch(worker: Worker, signal: AbortSignal, logger: Logger): Promise<void> {
+  let backoff = 100;
+  while (!signal.aborted) {
+    try {
+      for await (const update of worker.client.watchStatus({ intervalMs: 1000 }, callOptions('status-watch', signal))) {
+        if (!worker.connected) logger.info({ worker: worker.address, pool: worker.pool }, 'worker connected');
+        worker.connected = true;
+        worker.status = update.status;
+        backoff = 100;
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      if (worker.connected) logger.warn({ worker: worker.address, pool: worker.pool, err }, 'worker status stream lost');
+    }
+    worker.connected = false;
+    await delay(signal, backoff).catch(() => undefined);
+    backoff = Math.min(backoff * 2, 2000);
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Boots the whole platform in-process on port 0 (STYLE.md A-20): auth (SQLite in memory),
+ * quota (memory), N inference workers and a gateway, each through its own composition function,
+ * talking real gRPC over loopback. Logs of every process are captured for assertions.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { startAuthService } from '../../services/auth/src/app.js';
+import { loadAuthConfig } from '../../services/auth/src/config.js';
+import { startQuotaService } from '../../services/quota/src/app.js';
+import { loadQuotaConfig } from '../../services/quota/src/config.js';
+import { startInferenceWorker, type InferenceWorker } from '../../services/inference/src/app.js';
+import { loadInferenceConfig } from '../../services/inference/src/config.js';
+import type { Engine } from '../../services/inference/src/engines/engine.js';
+import { createSimulatorEngine, type SimulatorOptions } from '../../services/inference/src/engines/simulator.js';
+import { loadGatewayConfig } from '../../gateway/src/config.js';
+import { startGateway, type Gateway } from '../../gateway/src/server.js';
+import { createLogger } from '../../lib/logging/logger.js';
+import { captureLogs, type LogCapture } from './log-capture.js';
+
+export const SIMULATOR_DEFAULTS: SimulatorOptions = {
+  tokensPerSecond: 0,
+  timeToFirstTokenMs: 0,
+  responseTokens: 12,
+  contextWindow: 4096,
+  failAfterTokens: 0,
+  hangAfterTokens: 0,
+  crashAfterTokens: 0,
+};
+
+export interface PlatformOptions {
+  /** Engines for the cpu workers (default: one simulator). */
+  engines?: Engine[];
+  /** Extra workers at external addresses (e.g. child processes), as pool=host:port. */
+  externalWorkers?: string[];
+  workerEnv?: Record<string, string>;
+  gatewayEnv?: Record<string, string>;
+  authEnv?: Record<string, string>;
+  quotaEnv?: Record<string, string>;
+}
+
+export interface Platform {
+  gateway: Gateway;
+  workers: InferenceWorker[];
+  authPort: number;
+  quotaPort: number;
+  demoKey: string;
+  logs: LogCapture;
+  /** Base URL (path form) of an endpoint. */
+  baseUrl(project?: string, endpoint?: string): string;
+  stop(): Promise<void>;
+}
+
+export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
+  const logs = captureLogs();
+  const logger = (name: string): Logger => createLogger(name, 'debug', logs.stream);
+  const dir = mkdtempSync(path.join(tmpdir(), 'xero-test-'));
+  const demoKeyFile = path.join(dir, 'demo-api-key');
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    const auth = await startAuthService(
+      loadAuthConfig({ AUTH_PORT: '0', AUTH_SQLITE_PATH: ':memory:', AUTH_DEMO_KEY_FILE: demoKeyFile, AUTH_KEY_PEPPER: 'test-pepper-0123456789abcdef', ...options.authEnv }),
+      { logger: logger('auth') },
+    );
+    stops.push(() => auth.stop());
+    const quota = await startQuotaService(loadQuotaConfig({ QUOTA_PORT: '0', ...options.quotaEnv }), { logger: logger('quota') });
+    stops.push(() => quota.stop());
+    const engines = options.engines ?? [createSimulatorEngine(SIMULATOR_DEFAULTS)];
+    const workers: InferenceWorker[] = [];
+    for (const engine of engines) {
+      const worker = await startInferenceWorker(
+        loadInferenceConfig({ INFERENCE_PORT: '0', INFERENCE_DRAIN_GRACE_MS: '1000', ...options.workerEnv }),
+        { logger: logger('inference'), engine },
+      );
+      stops.push(() => worker.stop());
+      await worker.ready;
+      workers.push(worker);
+    }
+    const workerList = [...workers.map((w) => `cpu=127.0.0.1:${w.port}`), ...(options.externalWorkers ?? [])].join(',');
+    const gateway = await startGateway(
+      loadGatewayConfig({
+        GATEWAY_PORT: '0',
+        AUTH_ADDRESS: `127.0.0.1:${auth.port}`,
+        QUOTA_ADDRESS: `127.0.0.1:${quota.port}`,
+        INFERENCE_WORKERS: workerList,
+        GATEWAY_DRAIN_GRACE_MS: '1000',
+        ...options.gatewayEnv,
+      }),
+      { logger: logger('gateway') },
+    );
+    stops.push(() => gateway.stop());
+    await waitFor(() => gateway.pool.workers.filter((w) => w.connected).length >= workers.length, 5000);
+    return {
+      gateway,
+      workers,
+      authPort: auth.port,
+      quotaPort: quota.port,
+      demoKey: readFileSync(demoKeyFile, 'utf8').trim(),
+      logs,
+      baseUrl: (project = 'demo', endpoint = 'chat') => `http://127.0.0.1:${gateway.port}/${project}/${endpoint}/v1`,
+      async stop() {
+        for (const stop of stops.reverse()) await stop();
+      },
+    };
+  } catch (err) {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+export async function waitFor(check: () => boolean, timeoutMs: number, what = 'condition'): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
