@@ -419,12 +419,13 @@ function isMainModule(): boolean {
 
 async function main(argv: string[]): Promise<void> {
   const [out, flag, seedText] = argv;
-  if (out === undefined || (flag !== undefined && flag !== '--seed')) {
+  const seed = seedText === undefined ? undefined : Number(seedText);
+  const validSeed = seed === undefined || (Number.isInteger(seed) && seed >= 0);
+  if (out === undefined || (flag !== undefined && (flag !== '--seed' || seed === undefined)) || !validSeed) {
     process.stderr.write('usage: node --import tsx scripts/make-tiny-gguf.ts <out.gguf> [--seed N]\n');
     process.exitCode = 2;
     return;
   }
-  const seed = seedText === undefined ? undefined : Number.parseInt(seedText, 10);
   await writeTinyGguf(out, { seed });
   process.stdout.write(`wrote ${out}\n`);
 }

@@ -24,25 +24,30 @@ export interface InferenceWorker {
 
 export async function startInferenceWorker(
   config: InferenceConfig,
-  deps: { logger: Logger; engine: Engine; gpu?: string | false },
+  deps: { logger: Logger; engine: Engine; gpu?: () => string | false },
 ): Promise<InferenceWorker> {
   const { logger, engine } = deps;
   const cpu = detectCpu();
-  const gpu = deps.gpu ?? false;
-  const mismatch = hardwareMismatch(config.INFERENCE_HARDWARE_CLASS, cpu, gpu);
-  if (mismatch) {
+  const gpu = deps.gpu ?? (() => false);
+  let hardwareDescription = describeHardware(cpu, false);
+  /** Refuses a declared class the process cannot serve (GPU known only once the engine loaded). */
+  const checkHardware = (): void => {
+    hardwareDescription = describeHardware(cpu, gpu());
+    const mismatch = hardwareMismatch(config.INFERENCE_HARDWARE_CLASS, cpu, gpu());
+    if (!mismatch) return;
     if (!config.INFERENCE_ALLOW_HARDWARE_MISMATCH) {
       throw new Error(`${mismatch}; set INFERENCE_ALLOW_HARDWARE_MISMATCH=true to serve anyway`);
     }
     logger.warn({ mismatch }, 'serving a hardware class that does not match the detected hardware');
-  }
+  };
+  if (config.INFERENCE_HARDWARE_CLASS.startsWith('cpu-')) checkHardware();
   const workerId = config.INFERENCE_WORKER_ID ?? `${config.INFERENCE_HARDWARE_CLASS}-${randomBytes(3).toString('hex')}`;
   const service = createInferenceService({
     engine,
     admission: createAdmission(config.INFERENCE_CAPACITY, config.INFERENCE_QUEUE_CAPACITY),
     workerId,
     hardwareClass: hardwareClassToProto[config.INFERENCE_HARDWARE_CLASS],
-    hardwareDescription: describeHardware(cpu, gpu),
+    hardwareDescription: () => hardwareDescription,
   });
   const grpc = createGrpcServer({
     logger,
@@ -57,6 +62,7 @@ export async function startInferenceWorker(
   logger.info({ port, workerId, hardware: config.INFERENCE_HARDWARE_CLASS }, 'inference worker listening');
   const startAbort = new AbortController();
   const ready = (engine.ready() ? Promise.resolve() : engine.start(startAbort.signal)).then(() => {
+    checkHardware();
     setHealth(grpc.health, names, true);
     logger.info({ engine: engine.info() }, 'engine ready');
   });

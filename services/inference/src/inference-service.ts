@@ -25,7 +25,7 @@ export interface InferenceServiceDeps {
   admission: Admission;
   workerId: string;
   hardwareClass: HardwareClass;
-  hardwareDescription: string;
+  hardwareDescription: () => string;
 }
 
 export interface InferenceService {
@@ -78,7 +78,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
       tokensPerSecond,
       timeToFirstTokenMs: ttftMs,
       draining,
-      hardwareDescription: deps.hardwareDescription,
+      hardwareDescription: deps.hardwareDescription(),
       contextWindow: info.contextWindow,
     };
   };

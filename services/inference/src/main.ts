@@ -8,8 +8,8 @@ import { createEngine } from './engines/create-engine.js';
 await runProcess('inference', async () => {
   const config = loadInferenceConfig(process.env);
   const logger = createLogger(`inference-${config.INFERENCE_HARDWARE_CLASS}`, config.LOG_LEVEL);
-  const engine = await createEngine(config, logger);
-  const worker = await startInferenceWorker(config, { logger, engine });
+  const { engine, gpu } = await createEngine(config, logger);
+  const worker = await startInferenceWorker(config, { logger, engine, gpu });
   worker.ready.catch((err: unknown) => {
     logger.fatal({ err }, 'engine failed to start');
     process.exitCode = 1;

@@ -350,6 +350,37 @@ describe('tiny GGUF raw completions (node-llama-cpp directly)', () => {
   });
 });
 
+describe('llama-cpp engine shutdown', () => {
+  it('close() cancels in-flight generations, then refuses new work', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'llama-cpp-close-'));
+    const modelPath = join(dir, 'tiny.gguf');
+    await writeTinyGguf(modelPath);
+    const engine = createLlamaCppEngine(
+      { modelPath, gpu: 'cpu', threads: 1, parallel: 1 },
+      { logger: silent },
+    );
+    try {
+      await engine.start();
+      const events: EngineEvent[] = [];
+      let closing: Promise<void> | undefined;
+      for await (const event of engine.generate(params(), new AbortController().signal)) {
+        events.push(event);
+        closing ??= engine.close(); // close while the first delta is in hand
+      }
+      await closing;
+      const final = events.at(-1);
+      assert.ok(final?.type === 'final');
+      assert.equal(final.finishReason, 'cancelled');
+      assert.equal(engine.ready(), false);
+      await assert.rejects(engine.countPromptTokens(HI), { kind: 'unavailable' });
+      await assert.rejects(engine.start(), { kind: 'unavailable' });
+    } finally {
+      await engine.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('llama-cpp engine without a model', () => {
   it('fails start() quickly with a clear error when the file is missing and downloads are off', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'llama-cpp-missing-'));

@@ -237,6 +237,7 @@ export function createLlamaCppEngine(
     const stop = new AbortController();
     const forwardAbort = (): void => stop.abort(signal.reason);
     signal.addEventListener('abort', forwardAbort, { once: true });
+    if (signal.aborted) forwardAbort(); // aborted while we were getting the sequence
     activeStops.add(stop);
     const events = createEventQueue<EngineEvent>();
     const completion = new LlamaCompletion({ contextSequence: sequence });

@@ -77,7 +77,7 @@ export interface SseEvent {
   event: string;
   /** `data:` lines joined with '\n'. */
   data: string;
-  /** `id:` field when present. */
+  /** `id:` field of this event, when present (not carried over to later events). */
   id?: string | undefined;
 }
 
@@ -94,7 +94,7 @@ export class SseParser {
   private data = '';
   private hasData = false;
   private eventType = '';
-  private lastId: string | undefined;
+  private id: string | undefined;
   private events: SseEvent[] = [];
 
   feed(chunk: Uint8Array | string): SseEvent[] {
@@ -179,7 +179,7 @@ export class SseParser {
         this.eventType = value;
         break;
       case 'id':
-        if (!value.includes('\0')) this.lastId = value;
+        if (!value.includes('\0')) this.id = value;
         break;
       default:
         break; // 'retry' and unknown fields are ignored
@@ -189,9 +189,10 @@ export class SseParser {
   private dispatch(): void {
     if (this.hasData) {
       const event: SseEvent = { event: this.eventType || 'message', data: this.data };
-      if (this.lastId !== undefined) event.id = this.lastId;
+      if (this.id !== undefined) event.id = this.id;
       this.events.push(event);
     }
+    this.id = undefined;
     this.data = '';
     this.hasData = false;
     this.eventType = '';
