@@ -352,6 +352,17 @@ describe('openai engine: upstream errors', () => {
     await waitFor(() => mock.aborted() === 1, 500);
   });
 
+  it('a slow consumer is not mistaken for a stalled upstream', async () => {
+    const { engine, mock } = await setup({ tokens: 2 }, { requestTimeoutMs: 50 });
+    let text = '';
+    for await (const ev of engine.generate(params(), new AbortController().signal)) {
+      if (ev.type === 'delta') text += ev.text;
+      await new Promise((r) => setTimeout(r, 120));
+    }
+    assert.equal(text, mockCompletionText(2));
+    assert.equal(mock.aborted(), 0);
+  });
+
   it('an upstream that ignores stream:true and answers JSON is still served', async () => {
     const raw = createHttpServer((req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });

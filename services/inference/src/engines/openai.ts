@@ -364,9 +364,15 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
     if (signal.aborted) controller.abort(signal.reason);
     else signal.addEventListener('abort', onAbort, { once: true });
     inflight.add(controller);
-    // One stall timer for the whole request: refreshed by every body chunk.
+    // One stall timer for the whole request, re-armed before every upstream wait. Time spent
+    // suspended at a yield (a slow consumer) is not the upstream's fault: the timer just re-arms.
     let stalled = false;
-    const stallTimer = setTimeout(() => {
+    let awaitingUpstream = true;
+    const stallTimer: NodeJS.Timeout = setTimeout(() => {
+      if (!awaitingUpstream) {
+        stallTimer.refresh();
+        return;
+      }
       stalled = true;
       controller.abort(new StallTimeout(`no upstream data for ${requestTimeoutMs} ms`));
     }, requestTimeoutMs);
@@ -413,7 +419,12 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
       try {
         res = await fetch(`${baseUrl}/chat/completions`, {
           method: 'POST',
-          headers: { ...headers('text/event-stream'), 'content-type': 'application/json', 'x-request-id': params.requestId },
+          headers: {
+            ...headers('text/event-stream'),
+            'content-type': 'application/json',
+            // Lets operators match upstream logs (vLLM --enable-request-id-headers); only if header-safe.
+            ...(/^[\x21-\x7e]{1,200}$/.test(params.requestId) ? { 'x-request-id': params.requestId } : {}),
+          },
           body: JSON.stringify(body),
           signal: controller.signal,
         });
@@ -464,7 +475,10 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
       while (!bodyComplete) {
         let chunk: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>;
         try {
+          if (!done) stallTimer.refresh();
+          awaitingUpstream = true;
           chunk = await reader.read();
+          awaitingUpstream = false;
         } catch (err) {
           if (done) break; // the drain after [DONE] timed out: the answer is complete anyway
           if (signal.aborted) {
@@ -479,7 +493,6 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
           events = parser.end();
         } else {
           if (done) continue; // draining the body after [DONE]
-          stallTimer.refresh();
           events = parser.feed(chunk.value);
         }
         for (const ev of events) {
@@ -641,11 +654,12 @@ function normalizeBaseUrl(raw: string): string {
   if (url.username || url.password) {
     throw new Error('openai engine: OPENAI_UPSTREAM_URL must not contain credentials; use OPENAI_UPSTREAM_API_KEY');
   }
+  if (url.search) throw new Error('openai engine: OPENAI_UPSTREAM_URL must not contain a query string');
   url.hash = '';
   return url.toString().replace(/\/+$/, '');
 }
 
-/** Origin + path only (no query, which might carry a key): for operator-facing logs and start errors. */
+/** Origin + path only: for operator-facing logs and start() errors (never in client-visible errors). */
 function redactUrl(url: string): string {
   const u = new URL(url);
   return `${u.origin}${u.pathname}`.replace(/\/+$/, '');
