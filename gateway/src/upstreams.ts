@@ -30,6 +30,8 @@ export interface QuotaPort {
   close(): void;
 }
 
+const deadlineAfter = (ms: number) => (): Date => new Date(Date.now() + ms);
+
 interface UpstreamOptions {
   address: string;
   serviceToken?: string | undefined;
@@ -40,6 +42,7 @@ interface UpstreamOptions {
 
 export function createAuthPort(options: UpstreamOptions): AuthPort {
   const channel = createGrpcChannel(options.address);
+  const deadline = deadlineAfter(options.timeoutMs);
   const client = createAppClient(AuthServiceDefinition, channel, {
     address: options.address,
     target: 'auth service',
@@ -51,7 +54,7 @@ export function createAuthPort(options: UpstreamOptions): AuthPort {
       const response = await options.breaker.run(() =>
         client.authenticate(
           { apiKey: input.apiKey, project: input.project, endpoint: input.endpoint, requiredScope: input.scope },
-          callOptions(requestId, undefined, Date.now() + options.timeoutMs),
+          callOptions(requestId, undefined, deadline()),
         ),
       ).catch((err: unknown) => {
         // Never let a request through unauthenticated: auth trouble is a 503, not a pass.
@@ -73,12 +76,12 @@ export function createAuthPort(options: UpstreamOptions): AuthPort {
 
 export function createQuotaPort(options: UpstreamOptions & { policy: 'fail-closed' | 'fail-open' }): QuotaPort {
   const channel = createGrpcChannel(options.address);
+  const deadline = deadlineAfter(options.timeoutMs);
   const client = createAppClient(QuotaServiceDefinition, channel, {
     address: options.address,
     target: 'quota service',
     serviceToken: options.serviceToken,
   });
-  const deadline = (): number => Date.now() + options.timeoutMs;
   let outage = false;
   const failed = (err: unknown): undefined => {
     if (isAppError(err) && err.kind === 'invalid_request') throw err;

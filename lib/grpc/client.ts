@@ -50,7 +50,10 @@ export function createAppClient<D extends CompatServiceDefinition>(
     .create(definition, channel);
 }
 
-/** Per-call options: request id propagation, cancellation and deadline. */
+/**
+ * Per-call options: request id propagation, cancellation and deadline. A `deadline` is a Date,
+ * or a number of milliseconds from now (nice-grpc-client-middleware-deadline semantics).
+ */
 export function callOptions(
   requestId: string,
   signal?: AbortSignal,

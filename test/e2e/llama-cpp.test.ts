@@ -159,8 +159,14 @@ describe('llama.cpp through the gateway (tiny generated model)', () => {
       headers: { authorization: `Bearer ${platform.demoKey}`, 'content-type': 'application/json' },
     });
     req.on('error', () => undefined);
+    let status = 0;
+    req.on('response', (res) => {
+      status = res.statusCode ?? 0;
+      res.resume();
+    });
     req.end(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'Hi' }], stream: true, temperature: 0 }));
-    await waitFor(() => platform.workers[0]!.service.status().inFlightCount === 1, 5000, 'generation running');
+    await waitFor(() => platform.workers[0]!.service.status().inFlightCount === 1 || status !== 0, 5000, 'generation running');
+    assert.equal(status, 0, 'no response yet: the generation is held before its first token');
     await new Promise((r) => setTimeout(r, 50));
     const closedAt = performance.now();
     req.destroy();

@@ -87,6 +87,10 @@ export function chatCompletionsHandler(deps: ChatDeps) {
     // Auto-clamping (digest item 25): omitted or too large → the context left.
     const maxTokens = Math.min(requested ?? room, room);
 
+    // Fail fast, before charging the key's quota, when no worker of the pool could take it.
+    const pools = [endpoint.hardwarePool, ...tier.pools.filter((p) => p !== endpoint.hardwarePool)];
+    deps.pool.pick(pools, new Set());
+
     const keyId = principal.keyId;
     const reservation = await deps.quota.reserve({
       requestId,
@@ -135,7 +139,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
     try {
       const gen = await openGeneration({
         pool: deps.pool,
-        pools: [endpoint.hardwarePool, ...tier.pools.filter((p) => p !== endpoint.hardwarePool)],
+        pools,
         request: generateRequest,
         requestId,
         signal,
