@@ -26,6 +26,8 @@ export interface OpenOptions {
   requestId: string;
   /** Aborted when the client leaves, the deadline passes or the gateway stops. */
   signal: AbortSignal;
+  /** The request's deadline, propagated to the worker as the gRPC deadline. */
+  deadline: Date;
   ttftTimeoutMs: number;
   maxAttempts: number;
 }
@@ -73,7 +75,7 @@ async function firstToken(worker: Worker, options: OpenOptions, attemptAbort: Ab
   const timer = setTimeout(() => attemptAbort.abort(new TtftTimeout()), options.ttftTimeoutMs);
   try {
     const rest = worker.client
-      .generate(options.request, callOptions(options.requestId, attemptAbort.signal))
+      .generate(options.request, callOptions(options.requestId, attemptAbort.signal, options.deadline))
       [Symbol.asyncIterator]();
     let start: Start | undefined;
     for (;;) {

@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { loadTierTable } from '../../lib/tiers/tier-table.js';
 import { createApp } from './app.js';
+import { cachedAuthenticate } from './auth-cache.js';
 import { createBreaker, type Breaker, type BreakerState } from './breaker.js';
 import type { GatewayConfig } from './config.js';
 import { createAuthPort, createQuotaPort } from './upstreams.js';
@@ -44,7 +45,15 @@ export async function startGateway(
     return b;
   };
   const common = { serviceToken: config.SERVICE_TOKEN, timeoutMs: config.GATEWAY_UNARY_TIMEOUT_MS, logger };
-  const auth = createAuthPort({ ...common, address: config.AUTH_ADDRESS, breaker: breaker('auth') });
+  const authPort = createAuthPort({ ...common, address: config.AUTH_ADDRESS, breaker: breaker('auth') });
+  // Bounded cache: a revoked key is refused on every replica within GATEWAY_AUTH_CACHE_TTL_MS.
+  const auth = {
+    ...authPort,
+    authenticate: cachedAuthenticate(authPort.authenticate, {
+      ttlMs: config.GATEWAY_AUTH_CACHE_TTL_MS,
+      maxEntries: config.GATEWAY_AUTH_CACHE_MAX_ENTRIES,
+    }),
+  };
   const quota = createQuotaPort({
     ...common,
     address: config.QUOTA_ADDRESS,

@@ -8,6 +8,7 @@ import { AppError, type ErrorKind } from './app-error.js';
 
 export const ERROR_CODE_TRAILER = 'x-error-code';
 export const RETRY_AFTER_TRAILER = 'x-retry-after';
+export const ERROR_PARAM_TRAILER = 'x-error-param';
 
 const kindToStatus: Record<ErrorKind, Status> = {
   invalid_request: Status.INVALID_ARGUMENT,
@@ -27,6 +28,7 @@ export function toServerError(err: unknown, trailer: Metadata): ServerError {
   if (err instanceof ServerError) return err;
   const app = err instanceof AppError ? err : new AppError('internal', 'internal error', { cause: err });
   trailer.set(ERROR_CODE_TRAILER, app.code);
+  if (app.param !== undefined) trailer.set(ERROR_PARAM_TRAILER, app.param);
   // A worker at capacity is RESOURCE_EXHAUSTED on the wire (grpc convention), UNAVAILABLE otherwise.
   if (app.code === 'capacity_exceeded') {
     if (app.retryAfterSeconds !== undefined) trailer.set(RETRY_AFTER_TRAILER, String(app.retryAfterSeconds));
@@ -49,6 +51,7 @@ export function fromClientError(err: unknown, trailer: Metadata | undefined, tar
   const retryAfter = trailer?.get(RETRY_AFTER_TRAILER);
   const options = {
     code: code,
+    param: trailer?.get(ERROR_PARAM_TRAILER),
     retryAfterSeconds: retryAfter === undefined ? undefined : Number(retryAfter),
     cause: err,
   };

@@ -51,7 +51,12 @@ const finishReasons: Partial<Record<FinishReason, string>> = {
   [FinishReason.FINISH_REASON_LENGTH]: 'length',
 };
 
-class Deadline extends Error {}
+/** Why the request's deadline controller fired: the tier's total request time, or stream silence. */
+class Deadline extends Error {
+  constructor(readonly kind: 'request' | 'idle') {
+    super(kind);
+  }
+}
 
 export function bearerKey(req: Request): string {
   const header = req.headers.authorization;
@@ -121,7 +126,8 @@ export function chatCompletionsHandler(deps: ChatDeps) {
       if (!res.writableFinished) clientGone.abort(new AppError('cancelled', 'client closed the connection'));
     });
     const deadline = new AbortController();
-    const deadlineTimer = setTimeout(() => deadline.abort(new Deadline()), tier.requestTimeoutSeconds * 1000);
+    const deadlineAt = new Date(Date.now() + tier.requestTimeoutSeconds * 1000);
+    const deadlineTimer = setTimeout(() => deadline.abort(new Deadline('request')), tier.requestTimeoutSeconds * 1000);
     const signal = AbortSignal.any([clientGone.signal, deadline.signal, deps.shutdown]);
 
     const generateRequest: GenerateRequest = {
@@ -143,6 +149,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
         request: generateRequest,
         requestId,
         signal,
+        deadline: deadlineAt,
         ttftTimeoutMs: deps.config.GATEWAY_TTFT_TIMEOUT_MS,
         maxAttempts: 3,
       }).catch((err: unknown) => {
@@ -152,7 +159,6 @@ export function chatCompletionsHandler(deps: ChatDeps) {
         }
         throw err;
       });
-      clearTimeout(deadlineTimer);
       res.setHeader('x-xerotier-worker-id', gen.start.workerId);
       const meta = {
         id: `chatcmpl-${requestId.replace(/^req_/, '')}`,
@@ -197,17 +203,17 @@ function deadlineError(): AppError {
 }
 
 function describe(reason: unknown): string {
-  if (reason instanceof Deadline) return 'deadline';
+  if (reason instanceof Deadline) return `${reason.kind} timeout`;
   if (reason instanceof AppError) return reason.code;
   return 'shutdown';
 }
 
 function idleTimer(ms: number, target: AbortController) {
-  let timer = setTimeout(() => target.abort(new Deadline()), ms);
+  let timer = setTimeout(() => target.abort(new Deadline('idle')), ms);
   return {
     touch: () => {
       clearTimeout(timer);
-      timer = setTimeout(() => target.abort(new Deadline()), ms);
+      timer = setTimeout(() => target.abort(new Deadline('idle')), ms);
     },
     stop: () => clearTimeout(timer),
   };
@@ -331,8 +337,11 @@ async function streamResponse(
     throw new AppError('internal', 'The inference worker ended the stream unexpectedly.', { code: 'stream_interrupted' });
   } catch (err) {
     if (res.destroyed) return undefined; // client gone: nobody to tell
+    const reason: unknown = deadline.reason;
     const mapped = deadline.aborted
-      ? new AppError('timeout', 'The stream was idle for too long.', { code: 'stream_idle_timeout' })
+      ? reason instanceof Deadline && reason.kind === 'idle'
+        ? new AppError('timeout', 'The stream was idle for too long.', { code: 'stream_idle_timeout' })
+        : new AppError('timeout', 'The request exceeded its time limit.', { code: 'request_timeout' })
       : err instanceof AppError && err.kind !== 'cancelled'
         ? err
         : new AppError('unavailable', 'The inference worker failed during the stream; retry the request.', {

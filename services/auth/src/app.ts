@@ -1,0 +1,72 @@
+/**
+ * startAuthService: builds and starts the auth process (no signal handling; main.ts owns that).
+ * Tests call it directly on port 0 with `AUTH_SQLITE_PATH=:memory:`.
+ */
+import type { Logger } from 'pino';
+import { AuthServiceDefinition } from '../../../gen/xerotier/auth/v1/auth_service.js';
+import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
+import { loadTierTable } from '../../../lib/tiers/tier-table.js';
+import { createAuthService, type AuthService } from './auth-service.js';
+import { DEV_KEY_PEPPER, type AuthConfig } from './config.js';
+import { seedDemo } from './seed.js';
+import { openAuthStore, type StoreLocation } from './stores/kysely-store.js';
+import type { AuthStore } from './stores/store.js';
+
+export interface RunningAuthService {
+  port: number;
+  store: AuthStore;
+  service: AuthService;
+  /** Stops serving (bounded), then closes the database. */
+  stop(): Promise<void>;
+}
+
+export function storeLocation(config: AuthConfig): StoreLocation {
+  return config.AUTH_DATABASE_URL === undefined
+    ? { dialect: 'sqlite', path: config.AUTH_SQLITE_PATH }
+    : { dialect: 'postgres', url: config.AUTH_DATABASE_URL, schema: config.AUTH_DATABASE_SCHEMA };
+}
+
+export async function startAuthService(
+  config: AuthConfig,
+  deps: { logger: Logger; now?: (() => number) | undefined },
+): Promise<RunningAuthService> {
+  const { logger } = deps;
+  if (config.AUTH_KEY_PEPPER === DEV_KEY_PEPPER) {
+    logger.warn(
+      'AUTH_KEY_PEPPER is not set: API key hashes use the built-in development pepper. ' +
+        'Set AUTH_KEY_PEPPER to a long random secret before storing real keys (changing it later invalidates all keys).',
+    );
+  }
+  const tiers = loadTierTable(config.TIERS_FILE);
+  const store = await openAuthStore(storeLocation(config), logger);
+  try {
+    const service = createAuthService({
+      store,
+      pepper: config.AUTH_KEY_PEPPER,
+      tiers,
+      rotationGraceSeconds: config.AUTH_ROTATION_GRACE_SECONDS,
+      logger,
+      now: deps.now,
+    });
+    if (config.AUTH_SEED_DEMO) await seedDemo({ service, store, logger }, config.AUTH_DEMO_KEY_FILE);
+
+    const names = [AuthServiceDefinition.fullName];
+    const grpc = createGrpcServer({ logger, serviceNames: names, serviceToken: config.SERVICE_TOKEN });
+    grpc.server.add(AuthServiceDefinition, service);
+    const port = await grpc.listen(config.AUTH_HOST, config.AUTH_PORT);
+    setHealth(grpc.health, names, true);
+    logger.info({ port, store: store.dialect }, 'auth service listening');
+    return {
+      port,
+      store,
+      service,
+      async stop() {
+        await grpc.shutdown(5_000);
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Demo seed: on first start, project `demo` with endpoint `chat` and one key (inference +
+ * management). The key goes to a 0600 file — never to the logs — which is how `npm start` shows
+ * it. Later starts rotate nothing: a missing file only produces a log line.
+ */
+import { existsSync, chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { Scope } from '../../../gen/xerotier/auth/v1/auth_service.js';
+import { isAppError } from '../../../lib/errors/app-error.js';
+import type { AuthService } from './auth-service.js';
+import type { AuthStore } from './stores/store.js';
+
+export const DEMO = {
+  project: 'demo',
+  projectName: 'Demo project',
+  endpoint: 'chat',
+  tier: 'cpu_standard',
+  hardwarePool: 'cpu',
+  model: 'smollm2-135m-instruct',
+  contextWindow: 2048,
+  keyName: 'demo',
+} as const;
+
+export type SeedOutcome = 'seeded' | 'exists';
+
+export async function seedDemo(
+  deps: { service: AuthService; store: AuthStore; logger: Logger },
+  keyFile: string,
+): Promise<SeedOutcome> {
+  const { service, store, logger } = deps;
+  if (await store.findProject(DEMO.project)) {
+    if (existsSync(keyFile)) {
+      logger.info({ keyFile }, 'demo project present; demo key file present');
+    } else {
+      logger.warn(
+        { keyFile },
+        'demo project present but the demo key file is missing; no key was rotated (create one with `xero keys create demo`)',
+      );
+    }
+    return 'exists';
+  }
+  try {
+    await service.createProject({ slug: DEMO.project, name: DEMO.projectName });
+  } catch (err) {
+    // Another replica seeded first (unique slug): nothing to do.
+    if (isAppError(err) && err.code === 'project_exists') return 'exists';
+    throw err;
+  }
+  await service.createEndpoint({
+    project: DEMO.project,
+    slug: DEMO.endpoint,
+    tier: DEMO.tier,
+    model: DEMO.model,
+    hardwarePool: DEMO.hardwarePool,
+    contextWindow: DEMO.contextWindow,
+  });
+  const { apiKey, secret } = await service.createApiKey({
+    project: DEMO.project,
+    name: DEMO.keyName,
+    scopes: [Scope.SCOPE_INFERENCE, Scope.SCOPE_MANAGEMENT],
+    endpointSlug: '',
+    expireTime: undefined,
+  });
+  writeSecretFile(keyFile, `${secret}\n`);
+  logger.info({ keyFile, keyId: apiKey?.id, prefix: apiKey?.prefix }, 'demo project seeded; demo key written to file');
+  return 'seeded';
+}
+
+/** Writes a file readable by its owner only, creating its directory. */
+export function writeSecretFile(file: string, content: string): void {
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+  writeFileSync(file, content, { mode: 0o600 });
+  // `mode` applies only when the file is created; tighten an existing one too.
+  chmodSync(file, 0o600);
+}
