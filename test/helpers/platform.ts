@@ -39,6 +39,8 @@ export interface PlatformOptions {
   gatewayEnv?: Record<string, string>;
   authEnv?: Record<string, string>;
   quotaEnv?: Record<string, string>;
+  /** Clock for the quota service (epoch ms), to control rate-limit windows. */
+  quotaClock?: () => number;
 }
 
 export interface Platform {
@@ -65,7 +67,10 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       { logger: logger('auth') },
     );
     stops.push(() => auth.stop());
-    const quota = await startQuotaService(loadQuotaConfig({ QUOTA_PORT: '0', ...options.quotaEnv }), { logger: logger('quota') });
+    const quota = await startQuotaService(loadQuotaConfig({ QUOTA_PORT: '0', ...options.quotaEnv }), {
+      logger: logger('quota'),
+      ...(options.quotaClock ? { clock: options.quotaClock } : {}),
+    });
     stops.push(() => quota.stop());
     const engines = options.engines ?? [createSimulatorEngine(SIMULATOR_DEFAULTS)];
     const workers: InferenceWorker[] = [];
