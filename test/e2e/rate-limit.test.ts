@@ -4,21 +4,12 @@
  * never fit (`x-should-retry: false`).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import OpenAI, { RateLimitError } from 'openai';
-import { DEFAULT_TIERS_FILE } from '../../lib/tiers/tier-table.js';
 import { startPlatform } from '../helpers/platform.js';
+import { cpuStandardTiers } from '../helpers/tiers.js';
 
-function tiers(requestsPerMinute: number, tokensPerMinute: number): string {
-  const table = JSON.parse(readFileSync(DEFAULT_TIERS_FILE, 'utf8')) as { tiers: Record<string, Record<string, unknown>> };
-  Object.assign(table.tiers['cpu_standard']!, { requestsPerMinute, tokensPerMinute });
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'tiers-')), 'tiers.json');
-  writeFileSync(file, JSON.stringify(table));
-  return file;
-}
+const tiers = (requestsPerMinute: number, tokensPerMinute: number): string => cpuStandardTiers({ requestsPerMinute, tokensPerMinute });
 
 /** A fetch that counts the requests the SDK really sends. */
 function countingFetch() {

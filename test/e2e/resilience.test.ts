@@ -5,15 +5,12 @@
  * no stream ever ends silently. Figures are printed for the closing note; bounds are generous.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { createSimulatorEngine } from '../../services/inference/src/engines/simulator.js';
-import { DEFAULT_TIERS_FILE } from '../../lib/tiers/tier-table.js';
 import { startChildWorker } from '../helpers/child-worker.js';
 import { SIMULATOR_DEFAULTS, startPlatform, waitFor } from '../helpers/platform.js';
 import { sseRequest } from '../helpers/sse-client.js';
+import { unthrottledTiers } from '../helpers/tiers.js';
 
 const chat = (extra: object = {}) => ({ model: 'm', messages: [{ role: 'user', content: 'hello' }], ...extra });
 const PATH = '/demo/chat/v1/chat/completions';
@@ -23,19 +20,9 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
-/** A tier table whose cpu_standard tier has short timeouts and a high request limit. */
-function fastTiers(requestTimeoutSeconds: number, idleSeconds: number): string {
-  const table = JSON.parse(readFileSync(DEFAULT_TIERS_FILE, 'utf8')) as { tiers: Record<string, Record<string, unknown>> };
-  Object.assign(table.tiers['cpu_standard']!, {
-    requestsPerMinute: 100_000,
-    tokensPerMinute: 100_000_000,
-    requestTimeoutSeconds,
-    idleStreamTimeoutSeconds: idleSeconds,
-  });
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'tiers-')), 'tiers.json');
-  writeFileSync(file, JSON.stringify(table));
-  return file;
-}
+/** A tier table whose cpu_standard tier has short timeouts and no practical limits. */
+const fastTiers = (requestTimeoutSeconds: number, idleStreamTimeoutSeconds: number): string =>
+  unthrottledTiers({ requestTimeoutSeconds, idleStreamTimeoutSeconds });
 
 describe('resilience', () => {
   it('client disconnect mid-stream cancels the generation on the worker within 100 ms (p99 over 100 streams)', async () => {
