@@ -1,0 +1,151 @@
+/**
+ * QuotaService: validates calls, resolves the tier's limits, asks the store, and maps the outcome
+ * to proto messages. Over-limit is data (DECISION_DENY), never a gRPC error (STYLE.md A-5); errors
+ * mean a bad call (INVALID_ARGUMENT) or a broken service (INTERNAL).
+ *
+ * Limits are kept per (tier, API key): the scope `<tier>:<key id>`.
+ */
+import type { CallContext } from 'nice-grpc';
+import {
+  Decision,
+  type GetLimitsRequest,
+  type GetLimitsResponse,
+  type LimitStatus,
+  type QuotaServiceImplementation,
+  type ReserveRequest,
+  type ReserveResponse,
+  type SettleRequest,
+  type SettleResponse,
+} from '../../../gen/xerotier/quota/v1/quota_service.js';
+import { invalidRequest } from '../../../lib/errors/app-error.js';
+import type { RequestContext } from '../../../lib/grpc/server.js';
+import type { Tier, TierTable } from '../../../lib/tiers/tier-table.js';
+import type { Clock } from './clock.js';
+import type { StoreStats } from './failover-store.js';
+import { WINDOW_MS, type DimensionState, type LimitPolicy, type QuotaStore } from './stores/store.js';
+
+export interface QuotaServiceDeps {
+  store: QuotaStore;
+  tiers: TierTable;
+  clock: Clock;
+  /** Window length (ms); the tier table's limits are per minute. */
+  windowMs?: number;
+  /** Store health counters (Redis mode); zeros otherwise. */
+  stats?: () => StoreStats;
+}
+
+export interface QuotaStats extends StoreStats {
+  store: 'memory' | 'redis';
+}
+
+export interface QuotaService {
+  impl: QuotaServiceImplementation<RequestContext>;
+  stats(): QuotaStats;
+}
+
+const MAX_ID_LENGTH = 256;
+
+export function createQuotaService(deps: QuotaServiceDeps): QuotaService {
+  const { store, tiers, clock } = deps;
+  const windowMs = deps.windowMs ?? WINDOW_MS;
+
+  const policyOf = (slug: string): { tier: Tier; policy: LimitPolicy } => {
+    const tier = tiers.get(slug);
+    if (!tier) throw invalidRequest(`unknown tier '${slug.slice(0, 64)}'`, { param: 'tier', code: 'unknown_tier' });
+    return { tier, policy: { requests: tier.requestsPerMinute, tokens: tier.tokensPerMinute, windowMs } };
+  };
+  const scopeOf = (tier: Tier, keyId: string): string => `${tier.slug}:${keyId}`;
+  const unlimited = (p: LimitPolicy): boolean => p.requests === null && p.tokens === null;
+  const now = (): number => Math.floor(clock());
+
+  const status = (d: DimensionState, at: number): LimitStatus =>
+    d.limit === null
+      ? { limit: 0, remaining: 0, resetTime: new Date(at), unlimited: true }
+      : { limit: d.limit, remaining: d.remaining, resetTime: new Date(d.resetAt), unlimited: false };
+  const unlimitedStatus = (at: number): LimitStatus => ({ limit: 0, remaining: 0, resetTime: new Date(at), unlimited: true });
+
+  const impl: QuotaServiceImplementation<RequestContext> = {
+    async reserve(request: ReserveRequest, context: CallContext & RequestContext): Promise<ReserveResponse> {
+      requireId(request.requestId, 'request_id');
+      requireId(request.keyId, 'key_id');
+      requireTokens(request.tokenCount);
+      const { tier, policy } = policyOf(request.tier);
+      const at = now();
+      if (unlimited(policy)) {
+        // Self-hosted: nothing to count, and no dependency on the store at all.
+        return {
+          decision: Decision.DECISION_ALLOW,
+          requests: unlimitedStatus(at),
+          tokens: unlimitedStatus(at),
+          retryAfterMs: 0,
+          retryable: true,
+          deniedBy: '',
+        };
+      }
+      const r = await store.reserve(
+        scopeOf(tier, request.keyId),
+        { requestId: request.requestId, tokens: request.tokenCount },
+        policy,
+        at,
+      );
+      if (!r.allowed) {
+        context.logger.debug(
+          { keyId: request.keyId, tier: tier.slug, deniedBy: r.deniedBy, retryAfterMs: r.retryAfterMs, retryable: r.retryable },
+          'quota denied',
+        );
+      }
+      return {
+        decision: r.allowed ? Decision.DECISION_ALLOW : Decision.DECISION_DENY,
+        requests: status(r.requests, at),
+        tokens: status(r.tokens, at),
+        retryAfterMs: r.retryAfterMs,
+        retryable: r.retryable,
+        deniedBy: r.deniedBy ?? '',
+      };
+    },
+
+    async settle(request: SettleRequest): Promise<SettleResponse> {
+      requireId(request.requestId, 'request_id');
+      requireId(request.keyId, 'key_id');
+      requireTokens(request.tokenCount);
+      const { tier, policy } = policyOf(request.tier);
+      const at = now();
+      if (unlimited(policy)) return { applied: false, tokens: unlimitedStatus(at) };
+      const r = await store.settle(
+        scopeOf(tier, request.keyId),
+        { requestId: request.requestId, tokens: request.tokenCount },
+        policy,
+        at,
+      );
+      return { applied: r.applied, tokens: status(r.tokens, at) };
+    },
+
+    async getLimits(request: GetLimitsRequest): Promise<GetLimitsResponse> {
+      requireId(request.keyId, 'key_id');
+      const { tier, policy } = policyOf(request.tier);
+      const at = now();
+      if (unlimited(policy)) return { requests: unlimitedStatus(at), tokens: unlimitedStatus(at) };
+      const s = await store.peek(scopeOf(tier, request.keyId), policy, at);
+      return { requests: status(s.requests, at), tokens: status(s.tokens, at) };
+    },
+  };
+
+  return {
+    impl,
+    stats: () => ({
+      store: store.kind,
+      ...(deps.stats?.() ?? { storeErrors: 0, outages: 0, degraded: false, pendingSettlements: 0 }),
+    }),
+  };
+}
+
+function requireId(value: string, param: string): void {
+  if (value.length === 0) throw invalidRequest(`${param} is required`, { param });
+  if (value.length > MAX_ID_LENGTH) throw invalidRequest(`${param} is longer than ${MAX_ID_LENGTH} characters`, { param });
+}
+
+function requireTokens(value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw invalidRequest('token_count must be a non-negative integer', { param: 'token_count' });
+  }
+}
