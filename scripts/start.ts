@@ -58,7 +58,7 @@ function stopAll(code: number): void {
 for (const p of processes) {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, p.entry)], {
     cwd: root,
-    env: { ...env, ...p.env },
+    env: { ...env, ...p.env, XERO_EXIT_WITH_PARENT: '1' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(child);
@@ -72,10 +72,23 @@ for (const p of processes) {
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
 
-// Wait for the gateway to answer, then say how to use it.
-for (let i = 0; i < 600 && !stopping; i++) {
-  const ok = await fetch(`http://127.0.0.1:${ports.gateway}/healthz`).then((r) => r.ok, () => false);
-  if (ok) break;
+// Wait until the gateway answers, the demo key exists and every worker has its model loaded
+// (a first start may download the model), then say how to use it.
+interface Health {
+  workers: Array<{ connected: boolean; model_loaded: boolean }>;
+}
+let announcedWait = false;
+for (let i = 0; i < 1200 && !stopping; i++) {
+  const health = await fetch(`http://127.0.0.1:${ports.gateway}/healthz`).then(
+    (r) => (r.ok ? (r.json() as Promise<Health>) : undefined),
+    () => undefined,
+  );
+  const ready = health !== undefined && existsSync(demoKeyFile) && health.workers.every((w) => w.connected && w.model_loaded);
+  if (ready) break;
+  if (i === 10 && !announcedWait) {
+    announcedWait = true;
+    process.stdout.write('\n  Waiting for the inference worker to load its model (the first start may download it)...\n\n');
+  }
   await sleep(500);
 }
 if (!stopping) {

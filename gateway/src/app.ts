@@ -66,6 +66,7 @@ export function createApp(deps: GatewayDeps): express.Express {
       pool: w.pool,
       connected: w.connected,
       breaker: w.breaker.state(),
+      model_loaded: w.status?.modelLoaded ?? false,
       in_flight: w.status?.inFlightCount ?? null,
     }));
     res.status(deps.draining() ? 503 : 200).json({ status: deps.draining() ? 'draining' : 'ok', workers });

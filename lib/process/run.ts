@@ -39,4 +39,11 @@ export async function runProcess(name: string, start: () => Promise<Running>): P
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Under `npm start` the supervisor may itself be killed hard; never outlive it as an orphan.
+  if (process.env['XERO_EXIT_WITH_PARENT'] === '1') {
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) onSignal('SIGTERM');
+    }, 1000).unref();
+  }
 }

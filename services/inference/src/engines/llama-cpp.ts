@@ -409,20 +409,43 @@ function toFinishReason(stopReason: LlamaCompletionResponse['metadata']['stopRea
   }
 }
 
+/** A download that makes no progress for this long is abandoned (offline machines hang in retries). */
+const DOWNLOAD_STALL_MS = 15_000;
+
 async function resolveModel(
   opts: LlamaCppEngineOptions,
   logger: Logger,
   signal: AbortSignal | undefined,
 ): Promise<string> {
+  // node-llama-cpp retries unreachable hosts for minutes with no progress: bound it ourselves so
+  // an offline machine falls back (or fails) in seconds. Any progress resets the stall timer.
+  const stall = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stall.abort(new Error(`no download progress for ${DOWNLOAD_STALL_MS / 1000} s`)), DOWNLOAD_STALL_MS);
+  };
+  const report = createDownloadReporter(opts, logger);
+  const combined = signal ? AbortSignal.any([signal, stall.signal]) : stall.signal;
+  const stalled = new Promise<never>((_, reject) => {
+    combined.addEventListener('abort', () => reject(combined.reason instanceof Error ? combined.reason : new Error('aborted')), { once: true });
+  });
+  arm();
   try {
-    return await resolveModelFile(opts.modelPath, {
-      download: opts.allowDownload === true ? 'auto' : false,
-      cli: false,
-      verify: false, // verify:true hangs offline and ignores the signal
-      onProgress: createDownloadReporter(opts, logger),
-      ...(opts.modelsDir === undefined ? {} : { directory: opts.modelsDir }),
-      ...(signal === undefined ? {} : { signal }),
-    });
+    return await Promise.race([
+      resolveModelFile(opts.modelPath, {
+        download: opts.allowDownload === true ? 'auto' : false,
+        cli: false,
+        verify: false, // verify:true hangs offline and ignores the signal
+        onProgress: (status) => {
+          arm();
+          report(status);
+        },
+        ...(opts.modelsDir === undefined ? {} : { directory: opts.modelsDir }),
+        signal: combined,
+      }),
+      stalled,
+    ]);
   } catch (err) {
     if (signal?.aborted === true) throw err;
     throw new AppError(
@@ -432,6 +455,8 @@ async function resolveModel(
         errorMessage(err),
       { code: 'model_unavailable', cause: err },
     );
+  } finally {
+    clearTimeout(timer);
   }
 }
 

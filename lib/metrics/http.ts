@@ -1,0 +1,69 @@
+/**
+ * HTTP request metrics for the gateway, as a plain `(req, res, next)` middleware (express-compatible
+ * without importing express): `http_requests_total{route,status}` and
+ * `http_request_duration_seconds{route}` once the response ends. `route` is the matched route
+ * template (express `req.route.path`, e.g. `/:project/:endpoint/v1/chat/completions`), never the
+ * raw URL, so label cardinality stays bounded; requests no route matched are `unmatched`.
+ * Routers mounted with `app.use(prefix, router)`: express only keeps the concrete prefix
+ * (`req.baseUrl` = `/demo/v1/management`), so pass the mount templates as `mounts`
+ * (`['/:project/v1/management']`) to get `/:project/v1/management/api-keys/:id`; an unknown
+ * prefix becomes the single segment `*` (for example `*` + `/api-keys/:id`).
+ * A client that disconnects before the response finished is counted with status `499`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { recordHttpRequest, type Metrics } from './metrics.js';
+
+export const UNMATCHED_ROUTE = 'unmatched';
+export const CLIENT_CLOSED_STATUS = 499;
+
+/** The fields express adds to the request once a route matched. */
+interface RoutedRequest extends IncomingMessage {
+  baseUrl?: string;
+  route?: { path?: unknown };
+}
+
+/** Whether a concrete path (`/demo/v1/management`) fits a template (`/:project/v1/management`). */
+function fitsTemplate(path: string, template: string): boolean {
+  const a = path.split('/');
+  const b = template.split('/');
+  return a.length === b.length && b.every((seg, i) => seg.startsWith(':') ? a[i] !== '' : seg === a[i]);
+}
+
+/** Route template of a finished express request, or `unmatched`. */
+export function routeTemplate(req: IncomingMessage, mounts: readonly string[] = []): string {
+  const routed = req as RoutedRequest;
+  const path = routed.route?.path;
+  if (path === undefined) return UNMATCHED_ROUTE;
+  const route = typeof path === 'string' ? path : String(path);
+  const base = routed.baseUrl ?? '';
+  if (base === '') return route;
+  return `${mounts.find((m) => fitsTemplate(base, m)) ?? '*'}${route}`;
+}
+
+export interface HttpMetricsOptions {
+  /** Templates of the prefixes routers are mounted at, e.g. `['/:project/v1/management']`. */
+  mounts?: readonly string[] | undefined;
+  /** Route label of a request; default `routeTemplate(req, mounts)`. */
+  routeOf?: ((req: IncomingMessage) => string) | undefined;
+}
+
+export function httpMetricsMiddleware(
+  metrics: Pick<Metrics, 'httpRequestsTotal' | 'httpRequestDuration'>,
+  options: HttpMetricsOptions = {},
+) {
+  const mounts = options.mounts ?? [];
+  const routeOf = options.routeOf ?? ((req: IncomingMessage) => routeTemplate(req, mounts));
+  return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
+    const started = performance.now();
+    let recorded = false;
+    const record = (): void => {
+      if (recorded) return;
+      recorded = true;
+      const status = res.writableFinished ? res.statusCode : CLIENT_CLOSED_STATUS;
+      recordHttpRequest(metrics, routeOf(req), status, (performance.now() - started) / 1000);
+    };
+    res.once('finish', record);
+    res.once('close', record);
+    next();
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * Serving a registry in Prometheus text format: `metricsHandler` (plain node:http handler, also
+ * mountable on express: `app.get('/metrics', metricsHandler(registry))`) and `startMetricsServer`
+ * (a small node:http server with only `GET /metrics`, for the gRPC processes).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export const METRICS_PATH = '/metrics';
+
+/** Writes the registry's exposition (or a 500 if a collector throws). */
+export function metricsHandler(registry: Registry) {
+  return (_req: IncomingMessage, res: ServerResponse): void => {
+    registry.metrics().then(
+      (body) => {
+        res.writeHead(200, { 'Content-Type': registry.contentType, 'Cache-Control': 'no-store' });
+        res.end(body);
+      },
+      () => {
+        if (res.headersSent) return void res.destroy();
+        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end('metrics collection failed\n');
+      },
+    );
+  };
+}
+
+export interface MetricsServer {
+  /** The bound port (useful with port 0). */
+  port: number;
+  /** Stops listening and closes idle and open scrape connections. */
+  close(): Promise<void>;
+}
+
+/** Listens on host:port and answers `GET /metrics`; everything else is 404 (405 for other verbs). */
+export async function startMetricsServer(registry: Registry, host: string, port: number): Promise<MetricsServer> {
+  const handle = metricsHandler(registry);
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== METRICS_PATH) {
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('not found\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { 'Content-Type': 'text/plain; charset=utf-8', Allow: 'GET, HEAD' });
+      res.end('method not allowed\n');
+      return;
+    }
+    handle(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
