@@ -2,6 +2,8 @@
  * createApp: the gateway's express app from its dependencies (no listening; STYLE.md A-13).
  * Routing (path-based and DNS-based), request ids, body parsing, the OpenAI error envelope.
  */
+import { httpMetricsMiddleware } from '../../lib/metrics/index.js';
+import type { GatewayMetrics } from '../../lib/metrics/metrics.js';
 import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -28,6 +30,7 @@ export interface GatewayDeps {
   draining: () => boolean;
   /** Aborted when in-flight streams must end (drain grace over). */
   shutdown: AbortSignal;
+  metrics: GatewayMetrics;
 }
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -37,6 +40,7 @@ export function createApp(deps: GatewayDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  app.use(httpMetricsMiddleware(deps.metrics, { mounts: ['/:project/v1/management'] }));
   app.use(
     pinoHttp({
       logger: deps.logger,

@@ -21,6 +21,8 @@ const workerList = z
 const schema = z.object({
   GATEWAY_HOST: z.string().default('127.0.0.1'),
   GATEWAY_PORT: port(8080),
+  /** Prometheus `GET /metrics` on its own port (kept off the public API port); unset = off. */
+  GATEWAY_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** DNS-based URLs: `{endpoint}.{project}.<GATEWAY_BASE_DOMAIN>/v1/...`. */
   GATEWAY_BASE_DOMAIN: z.string().default('api.localhost').transform((s) => s.toLowerCase()),
   GATEWAY_BODY_LIMIT: z.string().default('1mb'),

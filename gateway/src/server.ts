@@ -3,12 +3,14 @@
  * Stop = stop accepting, let streams finish within the drain grace, then end them with an
  * error event, then close upstream channels.
  */
+import { startMetricsServer } from '../../lib/metrics/server.js';
+import { createGatewayMetrics, recordBreakerState, type GatewayMetrics } from '../../lib/metrics/metrics.js';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { loadTierTable } from '../../lib/tiers/tier-table.js';
 import { createApp } from './app.js';
 import { cachedAuthenticate } from './auth-cache.js';
-import { createBreaker, type Breaker, type BreakerState } from './breaker.js';
+import { createBreaker, type Breaker } from './breaker.js';
 import type { GatewayConfig } from './config.js';
 import { createAuthPort, createQuotaPort } from './upstreams.js';
 import { createWorkerPool, type WorkerPool } from './worker-pool.js';
@@ -16,6 +18,8 @@ import { createWorkerPool, type WorkerPool } from './worker-pool.js';
 export interface Gateway {
   port: number;
   server: Server;
+  metrics: GatewayMetrics;
+  metricsPort: number | undefined;
   pool: WorkerPool;
   breakers: Breaker[];
   stop(): Promise<void>;
@@ -23,9 +27,10 @@ export interface Gateway {
 
 export async function startGateway(
   config: GatewayConfig,
-  deps: { logger: Logger; onBreakerState?: (name: string, state: BreakerState) => void },
+  deps: { logger: Logger; metrics?: GatewayMetrics | undefined },
 ): Promise<Gateway> {
   const { logger } = deps;
+  const metrics = deps.metrics ?? createGatewayMetrics();
   const tiers = loadTierTable(config.TIERS_FILE);
   const breakers: Breaker[] = [];
   const breaker = (name: string, timeoutMs?: number): Breaker => {
@@ -39,8 +44,9 @@ export async function startGateway(
         timeoutMs,
       },
       logger,
-      deps.onBreakerState,
+      (target, state) => recordBreakerState(metrics, target, state),
     );
+    metrics.breakerState.set({ target: name }, 0);
     breakers.push(b);
     return b;
   };
@@ -68,7 +74,7 @@ export async function startGateway(
   });
   let draining = false;
   const shutdown = new AbortController();
-  const app = createApp({ config, logger, auth, quota, pool, tiers, draining: () => draining, shutdown: shutdown.signal });
+  const app = createApp({ config, logger, auth, quota, pool, tiers, metrics, draining: () => draining, shutdown: shutdown.signal });
   const server = app.listen(config.GATEWAY_PORT, config.GATEWAY_HOST);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -76,11 +82,17 @@ export async function startGateway(
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
+  const metricsServer =
+    config.GATEWAY_METRICS_PORT === undefined
+      ? undefined
+      : await startMetricsServer(metrics.registry, config.GATEWAY_HOST, config.GATEWAY_METRICS_PORT);
   logger.info({ port, workers: config.INFERENCE_WORKERS.length }, 'gateway listening');
 
   return {
     port,
     server,
+    metrics,
+    metricsPort: metricsServer?.port,
     pool,
     breakers,
     async stop() {
@@ -92,6 +104,7 @@ export async function startGateway(
       clearTimeout(grace);
       shutdown.abort();
       await pool.close();
+      await metricsServer?.close();
       auth.close();
       quota.close();
       for (const b of breakers) b.shutdown();

@@ -43,10 +43,12 @@ export function createAppClient<D extends CompatServiceDefinition>(
   channel: Channel,
   options: ClientOptions,
 ): AppClient<D> {
+  // For clients the middleware added last is the outermost: errors are mapped last, so a
+  // deadline or credential failure reaches callers as an AppError too.
   return createClientFactory()
-    .use(errorMiddleware(options.target))
-    .use(credentialMiddleware(options.serviceToken))
     .use(deadlineMiddleware)
+    .use(credentialMiddleware(options.serviceToken))
+    .use(errorMiddleware(options.target))
     .create(definition, channel);
 }
 

@@ -19,6 +19,9 @@ import { isAbortError } from 'abort-controller-x';
 import { HealthDefinition, HealthServiceImpl, HealthState } from 'nice-grpc-server-health';
 import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-reflection';
 import { toServerError } from '../errors/grpc.js';
+import { grpcMetricsMiddleware } from '../metrics/grpc.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { isAppError } from '../errors/app-error.js';
 import { serviceTokenMiddleware } from './service-auth.js';
 
@@ -36,12 +39,18 @@ export interface GrpcServerOptions {
   serviceNames: string[];
   /** Shared service credential; when set, calls without it are refused (UNAUTHENTICATED). */
   serviceToken?: string | undefined;
+  /** Counts handled calls by method and status; its registry is served on `metricsPort`. */
+  metrics?: (Pick<Metrics, 'grpcServerHandledTotal' | 'registry'>) | undefined;
+  /** Port for Prometheus `GET /metrics` on the same host; undefined = no metrics server. */
+  metricsPort?: number | undefined;
 }
 
 export interface GrpcServer {
   server: Server<RequestContext>;
   health: HealthState;
   listen(host: string, port: number): Promise<number>;
+  /** The metrics server's port once listening (undefined when not configured). */
+  metricsPort(): number | undefined;
   /** Stops accepting calls, waits up to graceMs for running calls, then cancels them. */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -51,6 +60,8 @@ const descriptorSetPath = path.join(import.meta.dirname, '..', '..', 'gen', 'des
 export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const { logger } = options;
   const server = createServer()
+    // Outermost, so it sees the final status of every call (credential refusals included).
+    .use(grpcMetricsMiddleware(options.metrics))
     .use(serviceTokenMiddleware(options.serviceToken))
     .use(requestContextMiddleware(logger));
   const health = HealthState();
@@ -59,13 +70,20 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     ServerReflectionService,
     ServerReflection(readFileSync(descriptorSetPath), options.serviceNames),
   );
+  let metricsServer: MetricsServer | undefined;
   return {
     server,
     health,
     async listen(host, port) {
-      return server.listen(`${host}:${port}`);
+      const bound = await server.listen(`${host}:${port}`);
+      if (options.metrics && options.metricsPort !== undefined) {
+        metricsServer = await startMetricsServer(options.metrics.registry, host, options.metricsPort);
+      }
+      return bound;
     },
+    metricsPort: () => metricsServer?.port,
     async shutdown(graceMs) {
+      await metricsServer?.close();
       setHealth(health, options.serviceNames, false);
       let timer: NodeJS.Timeout | undefined;
       const forced = new Promise<void>((resolve) => {

@@ -184,7 +184,7 @@ describe('resilience', () => {
   });
 
   it('a hung worker meets the deadline: 504 before the first token, an error event after it', async () => {
-    const tiers = fastTiers(1, 1);
+    const tiers = fastTiers(1, 60);
     const hangFirst = createSimulatorEngine({ ...SIMULATOR_DEFAULTS, timeToFirstTokenMs: 60_000 });
     const platform = await startPlatform({ engines: [hangFirst], gatewayEnv: { TIERS_FILE: tiers }, quotaEnv: { TIERS_FILE: tiers } });
     try {
@@ -200,7 +200,8 @@ describe('resilience', () => {
       await platform.stop();
     }
     const hangLater = createSimulatorEngine({ ...SIMULATOR_DEFAULTS, hangAfterTokens: 3 });
-    const p2 = await startPlatform({ engines: [hangLater], gatewayEnv: { TIERS_FILE: tiers }, quotaEnv: { TIERS_FILE: tiers } });
+    const idleTiers = fastTiers(60, 1);
+    const p2 = await startPlatform({ engines: [hangLater], gatewayEnv: { TIERS_FILE: idleTiers }, quotaEnv: { TIERS_FILE: idleTiers } });
     try {
       const started = performance.now();
       const r = await sseRequest({ port: p2.gateway.port, path: PATH, key: p2.demoKey, body: chat({ stream: true }) });

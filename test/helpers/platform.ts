@@ -48,6 +48,8 @@ export interface Platform {
   workers: InferenceWorker[];
   authPort: number;
   quotaPort: number;
+  /** Metrics ports of auth and quota (set when their *_METRICS_PORT env is given). */
+  metricsPorts: { auth: number | undefined; quota: number | undefined };
   demoKey: string;
   logs: LogCapture;
   /** Base URL (path form) of an endpoint. */
@@ -102,6 +104,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       workers,
       authPort: auth.port,
       quotaPort: quota.port,
+      metricsPorts: { auth: auth.metricsPort, quota: quota.metricsPort },
       demoKey: readFileSync(demoKeyFile, 'utf8').trim(),
       logs,
       baseUrl: (project = 'demo', endpoint = 'chat') => `http://127.0.0.1:${gateway.port}/${project}/${endpoint}/v1`,

@@ -35,6 +35,10 @@ export const chatCompletionRequest = z.object({
   service_tier: nullable(z.string()),
 });
 
+/** Sampling defaults when the client sends none (reference digest item 21). */
+export const DEFAULT_TEMPERATURE = 0.7;
+export const DEFAULT_TOP_P = 0.9;
+
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
 
 export function parseChatCompletionRequest(body: unknown): ChatCompletionRequest {

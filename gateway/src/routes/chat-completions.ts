@@ -3,6 +3,7 @@
  * validate → authenticate → reserve quota → pick a worker and wait for the first token →
  * stream (SSE) or aggregate → settle the real usage, also on cancel and failure.
  */
+import { recordTokens, type GatewayMetrics } from '../../../lib/metrics/metrics.js';
 import type { Request, Response } from 'express';
 import { Scope } from '../../../gen/xerotier/auth/v1/auth_service.js';
 import {
@@ -19,6 +20,8 @@ import { openGeneration } from '../generation.js';
 import { rateLimitHeaders } from '../openai/rate-limit-headers.js';
 import {
   contentText,
+  DEFAULT_TEMPERATURE,
+  DEFAULT_TOP_P,
   estimatePromptTokens,
   parseChatCompletionRequest,
   type ChatCompletionRequest,
@@ -36,6 +39,7 @@ export interface ChatDeps {
   tiers: TierTable;
   /** Aborted when the gateway's drain grace is over. */
   shutdown: AbortSignal;
+  metrics: Pick<GatewayMetrics, 'timeToFirstToken' | 'tokensTotal'>;
 }
 
 const roles: Record<ChatCompletionRequest['messages'][number]['role'], Role> = {
@@ -73,6 +77,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
   return async (req: Request, res: Response): Promise<void> => {
     const locals = res.locals as RequestLocals;
     const { requestId, logger } = locals;
+    const started = performance.now();
     const project = String(req.params['project']);
     const endpointSlug = String(req.params['endpoint']);
     const apiKey = bearerKey(req);
@@ -126,16 +131,18 @@ export function chatCompletionsHandler(deps: ChatDeps) {
       if (!res.writableFinished) clientGone.abort(new AppError('cancelled', 'client closed the connection'));
     });
     const deadline = new AbortController();
-    const deadlineAt = new Date(Date.now() + tier.requestTimeoutSeconds * 1000);
-    const deadlineTimer = setTimeout(() => deadline.abort(new Deadline('request')), tier.requestTimeoutSeconds * 1000);
+    // The tier's request timeout counts from arrival (auth and quota time included).
+    const remainingMs = Math.max(1, tier.requestTimeoutSeconds * 1000 - (performance.now() - started));
+    const deadlineAt = new Date(Date.now() + remainingMs);
+    const deadlineTimer = setTimeout(() => deadline.abort(new Deadline('request')), remainingMs);
     const signal = AbortSignal.any([clientGone.signal, deadline.signal, deps.shutdown]);
 
     const generateRequest: GenerateRequest = {
       requestId,
       messages: body.messages.map((m) => ({ role: roles[m.role], content: contentText(m.content), name: m.name ?? '' })),
       maxTokens,
-      temperature: body.temperature ?? undefined,
-      topP: body.top_p ?? undefined,
+      temperature: body.temperature ?? DEFAULT_TEMPERATURE,
+      topP: body.top_p ?? DEFAULT_TOP_P,
       seed: body.seed ?? undefined,
       stop: body.stop === undefined || body.stop === null ? [] : Array.isArray(body.stop) ? body.stop : [body.stop],
     };
@@ -159,6 +166,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
         }
         throw err;
       });
+      deps.metrics.timeToFirstToken.observe({ pool: gen.worker.pool }, (performance.now() - started) / 1000);
       res.setHeader('x-xerotier-worker-id', gen.start.workerId);
       const meta = {
         id: `chatcmpl-${requestId.replace(/^req_/, '')}`,
@@ -185,6 +193,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
     } finally {
       clearTimeout(deadlineTimer);
       // Bill what was really used: the engine's count, or what we saw if the stream broke.
+      if (usage) recordTokens(deps.metrics, usage);
       const tokens = usage ? usage.promptTokens + usage.completionTokens : completionTokens > 0 ? promptEstimate + completionTokens : 0;
       if (reservation) {
         deps.quota.settle({ requestId, keyId, tier: endpoint.tier, tokens }).catch((err: unknown) => {

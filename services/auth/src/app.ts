@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { AuthServiceDefinition } from '../../../gen/xerotier/auth/v1/auth_service.js';
 import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
+import { createAuthMetrics, type AuthMetrics } from '../../../lib/metrics/metrics.js';
 import { loadTierTable } from '../../../lib/tiers/tier-table.js';
 import { createAuthService, type AuthService } from './auth-service.js';
 import { DEV_KEY_PEPPER, type AuthConfig } from './config.js';
@@ -14,6 +15,8 @@ import type { AuthStore } from './stores/store.js';
 
 export interface RunningAuthService {
   port: number;
+  /** Prometheus port when AUTH_METRICS_PORT is set. */
+  metricsPort: number | undefined;
   store: AuthStore;
   service: AuthService;
   /** Stops serving (bounded), then closes the database. */
@@ -28,7 +31,7 @@ export function storeLocation(config: AuthConfig): StoreLocation {
 
 export async function startAuthService(
   config: AuthConfig,
-  deps: { logger: Logger; now?: (() => number) | undefined },
+  deps: { logger: Logger; now?: (() => number) | undefined; metrics?: AuthMetrics | undefined },
 ): Promise<RunningAuthService> {
   const { logger } = deps;
   if (config.AUTH_KEY_PEPPER === DEV_KEY_PEPPER) {
@@ -51,13 +54,20 @@ export async function startAuthService(
     if (config.AUTH_SEED_DEMO) await seedDemo({ service, store, logger }, config.AUTH_DEMO_KEY_FILE);
 
     const names = [AuthServiceDefinition.fullName];
-    const grpc = createGrpcServer({ logger, serviceNames: names, serviceToken: config.SERVICE_TOKEN });
+    const grpc = createGrpcServer({
+      logger,
+      serviceNames: names,
+      serviceToken: config.SERVICE_TOKEN,
+      metrics: deps.metrics ?? createAuthMetrics(),
+      metricsPort: config.AUTH_METRICS_PORT,
+    });
     grpc.server.add(AuthServiceDefinition, service);
     const port = await grpc.listen(config.AUTH_HOST, config.AUTH_PORT);
     setHealth(grpc.health, names, true);
     logger.info({ port, store: store.dialect }, 'auth service listening');
     return {
       port,
+      metricsPort: grpc.metricsPort(),
       store,
       service,
       async stop() {

@@ -14,6 +14,8 @@ const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string(
 const schema = z.object({
   AUTH_HOST: z.string().default('127.0.0.1'),
   AUTH_PORT: port(50051),
+  /** Prometheus `GET /metrics` on AUTH_HOST:<port>; unset = no metrics server. */
+  AUTH_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** Unset → SQLite at AUTH_SQLITE_PATH; `postgres://…` → PostgreSQL. */
   AUTH_DATABASE_URL: z.preprocess(
     (v) => (v === '' ? undefined : v),

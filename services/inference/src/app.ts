@@ -2,6 +2,7 @@
  * startInferenceWorker: builds and starts one inference process (no signal handling; main.ts
  * owns that). Tests call it directly on port 0 with an engine of their choice.
  */
+import { createInferenceMetrics } from '../../../lib/metrics/metrics.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { InferenceServiceDefinition } from '../../../gen/xerotier/inference/v1/inference_service.js';
@@ -14,6 +15,7 @@ import { createInferenceService, type InferenceService } from './inference-servi
 
 export interface InferenceWorker {
   port: number;
+  metricsPort: number | undefined;
   workerId: string;
   /** Resolves when the engine can serve (model downloaded and loaded); rejects if it cannot. */
   ready: Promise<void>;
@@ -42,7 +44,17 @@ export async function startInferenceWorker(
   };
   if (config.INFERENCE_HARDWARE_CLASS.startsWith('cpu-')) checkHardware();
   const workerId = config.INFERENCE_WORKER_ID ?? `${config.INFERENCE_HARDWARE_CLASS}-${randomBytes(3).toString('hex')}`;
-  const service = createInferenceService({
+  let service: InferenceService | undefined;
+  const metrics = createInferenceMetrics({
+    workerLoad: () => {
+      if (!service) return undefined;
+      const s = service.status();
+      return { worker: workerId, inFlight: s.inFlightCount, queued: s.queuedCount, tokensPerSecond: s.tokensPerSecond };
+    },
+  });
+  service = createInferenceService({
+    metrics,
+    pool: config.INFERENCE_HARDWARE_CLASS,
     engine,
     admission: createAdmission(config.INFERENCE_CAPACITY, config.INFERENCE_QUEUE_CAPACITY),
     workerId,
@@ -53,6 +65,8 @@ export async function startInferenceWorker(
     logger,
     serviceNames: [InferenceServiceDefinition.fullName],
     serviceToken: config.SERVICE_TOKEN,
+    metrics,
+    metricsPort: config.INFERENCE_METRICS_PORT,
   });
   grpc.server.add(InferenceServiceDefinition, service.impl);
   // Health says NOT_SERVING until the engine can serve (a model may still be downloading).
@@ -69,6 +83,7 @@ export async function startInferenceWorker(
 
   return {
     port,
+    metricsPort: grpc.metricsPort(),
     workerId,
     ready,
     service,

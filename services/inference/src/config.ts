@@ -8,6 +8,8 @@ export type HardwareClassName = (typeof HARDWARE_CLASSES)[number];
 const schema = z.object({
   INFERENCE_HOST: z.string().default('127.0.0.1'),
   INFERENCE_PORT: port(50061),
+  /** Prometheus `GET /metrics` on INFERENCE_HOST:<port>; unset = no metrics server. */
+  INFERENCE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   INFERENCE_WORKER_ID: z.string().optional(),
   INFERENCE_HARDWARE_CLASS: z.enum(HARDWARE_CLASSES).default('cpu'),
   /** Serve a declared GPU class even if no such GPU is detected (tests, upstream engines). */

@@ -2,6 +2,7 @@
  * InferenceService implementation: admission, the engine stream mapped to proto messages,
  * load signals (EWMA tokens/s and TTFT) and draining. Engines live in engines/, one per file.
  */
+import { recordTokens, type InferenceMetrics } from '../../../lib/metrics/metrics.js';
 import { randomUUID } from 'node:crypto';
 import { delay } from 'abort-controller-x';
 import type { CallContext } from 'nice-grpc';
@@ -26,6 +27,9 @@ export interface InferenceServiceDeps {
   workerId: string;
   hardwareClass: HardwareClass;
   hardwareDescription: () => string;
+  metrics?: Pick<InferenceMetrics, 'timeToFirstToken' | 'tokensTotal'> | undefined;
+  /** Label for metrics (the hardware class name). */
+  pool?: string | undefined;
 }
 
 export interface InferenceService {
@@ -125,6 +129,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
           tokens += event.tokenCount;
           yield { delta: { text: event.text, tokenCount: event.tokenCount } };
         } else {
+          if (deps.metrics) recordTokens(deps.metrics, event.usage);
           yield { final: toFinal(event) };
           return;
         }
@@ -134,6 +139,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
       release();
       if (firstTokenAt !== undefined) {
         ttftMs = ewma(ttftMs, firstTokenAt - started);
+        deps.metrics?.timeToFirstToken.observe({ pool: deps.pool ?? 'unknown' }, (firstTokenAt - started) / 1000);
         const decodeSeconds = (performance.now() - firstTokenAt) / 1000;
         if (tokens > 1 && decodeSeconds > 0) tokensPerSecond = ewma(tokensPerSecond, (tokens - 1) / decodeSeconds);
       }

@@ -2,6 +2,7 @@
  * startQuotaService: builds and starts one quota process (no signal handling; main.ts owns that).
  * Tests call it directly on port 0, with an injected clock when they need to control time.
  */
+import { createQuotaMetrics, type QuotaMetrics } from '../../../lib/metrics/metrics.js';
 import type { Logger } from 'pino';
 import { QuotaServiceDefinition } from '../../../gen/xerotier/quota/v1/quota_service.js';
 import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
@@ -20,6 +21,8 @@ const SHUTDOWN_GRACE_MS = 2_000;
 
 export interface QuotaServer {
   port: number;
+  /** Prometheus port when QUOTA_METRICS_PORT is set. */
+  metricsPort: number | undefined;
   /** Store health: backend, Redis errors (counter), outage state. */
   stats(): QuotaStats;
   stop(): Promise<void>;
@@ -27,9 +30,10 @@ export interface QuotaServer {
 
 export async function startQuotaService(
   config: QuotaConfig,
-  deps: { logger: Logger; clock?: Clock },
+  deps: { logger: Logger; clock?: Clock; metrics?: QuotaMetrics | undefined },
 ): Promise<QuotaServer> {
   const { logger } = deps;
+  const metrics = deps.metrics ?? createQuotaMetrics();
   const clock = deps.clock ?? systemClock;
   const tiers = config.TIERS_FILE === undefined ? loadTierTable() : loadTierTable(config.TIERS_FILE);
 
@@ -50,15 +54,22 @@ export async function startQuotaService(
       timeoutMs: config.QUOTA_REDIS_TIMEOUT_MS,
       logger,
       clock,
+      onStoreError: () => metrics.quotaStoreErrorsTotal.inc(),
     });
     store = failover;
   } else {
     store = createMemoryStore();
   }
 
-  const service = createQuotaService({ store, tiers, clock, ...(failover ? { stats: failover.stats } : {}) });
+  const service = createQuotaService({ store, tiers, clock, metrics, ...(failover ? { stats: failover.stats } : {}) });
   const names = [QuotaServiceDefinition.fullName];
-  const grpc = createGrpcServer({ logger, serviceNames: names, serviceToken: config.SERVICE_TOKEN });
+  const grpc = createGrpcServer({
+    logger,
+    serviceNames: names,
+    serviceToken: config.SERVICE_TOKEN,
+    metrics,
+    metricsPort: config.QUOTA_METRICS_PORT,
+  });
   grpc.server.add(QuotaServiceDefinition, service.impl);
   let port: number;
   try {
@@ -82,6 +93,7 @@ export async function startQuotaService(
   let stopping: Promise<void> | undefined;
   return {
     port,
+    metricsPort: grpc.metricsPort(),
     stats: service.stats,
     stop() {
       stopping ??= (async () => {

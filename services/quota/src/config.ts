@@ -13,6 +13,8 @@ const schema = z.object({
   QUOTA_HOST: z.string().default('127.0.0.1'),
   /** gRPC port (0 = any free port). */
   QUOTA_PORT: port(50052),
+  /** Prometheus `GET /metrics` on QUOTA_HOST:<port>; unset = no metrics server. */
+  QUOTA_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** redis:// or rediss:// URL shared by every replica; unset = in-memory store (one replica only). */
   QUOTA_REDIS_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
   /** Prefix of every Redis key (lets several deployments share one Redis). */

@@ -46,6 +46,8 @@ export interface FailoverOptions {
   clock: Clock;
   /** Settlements kept for replay at most (oldest dropped first). */
   maxPendingSettlements?: number;
+  /** Called on every failed store call (metrics). */
+  onStoreError?: (() => void) | undefined;
 }
 
 export interface StoreStats {
@@ -97,6 +99,7 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
 
   const failed = (err: unknown): void => {
     storeErrors++;
+    options.onStoreError?.();
     if (outageSince !== undefined) return;
     outageSince = clock();
     errorsAtOutageStart = storeErrors - 1;

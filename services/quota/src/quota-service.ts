@@ -5,6 +5,7 @@
  *
  * Limits are kept per (tier, API key): the scope `<tier>:<key id>`.
  */
+import { recordQuotaDecision, type QuotaMetrics } from '../../../lib/metrics/metrics.js';
 import type { CallContext } from 'nice-grpc';
 import {
   Decision,
@@ -32,6 +33,7 @@ export interface QuotaServiceDeps {
   windowMs?: number;
   /** Store health counters (Redis mode); zeros otherwise. */
   stats?: () => StoreStats;
+  metrics?: QuotaMetrics | undefined;
 }
 
 export interface QuotaStats extends StoreStats {
@@ -73,6 +75,7 @@ export function createQuotaService(deps: QuotaServiceDeps): QuotaService {
       const at = now();
       if (unlimited(policy)) {
         // Self-hosted: nothing to count, and no dependency on the store at all.
+        if (deps.metrics) recordQuotaDecision(deps.metrics, 'allow', tier.slug);
         return {
           decision: Decision.DECISION_ALLOW,
           requests: unlimitedStatus(at),
@@ -88,6 +91,7 @@ export function createQuotaService(deps: QuotaServiceDeps): QuotaService {
         policy,
         at,
       );
+      if (deps.metrics) recordQuotaDecision(deps.metrics, r.allowed ? 'allow' : 'deny', tier.slug);
       if (!r.allowed) {
         context.logger.debug(
           { keyId: request.keyId, tier: tier.slug, deniedBy: r.deniedBy, retryAfterMs: r.retryAfterMs, retryable: r.retryable },
