@@ -12,9 +12,10 @@ import {
   type GenerateRequest,
   type GenerateResponse,
 } from '../../../gen/xerotier/inference/v1/inference_service.js';
-import { AppError, unauthenticated } from '../../../lib/errors/app-error.js';
+import { AppError } from '../../../lib/errors/app-error.js';
 import { toHttpError } from '../../../lib/errors/http.js';
 import type { TierTable } from '../../../lib/tiers/tier-table.js';
+import { bearerKey } from '../bearer.js';
 import type { GatewayConfig } from '../config.js';
 import { openGeneration } from '../generation.js';
 import { rateLimitHeaders } from '../openai/rate-limit-headers.js';
@@ -60,17 +61,6 @@ class Deadline extends Error {
   constructor(readonly kind: 'request' | 'idle') {
     super(kind);
   }
-}
-
-export function bearerKey(req: Request): string {
-  const header = req.headers.authorization;
-  const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-  if (!m?.[1]) {
-    throw unauthenticated('Missing or malformed Authorization header; expected "Authorization: Bearer <API key>".', {
-      code: 'invalid_api_key',
-    });
-  }
-  return m[1];
 }
 
 export function chatCompletionsHandler(deps: ChatDeps) {

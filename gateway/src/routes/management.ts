@@ -4,10 +4,11 @@
  * route authenticates the bearer key with the management scope for the URL's project, and then
  * acts on the key's own project only. Responses are snake_case, times in unix seconds.
  */
+import { bearerKey } from '../bearer.js';
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import { Scope, type ApiKey, type AuthServiceDefinition } from '../../../gen/xerotier/auth/v1/auth_service.js';
-import { AppError, invalidRequest, unauthenticated } from '../../../lib/errors/app-error.js';
+import { AppError, invalidRequest } from '../../../lib/errors/app-error.js';
 import { callOptions, type AppClient } from '../../../lib/grpc/client.js';
 
 export interface ManagementDeps {
@@ -69,17 +70,6 @@ function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   return result.data;
 }
 
-function bearer(req: Request): string {
-  const header = req.headers.authorization;
-  const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-  if (!m?.[1]) {
-    throw unauthenticated('Missing or malformed Authorization header; expected "Authorization: Bearer <API key>".', {
-      code: 'invalid_api_key',
-    });
-  }
-  return m[1];
-}
-
 function queryLimit(value: unknown): number {
   if (value === undefined) return 20;
   const n = typeof value === 'string' && /^\d{1,3}$/.test(value) ? Number(value) : NaN;
@@ -98,7 +88,7 @@ export function managementRouter(deps: ManagementDeps): express.Router {
   async function projectOf(req: Request, res: Response): Promise<string> {
     const { principal } = await deps.auth.authenticate(
       {
-        apiKey: bearer(req),
+        apiKey: bearerKey(req),
         project: String(req.params['project'] ?? ''),
         endpoint: '',
         requiredScope: Scope.SCOPE_MANAGEMENT,

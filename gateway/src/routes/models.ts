@@ -5,7 +5,7 @@ import { AppError } from '../../../lib/errors/app-error.js';
 import { rateLimitHeaders } from '../openai/rate-limit-headers.js';
 import type { RequestLocals } from '../request-context.js';
 import type { AuthPort, QuotaPort } from '../upstreams.js';
-import { bearerKey } from './chat-completions.js';
+import { bearerKey } from '../bearer.js';
 
 export function modelsHandler(deps: { auth: AuthPort; quota: QuotaPort }) {
   return async (req: Request, res: Response): Promise<void> => {
