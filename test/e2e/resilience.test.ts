@@ -122,6 +122,38 @@ describe('resilience', () => {
     }
   });
 
+  it('requests without a first token move to another worker when theirs dies', async () => {
+    const slow = await startChildWorker({ SIM_TTFT_MS: '3000', SIM_TOKENS_PER_SECOND: '0', INFERENCE_CAPACITY: '64', INFERENCE_WORKER_ID: 'slow' });
+    const fast = await startChildWorker({ SIM_TTFT_MS: '0', SIM_TOKENS_PER_SECOND: '0', INFERENCE_CAPACITY: '64', INFERENCE_WORKER_ID: 'fast' });
+    const tiers = fastTiers(60, 60);
+    const platform = await startPlatform({
+      engines: [],
+      externalWorkers: [`cpu=127.0.0.1:${slow.port}`, `cpu=127.0.0.1:${fast.port}`],
+      gatewayEnv: { TIERS_FILE: tiers },
+      quotaEnv: { TIERS_FILE: tiers },
+    });
+    try {
+      await waitFor(() => platform.gateway.pool.workers.every((w) => w.connected), 5000, 'workers connected');
+      const requests = Array.from({ length: 6 }, () =>
+        sseRequest({ port: platform.gateway.port, path: PATH, key: platform.demoKey, body: chat({ stream: true }) }),
+      );
+      await waitFor(() => (platform.gateway.pool.workers[0]?.localInFlight ?? 0) > 0, 2000, 'some requests waiting on the slow worker');
+      const waiting = platform.gateway.pool.workers[0]!.localInFlight;
+      await slow.kill('SIGKILL');
+      const results = await Promise.all(requests);
+      console.log(`# ${waiting} requests waiting for a first token on a killed worker: all moved, statuses ${results.map((r) => r.status).join(',')}`);
+      for (const r of results) {
+        assert.equal(r.status, 200);
+        assert.equal(r.ending, 'done');
+        assert.equal(r.headers['x-xerotier-worker-id'], 'fast');
+      }
+    } finally {
+      await slow.kill();
+      await fast.kill();
+      await platform.stop();
+    }
+  });
+
   it('overload: capacity 16, 64 concurrent → ≤ 16 in flight, the rest 503 + Retry-After fast, breaker closed', async () => {
     let inFlight = 0;
     let maxInFlight = 0;
