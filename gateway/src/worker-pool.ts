@@ -22,6 +22,8 @@ export interface Worker {
   breaker: Breaker;
   /** Calls this gateway has open on the worker (known before the worker reports them). */
   localInFlight: number;
+  /** localInFlight when the last status arrived: corrects the report for changes since. */
+  localAtStatus: number;
   status: WorkerStatus | undefined;
   /** Whether the status stream is currently connected. */
   connected: boolean;
@@ -54,6 +56,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     }),
     breaker: options.createBreaker(`inference:${w.pool}@${w.address}`),
     localInFlight: 0,
+    localAtStatus: 0,
     status: undefined,
     connected: false,
   }));
@@ -108,15 +111,16 @@ function isHealthy(w: Worker): boolean {
 const stateRank = (s: BreakerState): number => (s === 'closed' ? 0 : 1);
 
 /**
- * Load as a fraction of what the worker can hold (running + queue). The worker's report lags,
- * so this gateway's own open calls are a floor.
+ * Load as a fraction of what the worker can hold (running + queue). The worker's report lags by
+ * up to one status update, so it is corrected by this gateway's own calls opened or closed since
+ * (other gateways' changes show up with the next report); our own open calls are a floor.
  */
 function load(w: Worker): number {
   const s = w.status;
   if (!s) return 1;
   const room = Math.max(1, s.capacity + s.queueCapacity);
-  const busy = Math.max(w.localInFlight, s.inFlightCount + s.queuedCount);
-  return busy / room;
+  const reported = s.inFlightCount + s.queuedCount + (w.localInFlight - w.localAtStatus);
+  return Math.max(w.localInFlight, reported) / room;
 }
 
 /** Follows the worker's status stream for the pool's lifetime, reconnecting with backoff. */
@@ -128,6 +132,7 @@ async function watch(worker: Worker, signal: AbortSignal, logger: Logger): Promi
         if (!worker.connected) logger.info({ worker: worker.address, pool: worker.pool }, 'worker connected');
         worker.connected = true;
         worker.status = update.status;
+        worker.localAtStatus = worker.localInFlight;
         backoff = 100;
       }
     } catch (err) {

@@ -6,6 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import OpenAI, { RateLimitError } from 'openai';
+import { AuthServiceDefinition, Scope } from '../../gen/xerotier/auth/v1/auth_service.js';
+import { QuotaServiceDefinition } from '../../gen/xerotier/quota/v1/quota_service.js';
+import { callOptions, createAppClient, createGrpcChannel } from '../../lib/grpc/client.js';
 import { startPlatform } from '../helpers/platform.js';
 import { cpuStandardTiers } from '../helpers/tiers.js';
 
@@ -82,3 +85,51 @@ describe('rate limits through the SDK', () => {
     }
   });
 });
+
+describe('token billing through the gateway', () => {
+  it('charges exactly the engine-counted usage reported to the client (settled, ±0)', async () => {
+    const file = cpuStandardTiers({ requestsPerMinute: 1000, tokensPerMinute: 10_000_000 });
+    const platform = await startPlatform({ gatewayEnv: { TIERS_FILE: file }, quotaEnv: { TIERS_FILE: file } });
+    const channel = createGrpcChannel(`127.0.0.1:${platform.quotaPort}`);
+    const quota = createAppClient(QuotaServiceDefinition, channel, { address: '', target: 'quota' });
+    try {
+      const client = new OpenAI({ baseURL: platform.baseUrl(), apiKey: platform.demoKey, maxRetries: 0 });
+      let expected = 0;
+      for (let i = 0; i < 5; i++) {
+        const r = await client.chat.completions.create({ ...ask, max_tokens: 3 + i });
+        expected += r.usage!.total_tokens;
+      }
+      const stream = await client.chat.completions.create({ ...ask, stream: true, stream_options: { include_usage: true } });
+      for await (const chunk of stream) if (chunk.usage) expected += chunk.usage.total_tokens;
+      // The key id: what the gateway charged is what the quota service holds for it.
+      const { keyId } = await keyOf(platform);
+      const charged = async (): Promise<number> => {
+        const l = await quota.getLimits({ keyId, tier: 'cpu_standard' }, callOptions('t'));
+        return l.tokens!.limit - l.tokens!.remaining;
+      };
+      let value = -1;
+      for (let i = 0; i < 50 && value !== expected; i++) {
+        value = await charged();
+        if (value !== expected) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(value, expected, 'Σ charged = Σ usage reported to the client (settled, ±0)');
+    } finally {
+      channel.close();
+      await platform.stop();
+    }
+  });
+});
+
+async function keyOf(platform: Awaited<ReturnType<typeof startPlatform>>): Promise<{ keyId: string }> {
+  const channel = createGrpcChannel(`127.0.0.1:${platform.authPort}`);
+  try {
+    const auth = createAppClient(AuthServiceDefinition, channel, { address: '', target: 'auth' });
+    const r = await auth.authenticate(
+      { apiKey: platform.demoKey, project: 'demo', endpoint: 'chat', requiredScope: Scope.SCOPE_INFERENCE },
+      callOptions('t'),
+    );
+    return { keyId: r.principal!.keyId };
+  } finally {
+    channel.close();
+  }
+}

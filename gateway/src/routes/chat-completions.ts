@@ -138,6 +138,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
     };
 
     let completionTokens = 0;
+    let promptTokens = promptEstimate;
     let usage: { promptTokens: number; completionTokens: number } | undefined;
     try {
       const gen = await openGeneration({
@@ -157,6 +158,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
         throw err;
       });
       deps.metrics.timeToFirstToken.observe({ pool: gen.worker.pool }, (performance.now() - started) / 1000);
+      if (gen.start.promptTokens > 0) promptTokens = gen.start.promptTokens;
       res.setHeader('x-xerotier-worker-id', gen.start.workerId);
       const meta = {
         id: `chatcmpl-${requestId.replace(/^req_/, '')}`,
@@ -182,9 +184,10 @@ export function chatCompletionsHandler(deps: ChatDeps) {
       }
     } finally {
       clearTimeout(deadlineTimer);
-      // Bill what was really used: the engine's count, or what we saw if the stream broke.
+      // Bill what was really used: the engine's final count; if the stream ended early (client
+      // gone, worker lost), the engine's prompt count plus the tokens that reached the client.
       if (usage) recordTokens(deps.metrics, usage);
-      const tokens = usage ? usage.promptTokens + usage.completionTokens : completionTokens > 0 ? promptEstimate + completionTokens : 0;
+      const tokens = usage ? usage.promptTokens + usage.completionTokens : completionTokens > 0 ? promptTokens + completionTokens : 0;
       if (reservation) {
         deps.quota.settle({ requestId, keyId, tier: endpoint.tier, tokens }).catch((err: unknown) => {
           logger.error({ err }, 'quota settlement failed');

@@ -113,7 +113,8 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
     let tokens = 0;
     try {
       const info = engine.info();
-      yield { start: { model: info.model, systemFingerprint: info.fingerprint, workerId: deps.workerId } };
+      const promptTokens = await engine.countPromptTokens(messages);
+      yield { start: { model: info.model, systemFingerprint: info.fingerprint, workerId: deps.workerId, promptTokens } };
       const params = {
         requestId: request.requestId || randomUUID(),
         messages,

@@ -248,6 +248,8 @@ export interface Start {
   systemFingerprint: string;
   /** Worker id that serves the request. */
   workerId: string;
+  /** Prompt tokens as the engine counts them (so a cancelled stream can still be billed exactly). */
+  promptTokens: number;
 }
 
 /** Delta is a piece of generated text. */
@@ -633,7 +635,7 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
 };
 
 function createBaseStart(): Start {
-  return { model: "", systemFingerprint: "", workerId: "" };
+  return { model: "", systemFingerprint: "", workerId: "", promptTokens: 0 };
 }
 
 export const Start: MessageFns<Start> = {
@@ -646,6 +648,9 @@ export const Start: MessageFns<Start> = {
     }
     if (message.workerId !== "") {
       writer.uint32(26).string(message.workerId);
+    }
+    if (message.promptTokens !== 0) {
+      writer.uint32(32).int32(message.promptTokens);
     }
     return writer;
   },
@@ -687,6 +692,14 @@ export const Start: MessageFns<Start> = {
             message.workerId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.promptTokens = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -712,6 +725,11 @@ export const Start: MessageFns<Start> = {
         : isSet(object.worker_id)
         ? globalThis.String(object.worker_id)
         : "",
+      promptTokens: isSet(object.promptTokens)
+        ? globalThis.Number(object.promptTokens)
+        : isSet(object.prompt_tokens)
+        ? globalThis.Number(object.prompt_tokens)
+        : 0,
     };
   },
 
@@ -726,6 +744,9 @@ export const Start: MessageFns<Start> = {
     if (message.workerId !== "") {
       obj.workerId = message.workerId;
     }
+    if (message.promptTokens !== 0) {
+      obj.promptTokens = Math.round(message.promptTokens);
+    }
     return obj;
   },
 
@@ -737,6 +758,7 @@ export const Start: MessageFns<Start> = {
     message.model = object.model ?? "";
     message.systemFingerprint = object.systemFingerprint ?? "";
     message.workerId = object.workerId ?? "";
+    message.promptTokens = object.promptTokens ?? 0;
     return message;
   },
 };
