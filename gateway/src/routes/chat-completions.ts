@@ -227,17 +227,34 @@ async function* relay(
   touch: () => void,
 ): AsyncGenerator<GenerateResponse> {
   try {
-    yield first;
+    let event = first;
     for (;;) {
+      if (event.final) {
+        // The worker ends the call right after its final event: read to the end before handing the
+        // final over, so a finished call is never cancelled (each cancel is an HTTP/2 RST_STREAM,
+        // and a server closes connections that reset too often).
+        await drainEnd(rest);
+        yield event;
+        return;
+      }
+      yield event;
       const next = await rest.next();
       if (next.done) return;
       touch();
-      yield next.value;
+      event = next.value;
     }
   } finally {
-    // Stop the worker whenever we stop reading (client gone, error, done).
+    // Stop the worker whenever we stop reading early (client gone, error); a no-op once ended.
     await rest.return?.();
   }
+}
+
+/** Waits (bounded) for the end of a call whose final event arrived. */
+async function drainEnd(rest: AsyncIterator<GenerateResponse>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const bounded = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)));
+  await Promise.race([rest.next().then(() => undefined, () => undefined), bounded]);
+  clearTimeout(timer);
 }
 
 interface Meta {
