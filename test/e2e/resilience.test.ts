@@ -228,7 +228,7 @@ describe('resilience', () => {
       console.log(`# hung before first token: ${r.status} after ${ms.toFixed(0)} ms (deadline 1000 ms)`);
       assert.equal(r.status, 504);
       assert.equal((JSON.parse(r.body) as { error: { type: string } }).error.type, 'timeout_error');
-      assert.ok(ms >= 950 && ms < 1500);
+      assert.ok(ms >= 950 && ms < 2500, `${ms} ms`);
       await waitFor(() => platform.workers[0]!.service.status().inFlightCount === 0, 1000, 'worker told to stop');
     } finally {
       await platform.stop();
