@@ -106,7 +106,7 @@ export async function startGateway(
       await pool.close();
       await metricsServer?.close();
       auth.close();
-      quota.close();
+      await quota.close();
       for (const b of breakers) b.shutdown();
     },
   };

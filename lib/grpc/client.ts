@@ -1,18 +1,20 @@
 /**
  * Typed gRPC clients for internal hops: one channel per target with keepalive, the service
- * credential and request id in metadata, and gRPC errors mapped back to AppError (once, here).
+ * credential and request id in metadata, a per-call deadline, and gRPC errors mapped back to
+ * AppError (once, here).
  */
 import {
+  ClientError,
   createChannel,
   createClientFactory,
   Metadata,
+  Status,
   type Channel,
   type ClientMiddlewareCall,
   type CallOptions,
   type CompatServiceDefinition,
   type Client,
 } from 'nice-grpc';
-import { deadlineMiddleware, type DeadlineOptions } from 'nice-grpc-client-middleware-deadline';
 import { fromClientError } from '../errors/grpc.js';
 import { REQUEST_ID_METADATA } from './server.js';
 import { SERVICE_TOKEN_METADATA } from './service-auth.js';
@@ -23,6 +25,11 @@ export interface ClientOptions {
   /** Name used in error messages (never the address). */
   target: string;
   serviceToken?: string | undefined;
+}
+
+/** Per-call deadline: a Date, or milliseconds from now. The call is cancelled when it passes. */
+export interface DeadlineOptions {
+  deadline?: Date | number | undefined;
 }
 
 export type AppClient<D extends CompatServiceDefinition> = Client<D, DeadlineOptions>;
@@ -43,19 +50,13 @@ export function createAppClient<D extends CompatServiceDefinition>(
   channel: Channel,
   options: ClientOptions,
 ): AppClient<D> {
-  // For clients the middleware added last is the outermost: errors are mapped last, so a
-  // deadline or credential failure reaches callers as an AppError too.
+  // One middleware layer per call: each layer is an async generator on the hot path.
   return createClientFactory()
-    .use(deadlineMiddleware)
-    .use(credentialMiddleware(options.serviceToken))
-    .use(errorMiddleware(options.target))
+    .use(appClientMiddleware(options.target, options.serviceToken))
     .create(definition, channel);
 }
 
-/**
- * Per-call options: request id propagation, cancellation and deadline. A `deadline` is a Date,
- * or a number of milliseconds from now (nice-grpc-client-middleware-deadline semantics).
- */
+/** Per-call options: request id propagation, cancellation and deadline (Date or ms from now). */
 export function callOptions(
   requestId: string,
   signal?: AbortSignal,
@@ -67,28 +68,46 @@ export function callOptions(
   return options;
 }
 
-function credentialMiddleware(token: string | undefined) {
-  return async function* middleware<Req, Res>(call: ClientMiddlewareCall<Req, Res>, options: CallOptions) {
-    if (!token) return yield* call.next(call.request, options);
-    const metadata = Metadata(options.metadata).set(SERVICE_TOKEN_METADATA, token);
-    return yield* call.next(call.request, { ...options, metadata });
-  };
-}
-
-function errorMiddleware(target: string) {
-  return async function* middleware<Req, Res>(call: ClientMiddlewareCall<Req, Res>, options: CallOptions) {
+/**
+ * Everything an internal call needs, in one layer: the service credential, the deadline
+ * (cancelled when it passes and reported as DEADLINE_EXCEEDED), and gRPC errors mapped back to
+ * AppError with the server's `x-error-*` trailers.
+ */
+function appClientMiddleware(target: string, token: string | undefined) {
+  return async function* middleware<Req, Res>(
+    call: ClientMiddlewareCall<Req, Res, DeadlineOptions>,
+    options: CallOptions & DeadlineOptions,
+  ) {
+    const { deadline, signal: callerSignal, onTrailer, ...rest } = options;
     let trailer: Metadata | undefined;
-    const onTrailer = options.onTrailer;
+    const next: CallOptions = {
+      ...rest,
+      metadata: token ? Metadata(options.metadata).set(SERVICE_TOKEN_METADATA, token) : (options.metadata ?? Metadata()),
+      onTrailer(t: Metadata) {
+        trailer = t;
+        onTrailer?.(t);
+      },
+    };
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    if (deadline === undefined) {
+      if (callerSignal) next.signal = callerSignal;
+    } else {
+      const controller = new AbortController();
+      const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : deadline;
+      timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, Math.max(0, ms));
+      next.signal = callerSignal ? AbortSignal.any([callerSignal, controller.signal]) : controller.signal;
+    }
     try {
-      return yield* call.next(call.request, {
-        ...options,
-        onTrailer(t: Metadata) {
-          trailer = t;
-          onTrailer?.(t);
-        },
-      });
+      return yield* call.next(call.request, next);
     } catch (err) {
-      throw fromClientError(err, trailer, target);
+      const cause = timedOut ? new ClientError(call.method.path, Status.DEADLINE_EXCEEDED, 'Deadline exceeded') : err;
+      throw fromClientError(cause, trailer, target);
+    } finally {
+      clearTimeout(timer);
     }
   };
 }

@@ -189,9 +189,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
       if (usage) recordTokens(deps.metrics, usage);
       const tokens = usage ? usage.promptTokens + usage.completionTokens : completionTokens > 0 ? promptTokens + completionTokens : 0;
       if (reservation) {
-        deps.quota.settle({ requestId, keyId, tier: endpoint.tier, tokens }).catch((err: unknown) => {
-          logger.error({ err }, 'quota settlement failed');
-        });
+        deps.quota.settle({ requestId, keyId, tier: endpoint.tier, tokens });
       }
       if (signal.aborted) logger.info({ reason: describe(signal.reason), completionTokens }, 'request ended early');
     }

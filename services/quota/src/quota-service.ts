@@ -15,6 +15,8 @@ import {
   type QuotaServiceImplementation,
   type ReserveRequest,
   type ReserveResponse,
+  type SettleBatchRequest,
+  type SettleBatchResponse,
   type SettleRequest,
   type SettleResponse,
 } from '../../../gen/xerotier/quota/v1/quota_service.js';
@@ -24,6 +26,9 @@ import type { Tier, TierTable } from '../../../lib/tiers/tier-table.js';
 import type { Clock } from './clock.js';
 import type { StoreStats } from './failover-store.js';
 import { WINDOW_MS, type DimensionState, type LimitPolicy, type QuotaStore } from './stores/store.js';
+
+/** Largest SettleBatch accepted (a gateway flushes far smaller batches). */
+const MAX_SETTLE_BATCH = 1000;
 
 export interface QuotaServiceDeps {
   store: QuotaStore;
@@ -65,6 +70,22 @@ export function createQuotaService(deps: QuotaServiceDeps): QuotaService {
       ? { limit: 0, remaining: 0, resetTime: new Date(at), unlimited: true }
       : { limit: d.limit, remaining: d.remaining, resetTime: new Date(d.resetAt), unlimited: false };
   const unlimitedStatus = (at: number): LimitStatus => ({ limit: 0, remaining: 0, resetTime: new Date(at), unlimited: true });
+
+  const settleOne = async (request: SettleRequest): Promise<SettleResponse> => {
+    requireId(request.requestId, 'request_id');
+    requireId(request.keyId, 'key_id');
+    requireTokens(request.tokenCount);
+    const { tier, policy } = policyOf(request.tier);
+    const at = now();
+    if (unlimited(policy)) return { applied: false, tokens: unlimitedStatus(at) };
+    const r = await store.settle(
+      scopeOf(tier, request.keyId),
+      { requestId: request.requestId, tokens: request.tokenCount },
+      policy,
+      at,
+    );
+    return { applied: r.applied, tokens: status(r.tokens, at) };
+  };
 
   const impl: QuotaServiceImplementation<RequestContext> = {
     async reserve(request: ReserveRequest, context: CallContext & RequestContext): Promise<ReserveResponse> {
@@ -108,20 +129,15 @@ export function createQuotaService(deps: QuotaServiceDeps): QuotaService {
       };
     },
 
-    async settle(request: SettleRequest): Promise<SettleResponse> {
-      requireId(request.requestId, 'request_id');
-      requireId(request.keyId, 'key_id');
-      requireTokens(request.tokenCount);
-      const { tier, policy } = policyOf(request.tier);
-      const at = now();
-      if (unlimited(policy)) return { applied: false, tokens: unlimitedStatus(at) };
-      const r = await store.settle(
-        scopeOf(tier, request.keyId),
-        { requestId: request.requestId, tokens: request.tokenCount },
-        policy,
-        at,
-      );
-      return { applied: r.applied, tokens: status(r.tokens, at) };
+    settle: (request: SettleRequest) => settleOne(request),
+
+    async settleBatch(request: SettleBatchRequest): Promise<SettleBatchResponse> {
+      if (request.settlements.length > MAX_SETTLE_BATCH) {
+        throw invalidRequest(`at most ${MAX_SETTLE_BATCH} settlements per batch`, { param: 'settlements' });
+      }
+      // Each settlement is independent and idempotent; the store serialises per scope.
+      const results = await Promise.all(request.settlements.map(settleOne));
+      return { results };
     },
 
     async getLimits(request: GetLimitsRequest): Promise<GetLimitsResponse> {

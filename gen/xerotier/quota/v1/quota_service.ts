@@ -122,6 +122,18 @@ export interface SettleResponse {
   tokens?: LimitStatus | undefined;
 }
 
+/** SettleBatchRequest carries several settlements. */
+export interface SettleBatchRequest {
+  /** Settlements, each as in Settle (at most 1,000). */
+  settlements: SettleRequest[];
+}
+
+/** SettleBatchResponse returns one result per settlement, in request order. */
+export interface SettleBatchResponse {
+  /** Results, in request order. */
+  results: SettleResponse[];
+}
+
 /** GetLimitsRequest asks for a key's limits. */
 export interface GetLimitsRequest {
   /** API key id. */
@@ -767,6 +779,148 @@ export const SettleResponse: MessageFns<SettleResponse> = {
   },
 };
 
+function createBaseSettleBatchRequest(): SettleBatchRequest {
+  return { settlements: [] };
+}
+
+export const SettleBatchRequest: MessageFns<SettleBatchRequest> = {
+  encode(message: SettleBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.settlements) {
+      SettleRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SettleBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSettleBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.settlements.push(SettleRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SettleBatchRequest {
+    return {
+      settlements: globalThis.Array.isArray(object?.settlements)
+        ? object.settlements.map((e: any) => SettleRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SettleBatchRequest): unknown {
+    const obj: any = {};
+    if (message.settlements?.length) {
+      obj.settlements = message.settlements.map((e) => SettleRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SettleBatchRequest>): SettleBatchRequest {
+    return SettleBatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SettleBatchRequest>): SettleBatchRequest {
+    const message = createBaseSettleBatchRequest();
+    message.settlements = object.settlements?.map((e) => SettleRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSettleBatchResponse(): SettleBatchResponse {
+  return { results: [] };
+}
+
+export const SettleBatchResponse: MessageFns<SettleBatchResponse> = {
+  encode(message: SettleBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      SettleResponse.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SettleBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSettleBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(SettleResponse.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SettleBatchResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => SettleResponse.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SettleBatchResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => SettleResponse.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SettleBatchResponse>): SettleBatchResponse {
+    return SettleBatchResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SettleBatchResponse>): SettleBatchResponse {
+    const message = createBaseSettleBatchResponse();
+    message.results = object.results?.map((e) => SettleResponse.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseGetLimitsRequest(): GetLimitsRequest {
   return { keyId: "", tier: "" };
 }
@@ -969,6 +1123,15 @@ export const QuotaServiceDefinition = {
       responseStream: false,
       options: {},
     },
+    /** Settles several reservations in one call (gateways batch them); each is idempotent as in Settle. */
+    settleBatch: {
+      name: "SettleBatch",
+      requestType: SettleBatchRequest as typeof SettleBatchRequest,
+      requestStream: false,
+      responseType: SettleBatchResponse as typeof SettleBatchResponse,
+      responseStream: false,
+      options: {},
+    },
     /** Reports the key's current limits without charging anything. */
     getLimits: {
       name: "GetLimits",
@@ -986,6 +1149,11 @@ export interface QuotaServiceImplementation<CallContextExt = {}> {
   reserve(request: ReserveRequest, context: CallContext & CallContextExt): Promise<DeepPartial<ReserveResponse>>;
   /** Replaces a reservation's token estimate by the real usage. Idempotent by request_id. */
   settle(request: SettleRequest, context: CallContext & CallContextExt): Promise<DeepPartial<SettleResponse>>;
+  /** Settles several reservations in one call (gateways batch them); each is idempotent as in Settle. */
+  settleBatch(
+    request: SettleBatchRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<SettleBatchResponse>>;
   /** Reports the key's current limits without charging anything. */
   getLimits(request: GetLimitsRequest, context: CallContext & CallContextExt): Promise<DeepPartial<GetLimitsResponse>>;
 }
@@ -995,6 +1163,11 @@ export interface QuotaServiceClient<CallOptionsExt = {}> {
   reserve(request: DeepPartial<ReserveRequest>, options?: CallOptions & CallOptionsExt): Promise<ReserveResponse>;
   /** Replaces a reservation's token estimate by the real usage. Idempotent by request_id. */
   settle(request: DeepPartial<SettleRequest>, options?: CallOptions & CallOptionsExt): Promise<SettleResponse>;
+  /** Settles several reservations in one call (gateways batch them); each is idempotent as in Settle. */
+  settleBatch(
+    request: DeepPartial<SettleBatchRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<SettleBatchResponse>;
   /** Reports the key's current limits without charging anything. */
   getLimits(request: DeepPartial<GetLimitsRequest>, options?: CallOptions & CallOptionsExt): Promise<GetLimitsResponse>;
 }

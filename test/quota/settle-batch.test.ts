@@ -1,0 +1,38 @@
+/** SettleBatch: several settlements in one call, each exact and idempotent as in Settle. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Decision, QuotaServiceDefinition } from '../../gen/xerotier/quota/v1/quota_service.js';
+import { isAppError } from '../../lib/errors/app-error.js';
+import { callOptions, createAppClient, createGrpcChannel } from '../../lib/grpc/client.js';
+import { startQuotaService } from '../../services/quota/src/app.js';
+import { loadQuotaConfig } from '../../services/quota/src/config.js';
+import { silentLogger } from './helpers.js';
+
+describe('SettleBatch', () => {
+  it('settles each reservation to its real usage, once; refuses oversized batches', async () => {
+    const quota = await startQuotaService(loadQuotaConfig({ QUOTA_PORT: '0' }), { logger: silentLogger() });
+    const channel = createGrpcChannel(`127.0.0.1:${quota.port}`);
+    const client = createAppClient(QuotaServiceDefinition, channel, { address: '', target: 'quota' });
+    try {
+      const keyId = 'key_batch';
+      const tier = 'cpu_standard'; // 50,000 tokens/min
+      for (const id of ['a', 'b', 'c']) {
+        const r = await client.reserve({ requestId: id, keyId, tier, tokenCount: 10_000 }, callOptions(id));
+        assert.equal(r.decision, Decision.DECISION_ALLOW);
+      }
+      const real = { a: 120, b: 15_000, c: 0 };
+      const settlements = Object.entries(real).map(([requestId, tokenCount]) => ({ requestId, keyId, tier, tokenCount }));
+      const first = await client.settleBatch({ settlements }, callOptions('s1'));
+      assert.deepEqual(first.results.map((r) => r.applied), [true, true, true]);
+      const again = await client.settleBatch({ settlements }, callOptions('s2'));
+      assert.deepEqual(again.results.map((r) => r.applied), [false, false, false], 'idempotent');
+      const limits = await client.getLimits({ keyId, tier }, callOptions('l'));
+      assert.equal(limits.tokens!.limit - limits.tokens!.remaining, 120 + 15_000 + 0, 'Σ charged = Σ real usage');
+      const tooMany = Array.from({ length: 1001 }, (_, i) => ({ requestId: `x${i}`, keyId, tier, tokenCount: 1 }));
+      await assert.rejects(client.settleBatch({ settlements: tooMany }, callOptions('big')), (err: unknown) => isAppError(err) && err.kind === 'invalid_request');
+    } finally {
+      channel.close();
+      await quota.stop();
+    }
+  });
+});
