@@ -44,12 +44,10 @@
  * request then stops on length with exactly 60 tokens). All paths must produce the same greedy text;
  * the run checks that. Prints figures only (README "bench/"); no assertions on speed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import {
   LlamaCompletion,
@@ -63,7 +61,7 @@ import { createLogger } from '../lib/logging/logger.js';
 import { writeTinyGguf } from '../scripts/make-tiny-gguf.js';
 import type { ChatMessage } from '../services/inference/src/engines/engine.js';
 import { createLlamaCppEngine, toChatHistory } from '../services/inference/src/engines/llama-cpp.js';
-import { freePort } from '../test/helpers/child-worker.js';
+import { startOurPlatform, type OurPlatform } from './lib/targets.js';
 import { unthrottledTiers } from '../test/helpers/tiers.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -133,21 +131,9 @@ const log = (msg: string): void => {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Child processes: always cleaned up (exit hook SIGKILLs survivors; signals stop gracefully).
+// Child processes: always cleaned up (bench/lib/procs.ts SIGKILLs survivors on exit; signals stop gracefully).
 // ---------------------------------------------------------------------------------------------
 
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<void>;
-  alive(): boolean;
-}
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
 let cleanups: Array<() => Promise<void>> = [];
 async function cleanupAll(): Promise<void> {
   const list = cleanups.reverse();
@@ -164,50 +150,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 setTimeout(() => {
   process.stderr.write(`bench/llama.ts: exceeded ${TIMEOUT_MS / 1000} s; killing child processes and exiting\n`);
-  process.exit(3); // the exit hook kills the children
+  process.exit(3); // bench/lib/procs.ts's exit hook kills the children
 }, TIMEOUT_MS).unref();
-
-/** The parent's environment without any platform variable that could leak into a child. */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^(GATEWAY_|AUTH_|QUOTA_|INFERENCE_|OPENAI_|LLAMA_|SIM_|TIERS_FILE$|SERVICE_TOKEN$|LOG_LEVEL$|NODE_OPTIONS$)/.test(k)) continue;
-    env[k] = v;
-  }
-  return { ...env, ...extra };
-}
-
-function startProc(name: string, entry: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], {
-    cwd: ROOT,
-    env: childEnv({ ...env, XERO_EXIT_WITH_PARENT: '1' }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let tail = '';
-  const keep = (chunk: Buffer): void => {
-    tail = (tail + chunk.toString('utf8')).slice(-8192);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      children.delete(child);
-      resolve();
-    });
-  });
-  return { name, child, output: () => tail, exited, alive: () => child.exitCode === null && child.signalCode === null };
-}
-
-async function stopProc(p: Proc, timeoutMs: number): Promise<void> {
-  if (!p.alive()) return;
-  p.child.kill('SIGTERM');
-  const done = await Promise.race([p.exited.then(() => true), sleep(timeoutMs).then(() => false)]);
-  if (!done && p.alive()) {
-    p.child.kill('SIGKILL');
-    await Promise.race([p.exited, sleep(2_000)]);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Measurement
@@ -513,74 +457,37 @@ interface PlatformHandle extends PathHandle {
 
 async function startPlatformProcesses(modelPath: string, tiersFile: string, maxTokens: number): Promise<PlatformHandle> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'xero-bench-llama-'));
-  const [gatewayPort, authPort, quotaPort, inferencePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const keyFile = path.join(dir, 'demo-api-key');
-  const common = { LOG_LEVEL: 'warn', TIERS_FILE: tiersFile };
-  const procs: Proc[] = [];
+  let platform: OurPlatform | undefined;
   const stop = async (): Promise<void> => {
-    const gateway = procs.find((p) => p.name === 'gateway');
-    if (gateway) await stopProc(gateway, 5_000);
-    await Promise.all(procs.filter((p) => p !== gateway).map((p) => stopProc(p, 5_000)));
+    await platform?.target.stop();
     rmSync(dir, { recursive: true, force: true });
   };
   cleanups.push(stop);
   try {
-    procs.push(
-      startProc('auth', 'services/auth/src/main.ts', {
-        ...common,
-        AUTH_HOST: '127.0.0.1',
-        AUTH_PORT: String(authPort),
-        AUTH_SQLITE_PATH: path.join(dir, 'auth.sqlite'),
-        AUTH_DEMO_KEY_FILE: keyFile,
-        AUTH_KEY_PEPPER: 'bench-llama-pepper-0123456789',
-      }),
-      startProc('quota', 'services/quota/src/main.ts', { ...common, QUOTA_HOST: '127.0.0.1', QUOTA_PORT: String(quotaPort) }),
-      startProc('inference', 'services/inference/src/main.ts', {
-        ...common,
-        INFERENCE_HOST: '127.0.0.1',
-        INFERENCE_PORT: String(inferencePort),
-        INFERENCE_HARDWARE_CLASS: 'cpu',
+    // The same four processes as the gateway benchmark (bench/lib/targets.ts), with llama.cpp.
+    platform = await startOurPlatform({
+      root: ROOT,
+      dir,
+      tiersFile,
+      capacity: PARALLEL,
+      queueCapacity: 8,
+      startTimeoutMs: Math.max(1_000, Math.min(120_000, softDeadline - Date.now())),
+      label: 'through the platform',
+      inferenceEnv: {
         INFERENCE_ENGINE: 'llama-cpp',
-        INFERENCE_CAPACITY: String(PARALLEL),
-        INFERENCE_QUEUE_CAPACITY: '8',
-        INFERENCE_DRAIN_GRACE_MS: '1000',
         LLAMA_MODEL: modelPath,
         LLAMA_MODELS_DIR: path.join(dir, 'models'),
         LLAMA_ALLOW_DOWNLOAD: 'false',
         LLAMA_FALLBACK_TINY: 'false',
         LLAMA_GPU: 'cpu',
         LLAMA_THREADS: String(THREADS),
-      }),
-      startProc('gateway', 'gateway/src/main.ts', {
-        ...common,
-        GATEWAY_HOST: '127.0.0.1',
-        GATEWAY_PORT: String(gatewayPort),
-        AUTH_ADDRESS: `127.0.0.1:${authPort}`,
-        QUOTA_ADDRESS: `127.0.0.1:${quotaPort}`,
-        INFERENCE_WORKERS: `cpu=127.0.0.1:${inferencePort}`,
-        GATEWAY_DRAIN_GRACE_MS: '1000',
-      }),
-    );
-    const base = `http://127.0.0.1:${gatewayPort}`;
-    const until = Math.min(Date.now() + 120_000, softDeadline);
-    for (;;) {
-      const dead = procs.find((p) => !p.alive());
-      if (dead) throw new Error(`${dead.name} exited during startup:\n${dead.output().slice(-2000)}`);
-      if (Date.now() > until) {
-        throw new Error(`platform not ready in time:\n${procs.map((p) => `--- ${p.name}:\n${p.output().slice(-800)}`).join('\n')}`);
-      }
-      const health = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2_000) })
-        .then((r) => r.json() as Promise<{ workers?: Array<{ connected?: boolean; model_loaded?: boolean }> }>)
-        .catch(() => undefined);
-      const workers = health?.workers ?? [];
-      if (existsSync(keyFile) && workers.length > 0 && workers.every((w) => w.connected === true && w.model_loaded === true)) break;
-      await sleep(200);
-    }
-    const key = readFileSync(keyFile, 'utf8').trim();
+      },
+    });
+    const key = String(platform.target.headers['authorization']).replace(/^Bearer /, '');
     const agent = new Agent({ keepAlive: true, maxSockets: PARALLEL });
-    const url = new URL(`${base}/demo/chat/v1/chat/completions`);
+    const url = new URL(platform.target.url);
     return {
-      mode: 'separate processes (gateway, auth, quota, inference; spawned like scripts/start.ts)',
+      mode: 'separate processes (gateway, auth, quota, inference; bench/lib/targets.ts startOurPlatform)',
       describe: `4 processes on 127.0.0.1, INFERENCE_CAPACITY=${PARALLEL}, LLAMA_THREADS=${THREADS}, LOG_LEVEL=warn`,
       run: (index) => streamChat(agent, url, key, index, maxTokens),
       async close() {

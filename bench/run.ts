@@ -34,6 +34,13 @@ import {
   type TargetKey,
 } from './lib/targets.js';
 
+/** Our worker's engine for the gateway comparison: the `openai` engine in front of the mock. */
+const openaiEngine = (url: string): Record<string, string> => ({
+  INFERENCE_ENGINE: 'openai',
+  OPENAI_UPSTREAM_URL: url,
+  OPENAI_UPSTREAM_MODEL: 'mock',
+});
+
 const root = path.resolve(import.meta.dirname, '..');
 const { values: flags } = parseArgs({
   options: {
@@ -281,7 +288,7 @@ async function mainPhase(): Promise<void> {
   const startOurs = async (): Promise<OurPlatform> => {
     const dir = path.join(workDir, `ours-${(stacks += 1)}`);
     mkdirSync(dir);
-    const platform = await startOurPlatform({ root, dir, tiersFile, upstreamUrl: mock.url, capacity: 256 });
+    const platform = await startOurPlatform({ root, dir, tiersFile, inferenceEnv: openaiEngine(mock.url), capacity: 256 });
     started(platform.target);
     return platform;
   };
@@ -345,7 +352,7 @@ async function memoryPhase(): Promise<void> {
   started(slow.target);
   const memDir = path.join(workDir, 'memory');
   mkdirSync(memDir);
-  const ours = await startOurPlatform({ root, dir: memDir, tiersFile, upstreamUrl: slow.url, capacity: IDLE_STREAMS + 200 });
+  const ours = await startOurPlatform({ root, dir: memDir, tiersFile, inferenceEnv: openaiEngine(slow.url), capacity: IDLE_STREAMS + 200 });
   started(ours.target);
   const portkey = await startPortkey(root, slow.url);
   started(portkey);
@@ -400,7 +407,7 @@ async function profilePhase(): Promise<void> {
   const dir = path.join(workDir, 'profile');
   mkdirSync(dir);
   const spawnedAt = Date.now();
-  const ours = await startOurPlatform({ root, dir, tiersFile, upstreamUrl: mock.url, capacity: 256, cpuProfDir: profDir });
+  const ours = await startOurPlatform({ root, dir, tiersFile, inferenceEnv: openaiEngine(mock.url), capacity: 256, cpuProfDir: profDir });
   started(ours.target);
   await validate(ours.target);
   await saturate(spec(ours.target, false), CONNECTIONS, 2);

@@ -145,8 +145,12 @@ export async function startOurPlatform(options: {
   /** Working directory for this stack's files (sqlite, demo key). */
   dir: string;
   tiersFile: string;
-  upstreamUrl: string;
+  /** The inference worker's engine settings (e.g. `INFERENCE_ENGINE`, `OPENAI_UPSTREAM_URL` or `LLAMA_MODEL`). */
+  inferenceEnv: Record<string, string>;
   capacity: number;
+  queueCapacity?: number;
+  /** Startup budget: a llama.cpp worker loads its model first. */
+  startTimeoutMs?: number;
   /** Start the gateway with --cpu-prof into this directory. */
   cpuProfDir?: string | undefined;
   label?: string;
@@ -185,12 +189,10 @@ export async function startOurPlatform(options: {
       INFERENCE_HOST: '127.0.0.1',
       INFERENCE_PORT: String(inferencePort),
       INFERENCE_HARDWARE_CLASS: 'cpu',
-      INFERENCE_ENGINE: 'openai',
-      OPENAI_UPSTREAM_URL: options.upstreamUrl,
-      OPENAI_UPSTREAM_MODEL: 'mock',
       INFERENCE_CAPACITY: String(options.capacity),
-      INFERENCE_QUEUE_CAPACITY: '0',
+      INFERENCE_QUEUE_CAPACITY: String(options.queueCapacity ?? 0),
       INFERENCE_DRAIN_GRACE_MS: '1000',
+      ...options.inferenceEnv,
     });
     const gatewayNodeArgs = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
     const gateway = start('gateway', tsx('gateway/src/main.ts', gatewayNodeArgs), {
@@ -206,12 +208,16 @@ export async function startOurPlatform(options: {
     /** Connected worker, breaker not open; with `idle`, also nothing in flight on the worker (as last reported). */
     const workerConnected = async (idle = false): Promise<boolean> => {
       const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2_000) });
-      const body = (await res.json()) as { workers?: Array<{ connected?: boolean; breaker?: string; in_flight?: number | null }> };
+      const body = (await res.json()) as {
+        workers?: Array<{ connected?: boolean; model_loaded?: boolean; breaker?: string; in_flight?: number | null }>;
+      };
       const workers = body.workers ?? [];
       return (
         res.ok &&
         workers.length > 0 &&
-        workers.every((w) => w.connected === true && w.breaker !== 'open' && (!idle || (w.in_flight ?? 0) === 0))
+        workers.every(
+          (w) => w.connected === true && w.model_loaded === true && w.breaker !== 'open' && (!idle || (w.in_flight ?? 0) === 0),
+        )
       );
     };
     await waitUntil(
@@ -221,8 +227,8 @@ export async function startOurPlatform(options: {
         if (!existsSync(keyFile)) return false;
         return workerConnected(false);
       },
-      60_000,
-      'the platform (gateway /healthz with a connected worker, demo key file)',
+      options.startTimeoutMs ?? 60_000,
+      'the platform (gateway /healthz with a connected, loaded worker, demo key file)',
       250,
     ).catch((err: unknown) => {
       const d = dead();
