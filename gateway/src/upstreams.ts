@@ -37,8 +37,6 @@ export interface QuotaPort {
 const SETTLE_FLUSH_MS = 5;
 const SETTLE_BATCH_MAX = 200;
 
-const deadlineAfter = (ms: number) => (): Date => new Date(Date.now() + ms);
-
 interface UpstreamOptions {
   address: string;
   serviceToken?: string | undefined;
@@ -49,7 +47,6 @@ interface UpstreamOptions {
 
 export function createAuthPort(options: UpstreamOptions): AuthPort {
   const channel = createGrpcChannel(options.address);
-  const deadline = deadlineAfter(options.timeoutMs);
   const client = createAppClient(AuthServiceDefinition, channel, {
     address: options.address,
     target: 'auth service',
@@ -61,7 +58,7 @@ export function createAuthPort(options: UpstreamOptions): AuthPort {
       const response = await options.breaker.run(() =>
         client.authenticate(
           { apiKey: input.apiKey, project: input.project, endpoint: input.endpoint, requiredScope: input.scope },
-          callOptions(requestId, undefined, deadline()),
+          callOptions(requestId, undefined, options.timeoutMs),
         ),
       ).catch((err: unknown) => {
         // Never let a request through unauthenticated: auth trouble is a 503, not a pass.
@@ -83,7 +80,6 @@ export function createAuthPort(options: UpstreamOptions): AuthPort {
 
 export function createQuotaPort(options: UpstreamOptions & { policy: 'fail-closed' | 'fail-open' }): QuotaPort {
   const channel = createGrpcChannel(options.address);
-  const deadline = deadlineAfter(options.timeoutMs);
   const client = createAppClient(QuotaServiceDefinition, channel, {
     address: options.address,
     target: 'quota service',
@@ -108,7 +104,7 @@ export function createQuotaPort(options: UpstreamOptions & { policy: 'fail-close
     const settlements = pending.splice(0, pending.length);
     if (settlements.length === 0) return;
     try {
-      await options.breaker.run(() => client.settleBatch({ settlements }, callOptions('settle-batch', undefined, deadline())));
+      await options.breaker.run(() => client.settleBatch({ settlements }, callOptions('settle-batch', undefined, options.timeoutMs)));
     } catch (err) {
       // The reservation's estimate stays charged until its window passes: never more than asked.
       options.logger.error({ err, count: settlements.length }, 'quota settlement failed');
@@ -124,7 +120,7 @@ export function createQuotaPort(options: UpstreamOptions & { policy: 'fail-close
         const r = await options.breaker.run(() =>
           client.reserve(
             { requestId: input.requestId, keyId: input.keyId, tier: input.tier, tokenCount: input.tokens },
-            callOptions(input.requestId, undefined, deadline()),
+            callOptions(input.requestId, undefined, options.timeoutMs),
           ),
         );
         recovered();
@@ -141,7 +137,7 @@ export function createQuotaPort(options: UpstreamOptions & { policy: 'fail-close
     async limits(input) {
       try {
         return await options.breaker.run(() =>
-          client.getLimits({ keyId: input.keyId, tier: input.tier }, callOptions(input.requestId, undefined, deadline())),
+          client.getLimits({ keyId: input.keyId, tier: input.tier }, callOptions(input.requestId, undefined, options.timeoutMs)),
         );
       } catch (err) {
         // Limits are informational on read-only routes: never fail the request over them.

@@ -69,12 +69,6 @@ export const notFound = (message: string, options?: AppErrorOptions): AppError =
   new AppError('not_found', message, options);
 export const unavailable = (message: string, options?: AppErrorOptions): AppError =>
   new AppError('unavailable', message, options);
-export const timeout = (message: string, options?: AppErrorOptions): AppError =>
-  new AppError('timeout', message, options);
-export const cancelled = (message: string, options?: AppErrorOptions): AppError =>
-  new AppError('cancelled', message, options);
-export const internal = (message: string, options?: AppErrorOptions): AppError =>
-  new AppError('internal', message, options);
 
 export function isAppError(err: unknown): err is AppError {
   return err instanceof AppError;

@@ -8,7 +8,6 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import {
   createServer,
-  Metadata,
   Status,
   type CallContext,
   type Server,
@@ -135,4 +134,3 @@ export function setHealth(health: HealthState, serviceNames: string[], serving: 
   for (const name of serviceNames) health.setStatus(status, name);
 }
 
-export { Metadata };

@@ -33,7 +33,3 @@ export function createLogger(
   );
 }
 
-/** Masks anything that looks like an API key in free text (error messages, URLs). */
-export function maskKeys(text: string): string {
-  return text.replace(/xero_[A-Za-z0-9-]+_[A-Za-z0-9]+/g, 'xero_***');
-}
