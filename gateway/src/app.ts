@@ -12,6 +12,7 @@ import { AppError, invalidRequest, notFound } from '../../lib/errors/app-error.j
 import { toHttpError } from '../../lib/errors/http.js';
 import type { TierTable } from '../../lib/tiers/tier-table.js';
 import type { GatewayConfig } from './config.js';
+import { redactUrl } from './log-redaction.js';
 import type { RequestLocals } from './request-context.js';
 import { chatCompletionsHandler } from './routes/chat-completions.js';
 import { managementRouter } from './routes/management.js';
@@ -44,16 +45,21 @@ export function createApp(deps: GatewayDeps): express.Express {
   app.use(
     pinoHttp({
       logger: deps.logger,
-      // A client's X-Request-ID is kept when it is safe to echo (no header splitting).
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : `req_${randomBytes(12).toString('hex')}`;
+      // The request id is always the gateway's own: it keys the quota reservation and the
+      // completion id, so a client must never choose it (a repeated id would be taken as a retry
+      // and admitted free). A client's X-Request-ID is kept in the log line for correlation.
+      genReqId: (_req, res) => {
+        const id = `req_${randomBytes(12).toString('hex')}`;
         res.setHeader('x-request-id', id);
         return id;
       },
+      customProps: (req) => {
+        const given = req.headers['x-request-id'];
+        return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? { clientRequestId: given } : {};
+      },
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'info'),
       serializers: {
-        req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: req.url, id: req.id }),
+        req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: redactUrl(req.url), id: req.id }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
     }),
@@ -89,6 +95,12 @@ export function createApp(deps: GatewayDeps): express.Express {
     next();
   });
 
+  // Node keeps the first of repeated Authorization/Host headers and drops the rest; a proxy in
+  // front may keep the last. Refuse the ambiguity instead of guessing which one was meant.
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(repeatedHeader(req.rawHeaders));
+  });
+
   app.use((_req: Request, _res: Response, next: NextFunction) => {
     if (deps.draining()) {
       next(new AppError('unavailable', 'The gateway is shutting down; retry the request.', { code: 'gateway_draining', retryAfterSeconds: 1 }));
@@ -109,7 +121,7 @@ export function createApp(deps: GatewayDeps): express.Express {
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const locals = res.locals as RequestLocals;
-    const mapped = toHttpError(fromBodyParser(err));
+    const mapped = toHttpError(fromFramework(err));
     if (mapped.status >= 500 && mapped.status !== 503) locals.logger.error({ err }, 'request failed');
     if (res.headersSent) {
       res.end();
@@ -120,17 +132,44 @@ export function createApp(deps: GatewayDeps): express.Express {
   return app;
 }
 
-/** body-parser errors carry a `type`; turn them into our hierarchy. */
-function fromBodyParser(err: unknown): unknown {
-  const type = (err as { type?: unknown } | null)?.type;
+/**
+ * Errors raised by express and body-parser (bad percent-encoding in the path, corrupt or
+ * truncated compressed bodies, bad JSON, oversized bodies) are the client's mistakes: map them
+ * into our hierarchy by their status so none of them becomes a 500.
+ */
+function fromFramework(err: unknown): unknown {
+  if (err instanceof AppError) return err;
+  const e = err as { type?: unknown; status?: unknown; statusCode?: unknown } | null;
+  const type = e?.type;
   if (type === 'entity.parse.failed') {
     return invalidRequest('The request body is not valid JSON.', { code: 'json_parse_error' });
   }
   if (type === 'entity.too.large') {
     return new AppError('too_large', 'The request body is too large.');
   }
-  if (typeof type === 'string' && type.startsWith('encoding') || type === 'charset.unsupported') {
+  if ((typeof type === 'string' && type.startsWith('encoding')) || type === 'charset.unsupported') {
     return invalidRequest('Unsupported request body encoding.', { code: 'invalid_request' });
   }
+  if (err instanceof URIError) {
+    return invalidRequest('The request path is not valid percent-encoding.', { code: 'invalid_request' });
+  }
+  const status = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 0;
+  if (status === 413) return new AppError('too_large', 'The request body is too large.');
+  if (status >= 400 && status < 500) {
+    return invalidRequest('The request could not be read (malformed path, encoding or body).', { code: 'invalid_request' });
+  }
   return err;
+}
+
+const SINGLE_HEADERS = new Set(['authorization', 'host']);
+
+function repeatedHeader(raw: string[]): AppError | undefined {
+  const seen = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]?.toLowerCase() ?? '';
+    if (!SINGLE_HEADERS.has(name)) continue;
+    if (seen.has(name)) return invalidRequest(`The ${name} header must appear once.`, { code: 'duplicate_header', param: name });
+    seen.add(name);
+  }
+  return undefined;
 }

@@ -26,6 +26,10 @@ const schema = z.object({
   /** DNS-based URLs: `{endpoint}.{project}.<GATEWAY_BASE_DOMAIN>/v1/...`. */
   GATEWAY_BASE_DOMAIN: z.string().default('api.localhost').transform((s) => s.toLowerCase()),
   GATEWAY_BODY_LIMIT: z.string().default('1mb'),
+  /** A client must send its request headers within this time (slow-header connections end). */
+  GATEWAY_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).default(10_000),
+  /** A client must send its whole request (headers and body) within this time; the response is not limited by it. */
+  GATEWAY_REQUEST_RECEIVE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(30_000),
   AUTH_ADDRESS: z.string().default('127.0.0.1:50051'),
   QUOTA_ADDRESS: z.string().default('127.0.0.1:50052'),
   /** Comma-separated `pool=host:port` list of inference workers. */

@@ -5,7 +5,7 @@
  */
 import { startMetricsServer } from '../../lib/metrics/server.js';
 import { createGatewayMetrics, recordBreakerState, type GatewayMetrics } from '../../lib/metrics/metrics.js';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { loadTierTable } from '../../lib/tiers/tier-table.js';
 import { createApp } from './app.js';
@@ -75,7 +75,17 @@ export async function startGateway(
   let draining = false;
   const shutdown = new AbortController();
   const app = createApp({ config, logger, auth, quota, pool, tiers, metrics, draining: () => draining, shutdown: shutdown.signal });
-  const server = app.listen(config.GATEWAY_PORT, config.GATEWAY_HOST);
+  // Slow or stalled clients hold a socket at most this long before their request is complete
+  // (Node's defaults are 60 s for headers and 300 s for the whole request, checked every 30 s).
+  const server = createServer(
+    {
+      headersTimeout: config.GATEWAY_HEADERS_TIMEOUT_MS,
+      requestTimeout: Math.max(config.GATEWAY_REQUEST_RECEIVE_TIMEOUT_MS, config.GATEWAY_HEADERS_TIMEOUT_MS),
+      connectionsCheckingInterval: Math.min(1000, config.GATEWAY_HEADERS_TIMEOUT_MS),
+    },
+    app,
+  );
+  server.listen(config.GATEWAY_PORT, config.GATEWAY_HOST);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

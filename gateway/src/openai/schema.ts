@@ -48,11 +48,34 @@ export function parseChatCompletionRequest(body: unknown): ChatCompletionRequest
   const result = chatCompletionRequest.safeParse(body);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  const param = issue?.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') ?? '';
-  const message = issue?.code === 'invalid_type' && issue.input === undefined
+  const path = issue?.path ?? [];
+  const param = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+  const value = valueAt(body, path);
+  const message = value === undefined
     ? `Missing required parameter: '${param}'.`
-    : `Invalid '${param}': ${issue?.message ?? 'invalid value'}.`;
+    : typeof value === 'number' && !Number.isFinite(value)
+      ? `Invalid '${param}': the number is out of range.`
+      : issue?.code === 'invalid_type'
+      ? `Invalid type for '${param}': expected ${issue.expected}, got ${describeValue(value)}.`
+      : `Invalid '${param}': ${issue?.message ?? 'invalid value'}.`;
   throw invalidRequest(message, { code: 'invalid_request', param: param || undefined });
+}
+
+/** The value at a validation issue's path in the raw body (undefined when absent). */
+function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = body;
+  for (const key of path) {
+    if (typeof v !== 'object' || v === null || !Object.hasOwn(v, key)) return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a decimal number';
+  return `a ${typeof v}`;
 }
 
 /** Flattens OpenAI content (string or text parts) to plain text. */

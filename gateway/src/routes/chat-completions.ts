@@ -12,7 +12,7 @@ import {
   type GenerateRequest,
   type GenerateResponse,
 } from '../../../gen/xerotier/inference/v1/inference_service.js';
-import { AppError } from '../../../lib/errors/app-error.js';
+import { AppError, invalidRequest } from '../../../lib/errors/app-error.js';
 import { toHttpError } from '../../../lib/errors/http.js';
 import type { TierTable } from '../../../lib/tiers/tier-table.js';
 import { bearerKey } from '../bearer.js';
@@ -82,6 +82,15 @@ export function chatCompletionsHandler(deps: ChatDeps) {
     if (!tier) throw new AppError('internal', `endpoint tier ${endpoint.tier} is not configured`);
 
     const promptEstimate = estimatePromptTokens(body.messages);
+    // A prompt that cannot fit the context window is the caller's error whatever the quota says.
+    // The estimate is rough, so only a clear overflow is refused here; the worker's tokenizer
+    // refuses the rest with the same code.
+    if (promptEstimate > endpoint.contextWindow) {
+      throw invalidRequest(
+        `This model's maximum context length is ${endpoint.contextWindow} tokens; the messages are about ${promptEstimate} tokens.`,
+        { code: 'context_length_exceeded', param: 'messages' },
+      );
+    }
     const room = Math.max(1, endpoint.contextWindow - promptEstimate);
     const requested = body.max_completion_tokens ?? body.max_tokens ?? undefined;
     // Auto-clamping (digest item 25): omitted or too large → the context left.
@@ -109,7 +118,9 @@ export function chatCompletionsHandler(deps: ChatDeps) {
           : 'This request needs more tokens than the tier allows per minute; reduce max_tokens or the prompt.',
         {
           code: retryable ? 'rate_limit_exceeded' : 'tokens_exceed_limit',
-          retryAfterSeconds: retryable ? Math.max(1, Math.ceil(reservation.retryAfterMs / 1000)) : undefined,
+          // Every 429 says when to come back; a request that can never fit is also marked
+          // x-should-retry: false, and its Retry-After is the whole window.
+          retryAfterSeconds: retryable ? Math.max(1, Math.ceil(reservation.retryAfterMs / 1000)) : 60,
           retryable,
         },
       );
@@ -174,7 +185,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
           completionTokens += tokens;
         };
         if (body.stream) {
-          usage = await streamResponse(res, events, meta, body, locals.headers ?? {}, onDelta, gen.worker.breaker.recordFailure, deadline.signal);
+          usage = await streamResponse(res, events, meta, body, locals.headers ?? {}, onDelta, gen.worker.breaker.recordFailure, deadline.signal, deps.shutdown);
         } else {
           usage = await jsonResponse(res, events, meta, onDelta);
         }
@@ -319,6 +330,7 @@ async function streamResponse(
   onDelta: (tokens: number) => void,
   recordFailure: (err: unknown) => void,
   deadline: AbortSignal,
+  shutdown: AbortSignal,
 ): Promise<Usage | undefined> {
   const includeUsage = body.stream_options?.include_usage === true;
   const sse = openSse(res, headers);
@@ -359,13 +371,15 @@ async function streamResponse(
       ? reason instanceof Deadline && reason.kind === 'idle'
         ? new AppError('timeout', 'The stream was idle for too long.', { code: 'stream_idle_timeout' })
         : new AppError('timeout', 'The request exceeded its time limit.', { code: 'request_timeout' })
-      : err instanceof AppError && err.kind !== 'cancelled'
-        ? err
-        : new AppError('unavailable', 'The inference worker failed during the stream; retry the request.', {
-            code: 'stream_interrupted',
-            retryAfterSeconds: 1,
-          });
-    recordFailure(err);
+      : shutdown.aborted
+        ? new AppError('unavailable', 'The gateway is shutting down; retry the request.', { code: 'gateway_draining', retryAfterSeconds: 1 })
+        : err instanceof AppError && err.kind !== 'cancelled'
+          ? err
+          : new AppError('unavailable', 'The inference worker failed during the stream; retry the request.', {
+              code: 'stream_interrupted',
+              retryAfterSeconds: 1,
+            });
+    if (!shutdown.aborted) recordFailure(err);
     sse.error(toHttpError(mapped).body);
     return undefined;
   }

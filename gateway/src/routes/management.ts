@@ -45,12 +45,15 @@ export function apiKeyObject(k: ApiKey) {
   };
 }
 
+const MAX_UNIX_SECONDS = 253_402_300_799;
+
 const createBody = z
   .object({
     name: z.string().trim().min(1).max(100),
     scopes: z.array(z.enum(['inference', 'management'])).min(1).max(2).optional(),
     endpoint: z.string().min(1).max(40).nullable().optional(),
-    expires_at: z.number().int().positive().nullable().optional(),
+    // Unix seconds, at most the last second of year 9999 (what dates and both stores represent).
+    expires_at: z.number().int().positive().max(MAX_UNIX_SECONDS, 'must be a unix time in seconds before year 10000').nullable().optional(),
   })
   .strict();
 

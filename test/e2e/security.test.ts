@@ -1,0 +1,211 @@
+/**
+ * Regression tests for defects an adversarial probe found, each through the real gateway:
+ * a client-chosen X-Request-ID must not buy free requests or tokens; client mistakes in the path,
+ * the body encoding or a parameter's type are 400s that say what is wrong, never 500s; keys in a
+ * query string never reach a log line; repeated Authorization headers are refused; a prompt larger
+ * than the context window is 400 context_length_exceeded; every 429 carries Retry-After; slow
+ * clients are cut off by the configured timeouts.
+ */
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import { startPlatform, type Platform } from '../helpers/platform.js';
+import { rawRequest } from '../helpers/raw-request.js';
+import { cpuStandardTiers } from '../helpers/tiers.js';
+
+const PATH = '/demo/chat/v1/chat/completions';
+const ask = (extra: object = {}) => ({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, ...extra });
+
+/**
+ * Sends bytes as they are (requests say `Connection: close`) and returns the raw response, or ''
+ * if the server closed without one. The socket is not half-closed: a real client keeps it open.
+ */
+function rawSocket(port: number, bytes: Buffer | string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let out = '';
+    socket.on('data', (d) => (out += d.toString('utf8')));
+    socket.on('end', () => resolve(out));
+    socket.on('close', () => resolve(out));
+    socket.on('error', reject);
+    socket.write(bytes);
+  });
+}
+
+function statusOf(raw: string): number {
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
+}
+
+describe('security: quota cannot be bypassed with a chosen X-Request-ID', () => {
+  it('charges every request even when all of them carry the same X-Request-ID', async () => {
+    const file = cpuStandardTiers({ requestsPerMinute: 5, tokensPerMinute: 1_000_000 });
+    const platform = await startPlatform({ gatewayEnv: { TIERS_FILE: file }, quotaEnv: { TIERS_FILE: file } });
+    try {
+      const statuses: number[] = [];
+      const ids = new Set<string>();
+      for (let i = 0; i < 12; i++) {
+        const r = await fetch(`${platform.baseUrl()}/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${platform.demoKey}`, 'content-type': 'application/json', 'x-request-id': 'fixed-rid-1' },
+          body: JSON.stringify(ask()),
+        });
+        await r.arrayBuffer();
+        statuses.push(r.status);
+        ids.add(r.headers.get('x-request-id') ?? '');
+      }
+      assert.equal(statuses.filter((s) => s === 200).length, 5, `statuses ${statuses.join(',')}`);
+      assert.equal(statuses.filter((s) => s === 429).length, 7);
+      assert.equal(ids.size, 12, 'every response has its own server-chosen request id');
+      assert.ok(!ids.has('fixed-rid-1'));
+      // The client's id is still there for correlation, in the log line of its request.
+      assert.ok(platform.logs.lines.some((l) => l.includes('"clientRequestId":"fixed-rid-1"')));
+    } finally {
+      await platform.stop();
+    }
+  });
+
+  it('charges tokens for every request with a repeated X-Request-ID', async () => {
+    // 60 tokens per minute; each request reserves about 2 (prompt) + 5 (max tokens) tokens.
+    const file = cpuStandardTiers({ requestsPerMinute: 1000, tokensPerMinute: 60 });
+    const platform = await startPlatform({ gatewayEnv: { TIERS_FILE: file }, quotaEnv: { TIERS_FILE: file } });
+    try {
+      let ok = 0;
+      for (let i = 0; i < 30; i++) {
+        const r = await fetch(`${platform.baseUrl()}/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${platform.demoKey}`, 'content-type': 'application/json', 'x-request-id': 'same' },
+          body: JSON.stringify(ask({ max_tokens: 20 })),
+        });
+        await r.arrayBuffer();
+        if (r.status === 200) ok += 1;
+      }
+      assert.ok(ok > 0 && ok < 30, `${ok} of 30 admitted on a 60 tokens/min tier`);
+    } finally {
+      await platform.stop();
+    }
+  });
+});
+
+describe('security: client mistakes are 400s, secrets stay out of logs', () => {
+  let platform: Platform;
+  before(async () => {
+    platform = await startPlatform({ gatewayEnv: { GATEWAY_HEADERS_TIMEOUT_MS: '1000', GATEWAY_REQUEST_RECEIVE_TIMEOUT_MS: '1500' } });
+  });
+  after(async () => platform.stop());
+
+  it('malformed percent-encoding in the path is 400, unauthenticated or not', async () => {
+    for (const path of ['/%ZZ/chat/v1/models', '/demo/%E0%A4%A/v1/models', '/demo/chat%/v1/chat/completions']) {
+      const method = path.endsWith('completions') ? 'POST' : 'GET';
+      for (const key of [undefined, platform.demoKey]) {
+        const r = await rawRequest(platform.gateway.port, undefined, path, key, method === 'POST' ? ask() : undefined, method);
+        assert.equal(r.status, 400, `${method} ${path} → ${r.status} ${r.body}`);
+        assert.equal((JSON.parse(r.body) as { error: { type: string } }).error.type, 'invalid_request_error');
+      }
+    }
+    assert.ok(!platform.logs.lines.some((l) => l.includes('"level":50')), 'no error-level log line for a client mistake');
+  });
+
+  it('corrupt or truncated compressed bodies are 400', async () => {
+    const good = gzipSync(JSON.stringify(ask()));
+    const bodies: Array<[string, Buffer]> = [
+      ['gzip', good.subarray(0, good.length - 6)],
+      ['gzip', Buffer.from('not gzip at all')],
+      ['deflate', Buffer.from('garbage')],
+      ['br', Buffer.from([0xff, 0xff, 0xff, 0xff])],
+    ];
+    for (const [encoding, body] of bodies) {
+      for (const auth of [false, true]) {
+        const head =
+          `POST ${PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Encoding: ${encoding}\r\n` +
+          (auth ? `Authorization: Bearer ${platform.demoKey}\r\n` : '') +
+          `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+        const raw = await rawSocket(platform.gateway.port, Buffer.concat([Buffer.from(head), body]));
+        assert.equal(statusOf(raw), 400, `${encoding} (auth ${auth}) → ${raw.slice(0, 200)}`);
+      }
+    }
+    assert.ok(!platform.logs.lines.some((l) => l.includes('"level":50')), 'no error-level log line for a client mistake');
+  });
+
+  it('wrong-typed values are named as such, not as missing', async () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":"5"}', 'max_tokens', /Invalid type for 'max_tokens'.*string/],
+      ['{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1.5}', 'max_tokens', /Invalid.*'max_tokens'/],
+      ['{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1e309}', 'max_tokens', /'max_tokens'.*out of range/],
+      ['{"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"}', 'stream', /Invalid type for 'stream'.*string/],
+      ['{"messages":[{"role":"user","content":"x"}]}', 'model', /Missing required parameter: 'model'/],
+    ];
+    for (const [body, param, message] of cases) {
+      const r = await rawRequest(platform.gateway.port, undefined, PATH, platform.demoKey, body);
+      assert.equal(r.status, 400, body);
+      const e = (JSON.parse(r.body) as { error: { param: string; message: string } }).error;
+      assert.equal(e.param, param, body);
+      assert.match(e.message, message, body);
+      assert.doesNotMatch(e.message, param === 'model' ? /Invalid type/ : /Missing required/, body);
+    }
+  });
+
+  it('a prompt larger than the context window is 400 context_length_exceeded, not a 429', async () => {
+    // The demo endpoint's context window is far below 400k characters (~100k tokens).
+    const r = await rawRequest(platform.gateway.port, undefined, PATH, platform.demoKey, {
+      model: 'm',
+      messages: [{ role: 'user', content: 'word '.repeat(80_000) }],
+    });
+    assert.equal(r.status, 400, r.body);
+    const e = (JSON.parse(r.body) as { error: { code: string; param: string } }).error;
+    assert.equal(e.code, 'context_length_exceeded');
+    assert.equal(e.param, 'messages');
+  });
+
+  it('a key in the query string never reaches a log line', async () => {
+    const secret = platform.demoKey;
+    await rawRequest(platform.gateway.port, undefined, `/demo/chat/v1/models?api_key=${secret}&limit=3`, undefined, undefined, 'GET');
+    await rawRequest(platform.gateway.port, undefined, `/demo/chat/v1/models?q=${secret}`, undefined, undefined, 'GET');
+    await rawRequest(platform.gateway.port, undefined, `/${secret}/chat/v1/models`, undefined, undefined, 'GET');
+    const secretPart = secret.slice(secret.lastIndexOf('_') + 1);
+    assert.ok(!platform.logs.lines.some((l) => l.includes(secretPart)), 'the key appears in no log line');
+    assert.ok(platform.logs.lines.some((l) => l.includes('api_key=[redacted]&limit=3')), 'the rest of the URL is still logged');
+  });
+
+  it('refuses repeated Authorization or Host headers', async () => {
+    const twoKeys =
+      `GET /demo/chat/v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${platform.demoKey}\r\n` +
+      `Authorization: Bearer xero_other_x\r\nConnection: close\r\n\r\n`;
+    assert.equal(statusOf(await rawSocket(platform.gateway.port, twoKeys)), 400);
+    const twoHosts = `GET /v1/models HTTP/1.1\r\nHost: chat.demo.api.localhost\r\nHost: other.demo.api.localhost\r\nAuthorization: Bearer ${platform.demoKey}\r\nConnection: close\r\n\r\n`;
+    const raw = await rawSocket(platform.gateway.port, twoHosts);
+    assert.equal(statusOf(raw), 400, raw.slice(0, 200));
+  });
+
+  it('cuts off a client that never finishes its headers or its body', async () => {
+    const started = performance.now();
+    const slowHeaders = await rawSocket(platform.gateway.port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1');
+    const headersMs = performance.now() - started;
+    assert.ok(statusOf(slowHeaders) === 408 || slowHeaders === '', slowHeaders.slice(0, 100));
+    const bodyStart = performance.now();
+    const slowBody = await rawSocket(
+      platform.gateway.port,
+      `POST ${PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model":`,
+    );
+    const bodyMs = performance.now() - bodyStart;
+    assert.ok(statusOf(slowBody) === 408 || slowBody === '', slowBody.slice(0, 100));
+    console.log(`# slow headers cut after ${headersMs.toFixed(0)} ms (limit 1000), slow body after ${bodyMs.toFixed(0)} ms (limit 1500)`);
+    // Node checks these timeouts on a timer of its own; a generous upper bound catches "never".
+    assert.ok(headersMs < 5000 && bodyMs < 6000, `${headersMs} / ${bodyMs}`);
+  });
+});
+
+describe('security: every 429 says when to retry', () => {
+  it('a request that can never fit the tokens/min gets 429 with Retry-After and x-should-retry: false', async () => {
+    const file = cpuStandardTiers({ requestsPerMinute: 1000, tokensPerMinute: 50 });
+    const platform = await startPlatform({ gatewayEnv: { TIERS_FILE: file }, quotaEnv: { TIERS_FILE: file } });
+    try {
+      const r = await rawRequest(platform.gateway.port, undefined, PATH, platform.demoKey, ask({ max_tokens: 500 }));
+      assert.equal(r.status, 429, r.body);
+      assert.equal(r.headers['x-should-retry'], 'false');
+      assert.ok(Number(r.headers['retry-after']) >= 1, `retry-after ${String(r.headers['retry-after'])}`);
+    } finally {
+      await platform.stop();
+    }
+  });
+});
