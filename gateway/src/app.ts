@@ -71,15 +71,16 @@ export function createApp(deps: GatewayDeps): express.Express {
     next();
   });
 
+  // Liveness and readiness are public and say nothing about the fleet beyond counts; per-worker
+  // detail (pools, breaker states, load) is for operators, on the metrics port.
   app.get('/healthz', (_req, res) => {
-    const workers = deps.pool.workers.map((w) => ({
-      pool: w.pool,
-      connected: w.connected,
-      breaker: w.breaker.state(),
-      model_loaded: w.status?.modelLoaded ?? false,
-      in_flight: w.status?.inFlightCount ?? null,
-    }));
-    res.status(deps.draining() ? 503 : 200).json({ status: deps.draining() ? 'draining' : 'ok', workers });
+    res.status(deps.draining() ? 503 : 200).json({ status: deps.draining() ? 'draining' : 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const total = deps.pool.workers.length;
+    const ready = deps.pool.workers.filter((w) => w.connected && (w.status?.modelLoaded ?? false) && w.breaker.state() !== 'open').length;
+    const ok = !deps.draining() && ready > 0;
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : deps.draining() ? 'draining' : 'not_ready', workers: { ready, total } });
   });
 
   // DNS-based URLs: {endpoint}.{project}.<base domain>/v1/... become /{project}/{endpoint}/v1/...

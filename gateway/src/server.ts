@@ -95,7 +95,18 @@ export async function startGateway(
   const metricsServer =
     config.GATEWAY_METRICS_PORT === undefined
       ? undefined
-      : await startMetricsServer(metrics.registry, config.GATEWAY_HOST, config.GATEWAY_METRICS_PORT);
+      : await startMetricsServer(metrics.registry, config.GATEWAY_HOST, config.GATEWAY_METRICS_PORT, {
+          '/workers': () => ({
+            workers: pool.workers.map((w) => ({
+              pool: w.pool,
+              address: w.address,
+              connected: w.connected,
+              breaker: w.breaker.state(),
+              model_loaded: w.status?.modelLoaded ?? false,
+              in_flight: w.status?.inFlightCount ?? null,
+            })),
+          }),
+        });
   logger.info({ port, workers: config.INFERENCE_WORKERS.length }, 'gateway listening');
 
   return {

@@ -33,12 +33,19 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Listens on host:port and answers `GET /metrics`; everything else is 404 (405 for other verbs). */
-export async function startMetricsServer(registry: Registry, host: string, port: number): Promise<MetricsServer> {
+/** Operator-only JSON views served beside `/metrics` (path → current value), e.g. `/workers`. */
+export type OperatorViews = Record<string, () => unknown>;
+
+/**
+ * Listens on host:port and answers `GET /metrics` and the given operator views; everything else
+ * is 404 (405 for other verbs). This port is for operators, never the public API port.
+ */
+export async function startMetricsServer(registry: Registry, host: string, port: number, views: OperatorViews = {}): Promise<MetricsServer> {
   const handle = metricsHandler(registry);
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path !== METRICS_PATH) {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const view = Object.hasOwn(views, path) ? views[path] : undefined;
+    if (path !== METRICS_PATH && !view) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('not found\n');
       return;
@@ -46,6 +53,11 @@ export async function startMetricsServer(registry: Registry, host: string, port:
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { 'Content-Type': 'text/plain; charset=utf-8', Allow: 'GET, HEAD' });
       res.end('method not allowed\n');
+      return;
+    }
+    if (view) {
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+      res.end(JSON.stringify(view()));
       return;
     }
     handle(req, res);

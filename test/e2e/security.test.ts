@@ -195,6 +195,37 @@ describe('security: client mistakes are 400s, secrets stay out of logs', () => {
   });
 });
 
+describe('security: public health says nothing about the fleet', () => {
+  it('/healthz and /readyz show status and counts only; per-worker detail is on the metrics port', async () => {
+    const platform = await startPlatform({ gatewayEnv: { GATEWAY_METRICS_PORT: '0' } });
+    try {
+      const health = await rawRequest(platform.gateway.port, undefined, '/healthz', undefined, undefined, 'GET');
+      assert.equal(health.status, 200);
+      assert.deepEqual(JSON.parse(health.body), { status: 'ok' });
+      const ready = await rawRequest(platform.gateway.port, undefined, '/readyz', undefined, undefined, 'GET');
+      assert.equal(ready.status, 200);
+      assert.deepEqual(JSON.parse(ready.body), { status: 'ready', workers: { ready: 1, total: 1 } });
+      const detail = await fetch(`http://127.0.0.1:${platform.gateway.metricsPort}/workers`);
+      const workers = ((await detail.json()) as { workers: Array<{ pool: string; breaker: string; connected: boolean }> }).workers;
+      assert.equal(workers.length, 1);
+      assert.equal(workers[0]?.pool, 'cpu');
+      assert.equal(workers[0]?.breaker, 'closed');
+      // With its only worker gone the gateway is alive but not ready.
+      await platform.workers[0]!.stop();
+      const until = Date.now() + 5000;
+      let status = 200;
+      while (Date.now() < until && status === 200) {
+        status = (await rawRequest(platform.gateway.port, undefined, '/readyz', undefined, undefined, 'GET')).status;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(status, 503);
+      assert.equal((await rawRequest(platform.gateway.port, undefined, '/healthz', undefined, undefined, 'GET')).status, 200);
+    } finally {
+      await platform.stop();
+    }
+  });
+});
+
 describe('security: every 429 says when to retry', () => {
   it('a request that can never fit the tokens/min gets 429 with Retry-After and x-should-retry: false', async () => {
     const file = cpuStandardTiers({ requestsPerMinute: 1000, tokensPerMinute: 50 });
