@@ -18,6 +18,7 @@ import {
 import { fromClientError } from '../errors/grpc.js';
 import { REQUEST_ID_METADATA } from './server.js';
 import { SERVICE_TOKEN_METADATA } from './service-auth.js';
+import { channelCredentials, type GrpcTlsFiles } from './tls.js';
 
 export interface ClientOptions {
   /** host:port */
@@ -34,8 +35,9 @@ export interface DeadlineOptions {
 
 export type AppClient<D extends CompatServiceDefinition> = Client<D, DeadlineOptions>;
 
-export function createGrpcChannel(address: string): Channel {
-  return createChannel(address, undefined, {
+/** A channel to an internal service; with `tls`, mutual TLS against the configured CA (tls.ts). */
+export function createGrpcChannel(address: string, tls?: GrpcTlsFiles): Channel {
+  return createChannel(address, channelCredentials(tls), {
     // Detect a silently dead peer (reliability plan T14) without tripping too_many_pings.
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 10_000,

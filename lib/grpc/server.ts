@@ -23,6 +23,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { isAppError } from '../errors/app-error.js';
 import { serviceTokenMiddleware } from './service-auth.js';
+import { serverCredentials, type GrpcTlsFiles } from './tls.js';
 
 export const REQUEST_ID_METADATA = 'x-request-id';
 
@@ -42,6 +43,8 @@ export interface GrpcServerOptions {
   metrics?: (Pick<Metrics, 'grpcServerHandledTotal' | 'registry'>) | undefined;
   /** Port for Prometheus `GET /metrics` on the same host; undefined = no metrics server. */
   metricsPort?: number | undefined;
+  /** Mutual TLS for this server (see tls.ts); undefined = plaintext. */
+  tls?: GrpcTlsFiles | undefined;
 }
 
 export interface GrpcServer {
@@ -74,7 +77,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     server,
     health,
     async listen(host, port) {
-      const bound = await server.listen(`${host}:${port}`);
+      const bound = await server.listen(`${host}:${port}`, serverCredentials(options.tls));
       if (options.metrics && options.metricsPort !== undefined) {
         metricsServer = await startMetricsServer(options.metrics.registry, host, options.metricsPort);
       }
