@@ -4,11 +4,14 @@
  */
 import type { Logger } from 'pino';
 import { AuthServiceDefinition } from '../../../gen/xerotier/auth/v1/auth_service.js';
+import { RegistryServiceDefinition } from '../../../gen/xerotier/registry/v1/registry_service.js';
 import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
 import { createAuthMetrics, type AuthMetrics } from '../../../lib/metrics/metrics.js';
 import { loadTierTable } from '../../../lib/tiers/tier-table.js';
 import { createAuthService, type AuthService } from './auth-service.js';
 import { DEV_KEY_PEPPER, type AuthConfig } from './config.js';
+import { createLeaseTable } from './registry/lease-table.js';
+import { createRegistryService } from './registry/registry-service.js';
 import { seedDemo } from './seed.js';
 import { openAuthStore, type StoreLocation } from './stores/kysely-store.js';
 import type { AuthStore } from './stores/store.js';
@@ -53,7 +56,9 @@ export async function startAuthService(
     });
     if (config.AUTH_SEED_DEMO) await seedDemo({ service, store, logger }, config.AUTH_DEMO_KEY_FILE);
 
-    const names = [AuthServiceDefinition.fullName];
+    // The fleet's registry (live inference workers) is hosted here: see docs/decisions.md.
+    const registry = createRegistryService(createLeaseTable({ ttlMs: config.AUTH_REGISTRY_LEASE_TTL_MS }), logger);
+    const names = [AuthServiceDefinition.fullName, RegistryServiceDefinition.fullName];
     const grpc = createGrpcServer({
       logger,
       serviceNames: names,
@@ -62,6 +67,7 @@ export async function startAuthService(
       metricsPort: config.AUTH_METRICS_PORT,
     });
     grpc.server.add(AuthServiceDefinition, service);
+    grpc.server.add(RegistryServiceDefinition, registry.impl);
     const port = await grpc.listen(config.AUTH_HOST, config.AUTH_PORT);
     setHealth(grpc.health, names, true);
     logger.info({ port, store: store.dialect }, 'auth service listening');
@@ -71,6 +77,7 @@ export async function startAuthService(
       store,
       service,
       async stop() {
+        registry.close();
         await grpc.shutdown(5_000);
         await store.close();
       },

@@ -42,6 +42,8 @@ const schema = z.object({
   AUTH_SEED_DEMO: bool(true),
   /** Where the demo key is written (mode 0600); `npm start` prints it from there. */
   AUTH_DEMO_KEY_FILE: z.string().min(1).default('.data/demo-api-key'),
+  /** Fleet registry: a worker that has not renewed its lease for this long is removed. */
+  AUTH_REGISTRY_LEASE_TTL_MS: z.coerce.number().int().min(500).max(120_000).default(6_000),
   /** Tier table (same file as the gateway's); default config/tiers.json. */
   TIERS_FILE: optionalString,
   SERVICE_TOKEN: optionalString,
