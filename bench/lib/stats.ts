@@ -24,7 +24,8 @@ export function percentile(values: Iterable<number>, p: number): number {
   if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile: p must be in 0..100, got ${p}`);
   const sorted = finite(values).sort((a, b) => a - b);
   if (sorted.length === 0) return Number.NaN;
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  // p · n first: (p / 100) · n can land just above an integer (0.07 · 100 = 7.000000000000001).
+  const rank = Math.max(1, Math.ceil((p * sorted.length) / 100));
   return sorted[rank - 1] ?? Number.NaN;
 }
 
