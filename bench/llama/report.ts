@@ -92,6 +92,7 @@ export function report(models: readonly ModelRun[], flags: LlamaFlags, loads: re
   out.push(
     'TTFT = request start → first non-empty content delta at the client (raw: the prompt is rendered before the clock starts). ' +
       'Decode tok/s = (completion tokens − 1) / (end of generation − first content), per request; p10 is the slow tail. ' +
+      'Percentiles are nearest-rank over the requests of a path × concurrency (each is a measured request, never interpolated). ' +
       'Added time per token = 1000/decode p50 (platform) − 1000/decode p50 (raw): the per-token cost of the platform path, ' +
       'which matters less the slower the model decodes. ' +
       'Aggregate = completion tokens / wall time of the measured requests. All paths stay loaded and take turns in ' +
