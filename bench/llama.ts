@@ -38,6 +38,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeTinyGguf } from '../scripts/make-tiny-gguf.js';
 import { unthrottledTiers } from '../test/helpers/tiers.js';
+import { ChildProcesses } from './lib/procs.js';
 import { Cleanups, type LlamaContext } from './llama/context.js';
 import { FlagError, parseLlamaFlags, type LlamaFlags } from './llama/flags.js';
 import { report, writeDocs } from './llama/report.js';
@@ -59,6 +60,7 @@ try {
 const t0 = Date.now();
 const ctx: LlamaContext = {
   root: path.resolve(import.meta.dirname, '..'),
+  children: new ChildProcesses(),
   flags,
   softDeadline: t0 + flags.timeoutMs - RESERVE_MS,
   cleanups: new Cleanups(),

@@ -22,6 +22,7 @@ import { mainPhase, memoryPhase } from './gateway/phases.js';
 import { profilePhase } from './gateway/profile.js';
 import { report } from './gateway/report.js';
 import { RunResults } from './gateway/results.js';
+import { ChildProcesses } from './lib/procs.js';
 import { writeBenchTiers } from './lib/targets.js';
 
 /** Hard ceiling for the whole run: whatever happens, exit (children are killed by the exit hook). */
@@ -56,6 +57,7 @@ const results = new RunResults();
 results.loadAverages.push(os.loadavg()[0] ?? Number.NaN);
 const ctx: PhaseContext = {
   root,
+  children: new ChildProcesses(),
   workDir,
   tiersFile: writeBenchTiers(root, workDir),
   flags,

@@ -1,9 +1,9 @@
 /**
- * What every phase of `npm run bench` gets from bench/run.ts: paths, flags, the results to fill,
- * the log, and the register of running targets (so a failing phase, Ctrl-C or the end of the run
- * stops whatever is still up).
+ * What every phase of `npm run bench` gets from bench/run.ts: the repository root and the child
+ * process registry (BenchHost), paths, flags, the results to fill, the log, and the register of
+ * running targets (so a failing phase, Ctrl-C or the end of the run stops whatever is still up).
  */
-import type { Target } from '../lib/targets.js';
+import type { BenchHost, Target } from '../lib/targets.js';
 import type { GatewayFlags } from './flags.js';
 import type { RunResults } from './results.js';
 
@@ -28,9 +28,7 @@ export class RunningTargets {
   }
 }
 
-export interface PhaseContext {
-  /** The repository root. */
-  root: string;
+export interface PhaseContext extends BenchHost {
   /** Temporary directory of this run (removed at the end). */
   workDir: string;
   /** The tier table that never throttles (bench/lib/targets.ts writeBenchTiers). */

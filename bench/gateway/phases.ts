@@ -23,20 +23,20 @@ function tailOf(output: string): string {
 }
 
 export async function mainPhase(ctx: PhaseContext): Promise<void> {
-  const { root, workDir, tiersFile, flags, results, running, log } = ctx;
+  const { workDir, tiersFile, flags, results, running, log } = ctx;
   log('starting the mock upstream, our platform (4 processes) and Portkey');
-  const mock = await startMock(root, { tokens: 16 });
+  const mock = await startMock(ctx, { tokens: 16 });
   running.started(mock.target);
   let stacks = 0;
   const startOurs = async (): Promise<OurPlatform> => {
     const dir = path.join(workDir, `ours-${(stacks += 1)}`);
     mkdirSync(dir);
-    const platform = await startOurPlatform({ root, dir, tiersFile, inferenceEnv: openaiEngine(mock.url), capacity: 256 });
+    const platform = await startOurPlatform({ host: ctx, dir, tiersFile, inferenceEnv: openaiEngine(mock.url), capacity: 256 });
     running.started(platform.target);
     return platform;
   };
   let ours = await startOurs();
-  const portkey = running.started(await startPortkey(root, mock.url));
+  const portkey = running.started(await startPortkey(ctx, mock.url));
   const current = (key: TargetKey): Target => (key === 'mock' ? mock.target : key === 'ours' ? ours.target : portkey);
   const keys: TargetKey[] = ['mock', 'ours', 'portkey'];
   for (const k of keys) await validate(current(k));
@@ -86,16 +86,16 @@ export async function mainPhase(ctx: PhaseContext): Promise<void> {
 }
 
 export async function memoryPhase(ctx: PhaseContext): Promise<void> {
-  const { root, workDir, tiersFile, flags, results, running, log } = ctx;
+  const { workDir, tiersFile, flags, results, running, log } = ctx;
   const streams = flags.idleStreams;
   log(`memory: fresh processes in front of a slow mock (1 token, then 60 s pause); ${streams} idle streams each`);
-  const slow = await startMock(root, { tokens: 4, interTokenMs: 60_000 }, 'mock direct (slow)');
+  const slow = await startMock(ctx, { tokens: 4, interTokenMs: 60_000 }, 'mock direct (slow)');
   running.started(slow.target);
   const memDir = path.join(workDir, 'memory');
   mkdirSync(memDir);
-  const ours = await startOurPlatform({ root, dir: memDir, tiersFile, inferenceEnv: openaiEngine(slow.url), capacity: streams + 200 });
+  const ours = await startOurPlatform({ host: ctx, dir: memDir, tiersFile, inferenceEnv: openaiEngine(slow.url), capacity: streams + 200 });
   running.started(ours.target);
-  const portkey = running.started(await startPortkey(root, slow.url));
+  const portkey = running.started(await startPortkey(ctx, slow.url));
   results.memory = [];
   for (const t of [slow.target, ours.target, portkey]) {
     const m = await measureMemory(t, streams, results);

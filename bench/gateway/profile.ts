@@ -36,12 +36,12 @@ export async function profilePhase(ctx: PhaseContext): Promise<void> {
   const profDir = path.join(root, '.data', 'bench', `profile-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(profDir, { recursive: true });
   log(`profile: gateway with --cpu-prof --cpu-prof-dir=${path.relative(root, profDir)}`);
-  const mock = await startMock(root, { tokens: 16 });
+  const mock = await startMock(ctx, { tokens: 16 });
   running.started(mock.target);
   const dir = path.join(workDir, 'profile');
   mkdirSync(dir);
   const spawnedAt = Date.now();
-  const ours = await startOurPlatform({ root, dir, tiersFile, inferenceEnv: openaiEngine(mock.url), capacity: 256, cpuProfDir: profDir });
+  const ours = await startOurPlatform({ host: ctx, dir, tiersFile, inferenceEnv: openaiEngine(mock.url), capacity: 256, cpuProfDir: profDir });
   running.started(ours.target);
   await validate(ours.target);
   await saturate(spec(ours.target, false), flags.connections, 2);

@@ -1,8 +1,9 @@
 /**
- * What the parts of bench/llama.ts share, built once by its entry: the repository root, the flags,
- * the time budget, the log and the cleanups (stop a platform, remove a temp directory) that run
- * at the end, on Ctrl-C or on failure.
+ * What the parts of bench/llama.ts share, built once by its entry: the repository root and the
+ * child process registry (BenchHost), the flags, the time budget, the log and the cleanups (stop
+ * a platform, remove a temp directory) that run at the end, on Ctrl-C or on failure.
  */
+import type { BenchHost } from '../lib/targets.js';
 import type { LlamaFlags } from './flags.js';
 
 /** Cleanup actions, run newest first; each runs at most once. */
@@ -26,8 +27,7 @@ export class Cleanups {
   }
 }
 
-export interface LlamaContext {
-  root: string;
+export interface LlamaContext extends BenchHost {
   flags: LlamaFlags;
   /** Past this time (Date.now()) nothing new starts: the rest is kept for cleanup and the report. */
   softDeadline: number;

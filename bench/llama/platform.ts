@@ -34,7 +34,7 @@ async function startProcesses(ctx: LlamaContext, modelPath: string, tiersFile: s
   try {
     // The same four processes as the gateway benchmark, with llama.cpp.
     platform = await startOurPlatform({
-      root: ctx.root,
+      host: ctx,
       dir,
       tiersFile,
       capacity: PARALLEL,
