@@ -6,7 +6,9 @@
  * The auth service runs as its own process (services/auth/src/main.ts, port 0, fresh database:
  * a temp SQLite file / a throwaway PostgreSQL schema) so client and server don't share an event
  * loop. Workloads per store: sequential valid-key calls, concurrent valid-key calls, and
- * sequential malformed keys (refused by the offline parser, no database). Prints figures only.
+ * sequential malformed keys (refused by the offline parser, no database). Percentiles are
+ * nearest-rank (bench/lib/stats.ts). Prints figures only.
+ * Smoke run (only checks that it runs end to end): --calls 100 --stores sqlite
  */
 import { cachedAuthenticate } from '../gateway/src/auth-cache.js';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { AuthServiceDefinition, Scope } from '../gen/xerotier/auth/v1/auth_service.js';
 import { callOptions, createAppClient, createGrpcChannel } from '../lib/grpc/client.js';
 import { createPgTestSchema, type PgTestSchema } from '../services/auth/src/stores/test-stores.js';
+import { percentile } from './lib/stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,10 +33,6 @@ const CALLS = Number(values.calls);
 const CONCURRENCY = Number(values.concurrency);
 const STORES = values.stores.split(',').filter((s): s is 'sqlite' | 'postgres' => s === 'sqlite' || s === 'postgres');
 const ROOT = path.join(import.meta.dirname, '..');
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
 
 interface Figures {
   p50: number;
@@ -58,12 +57,11 @@ async function measure(total: number, concurrency: number, call: () => Promise<u
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
   return {
     p50: percentile(latencies, 50),
     p90: percentile(latencies, 90),
     p99: percentile(latencies, 99),
-    max: latencies.at(-1) ?? NaN,
+    max: percentile(latencies, 100),
     rps: total / elapsed,
   };
 }
@@ -102,7 +100,8 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-const fmt = (ms: number): string => ms.toFixed(2).padStart(7);
+/** A latency column (ms). */
+const col = (ms: number): string => ms.toFixed(2).padStart(7);
 const rows: string[] = [];
 
 for (const store of STORES) {
@@ -163,7 +162,7 @@ for (const store of STORES) {
         ['valid key, gateway cache hit', withCache],
       ] as const) {
         rows.push(
-          `${store.padEnd(9)} ${name.padEnd(26)} ${fmt(f.p50)} ${fmt(f.p90)} ${fmt(f.p99)} ${fmt(f.max)} ${f.rps.toFixed(0).padStart(8)}`,
+          `${store.padEnd(9)} ${name.padEnd(26)} ${col(f.p50)} ${col(f.p90)} ${col(f.p99)} ${col(f.max)} ${f.rps.toFixed(0).padStart(8)}`,
         );
       }
     } finally {

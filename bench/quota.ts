@@ -1,12 +1,15 @@
 /**
  * Quota decision benchmark: latency (p50/p99) and decisions/s for the memory and Redis stores,
- * called in-process and over gRPC. Run: `node --import tsx bench/quota.ts`
+ * called in-process and over gRPC. Run: `node --import tsx bench/quota.ts` (`--quick`: a smoke run
+ * with 1/100 of the calls, only to check that it runs end to end).
  * (BENCH_REDIS_URL, default redis://127.0.0.1:6379; keys under a random prefix, deleted after).
  * Workload: cpu_standard limits (60 req/min, 50,000 tokens/min), 300 keys round-robin,
  * 500-token estimates, so a share of the decisions are denials; a third of the admitted are
  * settled (inside the measured call). Bounded to < 60 s (later scenarios skipped past 50 s).
+ * Percentiles are nearest-rank (bench/lib/stats.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { QuotaServiceDefinition } from '../gen/xerotier/quota/v1/quota_service.js';
 import { createAppClient, createGrpcChannel } from '../lib/grpc/client.js';
@@ -17,7 +20,11 @@ import { loadQuotaConfig } from '../services/quota/src/config.js';
 import { createMemoryStore } from '../services/quota/src/stores/memory.js';
 import { createRedisStore } from '../services/quota/src/stores/redis.js';
 import { WINDOW_MS, type LimitPolicy, type QuotaStore } from '../services/quota/src/stores/store.js';
+import { percentile } from './lib/stats.js';
 
+const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false } }, allowPositionals: false });
+/** --quick: 1/100 of the calls per scenario (at least 100), only to check that it runs end to end. */
+const scaled = (n: number): number => (flags.quick ? Math.max(100, Math.round(n / 100)) : n);
 const REDIS_URL = process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const prefix = `xqbench:${randomBytes(4).toString('hex')}:`;
 const policy: LimitPolicy = { requests: 60, tokens: 50_000, windowMs: WINDOW_MS };
@@ -61,19 +68,19 @@ async function measure(
     }),
   );
   const elapsed = performance.now() - t0;
-  lat.sort();
   rows.push({
     scenario,
     calls,
     inFlight,
-    p50: lat[Math.floor(calls * 0.5)]!,
-    p99: lat[Math.floor(calls * 0.99)]!,
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
     perSecond: (calls / elapsed) * 1000,
     allowed,
   });
 }
 
-const fmt = (ms: number): string => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
+/** A latency cell: µs below 1 ms. */
+const latency = (ms: number): string => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
 
 async function storeBench(name: string, store: QuotaStore, calls: number, inFlight: number, tag: string): Promise<void> {
   // 1 ms of fake time per call: windows roll over during long runs, as in production.
@@ -109,25 +116,25 @@ async function grpcBench(name: string, env: Record<string, string>, calls: numbe
 
 async function main(): Promise<void> {
   const memory = createMemoryStore();
-  await storeBench('memory', memory, 20_000, 1, 'w'); // warm-up (JIT)
+  await storeBench('memory', memory, scaled(20_000), 1, 'w'); // warm-up (JIT)
   rows.length = 0;
-  await storeBench('memory', memory, 200_000, 1, 'm');
+  await storeBench('memory', memory, scaled(200_000), 1, 'm');
   await memory.close();
 
   const redisStore = createRedisStore(REDIS_URL, { prefix, commandTimeoutMs: 1_000 });
   if (!(await redisStore.waitReady(3_000))) throw new Error(`no Redis at ${REDIS_URL}`);
   try {
-    await storeBench('redis', redisStore, 3_000, 1, 'r1');
-    await storeBench('redis', redisStore, 30_000, 64, 'r64');
+    await storeBench('redis', redisStore, scaled(3_000), 1, 'r1');
+    await storeBench('redis', redisStore, scaled(30_000), 64, 'r64');
   } finally {
     await redisStore.close();
   }
 
-  await grpcBench('memory', {}, 2_000, 1, 'gm1');
-  await grpcBench('memory', {}, 10_000, 64, 'gm64');
+  await grpcBench('memory', {}, scaled(2_000), 1, 'gm1');
+  await grpcBench('memory', {}, scaled(10_000), 64, 'gm64');
   const redisEnv = { QUOTA_REDIS_URL: REDIS_URL, QUOTA_REDIS_PREFIX: prefix, QUOTA_REDIS_TIMEOUT_MS: '1000' };
-  await grpcBench('redis', redisEnv, 2_000, 1, 'gr1');
-  await grpcBench('redis', redisEnv, 10_000, 64, 'gr64');
+  await grpcBench('redis', redisEnv, scaled(2_000), 1, 'gr1');
+  await grpcBench('redis', redisEnv, scaled(10_000), 64, 'gr64');
 
   console.log('\nquota decision latency and throughput (Reserve; 1/3 of admitted also Settle, counted in latency)\n');
   const header = ['scenario', 'calls', 'in flight', 'p50', 'p99', 'decisions/s', 'allowed'];
@@ -135,8 +142,8 @@ async function main(): Promise<void> {
     r.scenario,
     String(r.calls),
     String(r.inFlight),
-    fmt(r.p50),
-    fmt(r.p99),
+    latency(r.p50),
+    latency(r.p99),
     Math.round(r.perSecond).toLocaleString('en-US'),
     `${((r.allowed / r.calls) * 100).toFixed(0)}%`,
   ]);

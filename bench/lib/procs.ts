@@ -1,7 +1,7 @@
 /**
- * Child processes for the benchmark: spawn with captured output, stop with a bounded wait, and a
- * last-resort SIGKILL of every child still alive when this process exits (normal end, error,
- * Ctrl-C). Plus /proc readers (RSS, CPU time) and small bounded polling helpers.
+ * Child processes for the benchmark: spawn with captured output (ChildProcesses), stop with a
+ * bounded wait, and a last-resort SIGKILL of every child still alive when this process exits
+ * (normal end, error, Ctrl-C). Plus /proc readers (RSS, CPU time) and small bounded polling helpers.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -19,15 +19,57 @@ export interface Proc {
   alive(): boolean;
 }
 
-const children = new Set<ChildProcess>();
-let hookInstalled = false;
+/** Output kept per child (BENCH_OUTPUT_KB raises it when debugging a failing run). */
+const OUTPUT_KEEP = Number(process.env['BENCH_OUTPUT_KB'] ?? 256) * 1024;
 
-function installExitHook(): void {
-  if (hookInstalled) return;
-  hookInstalled = true;
-  // 'exit' handlers must be synchronous: SIGKILL whatever is left, by pid (only our own children).
-  process.on('exit', () => {
-    for (const c of children) {
+/**
+ * The children of one benchmark run. Created once by the benchmark's entry; on creation it
+ * installs the last-resort hook that SIGKILLs every child still alive when this process exits.
+ */
+export class ChildProcesses {
+  private readonly live = new Set<ChildProcess>();
+
+  constructor() {
+    // 'exit' handlers must be synchronous: SIGKILL whatever is left, by pid (only our own children).
+    process.on('exit', () => this.killAll());
+  }
+
+  /** Spawns `node <args>` with stdout and stderr captured (the tail is kept; lines go to onLine). */
+  start(name: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd: string; onLine?: (line: string) => void }): Proc {
+    const child = spawn(process.execPath, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid === undefined) throw new Error(`${name}: spawn failed`);
+    this.live.add(child);
+    let tail = '';
+    let partial = '';
+    const keep = (chunk: Buffer): void => {
+      const text = chunk.toString('utf8');
+      tail = (tail + text).slice(-OUTPUT_KEEP);
+      if (options.onLine) {
+        const lines = (partial + text).split('\n');
+        partial = (lines.pop() ?? '').slice(-OUTPUT_KEEP);
+        for (const line of lines) options.onLine(line);
+      }
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const exited = new Promise<number | string | null>((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.live.delete(child);
+        resolve(signal ?? code);
+      });
+    });
+    return {
+      name,
+      pid: child.pid,
+      child,
+      output: () => tail,
+      exited,
+      alive: () => child.exitCode === null && child.signalCode === null,
+    };
+  }
+
+  private killAll(): void {
+    for (const c of this.live) {
       if (c.exitCode === null && c.signalCode === null) {
         try {
           c.kill('SIGKILL');
@@ -36,48 +78,7 @@ function installExitHook(): void {
         }
       }
     }
-  });
-}
-
-/** Output kept per child (BENCH_OUTPUT_KB raises it when debugging a failing run). */
-const OUTPUT_KEEP = Number(process.env['BENCH_OUTPUT_KB'] ?? 256) * 1024;
-
-export function startProcess(
-  name: string,
-  args: string[],
-  options: { env: NodeJS.ProcessEnv; cwd: string; onLine?: (line: string) => void },
-): Proc {
-  installExitHook();
-  const child = spawn(process.execPath, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid === undefined) throw new Error(`${name}: spawn failed`);
-  children.add(child);
-  let tail = '';
-  let partial = '';
-  const keep = (chunk: Buffer): void => {
-    const text = chunk.toString('utf8');
-    tail = (tail + text).slice(-OUTPUT_KEEP);
-    if (options.onLine) {
-      const lines = (partial + text).split('\n');
-      partial = (lines.pop() ?? '').slice(-OUTPUT_KEEP);
-      for (const line of lines) options.onLine(line);
-    }
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<number | string | null>((resolve) => {
-    child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve(signal ?? code);
-    });
-  });
-  return {
-    name,
-    pid: child.pid,
-    child,
-    output: () => tail,
-    exited,
-    alive: () => child.exitCode === null && child.signalCode === null,
-  };
+  }
 }
 
 /** SIGTERM (or `signal`), wait up to timeoutMs, then SIGKILL and wait a little more. */
@@ -140,17 +141,14 @@ export function rssKb(pid: number): number {
   }
 }
 
-let clockTicks: number | undefined;
-function ticksPerSecond(): number {
-  if (clockTicks === undefined) {
-    try {
-      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    } catch {
-      clockTicks = 100;
-    }
+/** Clock ticks per second of /proc/<pid>/stat times (read once; 100 where getconf is missing). */
+const CLOCK_TICKS = ((): number => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
   }
-  return clockTicks;
-}
+})();
 
 /** User + system CPU time of a process in ms (/proc/<pid>/stat utime + stime), NaN when unreadable. */
 export function cpuMs(pid: number): number {
@@ -160,7 +158,7 @@ export function cpuMs(pid: number): number {
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const utime = Number(rest[11]);
     const stime = Number(rest[12]);
-    return ((utime + stime) * 1000) / ticksPerSecond();
+    return ((utime + stime) * 1000) / CLOCK_TICKS;
   } catch {
     return Number.NaN;
   }

@@ -7,9 +7,15 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RequestSpec } from './http-load.js';
-import { freePort, startProcess, stopProcess, waitUntil, WaitAbort, type Proc } from './procs.js';
+import { freePort, stopProcess, waitUntil, WaitAbort, type ChildProcesses, type Proc } from './procs.js';
 
 export type TargetKey = 'mock' | 'ours' | 'portkey';
+
+/** Where targets start: the repository root (cwd and entry files) and the run's child registry. */
+export interface BenchHost {
+  root: string;
+  children: ChildProcesses;
+}
 
 export interface Target {
   key: TargetKey;
@@ -78,12 +84,13 @@ export interface MockHandle {
 }
 
 export async function startMock(
-  root: string,
+  host: BenchHost,
   options: { tokens: number; interTokenMs?: number; ttftMs?: number; model?: string },
   label = 'mock direct',
 ): Promise<MockHandle> {
+  const { root } = host;
   let found: { port: number; url: string } | undefined;
-  const proc = startProcess('mock', ['--import', 'tsx', path.join(root, 'bench/lib/mock-process.ts')], {
+  const proc = host.children.start('mock', ['--import', 'tsx', path.join(root, 'bench/lib/mock-process.ts')], {
     cwd: root,
     env: cleanEnv({ MOCK_OPTIONS: JSON.stringify({ model: 'mock', ...options }) }),
     onLine: (line) => {
@@ -141,7 +148,7 @@ export function writeBenchTiers(root: string, dir: string): string {
 }
 
 export async function startOurPlatform(options: {
-  root: string;
+  host: BenchHost;
   /** Working directory for this stack's files (sqlite, demo key). */
   dir: string;
   tiersFile: string;
@@ -157,7 +164,8 @@ export async function startOurPlatform(options: {
   /** Extra environment per process (debugging, e.g. GRPC_TRACE). */
   env?: Partial<Record<'gateway' | 'auth' | 'quota' | 'inference', Record<string, string>>>;
 }): Promise<OurPlatform> {
-  const { root, dir } = options;
+  const { host, dir } = options;
+  const { root } = host;
   const [gatewayPort, authPort, quotaPort, inferencePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const keyFile = path.join(dir, 'demo-api-key');
   const common = { LOG_LEVEL: 'warn', TIERS_FILE: options.tiersFile };
@@ -168,7 +176,7 @@ export async function startOurPlatform(options: {
     if (line.includes('worker status stream lost')) workerLost += 1;
   };
   const start = (name: 'gateway' | 'auth' | 'quota' | 'inference', args: string[], env: Record<string, string>): Proc => {
-    const p = startProcess(name, args, {
+    const p = host.children.start(name, args, {
       cwd: root,
       env: cleanEnv({ ...common, ...env, ...options.env?.[name] }),
       ...(name === 'gateway' ? { onLine: onGatewayLine } : {}),
@@ -281,9 +289,10 @@ export function portkeyVersion(root: string): string {
   }
 }
 
-export async function startPortkey(root: string, upstreamUrl: string, label = 'Portkey gateway'): Promise<Target> {
+export async function startPortkey(host: BenchHost, upstreamUrl: string, label = 'Portkey gateway'): Promise<Target> {
+  const { root } = host;
   const port = await freePort();
-  const proc = startProcess('portkey', ['--import', LOOPBACK_PRELOAD, path.join(root, PORTKEY_ENTRY), `--port=${port}`, '--headless'], {
+  const proc = host.children.start('portkey', ['--import', LOOPBACK_PRELOAD, path.join(root, PORTKEY_ENTRY), `--port=${port}`, '--headless'], {
     cwd: root,
     env: cleanEnv({}),
   });
