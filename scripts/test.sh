@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsc --noEmit -p tsconfig.json
 bash scripts/check-gen.sh
-files=$(find lib services gateway bin scripts test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
+files=$(find lib services gateway bin scripts test bench -name '*.test.ts' -not -path '*/node_modules/*' | sort)
 exec node --import tsx --test --test-timeout=180000 --test-concurrency=1 $files

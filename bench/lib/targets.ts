@@ -166,7 +166,13 @@ export async function startOurPlatform(options: {
 }): Promise<OurPlatform> {
   const { host, dir } = options;
   const { root } = host;
-  const [gatewayPort, authPort, quotaPort, inferencePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [gatewayPort, authPort, quotaPort, inferencePort, gatewayMetricsPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const keyFile = path.join(dir, 'demo-api-key');
   const common = { LOG_LEVEL: 'warn', TIERS_FILE: options.tiersFile };
   const tsx = (entry: string, nodeArgs: string[] = []): string[] => [...nodeArgs, '--import', 'tsx', path.join(root, entry)];
@@ -206,6 +212,7 @@ export async function startOurPlatform(options: {
     const gateway = start('gateway', tsx('gateway/src/main.ts', gatewayNodeArgs), {
       GATEWAY_HOST: '127.0.0.1',
       GATEWAY_PORT: String(gatewayPort),
+      GATEWAY_METRICS_PORT: String(gatewayMetricsPort),
       AUTH_ADDRESS: `127.0.0.1:${authPort}`,
       QUOTA_ADDRESS: `127.0.0.1:${quotaPort}`,
       INFERENCE_WORKERS: `cpu=127.0.0.1:${inferencePort}`,
@@ -213,9 +220,12 @@ export async function startOurPlatform(options: {
     });
     const dead = (): Proc | undefined => started.find((p) => !p.alive());
     const base = `http://127.0.0.1:${gatewayPort}`;
-    /** Connected worker, breaker not open; with `idle`, also nothing in flight on the worker (as last reported). */
+    /**
+     * Connected worker, breaker not open; with `idle`, also nothing in flight on the worker (as last
+     * reported). Per-worker detail is on the gateway's operator port, not its public /healthz.
+     */
     const workerConnected = async (idle = false): Promise<boolean> => {
-      const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2_000) });
+      const res = await fetch(`http://127.0.0.1:${gatewayMetricsPort}/workers`, { signal: AbortSignal.timeout(2_000) });
       const body = (await res.json()) as {
         workers?: Array<{ connected?: boolean; model_loaded?: boolean; breaker?: string; in_flight?: number | null }>;
       };
@@ -236,7 +246,7 @@ export async function startOurPlatform(options: {
         return workerConnected(false);
       },
       options.startTimeoutMs ?? 60_000,
-      'the platform (gateway /healthz with a connected, loaded worker, demo key file)',
+      'the platform (gateway /workers with a connected, loaded worker, demo key file)',
       250,
     ).catch((err: unknown) => {
       const d = dead();
