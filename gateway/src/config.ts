@@ -1,6 +1,7 @@
 /** Gateway configuration: parsed once from the environment (README "Configuration"). */
 import { z } from 'zod';
 import { logLevel, parseEnv, port } from '../../lib/config/env.js';
+import { grpcTlsEnv } from '../../lib/grpc/tls.js';
 
 const workerList = z
   .string()
@@ -32,8 +33,16 @@ const schema = z.object({
   GATEWAY_REQUEST_RECEIVE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(30_000),
   AUTH_ADDRESS: z.string().default('127.0.0.1:50051'),
   QUOTA_ADDRESS: z.string().default('127.0.0.1:50052'),
-  /** Comma-separated `pool=host:port` list of inference workers. */
+  /** Comma-separated `pool=host:port` list of inference workers known at start (a static seed). */
   INFERENCE_WORKERS: workerList,
+  /**
+   * Fleet registry to watch for workers that join and leave at run time: host:port, unset = the
+   * auth service (which hosts it), `off` = static workers only.
+   */
+  GATEWAY_REGISTRY_ADDRESS: z.string().optional(),
+  /** After a registry restart, a known worker missing from the new snapshot is kept this long. */
+  GATEWAY_REGISTRY_STALE_MS: z.coerce.number().int().min(0).default(10_000),
+  ...grpcTlsEnv,
   /** Upper bound for a revoked key to be refused on every replica (auth cache TTL). */
   GATEWAY_AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(5000).default(5000),
   GATEWAY_AUTH_CACHE_MAX_ENTRIES: z.coerce.number().int().positive().default(10_000),

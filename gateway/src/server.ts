@@ -14,6 +14,8 @@ import { createBreaker, type Breaker } from './breaker.js';
 import type { GatewayConfig } from './config.js';
 import { createAuthPort, createQuotaPort } from './upstreams.js';
 import { createWorkerPool, type WorkerPool } from './worker-pool.js';
+import { watchRegistry } from './fleet/registry-watch.js';
+import { grpcTls } from '../../lib/grpc/tls.js';
 
 export interface Gateway {
   port: number;
@@ -50,7 +52,7 @@ export async function startGateway(
     breakers.push(b);
     return b;
   };
-  const common = { serviceToken: config.SERVICE_TOKEN, timeoutMs: config.GATEWAY_UNARY_TIMEOUT_MS, logger };
+  const common = { serviceToken: config.SERVICE_TOKEN, timeoutMs: config.GATEWAY_UNARY_TIMEOUT_MS, logger, tls: grpcTls(config) };
   const authPort = createAuthPort({ ...common, address: config.AUTH_ADDRESS, breaker: breaker('auth') });
   // Bounded cache: a revoked key is refused on every replica within GATEWAY_AUTH_CACHE_TTL_MS.
   const auth = {
@@ -66,12 +68,26 @@ export async function startGateway(
     breaker: breaker('quota'),
     policy: config.GATEWAY_QUOTA_FAILURE_POLICY,
   });
+  const tls = grpcTls(config);
   const pool = createWorkerPool({
     workers: config.INFERENCE_WORKERS,
     serviceToken: config.SERVICE_TOKEN,
+    tls,
     logger,
     createBreaker: (name) => breaker(name),
   });
+  const registryAddress = config.GATEWAY_REGISTRY_ADDRESS ?? config.AUTH_ADDRESS;
+  const registry =
+    registryAddress === 'off'
+      ? undefined
+      : watchRegistry({
+          address: registryAddress,
+          serviceToken: config.SERVICE_TOKEN,
+          tls,
+          pool,
+          logger,
+          staleAfterMs: config.GATEWAY_REGISTRY_STALE_MS,
+        });
   let draining = false;
   const shutdown = new AbortController();
   const app = createApp({ config, logger, auth, quota, pool, tiers, metrics, draining: () => draining, shutdown: shutdown.signal });
@@ -124,6 +140,7 @@ export async function startGateway(
       await closed;
       clearTimeout(grace);
       shutdown.abort();
+      registry?.close();
       await pool.close();
       await metricsServer?.close();
       auth.close();

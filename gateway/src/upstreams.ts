@@ -13,6 +13,7 @@ import {
 import { AppError, isAppError } from '../../lib/errors/app-error.js';
 import { callOptions, createAppClient, createGrpcChannel, type AppClient } from '../../lib/grpc/client.js';
 import type { Breaker } from './breaker.js';
+import type { GrpcTlsFiles } from '../../lib/grpc/tls.js';
 
 export interface AuthPort {
   client: AppClient<typeof AuthServiceDefinition>;
@@ -39,6 +40,7 @@ const SETTLE_BATCH_MAX = 200;
 
 interface UpstreamOptions {
   address: string;
+  tls?: GrpcTlsFiles | undefined;
   serviceToken?: string | undefined;
   timeoutMs: number;
   breaker: Breaker;
@@ -46,7 +48,7 @@ interface UpstreamOptions {
 }
 
 export function createAuthPort(options: UpstreamOptions): AuthPort {
-  const channel = createGrpcChannel(options.address);
+  const channel = createGrpcChannel(options.address, options.tls);
   const client = createAppClient(AuthServiceDefinition, channel, {
     address: options.address,
     target: 'auth service',
@@ -79,7 +81,7 @@ export function createAuthPort(options: UpstreamOptions): AuthPort {
 }
 
 export function createQuotaPort(options: UpstreamOptions & { policy: 'fail-closed' | 'fail-open' }): QuotaPort {
-  const channel = createGrpcChannel(options.address);
+  const channel = createGrpcChannel(options.address, options.tls);
   const client = createAppClient(QuotaServiceDefinition, channel, {
     address: options.address,
     target: 'quota service',

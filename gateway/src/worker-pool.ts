@@ -12,12 +12,16 @@ import {
 } from '../../gen/xerotier/inference/v1/inference_service.js';
 import { AppError } from '../../lib/errors/app-error.js';
 import { callOptions, createAppClient, createGrpcChannel, type AppClient } from '../../lib/grpc/client.js';
+import type { GrpcTlsFiles } from '../../lib/grpc/tls.js';
+import type { Channel } from 'nice-grpc';
 import type { Breaker, BreakerState } from './breaker.js';
 
 export interface Worker {
-  /** Configured address; the worker's own id arrives with its status. */
+  /** Address the gateway dials; the worker's own id arrives with its status. */
   address: string;
   pool: string;
+  /** Where the gateway learned of the worker: the static seed list or the fleet registry. */
+  source: 'static' | 'registry';
   client: AppClient<typeof InferenceServiceDefinition>;
   breaker: Breaker;
   /** Calls this gateway has open on the worker (known before the worker reports them). */
@@ -29,41 +33,97 @@ export interface Worker {
   connected: boolean;
 }
 
+export interface WorkerSpec {
+  pool: string;
+  address: string;
+}
+
 export interface WorkerPool {
-  workers: readonly Worker[];
+  /** The workers requests may be sent to now. */
+  readonly workers: readonly Worker[];
   /** Picks the best worker among `pools`, skipping `exclude`; throws a 503 AppError if none. */
   pick(pools: readonly string[], exclude: ReadonlySet<Worker>): Worker;
+  /** Adds a worker learned at run time (no-op when one with that address exists). */
+  add(spec: WorkerSpec, source: Worker['source']): void;
+  /**
+   * Stops routing to the worker at `address` if it came from `source` (the registry never removes
+   * a static worker). Calls already open on it finish; its connection closes once they have.
+   */
+  remove(address: string, source: Worker['source']): void;
   close(): Promise<void>;
 }
 
 export interface WorkerPoolOptions {
-  workers: Array<{ pool: string; address: string }>;
+  /** The static seed list (INFERENCE_WORKERS). */
+  workers: WorkerSpec[];
   serviceToken?: string | undefined;
+  tls?: GrpcTlsFiles | undefined;
   logger: Logger;
   createBreaker: (name: string) => Breaker;
 }
 
+interface Member {
+  worker: Worker;
+  channel: Channel;
+  /** Ends the status watch. */
+  stop: AbortController;
+}
+
 export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
-  const stop = new AbortController();
-  const channels = options.workers.map((w) => createGrpcChannel(w.address));
-  const workers: Worker[] = options.workers.map((w, i) => ({
-    address: w.address,
-    pool: w.pool,
-    client: createAppClient(InferenceServiceDefinition, channels[i]!, {
-      address: w.address,
-      target: 'inference worker',
-      serviceToken: options.serviceToken,
-    }),
-    breaker: options.createBreaker(`inference:${w.pool}@${w.address}`),
-    localInFlight: 0,
-    localAtStatus: 0,
-    status: undefined,
-    connected: false,
-  }));
-  for (const worker of workers) void watch(worker, stop.signal, options.logger);
+  const members = new Map<string, Member>();
+  let workers: Worker[] = [];
+  const retired = new Set<Member>();
+
+  const add = (spec: WorkerSpec, source: Worker['source']): void => {
+    if (members.has(spec.address)) return;
+    const channel = createGrpcChannel(spec.address, options.tls);
+    const worker: Worker = {
+      address: spec.address,
+      pool: spec.pool,
+      source,
+      client: createAppClient(InferenceServiceDefinition, channel, {
+        address: spec.address,
+        target: 'inference worker',
+        serviceToken: options.serviceToken,
+      }),
+      breaker: options.createBreaker(`inference:${spec.pool}@${spec.address}`),
+      localInFlight: 0,
+      localAtStatus: 0,
+      status: undefined,
+      connected: false,
+    };
+    const member = { worker, channel, stop: new AbortController() };
+    members.set(spec.address, member);
+    workers = [...workers, worker];
+    void watch(worker, member.stop.signal, options.logger);
+  };
+  for (const spec of options.workers) add(spec, 'static');
+
+  // A removed worker's channel stays open until its last call ends (checked every second).
+  const reaper = setInterval(() => {
+    for (const m of retired) {
+      if (m.worker.localInFlight > 0) continue;
+      retired.delete(m);
+      m.channel.close();
+      m.worker.breaker.shutdown();
+    }
+  }, 1000);
+  reaper.unref();
 
   return {
-    workers,
+    get workers() {
+      return workers;
+    },
+    add,
+    remove(address, source) {
+      const member = members.get(address);
+      if (member?.worker.source !== source) return;
+      members.delete(address);
+      workers = workers.filter((w) => w !== member.worker);
+      member.stop.abort();
+      member.worker.connected = false;
+      retired.add(member);
+    },
     pick(pools, exclude) {
       const eligible = workers.filter((w) => pools.includes(w.pool) && !exclude.has(w));
       if (eligible.length === 0) {
@@ -97,9 +157,15 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       return free[0]!;
     },
     async close() {
-      stop.abort();
-      for (const w of workers) w.breaker.shutdown();
-      for (const c of channels) c.close();
+      clearInterval(reaper);
+      for (const m of [...members.values(), ...retired]) {
+        m.stop.abort();
+        m.worker.breaker.shutdown();
+        m.channel.close();
+      }
+      members.clear();
+      retired.clear();
+      workers = [];
     },
   };
 }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { AuthServiceDefinition } from '../../../gen/xerotier/auth/v1/auth_service.js';
 import { RegistryServiceDefinition } from '../../../gen/xerotier/registry/v1/registry_service.js';
 import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
+import { grpcTls } from '../../../lib/grpc/tls.js';
 import { createAuthMetrics, type AuthMetrics } from '../../../lib/metrics/metrics.js';
 import { loadTierTable } from '../../../lib/tiers/tier-table.js';
 import { createAuthService, type AuthService } from './auth-service.js';
@@ -60,6 +61,7 @@ export async function startAuthService(
     const registry = createRegistryService(createLeaseTable({ ttlMs: config.AUTH_REGISTRY_LEASE_TTL_MS }), logger);
     const names = [AuthServiceDefinition.fullName, RegistryServiceDefinition.fullName];
     const grpc = createGrpcServer({
+      tls: grpcTls(config),
       logger,
       serviceNames: names,
       serviceToken: config.SERVICE_TOKEN,

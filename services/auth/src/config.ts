@@ -1,5 +1,6 @@
 /** Auth service configuration: parsed once from the environment (README "Configuration"). */
 import { z } from 'zod';
+import { grpcTlsEnv } from '../../../lib/grpc/tls.js';
 import { bool, logLevel, parseEnv, port } from '../../../lib/config/env.js';
 
 /**
@@ -47,6 +48,7 @@ const schema = z.object({
   /** Tier table (same file as the gateway's); default config/tiers.json. */
   TIERS_FILE: optionalString,
   SERVICE_TOKEN: optionalString,
+  ...grpcTlsEnv,
   LOG_LEVEL: logLevel,
 });
 

@@ -9,9 +9,14 @@ import { InferenceServiceDefinition } from '../../../gen/xerotier/inference/v1/i
 import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
 import { createAdmission } from './admission.js';
 import type { InferenceConfig } from './config.js';
+import { advertiseAddress, joinFleet, type Registration } from './registration.js';
+import { grpcTls } from '../../../lib/grpc/tls.js';
 import type { Engine } from './engines/engine.js';
 import { describeHardware, detectCpu, hardwareClassToProto, hardwareMismatch } from './hardware.js';
 import { createInferenceService, type InferenceService } from './inference-service.js';
+
+/** Reported to the fleet registry. */
+const WORKER_VERSION = '0.1.0';
 
 export interface InferenceWorker {
   port: number;
@@ -62,6 +67,7 @@ export async function startInferenceWorker(
     hardwareDescription: () => hardwareDescription,
   });
   const grpc = createGrpcServer({
+    tls: grpcTls(config),
     logger,
     serviceNames: [InferenceServiceDefinition.fullName],
     serviceToken: config.SERVICE_TOKEN,
@@ -75,10 +81,33 @@ export async function startInferenceWorker(
   const port = await grpc.listen(config.INFERENCE_HOST, config.INFERENCE_PORT);
   logger.info({ port, workerId, hardware: config.INFERENCE_HARDWARE_CLASS }, 'inference worker listening');
   const startAbort = new AbortController();
+  let registration: Registration | undefined;
   const ready = (engine.ready() ? Promise.resolve() : engine.start(startAbort.signal)).then(() => {
     checkHardware();
     setHealth(grpc.health, names, true);
     logger.info({ engine: engine.info() }, 'engine ready');
+    // Routable once it can serve: join the fleet so gateways pick it up without a restart.
+    if (config.INFERENCE_REGISTRY_ADDRESS && !startAbort.signal.aborted) {
+      const address = advertiseAddress(config.INFERENCE_HOST, port, config.INFERENCE_ADVERTISE_ADDRESS);
+      registration = joinFleet({
+        registryAddress: config.INFERENCE_REGISTRY_ADDRESS,
+        serviceToken: config.SERVICE_TOKEN,
+        tls: grpcTls(config),
+        logger,
+        describe: () => {
+          const info = engine.info();
+          return {
+            workerId,
+            address,
+            pool: config.INFERENCE_HARDWARE_CLASS,
+            models: [{ id: info.model, contextWindow: info.contextWindow, capabilities: ['chat'] }],
+            capacity: config.INFERENCE_CAPACITY,
+            version: WORKER_VERSION,
+            ownerProject: '',
+          };
+        },
+      });
+    }
   });
 
   return {
@@ -89,6 +118,8 @@ export async function startInferenceWorker(
     service,
     async stop() {
       startAbort.abort();
+      // Leave the fleet first, so gateways stop sending new work while running calls drain.
+      await registration?.leave();
       setHealth(grpc.health, names, false);
       const grace = config.INFERENCE_DRAIN_GRACE_MS;
       await Promise.race([service.drain(), new Promise((r) => setTimeout(r, grace).unref())]);

@@ -1,6 +1,7 @@
 /** Inference worker configuration: parsed once from the environment (README "Configuration"). */
 import { z } from 'zod';
 import { bool, logLevel, parseEnv, port } from '../../../lib/config/env.js';
+import { grpcTlsEnv } from '../../../lib/grpc/tls.js';
 
 export const HARDWARE_CLASSES = ['cpu', 'cpu-amd', 'cpu-intel', 'gpu-nvidia', 'gpu-amd', 'gpu-intel', 'self-hosted'] as const;
 export type HardwareClassName = (typeof HARDWARE_CLASSES)[number];
@@ -11,6 +12,11 @@ const schema = z.object({
   /** Prometheus `GET /metrics` on INFERENCE_HOST:<port>; unset = no metrics server. */
   INFERENCE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   INFERENCE_WORKER_ID: z.string().optional(),
+  /** Fleet registry to join (host:port, usually the auth service); unset = not registered (static seed only). */
+  INFERENCE_REGISTRY_ADDRESS: z.string().optional(),
+  /** host:port gateways dial; default INFERENCE_HOST:port (this machine's name when listening on all interfaces). */
+  INFERENCE_ADVERTISE_ADDRESS: z.string().optional(),
+  ...grpcTlsEnv,
   INFERENCE_HARDWARE_CLASS: z.enum(HARDWARE_CLASSES).default('cpu'),
   /** Serve a declared GPU class even if no such GPU is detected (tests, upstream engines). */
   INFERENCE_ALLOW_HARDWARE_MISMATCH: bool(false),

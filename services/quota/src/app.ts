@@ -6,6 +6,7 @@ import { createQuotaMetrics, type QuotaMetrics } from '../../../lib/metrics/metr
 import type { Logger } from 'pino';
 import { QuotaServiceDefinition } from '../../../gen/xerotier/quota/v1/quota_service.js';
 import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
+import { grpcTls } from '../../../lib/grpc/tls.js';
 import { loadTierTable } from '../../../lib/tiers/tier-table.js';
 import { systemClock, type Clock } from './clock.js';
 import type { QuotaConfig } from './config.js';
@@ -64,6 +65,7 @@ export async function startQuotaService(
   const service = createQuotaService({ store, tiers, clock, metrics, ...(failover ? { stats: failover.stats } : {}) });
   const names = [QuotaServiceDefinition.fullName];
   const grpc = createGrpcServer({
+    tls: grpcTls(config),
     logger,
     serviceNames: names,
     serviceToken: config.SERVICE_TOKEN,

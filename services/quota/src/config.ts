@@ -1,5 +1,6 @@
 /** Quota service configuration: parsed once from the environment (STYLE.md A-14; docs/quota.md). */
 import { z } from 'zod';
+import { grpcTlsEnv } from '../../../lib/grpc/tls.js';
 import { logLevel, parseEnv, port } from '../../../lib/config/env.js';
 
 export const FAILURE_POLICIES = ['fail-open-local', 'fail-closed'] as const;
@@ -29,6 +30,7 @@ const schema = z.object({
   TIERS_FILE: optionalString,
   /** Shared service credential required on every call (health excepted). */
   SERVICE_TOKEN: optionalString,
+  ...grpcTlsEnv,
   LOG_LEVEL: logLevel,
 });
 

@@ -1,0 +1,114 @@
+/**
+ * Workers join and leave at run time through the fleet registry (hosted by the auth service):
+ * a worker process started later is routable without a gateway restart, traffic then reaches
+ * both workers, a SIGKILLed worker costs no request that had not started on it and leaves the
+ * gateway's pool within the lease time, and two gateways on one registry see the same workers.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadGatewayConfig } from '../../gateway/src/config.js';
+import { startGateway } from '../../gateway/src/server.js';
+import { createLogger } from '../../lib/logging/logger.js';
+import { startChildWorker } from '../helpers/child-worker.js';
+import { startPlatform, waitFor } from '../helpers/platform.js';
+
+const LEASE_MS = 1500;
+const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)] ?? NaN;
+
+async function chat(base: string, key: string): Promise<{ status: number; worker: string | null }> {
+  const r = await fetch(`${base}/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }),
+  });
+  await r.arrayBuffer();
+  return { status: r.status, worker: r.headers.get('x-xerotier-worker-id') };
+}
+
+describe('fleet: workers join and leave at run time', () => {
+  it('a worker started later joins, serves, and leaves the pool after SIGKILL', async () => {
+    const platform = await startPlatform({
+      authEnv: { AUTH_REGISTRY_LEASE_TTL_MS: String(LEASE_MS) },
+      gatewayEnv: { TIERS_FILE: (await import('../helpers/tiers.js')).unthrottledTiers() },
+      quotaEnv: { TIERS_FILE: (await import('../helpers/tiers.js')).unthrottledTiers() },
+    });
+    const joinMs: number[] = [];
+    const leaveMs: number[] = [];
+    try {
+      for (let round = 0; round < 3; round++) {
+        const started = performance.now();
+        const child = await startChildWorker({
+          INFERENCE_REGISTRY_ADDRESS: `127.0.0.1:${platform.authPort}`,
+          INFERENCE_WORKER_ID: `joiner-${round}`,
+          SIM_TOKENS_PER_SECOND: '0',
+          SIM_TTFT_MS: '0',
+        });
+        const address = `127.0.0.1:${child.port}`;
+        try {
+          const routable = () => platform.gateway.pool.workers.some((w) => w.address === address && w.connected && w.status?.modelLoaded === true);
+          await waitFor(routable, 10_000, 'the new worker to become routable');
+          joinMs.push(performance.now() - started);
+          const seen = new Set<string>();
+          for (let i = 0; i < 40; i++) {
+            const r = await chat(platform.baseUrl(), platform.demoKey);
+            assert.equal(r.status, 200);
+            if (r.worker) seen.add(r.worker);
+          }
+          assert.ok(seen.has(`joiner-${round}`), `the new worker served requests (${[...seen].join(', ')})`);
+          assert.equal(seen.size, 2, 'both workers served requests');
+
+          await child.kill('SIGKILL');
+          const killed = performance.now();
+          const statuses: number[] = [];
+          while (platform.gateway.pool.workers.some((w) => w.address === address)) {
+            statuses.push((await chat(platform.baseUrl(), platform.demoKey)).status);
+            if (performance.now() - killed > LEASE_MS * 4) break;
+          }
+          leaveMs.push(performance.now() - killed);
+          assert.ok(!platform.gateway.pool.workers.some((w) => w.address === address), 'the killed worker left the pool');
+          assert.deepEqual([...new Set(statuses)], statuses.length ? [200] : [], 'requests kept being served by the survivor');
+        } finally {
+          await child.kill('SIGKILL');
+        }
+      }
+      console.log(
+        `# worker start → routable p50 ${pct(joinMs, 50).toFixed(0)} ms, max ${Math.max(...joinMs).toFixed(0)} ms; ` +
+          `SIGKILL → removed p50 ${pct(leaveMs, 50).toFixed(0)} ms, max ${Math.max(...leaveMs).toFixed(0)} ms (lease ${LEASE_MS} ms)`,
+      );
+    } finally {
+      await platform.stop();
+    }
+  });
+
+  it('two gateways on one registry converge on the same workers; a draining worker leaves at once', async () => {
+    const platform = await startPlatform({ authEnv: { AUTH_REGISTRY_LEASE_TTL_MS: String(LEASE_MS) } });
+    const second = await startGateway(
+      loadGatewayConfig({
+        GATEWAY_PORT: '0',
+        AUTH_ADDRESS: `127.0.0.1:${platform.authPort}`,
+        QUOTA_ADDRESS: `127.0.0.1:${platform.quotaPort}`,
+        INFERENCE_WORKERS: '',
+      }),
+      { logger: createLogger('gateway-2', 'silent') },
+    );
+    try {
+      const children = await Promise.all(
+        [0, 1].map((i) => startChildWorker({ INFERENCE_REGISTRY_ADDRESS: `127.0.0.1:${platform.authPort}`, INFERENCE_WORKER_ID: `pair-${i}` })),
+      );
+      const addresses = children.map((c) => `127.0.0.1:${c.port}`).sort();
+      const registryAddresses = (g: typeof second) => g.pool.workers.filter((w) => w.source === 'registry').map((w) => w.address).sort();
+      await waitFor(() => registryAddresses(second).length === 2 && registryAddresses(platform.gateway).length === 2, 10_000, 'both gateways to see both workers');
+      assert.deepEqual(registryAddresses(second), addresses);
+      assert.deepEqual(registryAddresses(platform.gateway), addresses);
+      // SIGTERM: the worker deregisters before draining, well before its lease would expire.
+      const stopped = performance.now();
+      await children[0]!.kill('SIGTERM');
+      await waitFor(() => registryAddresses(second).length === 1 && registryAddresses(platform.gateway).length === 1, LEASE_MS, 'the draining worker to leave');
+      console.log(`# SIGTERM → gone from both gateways in ${(performance.now() - stopped).toFixed(0)} ms`);
+      await children[1]!.kill('SIGKILL');
+    } finally {
+      await second.stop();
+      await platform.stop();
+    }
+  });
+});
