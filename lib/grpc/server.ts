@@ -1,5 +1,5 @@
 /**
- * createGrpcServer: a nice-grpc server with what every process needs (STYLE.md A-13, A-15):
+ * createGrpcServer: a nice-grpc server with what every process needs (built by its composition root):
  * request-id binding and per-call child loggers, AppError → gRPC status mapping (once, here),
  * the standard health service, server reflection (grpcurl works) and bounded graceful shutdown.
  */

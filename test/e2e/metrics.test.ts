@@ -1,5 +1,5 @@
 /**
- * Metrics after real traffic (issue 7): every process serves Prometheus `GET /metrics`, and the
+ * Metrics after real traffic: every process serves Prometheus `GET /metrics`, and the
  * series that operators alert on move with the requests that were made.
  */
 import assert from 'node:assert/strict';
