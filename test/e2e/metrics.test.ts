@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { sampleValue } from '../../lib/metrics/exposition.js';
+import { sampleValue } from '../helpers/exposition.js';
 import { startPlatform } from '../helpers/platform.js';
 
 const scrape = async (port: number | undefined): Promise<string> => {
