@@ -13,11 +13,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Histogram, type Registry } from 'prom-client';
 
-export const UNMATCHED_ROUTE = 'unmatched';
-export const CLIENT_CLOSED_STATUS = 499;
+const UNMATCHED_ROUTE = 'unmatched';
+const CLIENT_CLOSED_STATUS = 499;
 
 /** Request/stream durations: from 10 ms up to 5 minutes (long streams). */
-export const HTTP_DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+const HTTP_DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 export interface HttpMetrics {
   readonly httpRequestsTotal: Counter<'route' | 'status'>;
@@ -57,7 +57,7 @@ function fitsTemplate(path: string, template: string): boolean {
 }
 
 /** Route template of a finished express request, or `unmatched`. */
-export function routeTemplate(req: IncomingMessage, mounts: readonly string[] = []): string {
+function routeTemplate(req: IncomingMessage, mounts: readonly string[] = []): string {
   const routed = req as RoutedRequest;
   const path = routed.route?.path;
   if (path === undefined) return UNMATCHED_ROUTE;
