@@ -2,8 +2,8 @@
  * createApp: the gateway's express app from its dependencies (no listening; STYLE.md A-13).
  * Routing (path-based and DNS-based), request ids, body parsing, the OpenAI error envelope.
  */
-import { httpMetricsMiddleware } from '../../lib/metrics/index.js';
-import type { GatewayMetrics } from '../../lib/metrics/metrics.js';
+import { httpMetricsMiddleware } from '../../lib/metrics/http.js';
+import type { GatewayMetrics } from './metrics.js';
 import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';

@@ -4,7 +4,7 @@
  * error event, then close upstream channels.
  */
 import { startMetricsServer } from '../../lib/metrics/server.js';
-import { createGatewayMetrics, recordBreakerState, type GatewayMetrics } from '../../lib/metrics/metrics.js';
+import { createGatewayMetrics, recordBreakerState, type GatewayMetrics } from './metrics.js';
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { loadTierTable } from '../../lib/tiers/tier-table.js';

@@ -1,6 +1,6 @@
 /**
  * Config is parsed once per process from the environment, validated with zod and passed down
- * (STYLE.md A-14). Each process declares its schema in its own config.ts; this file holds helpers.
+ * by its composition root. Each process declares its schema in its own config.ts; this file holds helpers.
  */
 import { z } from 'zod';
 

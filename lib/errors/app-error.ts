@@ -1,5 +1,5 @@
 /**
- * One error hierarchy for every process (ARCHITECTURE.md "Errors"). Services throw these;
+ * One error hierarchy for every process. Services throw these;
  * each boundary maps them once: lib/errors/grpc.ts (gRPC status + `x-error-code` trailer)
  * and lib/errors/http.ts (HTTP status + OpenAI envelope).
  */

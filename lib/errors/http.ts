@@ -1,6 +1,6 @@
 /**
  * The HTTP boundary of the error hierarchy: AppError → status, headers, OpenAI envelope
- * `{"error":{"message","type","param","code"}}` (ARCHITECTURE.md error table; STYLE.md A-8).
+ * `{"error":{"message","type","param","code"}}`, the shape the official OpenAI SDKs parse.
  */
 import { AppError, type ErrorKind } from './app-error.js';
 

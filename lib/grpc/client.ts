@@ -38,7 +38,8 @@ export type AppClient<D extends CompatServiceDefinition> = Client<D, DeadlineOpt
 /** A channel to an internal service; with `tls`, mutual TLS against the configured CA (tls.ts). */
 export function createGrpcChannel(address: string, tls?: GrpcTlsFiles): Channel {
   return createChannel(address, channelCredentials(tls), {
-    // Detect a silently dead peer (reliability plan T14) without tripping too_many_pings.
+    // Detect a silently dead peer (a worker that vanished without closing its connections)
+    // within about 20 s, without pinging often enough to trip the server's too_many_pings.
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.keepalive_permit_without_calls': 1,

@@ -1,5 +1,5 @@
 /**
- * createGrpcServer: a nice-grpc server with what every process needs (STYLE.md A-13, A-15):
+ * createGrpcServer: a nice-grpc server with what every process needs (built by its composition root):
  * request-id binding and per-call child loggers, AppError → gRPC status mapping (once, here),
  * the standard health service, server reflection (grpcurl works) and bounded graceful shutdown.
  */
@@ -18,8 +18,8 @@ import { isAbortError } from 'abort-controller-x';
 import { HealthDefinition, HealthServiceImpl, HealthState } from 'nice-grpc-server-health';
 import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-reflection';
 import { toServerError } from '../errors/grpc.js';
-import { grpcMetricsMiddleware } from '../metrics/grpc.js';
-import type { Metrics } from '../metrics/metrics.js';
+import type { Registry } from 'prom-client';
+import { grpcMetricsMiddleware, type GrpcServerMetrics } from '../metrics/grpc.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { isAppError } from '../errors/app-error.js';
 import { serviceTokenMiddleware } from './service-auth.js';
@@ -40,7 +40,7 @@ export interface GrpcServerOptions {
   /** Shared service credential; when set, calls without it are refused (UNAUTHENTICATED). */
   serviceToken?: string | undefined;
   /** Counts handled calls by method and status; its registry is served on `metricsPort`. */
-  metrics?: (Pick<Metrics, 'grpcServerHandledTotal' | 'registry'>) | undefined;
+  metrics?: (GrpcServerMetrics & { readonly registry: Registry }) | undefined;
   /** Port for Prometheus `GET /metrics` on the same host; undefined = no metrics server. */
   metricsPort?: number | undefined;
   /** Mutual TLS for this server (see tls.ts); undefined = plaintext. */

@@ -1,5 +1,5 @@
 /**
- * One pino root per process (STYLE.md A-15): NDJSON to stdout (or a given stream),
+ * One pino root per process, made by its composition root: NDJSON to stdout (or a given stream),
  * `authorization` and key-bearing paths redacted, a `service` binding on every line.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';

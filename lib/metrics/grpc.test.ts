@@ -6,9 +6,9 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
   HealthDefinition,
 } from 'nice-grpc-server-health/lib/proto/grpc/health/v1/health.js';
-import { grpcMetricsMiddleware, statusOfError } from './grpc.js';
-import { createAuthMetrics } from './metrics.js';
-import { sampleValue } from './exposition.js';
+import { sampleValue } from '../../test/helpers/exposition.js';
+import { createGrpcServerMetrics, grpcMetricsMiddleware, statusOfError } from './grpc.js';
+import { createRegistry } from './registry.js';
 
 const CHECK = '/grpc.health.v1.Health/Check';
 const WATCH = '/grpc.health.v1.Health/Watch';
@@ -42,6 +42,11 @@ async function withServer(
   }
 }
 
+function serverMetrics() {
+  const registry = createRegistry('auth', { defaultMetrics: false });
+  return { registry, ...createGrpcServerMetrics(registry) };
+}
+
 async function until(check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (await check()) return;
@@ -52,7 +57,7 @@ async function until(check: () => Promise<boolean>): Promise<void> {
 
 describe('grpcMetricsMiddleware', () => {
   it('counts completed calls by method and status name', async () => {
-    const m = createAuthMetrics({ defaultMetrics: false });
+    const m = serverMetrics();
     await withServer(m, async (client) => {
       await client.check({ service: '' });
       await client.check({ service: 'x' });
@@ -66,7 +71,7 @@ describe('grpcMetricsMiddleware', () => {
   });
 
   it('counts a server stream the client cancels as CANCELLED', async () => {
-    const m = createAuthMetrics({ defaultMetrics: false });
+    const m = serverMetrics();
     await withServer(m, async (client) => {
       const abort = new AbortController();
       const stream = client.watch({ service: '' }, { signal: abort.signal });

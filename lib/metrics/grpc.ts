@@ -6,7 +6,23 @@
  */
 import { isAbortError } from 'abort-controller-x';
 import { ServerError, Status, type CallContext, type ServerMiddlewareCall } from 'nice-grpc';
-import type { Metrics } from './metrics.js';
+import { Counter, type Registry } from 'prom-client';
+
+export interface GrpcServerMetrics {
+  readonly grpcServerHandledTotal: Counter<'method' | 'code'>;
+}
+
+/** The gRPC server series, registered on a process's registry. */
+export function createGrpcServerMetrics(registry: Registry): GrpcServerMetrics {
+  return {
+    grpcServerHandledTotal: new Counter({
+      name: 'grpc_server_handled_total',
+      help: 'gRPC calls completed on the server, by method path and status code name.',
+      labelNames: ['method', 'code'] as const,
+      registers: [registry],
+    }),
+  };
+}
 
 /** The status a call ends with when the handler throws `err` (what nice-grpc sends). */
 export function statusOfError(err: unknown): Status {
@@ -16,7 +32,7 @@ export function statusOfError(err: unknown): Status {
 }
 
 /** Counting middleware; with `metrics` undefined it only passes calls through. */
-export function grpcMetricsMiddleware(metrics: Pick<Metrics, 'grpcServerHandledTotal'> | undefined) {
+export function grpcMetricsMiddleware(metrics: GrpcServerMetrics | undefined) {
   return async function* grpcMetrics<Req, Res>(call: ServerMiddlewareCall<Req, Res>, context: CallContext) {
     if (!metrics) return yield* call.next(call.request, context);
     let code: Status | undefined;

@@ -3,10 +3,15 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { request } from 'node:http';
 import express from 'express';
-import { createGatewayMetrics } from './metrics.js';
-import { httpMetricsMiddleware } from './http.js';
+import { sampleValue } from '../../test/helpers/exposition.js';
+import { createHttpMetrics, httpMetricsMiddleware } from './http.js';
+import { createRegistry } from './registry.js';
 import { metricsHandler } from './server.js';
-import { sampleValue } from './exposition.js';
+
+function httpMetrics() {
+  const registry = createRegistry('gateway', { defaultMetrics: false });
+  return { registry, ...createHttpMetrics(registry) };
+}
 
 async function until(check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 200; i++) {
@@ -18,7 +23,7 @@ async function until(check: () => Promise<boolean>): Promise<void> {
 
 describe('httpMetricsMiddleware (express)', () => {
   it('labels requests by route template, counts statuses, observes durations, mounts /metrics', async () => {
-    const m = createGatewayMetrics({ defaultMetrics: false });
+    const m = httpMetrics();
     const app = express();
     app.use(httpMetricsMiddleware(m, { mounts: ['/:project/:endpoint/v1'] }));
     app.get('/metrics', metricsHandler(m.registry));
@@ -80,7 +85,7 @@ describe('httpMetricsMiddleware (express)', () => {
   });
 
   it('uses a custom route labeller when given', async () => {
-    const m = createGatewayMetrics({ defaultMetrics: false });
+    const m = httpMetrics();
     const app = express();
     app.use(httpMetricsMiddleware(m, { routeOf: () => 'all' }));
     app.get('/a', (_req, res) => void res.end());

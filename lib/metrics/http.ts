@@ -1,5 +1,5 @@
 /**
- * HTTP request metrics for the gateway, as a plain `(req, res, next)` middleware (express-compatible
+ * HTTP request metrics (the gateway's), as a plain `(req, res, next)` middleware (express-compatible
  * without importing express): `http_requests_total{route,status}` and
  * `http_request_duration_seconds{route}` once the response ends. `route` is the matched route
  * template (express `req.route.path`, e.g. `/:project/:endpoint/v1/chat/completions`), never the
@@ -11,10 +11,37 @@
  * A client that disconnects before the response finished is counted with status `499`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { recordHttpRequest, type Metrics } from './metrics.js';
+import { Counter, Histogram, type Registry } from 'prom-client';
 
-export const UNMATCHED_ROUTE = 'unmatched';
-export const CLIENT_CLOSED_STATUS = 499;
+const UNMATCHED_ROUTE = 'unmatched';
+const CLIENT_CLOSED_STATUS = 499;
+
+/** Request/stream durations: from 10 ms up to 5 minutes (long streams). */
+const HTTP_DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+export interface HttpMetrics {
+  readonly httpRequestsTotal: Counter<'route' | 'status'>;
+  readonly httpRequestDuration: Histogram<'route'>;
+}
+
+/** The two HTTP series, registered on a process's registry. */
+export function createHttpMetrics(registry: Registry): HttpMetrics {
+  return {
+    httpRequestsTotal: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests handled, by route template and status code.',
+      labelNames: ['route', 'status'] as const,
+      registers: [registry],
+    }),
+    httpRequestDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration in seconds (streams: until the last byte), by route template.',
+      labelNames: ['route'] as const,
+      buckets: HTTP_DURATION_BUCKETS,
+      registers: [registry],
+    }),
+  };
+}
 
 /** The fields express adds to the request once a route matched. */
 interface RoutedRequest extends IncomingMessage {
@@ -30,7 +57,7 @@ function fitsTemplate(path: string, template: string): boolean {
 }
 
 /** Route template of a finished express request, or `unmatched`. */
-export function routeTemplate(req: IncomingMessage, mounts: readonly string[] = []): string {
+function routeTemplate(req: IncomingMessage, mounts: readonly string[] = []): string {
   const routed = req as RoutedRequest;
   const path = routed.route?.path;
   if (path === undefined) return UNMATCHED_ROUTE;
@@ -47,10 +74,7 @@ export interface HttpMetricsOptions {
   routeOf?: ((req: IncomingMessage) => string) | undefined;
 }
 
-export function httpMetricsMiddleware(
-  metrics: Pick<Metrics, 'httpRequestsTotal' | 'httpRequestDuration'>,
-  options: HttpMetricsOptions = {},
-) {
+export function httpMetricsMiddleware(metrics: HttpMetrics, options: HttpMetricsOptions = {}) {
   const mounts = options.mounts ?? [];
   const routeOf = options.routeOf ?? ((req: IncomingMessage) => routeTemplate(req, mounts));
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
@@ -60,7 +84,9 @@ export function httpMetricsMiddleware(
       if (recorded) return;
       recorded = true;
       const status = res.writableFinished ? res.statusCode : CLIENT_CLOSED_STATUS;
-      recordHttpRequest(metrics, routeOf(req), status, (performance.now() - started) / 1000);
+      const route = routeOf(req);
+      metrics.httpRequestsTotal.inc({ route, status: String(status) });
+      metrics.httpRequestDuration.observe({ route }, (performance.now() - started) / 1000);
     };
     res.once('finish', record);
     res.once('close', record);

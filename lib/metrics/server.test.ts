@@ -1,22 +1,22 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Gauge } from 'prom-client';
-import { createQuotaMetrics, recordQuotaDecision } from './metrics.js';
+import { Counter, Gauge } from 'prom-client';
+import { sampleValue } from '../../test/helpers/exposition.js';
+import { createRegistry } from './registry.js';
 import { startMetricsServer } from './server.js';
-import { sampleValue } from './exposition.js';
 
 describe('startMetricsServer', () => {
   it('serves GET /metrics in Prometheus text format on an ephemeral port', async () => {
-    const m = createQuotaMetrics();
-    recordQuotaDecision(m, 'deny', 'free');
-    const server = await startMetricsServer(m.registry, '127.0.0.1', 0);
+    const registry = createRegistry('quota');
+    new Counter({ name: 'decisions_total', help: 'decisions', labelNames: ['decision'], registers: [registry] }).inc({ decision: 'deny' });
+    const server = await startMetricsServer(registry, '127.0.0.1', 0);
     try {
       assert.ok(server.port > 0);
       const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
       const text = await res.text();
-      assert.equal(sampleValue(text, 'quota_decisions_total', { decision: 'deny', tier: 'free', service: 'quota' }), 1);
+      assert.equal(sampleValue(text, 'decisions_total', { decision: 'deny', service: 'quota' }), 1);
       assert.ok(sampleValue(text, 'process_resident_memory_bytes', { service: 'quota' }) !== undefined);
 
       const query = await fetch(`http://127.0.0.1:${server.port}/metrics?x=1`);
@@ -36,16 +36,16 @@ describe('startMetricsServer', () => {
   });
 
   it('answers 500 when a collector throws', async () => {
-    const m = createQuotaMetrics({ defaultMetrics: false });
+    const registry = createRegistry('quota', { defaultMetrics: false });
     new Gauge({
       name: 'broken',
       help: 'a collector that fails',
-      registers: [m.registry],
+      registers: [registry],
       collect() {
         throw new Error('collector failed');
       },
     });
-    const server = await startMetricsServer(m.registry, '127.0.0.1', 0);
+    const server = await startMetricsServer(registry, '127.0.0.1', 0);
     try {
       const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
       assert.equal(res.status, 500);
@@ -56,10 +56,10 @@ describe('startMetricsServer', () => {
   });
 
   it('rejects when the port is taken', async () => {
-    const m = createQuotaMetrics({ defaultMetrics: false });
-    const first = await startMetricsServer(m.registry, '127.0.0.1', 0);
+    const registry = createRegistry('quota', { defaultMetrics: false });
+    const first = await startMetricsServer(registry, '127.0.0.1', 0);
     try {
-      await assert.rejects(startMetricsServer(m.registry, '127.0.0.1', first.port), /EADDRINUSE/);
+      await assert.rejects(startMetricsServer(registry, '127.0.0.1', first.port), /EADDRINUSE/);
     } finally {
       await first.close();
     }

@@ -1,6 +1,6 @@
 /**
- * The tier table: configuration, not code (ARCHITECTURE.md "Hardware classes and tiers").
- * Default is config/tiers.json (the seed's table); TIERS_FILE points at a replacement.
+ * The tier table: configuration, not code (README "Quota: rate limits" lists the tiers).
+ * Default is config/tiers.json; TIERS_FILE points at a replacement.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -7,12 +7,8 @@ import { AuthServiceDefinition } from '../../gen/xerotier/auth/v1/auth_service.j
 import { createAppClient, createGrpcChannel, type AppClient } from '../../lib/grpc/client.js';
 import { startAuthService, type RunningAuthService } from '../../services/auth/src/app.js';
 import { loadAuthConfig } from '../../services/auth/src/config.js';
-import {
-  captureLogger,
-  testDatabaseEnv,
-  type CapturedLogs,
-  type StoreKind,
-} from '../../services/auth/src/stores/test-stores.js';
+import { testDatabaseEnv, type StoreKind } from '../../services/auth/src/stores/test-stores.js';
+import { captureLogger, type CapturedLogs } from '../helpers/log-capture.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef';
 export const TEST_SERVICE_TOKEN = 'test-service-token';

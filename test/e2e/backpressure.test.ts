@@ -1,5 +1,5 @@
 /**
- * Slow readers (reliability plan T19): a client that stops reading must stop the generation on
+ * Slow readers: a client that stops reading must stop the generation on
  * the worker through backpressure (SSE 'drain' → gRPC flow control), not grow gateway memory.
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * Bad input gets a clear error and nothing breaks (reliability plan T20, T21): body limits,
+ * Bad input gets a clear error and nothing breaks: body limits,
  * prototype-pollution payloads, deep nesting, header injection through X-Request-ID.
  */
 import assert from 'node:assert/strict';

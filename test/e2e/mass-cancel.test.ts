@@ -1,5 +1,5 @@
 /**
- * Mass cancellation (reliability plan T12): many streams opened and abandoned on the same
+ * Mass cancellation: many streams opened and abandoned on the same
  * gateway → worker connection must not take down the long streams sharing it.
  */
 import assert from 'node:assert/strict';

@@ -1,11 +1,11 @@
 /**
- * Metrics after real traffic (issue 7): every process serves Prometheus `GET /metrics`, and the
+ * Metrics after real traffic: every process serves Prometheus `GET /metrics`, and the
  * series that operators alert on move with the requests that were made.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { sampleValue } from '../../lib/metrics/exposition.js';
+import { sampleValue } from '../helpers/exposition.js';
 import { startPlatform } from '../helpers/platform.js';
 
 const scrape = async (port: number | undefined): Promise<string> => {

@@ -1,5 +1,5 @@
 /**
- * Rate limits as an SDK user meets them (issue 4): 429 `RateLimitError` with the seed's headers
+ * Rate limits as an SDK user meets them: 429 `RateLimitError` with `x-ratelimit-*` headers
  * and a true Retry-After that the official SDK honours, and no retry at all when the request can
  * never fit (`x-should-retry: false`).
  */

@@ -1,8 +1,8 @@
 /**
- * Gateway resilience against real processes and the simulator engine (issue 6; reliability plan
- * T11, T13, T15, T17): cancellation reaches the worker, a killed worker yields one terminal error
- * event, overload is a fast 503 without tripping the breaker, hung workers meet deadlines, and
- * no stream ever ends silently. Figures are printed for the closing note; bounds are generous.
+ * Gateway resilience against real processes and the simulator engine: cancellation reaches the
+ * worker, a killed worker yields one terminal error event, overload is a fast 503 without
+ * tripping the breaker, hung workers meet deadlines, and no stream ever ends silently. Figures
+ * are printed; bounds are generous.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

@@ -1,5 +1,5 @@
 /**
- * Graceful gateway shutdown (reliability plan T18): streams that finish within the drain grace end
+ * Graceful gateway shutdown: streams that finish within the drain grace end
  * with [DONE]; longer ones get exactly one error event when the grace is over; nothing new is
  * admitted meanwhile.
  */

@@ -1,5 +1,5 @@
 /**
- * Tenancy through the gateway (issue 3; reliability plan T8, T9): a key of one project never
+ * Tenancy through the gateway: a key of one project never
  * opens another project's routes, whatever the URL spelling; revocation reaches every gateway
  * replica within the auth cache bound.
  */

@@ -1,10 +1,10 @@
-/** Validates bodies against the official OpenAI schemas in ../shared/openai (JSON Schema 2020-12). */
+/** Validates bodies against the official OpenAI schemas vendored in test/fixtures/openai (JSON Schema 2020-12). */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 
-const file = path.join(import.meta.dirname, '..', '..', '..', 'shared', 'openai', 'openai-chat-schemas.json');
+const file = path.join(import.meta.dirname, '..', 'fixtures', 'openai', 'openai-chat-schemas.json');
 
 export type SchemaName =
   | 'CreateChatCompletionResponse'

@@ -3,7 +3,7 @@
  * validate → authenticate → reserve quota → pick a worker and wait for the first token →
  * stream (SSE) or aggregate → settle the real usage, also on cancel and failure.
  */
-import { recordTokens, type GatewayMetrics } from '../../../lib/metrics/metrics.js';
+import { recordTokens, type GatewayMetrics } from '../metrics.js';
 import type { Request, Response } from 'express';
 import { Scope } from '../../../gen/xerotier/auth/v1/auth_service.js';
 import {

@@ -7,7 +7,7 @@ import { AuthServiceDefinition } from '../../../gen/xerotier/auth/v1/auth_servic
 import { RegistryServiceDefinition } from '../../../gen/xerotier/registry/v1/registry_service.js';
 import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
 import { grpcTls } from '../../../lib/grpc/tls.js';
-import { createAuthMetrics, type AuthMetrics } from '../../../lib/metrics/metrics.js';
+import { createAuthMetrics, type AuthMetrics } from './metrics.js';
 import { loadTierTable } from '../../../lib/tiers/tier-table.js';
 import { createAuthService, type AuthService } from './auth-service.js';
 import { DEV_KEY_PEPPER, type AuthConfig } from './config.js';

@@ -18,10 +18,10 @@ import { generateApiKey } from './api-key.js';
 import { createAuthService, LAST_USED_INTERVAL_MS, type AuthService } from './auth-service.js';
 import { DEMO, seedDemo } from './seed.js';
 import type { AuthStore } from './stores/store.js';
+import { captureLogger } from '../../../test/helpers/log-capture.js';
 import {
   KEY_MATERIAL,
   STORE_KINDS,
-  captureLogger,
   countingStore,
   openTestStore,
   silentLogger,

@@ -2,7 +2,7 @@
  * startInferenceWorker: builds and starts one inference process (no signal handling; main.ts
  * owns that). Tests call it directly on port 0 with an engine of their choice.
  */
-import { createInferenceMetrics } from '../../../lib/metrics/metrics.js';
+import { createInferenceMetrics } from './metrics.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { InferenceServiceDefinition } from '../../../gen/xerotier/inference/v1/inference_service.js';

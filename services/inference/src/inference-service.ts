@@ -2,7 +2,7 @@
  * InferenceService implementation: admission, the engine stream mapped to proto messages,
  * load signals (EWMA tokens/s and TTFT) and draining. Engines live in engines/, one per file.
  */
-import { recordTokens, type InferenceMetrics } from '../../../lib/metrics/metrics.js';
+import { recordTokens, type InferenceMetrics } from './metrics.js';
 import { randomUUID } from 'node:crypto';
 import { delay } from 'abort-controller-x';
 import type { CallContext } from 'nice-grpc';

@@ -2,7 +2,7 @@
  * startQuotaService: builds and starts one quota process (no signal handling; main.ts owns that).
  * Tests call it directly on port 0, with an injected clock when they need to control time.
  */
-import { createQuotaMetrics, type QuotaMetrics } from '../../../lib/metrics/metrics.js';
+import { createQuotaMetrics, type QuotaMetrics } from './metrics.js';
 import type { Logger } from 'pino';
 import { QuotaServiceDefinition } from '../../../gen/xerotier/quota/v1/quota_service.js';
 import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';

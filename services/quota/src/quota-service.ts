@@ -5,7 +5,7 @@
  *
  * Limits are kept per (tier, API key): the scope `<tier>:<key id>`.
  */
-import { recordQuotaDecision, type QuotaMetrics } from '../../../lib/metrics/metrics.js';
+import { recordQuotaDecision, type QuotaMetrics } from './metrics.js';
 import type { CallContext } from 'nice-grpc';
 import {
   Decision,

@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import { openAuthStore } from './kysely-store.js';
 import { migrations } from './migrations.js';
 import { UniqueViolationError, type NewApiKeyRow } from './store.js';
-import { STORE_KINDS, captureLogger, createPgTestSchema, openTestStore, silentLogger } from './test-stores.js';
+import { captureLogger } from '../../../../test/helpers/log-capture.js';
+import { STORE_KINDS, createPgTestSchema, openTestStore, silentLogger } from './test-stores.js';
 
 const key = (id: string, projectId: string, hash: string, createdAt = 1): NewApiKeyRow => ({
   id,

@@ -1,0 +1,26 @@
+/**
+ * What every process's metrics build on (prom-client). No module-level state: each call builds a
+ * fresh `Registry`; a process's own metrics.ts (gateway/src, services/<name>/src) lists the metrics
+ * it produces on it, and its composition root passes the result down. Every series carries a
+ * `service` label (registry default label), including Node's default process metrics.
+ */
+import { collectDefaultMetrics, Registry } from 'prom-client';
+
+export interface RegistryOptions {
+  /** Node process metrics (CPU, memory, event loop lag, GC); default true. */
+  defaultMetrics?: boolean | undefined;
+}
+
+/**
+ * Time to first token, from 10 ms up to a minute (cold models, queues). Shared so that the
+ * gateway's and the workers' `time_to_first_token_seconds` can be compared bucket by bucket.
+ */
+export const TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
+
+/** A fresh registry labelled with `service`, with Node's default metrics unless disabled. */
+export function createRegistry(service: string, options: RegistryOptions = {}): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return registry;
+}
