@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Scope } from '../../gen/xerotier/auth/v1/auth_service.js';
-import { KEY_MATERIAL } from '../../services/auth/src/stores/test-stores.js';
+import { KEY_MATERIAL } from '../support/auth-stores.js';
 import { TEST_SERVICE_TOKEN, startTestAuth, type TestAuth } from './helpers.js';
 
 const run = promisify(execFile);

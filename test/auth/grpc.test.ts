@@ -9,7 +9,7 @@ import { Scope } from '../../gen/xerotier/auth/v1/auth_service.js';
 import { isAppError, type AppError, type ErrorKind } from '../../lib/errors/app-error.js';
 import { callOptions, createAppClient } from '../../lib/grpc/client.js';
 import { AuthServiceDefinition } from '../../gen/xerotier/auth/v1/auth_service.js';
-import { KEY_MATERIAL, STORE_KINDS } from '../../services/auth/src/stores/test-stores.js';
+import { KEY_MATERIAL, STORE_KINDS } from '../support/auth-stores.js';
 import { startTestAuth, type TestAuth } from './helpers.js';
 
 async function appError(promise: Promise<unknown>, kind: ErrorKind, code: string): Promise<AppError> {

@@ -5,14 +5,14 @@ import path from 'node:path';
 import type { Channel } from 'nice-grpc';
 import { AuthServiceDefinition } from '../../gen/xerotier/auth/v1/auth_service.js';
 import { createAppClient, createGrpcChannel, type AppClient } from '../../lib/grpc/client.js';
-import { startAuthService, type RunningAuthService } from '../../services/auth/src/app.js';
+import { startAuthService, type RunningAuthService } from '../../services/auth/src/start.js';
 import { loadAuthConfig } from '../../services/auth/src/config.js';
 import {
   captureLogger,
   testDatabaseEnv,
   type CapturedLogs,
   type StoreKind,
-} from '../../services/auth/src/stores/test-stores.js';
+} from '../support/auth-stores.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef';
 export const TEST_SERVICE_TOKEN = 'test-service-token';

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { Decision, type ReserveResponse } from '../../gen/xerotier/quota/v1/quota_service.js';
-import type { QuotaServer } from '../../services/quota/src/app.js';
+import type { QuotaServer } from '../../services/quota/src/start.js';
 import { capturingLogger, quotaClient, startPrivateRedis, startQuota, type PrivateRedis, type QuotaClient } from './helpers.js';
 
 const TIER = 'cpu_standard'; // 60 req/min → 20 per replica with divisor 3

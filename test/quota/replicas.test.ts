@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { Decision, type ReserveResponse } from '../../gen/xerotier/quota/v1/quota_service.js';
-import type { QuotaServer } from '../../services/quota/src/app.js';
+import type { QuotaServer } from '../../services/quota/src/start.js';
 import { SHARED_REDIS_URL, deletePrefix, quotaClient, randomPrefix, startQuota } from './helpers.js';
 
 const CALLS = 1_000;

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { Decision } from '../../gen/xerotier/quota/v1/quota_service.js';
-import type { QuotaServer } from '../../services/quota/src/app.js';
+import type { QuotaServer } from '../../services/quota/src/start.js';
 import { manualClock, type ManualClock } from '../../services/quota/src/clock.js';
 import { SHARED_REDIS_URL, deletePrefix, quotaClient, randomPrefix, startQuota, type QuotaClient } from './helpers.js';
 

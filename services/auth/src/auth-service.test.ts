@@ -15,7 +15,8 @@ import { Scope, type AuthenticateRequest } from '../../../gen/xerotier/auth/v1/a
 import { isAppError, type ErrorKind } from '../../../lib/errors/app-error.js';
 import { loadTierTable } from '../../../lib/tiers/tier-table.js';
 import { generateApiKey } from './api-key.js';
-import { createAuthService, LAST_USED_INTERVAL_MS, type AuthService } from './auth-service.js';
+import { createAuthService, type AuthService } from './auth-service.js';
+import { LAST_USED_INTERVAL_MS } from './authenticate.js';
 import { DEMO, seedDemo } from './seed.js';
 import type { AuthStore } from './stores/store.js';
 import {
@@ -26,7 +27,7 @@ import {
   openTestStore,
   silentLogger,
   type TestStore,
-} from './stores/test-stores.js';
+} from '../../../test/support/auth-stores.js';
 
 const PEPPER = 'test-pepper-0123456789abcdef';
 const tiers = loadTierTable();

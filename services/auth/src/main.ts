@@ -1,7 +1,7 @@
 /** Composition root of the auth process (STYLE.md A-13). */
 import { createLogger } from '../../../lib/logging/logger.js';
 import { runProcess } from '../../../lib/process/run.js';
-import { startAuthService } from './app.js';
+import { startAuthService } from './start.js';
 import { loadAuthConfig } from './config.js';
 
 await runProcess('auth', async () => {

@@ -1,7 +1,7 @@
 /** Composition root of the quota process (STYLE.md A-13). */
 import { createLogger } from '../../../lib/logging/logger.js';
 import { runProcess } from '../../../lib/process/run.js';
-import { startQuotaService } from './app.js';
+import { startQuotaService } from './start.js';
 import { loadQuotaConfig } from './config.js';
 
 await runProcess('quota', async () => {

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { openAuthStore } from './kysely-store.js';
 import { migrations } from './migrations.js';
 import { UniqueViolationError, type NewApiKeyRow } from './store.js';
-import { STORE_KINDS, captureLogger, createPgTestSchema, openTestStore, silentLogger } from './test-stores.js';
+import { STORE_KINDS, captureLogger, createPgTestSchema, openTestStore, silentLogger } from '../../../../test/support/auth-stores.js';
 
 const key = (id: string, projectId: string, hash: string, createdAt = 1): NewApiKeyRow => ({
   id,

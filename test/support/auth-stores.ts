@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { createLogger } from '../../../../lib/logging/logger.js';
-import { openAuthStore, type StoreLocation } from './kysely-store.js';
-import type { AuthStore } from './store.js';
+import { createLogger } from '../../lib/logging/logger.js';
+import { openAuthStore, type StoreLocation } from '../../services/auth/src/stores/kysely-store.js';
+import type { AuthStore } from '../../services/auth/src/stores/store.js';
 
 export const STORE_KINDS = ['sqlite', 'postgres'] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];
