@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Scope } from '../../../gen/xerotier/auth/v1/auth_service.js';
+import { MAX_EXPIRES_AT_MS } from '../../../lib/auth/expiry.js';
+import { isAppError } from '../../../lib/errors/app-error.js';
 import type { AuthService } from './auth-service.js';
 import { STORE_KINDS, openTestStore, type TestStore } from '../../../test/support/auth-stores.js';
 import { Clock, INFERENCE, MANAGEMENT, fixture, makeService, rejectsWith, req, uniqueSlug } from '../../../test/support/auth-service-fixture.js';
@@ -94,6 +96,25 @@ for (const kind of STORE_KINDS) {
         'invalid_request',
         'invalid_request',
       );
+    });
+
+    it('refuses an expiry no Timestamp, Date or database column can hold, naming expires_at', async () => {
+      const clock = new Clock();
+      const service = makeService(db.store, { clock });
+      const f = await fixture(service);
+      const create = (expireTime: Date) =>
+        service.createApiKey({ project: f.slug, name: 'x', scopes: [], endpointSlug: '', expireTime });
+      // 1e15 s is what a client sending `expires_at: 1e15` means; the server decodes it as an invalid Date.
+      for (const ms of [1e15 * 1000, Number.NaN, 8.64e15, MAX_EXPIRES_AT_MS + 1000, clock.t - 1, clock.t]) {
+        const err = await rejectsWith(create(new Date(ms)), 'invalid_request', 'invalid_request');
+        assert.equal(isAppError(err) ? err.param : undefined, 'expires_at', String(ms));
+        assert.match(err.message, /^expires_at /);
+      }
+      // The latest expiry is accepted, stored and read back exactly.
+      const latest = await create(new Date(MAX_EXPIRES_AT_MS));
+      assert.equal(latest.apiKey?.expireTime?.getTime(), MAX_EXPIRES_AT_MS);
+      assert.equal((await service.getApiKey({ project: f.slug, keyId: latest.apiKey?.id ?? '' })).apiKey?.expireTime?.toISOString(), '9999-12-31T23:59:59.000Z');
+      await service.authenticate(req(latest.secret, f.slug));
     });
 
     it('lists keys in pages with a cursor', async () => {
