@@ -1,5 +1,5 @@
 /**
- * Boots the whole platform in-process on port 0 (STYLE.md A-20): auth (SQLite in memory),
+ * Boots the whole platform in-process on port 0: auth (SQLite in memory),
  * quota (memory), N inference workers and a gateway, each through its own composition function,
  * talking real gRPC over loopback. Logs of every process are captured for assertions.
  */

@@ -1,5 +1,5 @@
 /**
- * Reliability plan T1 at the quota layer: a cpu_standard key (60 req/min) hit by 1,000 concurrent
+ * A burst across replicas at the quota layer: a cpu_standard key (60 req/min) hit by 1,000 concurrent
  * Reserve calls spread over 3 quota replicas sharing one Redis, through real gRPC clients,
  * admits exactly 60. The memory store gives the same answer for one replica.
  */

@@ -1,5 +1,5 @@
 /**
- * Reliability plan T3 at the quota layer plus the Reserve/Settle contract, over real gRPC, for
+ * Token limits at the quota layer plus the Reserve/Settle contract, over real gRPC, for
  * both stores (memory, and Redis with the clock injected): tokens charged in the window equal the
  * real usage exactly, retries charge nothing, settlements are idempotent and land in their own window.
  */
