@@ -1,5 +1,5 @@
 /**
- * @internal Test support: opens each store kind on a throwaway database so one suite runs
+ * Test support: opens each store kind on a throwaway database so one suite runs
  * against both. PostgreSQL gets a fresh schema per call (dropped on cleanup), so parallel runs
  * never collide. An unreachable PostgreSQL fails the test — it is never skipped silently.
  */
