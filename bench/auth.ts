@@ -19,7 +19,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { AuthServiceDefinition, Scope } from '../gen/xerotier/auth/v1/auth_service.js';
 import { callOptions, createAppClient, createGrpcChannel } from '../lib/grpc/client.js';
-import { createPgTestSchema, type PgTestSchema } from '../services/auth/src/stores/test-stores.js';
+import { createPgTestSchema, type PgTestSchema } from '../test/support/auth-stores.js';
 import { percentile } from './lib/stats.js';
 
 const { values } = parseArgs({

@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { QuotaServiceDefinition } from '../gen/xerotier/quota/v1/quota_service.js';
 import { createAppClient, createGrpcChannel } from '../lib/grpc/client.js';
 import { createLogger } from '../lib/logging/logger.js';
-import { startQuotaService } from '../services/quota/src/app.js';
+import { startQuotaService } from '../services/quota/src/start.js';
 import { manualClock } from '../services/quota/src/clock.js';
 import { loadQuotaConfig } from '../services/quota/src/config.js';
 import { createMemoryStore } from '../services/quota/src/stores/memory.js';

@@ -23,6 +23,8 @@ import {
   type Endpoint,
   type Project,
 } from '../gen/xerotier/auth/v1/auth_service.js';
+import { MAX_EXPIRES_AT_MS } from '../lib/auth/expiry.js';
+import { SCOPE_NAMES, isScopeName, scopeName, scopeValue } from '../lib/auth/scopes.js';
 import { isAppError } from '../lib/errors/app-error.js';
 import { callOptions, createAppClient, createGrpcChannel, type AppClient } from '../lib/grpc/client.js';
 
@@ -36,7 +38,7 @@ type AuthClient = AppClient<typeof AuthServiceDefinition>;
 
 const iso = (d: Date | undefined): string | null => (d === undefined ? null : d.toISOString());
 const unix = (d: Date | undefined): number | null => (d === undefined ? null : Math.floor(d.getTime() / 1000));
-const scopeName = (s: Scope): string => (s === Scope.SCOPE_INFERENCE ? 'inference' : s === Scope.SCOPE_MANAGEMENT ? 'management' : 'unknown');
+const scopeLabel = (s: Scope): string => scopeName(s) ?? 'unknown';
 
 const projectJson = (p: Project) => ({ id: p.id, slug: p.slug, name: p.name, created_at: unix(p.createTime) });
 const endpointJson = (e: Endpoint) => ({
@@ -55,7 +57,7 @@ const keyJson = (k: ApiKey) => ({
   project_id: k.projectId,
   name: k.name,
   prefix: k.prefix,
-  scopes: k.scopes.map(scopeName),
+  scopes: k.scopes.map(scopeLabel),
   endpoint: k.endpointSlug === '' ? null : k.endpointSlug,
   expires_at: unix(k.expireTime),
   revoked: k.revoked,
@@ -85,12 +87,20 @@ const positiveInt = (what: string) => (value: string): number => {
   return Number(value);
 };
 
+/** `--expires-in`: a positive number of seconds that ends no later than the latest expiry a key can have. */
+function parseExpiresIn(value: string): number {
+  const seconds = positiveInt('--expires-in')(value);
+  if (Date.now() + seconds * 1000 > MAX_EXPIRES_AT_MS) {
+    throw new InvalidArgumentError('--expires-in must end no later than 9999-12-31T23:59:59Z.');
+  }
+  return seconds;
+}
+
 function parseScopes(value: string): Scope[] {
   return value.split(',').map((s) => {
     const name = s.trim();
-    if (name === 'inference') return Scope.SCOPE_INFERENCE;
-    if (name === 'management') return Scope.SCOPE_MANAGEMENT;
-    throw new InvalidArgumentError(`unknown scope "${name}" (expected inference, management).`);
+    if (isScopeName(name)) return scopeValue(name);
+    throw new InvalidArgumentError(`unknown scope "${name}" (expected ${SCOPE_NAMES.join(', ')}).`);
   });
 }
 
@@ -218,7 +228,7 @@ keys
   .option('--name <name>', 'display name', 'default')
   .option('--scopes <list>', 'comma-separated: inference,management', parseScopes)
   .option('--endpoint <slug>', 'bind the key to one endpoint')
-  .option('--expires-in <seconds>', 'expire the key after this many seconds', positiveInt('--expires-in'))
+  .option('--expires-in <seconds>', 'expire the key after this many seconds', parseExpiresIn)
   .action(
     action(
       async (
@@ -240,7 +250,7 @@ keys
         if (!apiKey) throw new Error('no key returned');
         print(
           global,
-          `created key ${apiKey.id} (${apiKey.scopes.map(scopeName).join(',')}` +
+          `created key ${apiKey.id} (${apiKey.scopes.map(scopeLabel).join(',')}` +
             `${apiKey.endpointSlug ? `, endpoint ${apiKey.endpointSlug}` : ''}` +
             `${apiKey.expireTime ? `, expires ${iso(apiKey.expireTime)}` : ''}); store it now, it is not shown again:\n${secret}`,
         );
@@ -270,7 +280,7 @@ keys
             k.id,
             `${k.prefix}…`,
             k.name,
-            k.scopes.map(scopeName).join(','),
+            k.scopes.map(scopeLabel).join(','),
             k.endpointSlug || '*',
             keyStatus(k),
             iso(k.createTime) ?? '',

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Scope } from '../../gen/xerotier/auth/v1/auth_service.js';
-import { KEY_MATERIAL } from '../../services/auth/src/stores/test-stores.js';
+import { KEY_MATERIAL } from '../support/auth-stores.js';
 import { TEST_SERVICE_TOKEN, startTestAuth, type TestAuth } from './helpers.js';
 
 const run = promisify(execFile);
@@ -86,6 +86,7 @@ describe('xero CLI', () => {
       [['projects', 'list'], { SERVICE_TOKEN: 'wrong' }, /^xero: missing or invalid service credential$/],
       [['projects', 'list'], { XERO_AUTH_ADDRESS: '127.0.0.1:1' }, /^xero: auth service at 127\.0\.0\.1:1 is unavailable$/],
       [['keys', 'create', 'acme', '--scopes', 'admin'], {}, /unknown scope "admin"/],
+      [['keys', 'create', 'acme', '--expires-in', '1000000000000000'], {}, /--expires-in must end no later than 9999-12-31T23:59:59Z/],
     ];
     for (const [args, env, pattern] of cases) {
       const res = await xero(args, env);

@@ -5,12 +5,40 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Scope } from '../../gen/xerotier/auth/v1/auth_service.js';
+import { Client, Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { Timestamp } from '../../gen/google/protobuf/timestamp.js';
+import { CreateApiKeyRequest, Scope } from '../../gen/xerotier/auth/v1/auth_service.js';
 import { isAppError, type AppError, type ErrorKind } from '../../lib/errors/app-error.js';
 import { callOptions, createAppClient } from '../../lib/grpc/client.js';
 import { AuthServiceDefinition } from '../../gen/xerotier/auth/v1/auth_service.js';
-import { KEY_MATERIAL, STORE_KINDS } from '../../services/auth/src/stores/test-stores.js';
-import { startTestAuth, type TestAuth } from './helpers.js';
+import { KEY_MATERIAL, STORE_KINDS } from '../support/auth-stores.js';
+import { TEST_SERVICE_TOKEN, startTestAuth, type TestAuth } from './helpers.js';
+
+/**
+ * CreateApiKey with `expire_time.seconds` set as given, sent as raw bytes: a client can put any
+ * int64 there, including values no JavaScript Date can hold. Resolves to the call's error.
+ */
+function createWithRawExpiry(address: string, seconds: number): Promise<ServiceError> {
+  const writer = CreateApiKeyRequest.encode({ project: 'demo', name: 'far', scopes: [], endpointSlug: '', expireTime: undefined });
+  Timestamp.encode({ seconds, nanos: 0 }, writer.uint32((5 << 3) | 2).fork()).join();
+  const client = new Client(address, credentials.createInsecure());
+  const metadata = new Metadata();
+  metadata.set('x-service-token', TEST_SERVICE_TOKEN);
+  return new Promise((resolve, reject) => {
+    client.makeUnaryRequest(
+      '/xerotier.auth.v1.AuthService/CreateApiKey',
+      (bytes: Buffer) => bytes,
+      (bytes: Buffer) => bytes,
+      Buffer.from(writer.finish()),
+      metadata,
+      (err) => {
+        client.close();
+        if (err) resolve(err);
+        else reject(new Error('the key was created'));
+      },
+    );
+  });
+}
 
 async function appError(promise: Promise<unknown>, kind: ErrorKind, code: string): Promise<AppError> {
   try {
@@ -87,6 +115,44 @@ for (const kind of STORE_KINDS) {
       }
       const page = await client.listApiKeys({ project: 'demo', pageSize: 100, after: '' });
       assert.ok(page.apiKeys.some((k) => k.id === rotated.apiKey?.id && k.rotatedFromKeyId === created.apiKey?.id));
+    });
+
+    it('acts for an actor key: a bound management key neither escapes its endpoint nor reaches other keys', async () => {
+      const { client } = t;
+      await client.createEndpoint({ project: 'demo', slug: 'side', tier: 'cpu_standard', model: 'm', hardwarePool: '', contextWindow: 0 });
+      const both = [Scope.SCOPE_INFERENCE, Scope.SCOPE_MANAGEMENT];
+      const actor = await client.createApiKey({ project: 'demo', name: 'bound', scopes: both, endpointSlug: 'chat', expireTime: undefined });
+      const unbound = await client.createApiKey({ project: 'demo', name: 'free', scopes: both, endpointSlug: '', expireTime: undefined });
+      const actorKeyId = actor.apiKey?.id ?? '';
+
+      const escape = await appError(
+        client.createApiKey({ project: 'demo', name: 'x', scopes: both, endpointSlug: 'side', expireTime: undefined, actorKeyId }),
+        'permission_denied',
+        'endpoint_binding_exceeds_caller',
+      );
+      assert.equal(escape.param, 'endpoint');
+      const minted = await client.createApiKey({ project: 'demo', name: 'x', scopes: both, endpointSlug: '', expireTime: undefined, actorKeyId });
+      assert.equal(minted.apiKey?.endpointSlug, 'chat');
+      await appError(
+        client.authenticate({ apiKey: minted.secret, project: 'demo', endpoint: 'side', requiredScope: Scope.SCOPE_INFERENCE }),
+        'permission_denied',
+        'endpoint_mismatch',
+      );
+      await appError(client.rotateApiKey({ project: 'demo', keyId: unbound.apiKey?.id ?? '', graceSeconds: 0, actorKeyId }), 'not_found', 'api_key_not_found');
+      const listed = await client.listApiKeys({ project: 'demo', pageSize: 100, after: '', actorKeyId });
+      assert.deepEqual(listed.apiKeys.map((k) => k.endpointSlug).filter((e) => e !== 'chat'), []);
+      assert.ok(listed.apiKeys.some((k) => k.id === minted.apiKey?.id));
+      // The operator (no actor) still sees and keeps every key.
+      assert.equal((await client.getApiKey({ project: 'demo', keyId: unbound.apiKey?.id ?? '' })).apiKey?.revoked, false);
+    });
+
+    it('refuses an expiry beyond the Timestamp range as INVALID_ARGUMENT naming expires_at, not an internal error', async () => {
+      for (const seconds of [1e15, 253_402_300_800]) {
+        const err = await createWithRawExpiry(t.address, seconds);
+        assert.equal(err.code, status.INVALID_ARGUMENT, `${seconds}: ${err.details}`);
+        assert.equal(err.metadata.get('x-error-param')[0], 'expires_at');
+        assert.match(err.details, /^expires_at /);
+      }
     });
 
     it('refuses callers without the service credential', async () => {

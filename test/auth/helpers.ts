@@ -5,9 +5,9 @@ import path from 'node:path';
 import type { Channel } from 'nice-grpc';
 import { AuthServiceDefinition } from '../../gen/xerotier/auth/v1/auth_service.js';
 import { createAppClient, createGrpcChannel, type AppClient } from '../../lib/grpc/client.js';
-import { startAuthService, type RunningAuthService } from '../../services/auth/src/app.js';
+import { startAuthService, type RunningAuthService } from '../../services/auth/src/start.js';
 import { loadAuthConfig } from '../../services/auth/src/config.js';
-import { testDatabaseEnv, type StoreKind } from '../../services/auth/src/stores/test-stores.js';
+import { testDatabaseEnv, type StoreKind } from '../support/auth-stores.js';
 import { captureLogger, type CapturedLogs } from '../helpers/log-capture.js';
 
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef';

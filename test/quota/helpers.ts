@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { createLogger } from '../../lib/logging/logger.js';
 import { QuotaServiceDefinition } from '../../gen/xerotier/quota/v1/quota_service.js';
 import { createAppClient, createGrpcChannel, type AppClient } from '../../lib/grpc/client.js';
-import { startQuotaService, type QuotaServer } from '../../services/quota/src/app.js';
+import { startQuotaService, type QuotaServer } from '../../services/quota/src/start.js';
 import type { Clock } from '../../services/quota/src/clock.js';
 import { loadQuotaConfig } from '../../services/quota/src/config.js';
 

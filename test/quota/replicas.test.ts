@@ -1,5 +1,5 @@
 /**
- * Reliability plan T1 at the quota layer: a cpu_standard key (60 req/min) hit by 1,000 concurrent
+ * A burst across replicas at the quota layer: a cpu_standard key (60 req/min) hit by 1,000 concurrent
  * Reserve calls spread over 3 quota replicas sharing one Redis, through real gRPC clients,
  * admits exactly 60. The memory store gives the same answer for one replica.
  */
@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { Decision, type ReserveResponse } from '../../gen/xerotier/quota/v1/quota_service.js';
-import type { QuotaServer } from '../../services/quota/src/app.js';
+import type { QuotaServer } from '../../services/quota/src/start.js';
 import { SHARED_REDIS_URL, deletePrefix, quotaClient, randomPrefix, startQuota } from './helpers.js';
 
 const CALLS = 1_000;

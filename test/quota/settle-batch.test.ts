@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { Decision, QuotaServiceDefinition } from '../../gen/xerotier/quota/v1/quota_service.js';
 import { isAppError } from '../../lib/errors/app-error.js';
 import { callOptions, createAppClient, createGrpcChannel } from '../../lib/grpc/client.js';
-import { startQuotaService } from '../../services/quota/src/app.js';
+import { startQuotaService } from '../../services/quota/src/start.js';
 import { loadQuotaConfig } from '../../services/quota/src/config.js';
 import { silentLogger } from './helpers.js';
 

@@ -1,5 +1,5 @@
 /**
- * Reliability plan T3 at the quota layer plus the Reserve/Settle contract, over real gRPC, for
+ * Token limits at the quota layer plus the Reserve/Settle contract, over real gRPC, for
  * both stores (memory, and Redis with the clock injected): tokens charged in the window equal the
  * real usage exactly, retries charge nothing, settlements are idempotent and land in their own window.
  */
@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { Decision } from '../../gen/xerotier/quota/v1/quota_service.js';
-import type { QuotaServer } from '../../services/quota/src/app.js';
+import type { QuotaServer } from '../../services/quota/src/start.js';
 import { manualClock, type ManualClock } from '../../services/quota/src/clock.js';
 import { SHARED_REDIS_URL, deletePrefix, quotaClient, randomPrefix, startQuota, type QuotaClient } from './helpers.js';
 

@@ -1,5 +1,5 @@
 /**
- * API key format, parsing and hashing (issue 3). Pure functions, no I/O.
+ * API key format, parsing and hashing. Pure functions, no I/O.
  *
  *   xero_<project-slug>_<secret>     secret = base62(32 random bytes, 43 chars) + checksum (6 chars)
  *

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { storeLocation } from './app.js';
+import { storeLocation } from './start.js';
 import { DEV_KEY_PEPPER, loadAuthConfig } from './config.js';
 
 describe('auth config', () => {

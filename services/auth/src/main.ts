@@ -1,7 +1,10 @@
-/** Composition root of the auth process (STYLE.md A-13). */
+/**
+ * Composition root of the auth process: reads the environment once, builds the pino logger and
+ * starts the service (start.ts); lib/process/run.ts stops it on SIGTERM/SIGINT.
+ */
 import { createLogger } from '../../../lib/logging/logger.js';
 import { runProcess } from '../../../lib/process/run.js';
-import { startAuthService } from './app.js';
+import { startAuthService } from './start.js';
 import { loadAuthConfig } from './config.js';
 
 await runProcess('auth', async () => {

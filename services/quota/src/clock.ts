@@ -1,5 +1,5 @@
 /**
- * The time seam (envoy's TimeSource, STYLE.md A-13): everything that decides uses an injected
+ * The time seam: everything that decides uses an injected
  * clock returning epoch milliseconds, so tests can freeze, advance or share time across replicas.
  * The Redis scripts receive this `now` as an argument; they never call Redis TIME.
  */

@@ -1,4 +1,4 @@
-/** Quota service configuration: parsed once from the environment (STYLE.md A-14; docs/quota.md). */
+/** Quota service configuration: parsed once from the environment (variables in README.md, behaviour in docs/quota.md). */
 import { z } from 'zod';
 import { grpcTlsEnv } from '../../../lib/grpc/tls.js';
 import { logLevel, parseEnv, port } from '../../../lib/config/env.js';

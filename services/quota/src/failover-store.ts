@@ -1,6 +1,7 @@
 /**
  * The Redis failure policy, in one place: wraps the Redis store so that every decision returns
- * within about the Redis command timeout whatever Redis does (reliability plan T5/T6).
+ * within about the Redis command timeout whatever Redis does: down, refusing or frozen
+ * (test/quota/redis-outage.test.ts kills and SIGSTOPs a real Redis).
  *
  * - `fail-open-local`: while Redis fails, decide with an in-memory store at limit / divisor per
  *   replica (divisor = replica count ⇒ the fleet admits at most the limit during the outage).

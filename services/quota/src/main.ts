@@ -1,7 +1,10 @@
-/** Composition root of the quota process (STYLE.md A-13). */
+/**
+ * Composition root of the quota process: reads the environment once, builds the pino logger and
+ * starts the service (start.ts); lib/process/run.ts stops it on SIGTERM/SIGINT.
+ */
 import { createLogger } from '../../../lib/logging/logger.js';
 import { runProcess } from '../../../lib/process/run.js';
-import { startQuotaService } from './app.js';
+import { startQuotaService } from './start.js';
 import { loadQuotaConfig } from './config.js';
 
 await runProcess('quota', async () => {

@@ -1,6 +1,7 @@
 /**
  * QuotaService: validates calls, resolves the tier's limits, asks the store, and maps the outcome
- * to proto messages. Over-limit is data (DECISION_DENY), never a gRPC error (STYLE.md A-5); errors
+ * to proto messages. Over-limit is data (DECISION_DENY), never a gRPC error, so callers and
+ * breakers never mistake a tenant's limit for a failing service; errors
  * mean a bad call (INVALID_ARGUMENT) or a broken service (INTERNAL).
  *
  * Limits are kept per (tier, API key): the scope `<tier>:<key id>`.

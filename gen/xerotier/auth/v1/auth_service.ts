@@ -238,12 +238,27 @@ export interface CreateApiKeyRequest {
   project: string;
   /** Display name. */
   name: string;
-  /** Scopes to grant; empty = inference only. */
+  /** Scopes to grant; empty = inference only (with an actor: the actor's scopes). */
   scopes: Scope[];
-  /** Endpoint slug to bind the key to; empty = any endpoint of the project. */
+  /**
+   * Endpoint slug to bind the key to; empty = any endpoint of the project (with an actor: the
+   * actor's binding).
+   */
   endpointSlug: string;
-  /** Expiry; unset = never. */
-  expireTime?: Date | undefined;
+  /**
+   * Expiry, in the future and at most 9999-12-31T23:59:59Z; unset = never (with an actor: the
+   * actor's own end of validity, if it has one).
+   */
+  expireTime?:
+    | Date
+    | undefined;
+  /**
+   * Key id of the API key this call acts for (management over HTTP). Unset = an operator call
+   * (service token): full power over the project. Set: the actor must be a valid key of the
+   * project with the management scope, and the call reaches only keys that grant no more than
+   * the actor holds (scopes, endpoint binding, lifetime); other keys are answered as unknown.
+   */
+  actorKeyId?: string | undefined;
 }
 
 /** CreateApiKeyResponse returns the key and, once, its full value. */
@@ -264,6 +279,13 @@ export interface ListApiKeysRequest {
   pageSize: number;
   /** Return keys after this key id (cursor). */
   after: string;
+  /**
+   * Key id of the API key this call acts for (management over HTTP). Unset = an operator call
+   * (service token): full power over the project. Set: the actor must be a valid key of the
+   * project with the management scope, and the call reaches only keys that grant no more than
+   * the actor holds (scopes, endpoint binding, lifetime); other keys are answered as unknown.
+   */
+  actorKeyId?: string | undefined;
 }
 
 /** ListApiKeysResponse returns keys. */
@@ -280,6 +302,13 @@ export interface GetApiKeyRequest {
   project: string;
   /** Key id. */
   keyId: string;
+  /**
+   * Key id of the API key this call acts for (management over HTTP). Unset = an operator call
+   * (service token): full power over the project. Set: the actor must be a valid key of the
+   * project with the management scope, and the call reaches only keys that grant no more than
+   * the actor holds (scopes, endpoint binding, lifetime); other keys are answered as unknown.
+   */
+  actorKeyId?: string | undefined;
 }
 
 /** GetApiKeyResponse returns the key. */
@@ -294,6 +323,13 @@ export interface RevokeApiKeyRequest {
   project: string;
   /** Key id. */
   keyId: string;
+  /**
+   * Key id of the API key this call acts for (management over HTTP). Unset = an operator call
+   * (service token): full power over the project. Set: the actor must be a valid key of the
+   * project with the management scope, and the call reaches only keys that grant no more than
+   * the actor holds (scopes, endpoint binding, lifetime); other keys are answered as unknown.
+   */
+  actorKeyId?: string | undefined;
 }
 
 /** RevokeApiKeyResponse returns the revoked key. */
@@ -310,6 +346,13 @@ export interface RotateApiKeyRequest {
   keyId: string;
   /** Grace period in seconds for the old key; 0 = the server default (24 h). */
   graceSeconds: number;
+  /**
+   * Key id of the API key this call acts for (management over HTTP). Unset = an operator call
+   * (service token): full power over the project. Set: the actor must be a valid key of the
+   * project with the management scope, and the call reaches only keys that grant no more than
+   * the actor holds (scopes, endpoint binding, lifetime); other keys are answered as unknown.
+   */
+  actorKeyId?: string | undefined;
 }
 
 /** RotateApiKeyResponse returns the new key once. */
@@ -2111,7 +2154,7 @@ export const SetEndpointActiveResponse: MessageFns<SetEndpointActiveResponse> = 
 };
 
 function createBaseCreateApiKeyRequest(): CreateApiKeyRequest {
-  return { project: "", name: "", scopes: [], endpointSlug: "", expireTime: undefined };
+  return { project: "", name: "", scopes: [], endpointSlug: "", expireTime: undefined, actorKeyId: undefined };
 }
 
 export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
@@ -2134,6 +2177,9 @@ export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
     }
     if (message.expireTime !== undefined) {
       Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(42).fork()).join();
+    }
+    if (message.actorKeyId !== undefined) {
+      writer.uint32(50).string(message.actorKeyId);
     }
     return writer;
   },
@@ -2201,6 +2247,14 @@ export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
             message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.actorKeyId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2228,6 +2282,11 @@ export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
         : isSet(object.expire_time)
         ? fromJsonTimestamp(object.expire_time)
         : undefined,
+      actorKeyId: isSet(object.actorKeyId)
+        ? globalThis.String(object.actorKeyId)
+        : isSet(object.actor_key_id)
+        ? globalThis.String(object.actor_key_id)
+        : undefined,
     };
   },
 
@@ -2248,6 +2307,9 @@ export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
     if (message.expireTime !== undefined) {
       obj.expireTime = message.expireTime.toISOString();
     }
+    if (message.actorKeyId !== undefined) {
+      obj.actorKeyId = message.actorKeyId;
+    }
     return obj;
   },
 
@@ -2261,6 +2323,7 @@ export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
     message.scopes = object.scopes?.map((e) => e) || [];
     message.endpointSlug = object.endpointSlug ?? "";
     message.expireTime = object.expireTime ?? undefined;
+    message.actorKeyId = object.actorKeyId ?? undefined;
     return message;
   },
 };
@@ -2357,7 +2420,7 @@ export const CreateApiKeyResponse: MessageFns<CreateApiKeyResponse> = {
 };
 
 function createBaseListApiKeysRequest(): ListApiKeysRequest {
-  return { project: "", pageSize: 0, after: "" };
+  return { project: "", pageSize: 0, after: "", actorKeyId: undefined };
 }
 
 export const ListApiKeysRequest: MessageFns<ListApiKeysRequest> = {
@@ -2370,6 +2433,9 @@ export const ListApiKeysRequest: MessageFns<ListApiKeysRequest> = {
     }
     if (message.after !== "") {
       writer.uint32(26).string(message.after);
+    }
+    if (message.actorKeyId !== undefined) {
+      writer.uint32(34).string(message.actorKeyId);
     }
     return writer;
   },
@@ -2411,6 +2477,14 @@ export const ListApiKeysRequest: MessageFns<ListApiKeysRequest> = {
             message.after = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.actorKeyId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2432,6 +2506,11 @@ export const ListApiKeysRequest: MessageFns<ListApiKeysRequest> = {
         ? globalThis.Number(object.page_size)
         : 0,
       after: isSet(object.after) ? globalThis.String(object.after) : "",
+      actorKeyId: isSet(object.actorKeyId)
+        ? globalThis.String(object.actorKeyId)
+        : isSet(object.actor_key_id)
+        ? globalThis.String(object.actor_key_id)
+        : undefined,
     };
   },
 
@@ -2446,6 +2525,9 @@ export const ListApiKeysRequest: MessageFns<ListApiKeysRequest> = {
     if (message.after !== "") {
       obj.after = message.after;
     }
+    if (message.actorKeyId !== undefined) {
+      obj.actorKeyId = message.actorKeyId;
+    }
     return obj;
   },
 
@@ -2457,6 +2539,7 @@ export const ListApiKeysRequest: MessageFns<ListApiKeysRequest> = {
     message.project = object.project ?? "";
     message.pageSize = object.pageSize ?? 0;
     message.after = object.after ?? "";
+    message.actorKeyId = object.actorKeyId ?? undefined;
     return message;
   },
 };
@@ -2555,7 +2638,7 @@ export const ListApiKeysResponse: MessageFns<ListApiKeysResponse> = {
 };
 
 function createBaseGetApiKeyRequest(): GetApiKeyRequest {
-  return { project: "", keyId: "" };
+  return { project: "", keyId: "", actorKeyId: undefined };
 }
 
 export const GetApiKeyRequest: MessageFns<GetApiKeyRequest> = {
@@ -2565,6 +2648,9 @@ export const GetApiKeyRequest: MessageFns<GetApiKeyRequest> = {
     }
     if (message.keyId !== "") {
       writer.uint32(18).string(message.keyId);
+    }
+    if (message.actorKeyId !== undefined) {
+      writer.uint32(26).string(message.actorKeyId);
     }
     return writer;
   },
@@ -2598,6 +2684,14 @@ export const GetApiKeyRequest: MessageFns<GetApiKeyRequest> = {
             message.keyId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.actorKeyId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2618,6 +2712,11 @@ export const GetApiKeyRequest: MessageFns<GetApiKeyRequest> = {
         : isSet(object.key_id)
         ? globalThis.String(object.key_id)
         : "",
+      actorKeyId: isSet(object.actorKeyId)
+        ? globalThis.String(object.actorKeyId)
+        : isSet(object.actor_key_id)
+        ? globalThis.String(object.actor_key_id)
+        : undefined,
     };
   },
 
@@ -2629,6 +2728,9 @@ export const GetApiKeyRequest: MessageFns<GetApiKeyRequest> = {
     if (message.keyId !== "") {
       obj.keyId = message.keyId;
     }
+    if (message.actorKeyId !== undefined) {
+      obj.actorKeyId = message.actorKeyId;
+    }
     return obj;
   },
 
@@ -2639,6 +2741,7 @@ export const GetApiKeyRequest: MessageFns<GetApiKeyRequest> = {
     const message = createBaseGetApiKeyRequest();
     message.project = object.project ?? "";
     message.keyId = object.keyId ?? "";
+    message.actorKeyId = object.actorKeyId ?? undefined;
     return message;
   },
 };
@@ -2719,7 +2822,7 @@ export const GetApiKeyResponse: MessageFns<GetApiKeyResponse> = {
 };
 
 function createBaseRevokeApiKeyRequest(): RevokeApiKeyRequest {
-  return { project: "", keyId: "" };
+  return { project: "", keyId: "", actorKeyId: undefined };
 }
 
 export const RevokeApiKeyRequest: MessageFns<RevokeApiKeyRequest> = {
@@ -2729,6 +2832,9 @@ export const RevokeApiKeyRequest: MessageFns<RevokeApiKeyRequest> = {
     }
     if (message.keyId !== "") {
       writer.uint32(18).string(message.keyId);
+    }
+    if (message.actorKeyId !== undefined) {
+      writer.uint32(26).string(message.actorKeyId);
     }
     return writer;
   },
@@ -2762,6 +2868,14 @@ export const RevokeApiKeyRequest: MessageFns<RevokeApiKeyRequest> = {
             message.keyId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.actorKeyId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2782,6 +2896,11 @@ export const RevokeApiKeyRequest: MessageFns<RevokeApiKeyRequest> = {
         : isSet(object.key_id)
         ? globalThis.String(object.key_id)
         : "",
+      actorKeyId: isSet(object.actorKeyId)
+        ? globalThis.String(object.actorKeyId)
+        : isSet(object.actor_key_id)
+        ? globalThis.String(object.actor_key_id)
+        : undefined,
     };
   },
 
@@ -2793,6 +2912,9 @@ export const RevokeApiKeyRequest: MessageFns<RevokeApiKeyRequest> = {
     if (message.keyId !== "") {
       obj.keyId = message.keyId;
     }
+    if (message.actorKeyId !== undefined) {
+      obj.actorKeyId = message.actorKeyId;
+    }
     return obj;
   },
 
@@ -2803,6 +2925,7 @@ export const RevokeApiKeyRequest: MessageFns<RevokeApiKeyRequest> = {
     const message = createBaseRevokeApiKeyRequest();
     message.project = object.project ?? "";
     message.keyId = object.keyId ?? "";
+    message.actorKeyId = object.actorKeyId ?? undefined;
     return message;
   },
 };
@@ -2883,7 +3006,7 @@ export const RevokeApiKeyResponse: MessageFns<RevokeApiKeyResponse> = {
 };
 
 function createBaseRotateApiKeyRequest(): RotateApiKeyRequest {
-  return { project: "", keyId: "", graceSeconds: 0 };
+  return { project: "", keyId: "", graceSeconds: 0, actorKeyId: undefined };
 }
 
 export const RotateApiKeyRequest: MessageFns<RotateApiKeyRequest> = {
@@ -2896,6 +3019,9 @@ export const RotateApiKeyRequest: MessageFns<RotateApiKeyRequest> = {
     }
     if (message.graceSeconds !== 0) {
       writer.uint32(24).int32(message.graceSeconds);
+    }
+    if (message.actorKeyId !== undefined) {
+      writer.uint32(34).string(message.actorKeyId);
     }
     return writer;
   },
@@ -2937,6 +3063,14 @@ export const RotateApiKeyRequest: MessageFns<RotateApiKeyRequest> = {
             message.graceSeconds = reader.int32();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.actorKeyId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2962,6 +3096,11 @@ export const RotateApiKeyRequest: MessageFns<RotateApiKeyRequest> = {
         : isSet(object.grace_seconds)
         ? globalThis.Number(object.grace_seconds)
         : 0,
+      actorKeyId: isSet(object.actorKeyId)
+        ? globalThis.String(object.actorKeyId)
+        : isSet(object.actor_key_id)
+        ? globalThis.String(object.actor_key_id)
+        : undefined,
     };
   },
 
@@ -2976,6 +3115,9 @@ export const RotateApiKeyRequest: MessageFns<RotateApiKeyRequest> = {
     if (message.graceSeconds !== 0) {
       obj.graceSeconds = Math.round(message.graceSeconds);
     }
+    if (message.actorKeyId !== undefined) {
+      obj.actorKeyId = message.actorKeyId;
+    }
     return obj;
   },
 
@@ -2987,6 +3129,7 @@ export const RotateApiKeyRequest: MessageFns<RotateApiKeyRequest> = {
     message.project = object.project ?? "";
     message.keyId = object.keyId ?? "";
     message.graceSeconds = object.graceSeconds ?? 0;
+    message.actorKeyId = object.actorKeyId ?? undefined;
     return message;
   },
 };

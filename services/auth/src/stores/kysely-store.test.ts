@@ -7,7 +7,7 @@ import { openAuthStore } from './kysely-store.js';
 import { migrations } from './migrations.js';
 import { UniqueViolationError, type NewApiKeyRow } from './store.js';
 import { captureLogger } from '../../../../test/helpers/log-capture.js';
-import { STORE_KINDS, createPgTestSchema, openTestStore, silentLogger } from './test-stores.js';
+import { STORE_KINDS, createPgTestSchema, openTestStore, silentLogger } from '../../../../test/support/auth-stores.js';
 
 const key = (id: string, projectId: string, hash: string, createdAt = 1): NewApiKeyRow => ({
   id,

@@ -3,8 +3,7 @@
  * (kysely-store.ts) serves SQLite and PostgreSQL; the service holds all policy, the store none.
  * Times are epoch milliseconds. Key hashes are hex HMAC digests; the store never sees a key.
  */
-
-export type ScopeName = 'inference' | 'management';
+import type { ScopeName } from '../../../../lib/auth/scopes.js';
 
 export interface ProjectRow {
   id: string;
@@ -55,6 +54,19 @@ export interface AuthLookup {
   endpoint: EndpointRow | undefined;
 }
 
+/**
+ * Narrows a key listing to the keys an actor key may manage (the service decides the values):
+ * every condition must hold.
+ */
+export interface KeyReachFilter {
+  /** Only keys whose scopes are all among these. */
+  scopes: ScopeName[];
+  /** Only keys bound to this endpoint id; null = bound or not, to any endpoint. */
+  endpointId: string | null;
+  /** Only keys that stop working (expiry or end of a rotation grace) at or before this time; null = any. */
+  endsBy: number | null;
+}
+
 export interface KeyPage {
   keys: ApiKeyRow[];
   hasMore: boolean;
@@ -88,8 +100,13 @@ export interface AuthStore {
   findKeyForAuth(keyHash: string, endpointSlug: string): Promise<AuthLookup | undefined>;
   insertApiKey(key: NewApiKeyRow): Promise<void>;
   getApiKey(projectId: string, keyId: string): Promise<ApiKeyRow | undefined>;
-  /** Keys ordered by (creation, id); `after` is the last key id of the previous page. */
-  listApiKeys(projectId: string, options: { limit: number; after?: ApiKeyRow | undefined }): Promise<KeyPage>;
+  /** The key with this id, whatever its project. */
+  findApiKey(keyId: string): Promise<ApiKeyRow | undefined>;
+  /** Keys ordered by (creation, id); `after` is the last key of the previous page. */
+  listApiKeys(
+    projectId: string,
+    options: { limit: number; after?: ApiKeyRow | undefined; within?: KeyReachFilter | undefined },
+  ): Promise<KeyPage>;
   /** Sets revoked_at once (idempotent); undefined when no such key in the project. */
   revokeApiKey(projectId: string, keyId: string, now: number): Promise<ApiKeyRow | undefined>;
   /**

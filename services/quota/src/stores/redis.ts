@@ -3,7 +3,8 @@
  * (ioredis `defineCommand`: EVALSHA, loading the script on NOSCRIPT), so each decision is atomic
  * across replicas. Semantics in store.ts; scripts and key layout in redis-scripts.ts.
  *
- * The client is built for a limiter that must never make a request wait (reliability plan T5/T6):
+ * The client is built for a limiter that must never make a request wait on Redis (see
+ * test/quota/redis-outage.test.ts: decisions stay fast while Redis is killed or frozen):
  * no offline queue (commands fail at once while disconnected), a bounded `commandTimeout`
  * (backstop; the per-call budget is enforced lag-aware by failover-store.ts), at most one retry
  * per command, and reconnection every ≤ 500 ms so enforcement returns quickly.

@@ -1,15 +1,14 @@
 /**
- * @internal Test support: opens each store kind on a throwaway database so one suite runs
+ * Test support: opens each store kind on a throwaway database so one suite runs
  * against both. PostgreSQL gets a fresh schema per call (dropped on cleanup), so parallel runs
  * never collide. An unreachable PostgreSQL fails the test — it is never skipped silently.
  */
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { createLogger } from '../../../../lib/logging/logger.js';
-import { openAuthStore, type StoreLocation } from './kysely-store.js';
-import type { AuthStore } from './store.js';
+import { createLogger } from '../../lib/logging/logger.js';
+import { openAuthStore, type StoreLocation } from '../../services/auth/src/stores/kysely-store.js';
+import type { AuthStore } from '../../services/auth/src/stores/store.js';
 
 export const STORE_KINDS = ['sqlite', 'postgres'] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];
@@ -111,24 +110,6 @@ export function countingStore(store: AuthStore): { store: AuthStore; calls: Map<
     },
   });
   return { store: counted, calls, total: () => [...calls.values()].reduce((a, b) => a + b, 0) };
-}
-
-export interface CapturedLogs {
-  logger: Logger;
-  lines: string[];
-  text(): string;
-}
-
-/** A trace-level logger whose output is kept for assertions. */
-export function captureLogger(service = 'auth'): CapturedLogs {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(line);
-      cb();
-    },
-  });
-  return { logger: createLogger(service, 'trace', stream), lines, text: () => lines.join('\n') };
 }
 
 export function silentLogger(): Logger {
