@@ -114,7 +114,7 @@ export function createApp(deps: GatewayDeps): express.Express {
 
   app.post('/:project/:endpoint/v1/chat/completions', chatCompletionsHandler(deps));
   app.get('/:project/:endpoint/v1/models', modelsHandler(deps));
-  app.use('/:project/v1/management', managementRouter({ auth: deps.auth.client }));
+  app.use('/:project/v1/management', managementRouter({ auth: deps.auth }));
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(notFound(`Unknown route: ${req.method} ${req.path.slice(0, 200)}`, { code: 'unknown_route' }));

@@ -15,8 +15,15 @@ import { callOptions, createAppClient, createGrpcChannel, type AppClient } from 
 import type { Breaker } from './breaker.js';
 import type { GrpcTlsFiles } from '../../lib/grpc/tls.js';
 
+export type AuthClient = AppClient<typeof AuthServiceDefinition>;
+
 export interface AuthPort {
-  client: AppClient<typeof AuthServiceDefinition>;
+  client: AuthClient;
+  /**
+   * An administration call (key management on behalf of a caller) through the same breaker,
+   * deadline and failure mapping as authenticate.
+   */
+  admin<T>(requestId: string, call: (client: AuthClient, options: ReturnType<typeof callOptions>) => Promise<T>): Promise<T>;
   authenticate(
     input: { apiKey: string; project: string; endpoint: string; scope: Scope },
     requestId: string,
@@ -54,25 +61,25 @@ export function createAuthPort(options: UpstreamOptions): AuthPort {
     target: 'auth service',
     serviceToken: options.serviceToken,
   });
+  const guarded = <T>(requestId: string, call: (c: AuthClient, o: ReturnType<typeof callOptions>) => Promise<T>): Promise<T> =>
+    options.breaker.run(() => call(client, callOptions(requestId, undefined, options.timeoutMs))).catch((err: unknown) => {
+      // Never let a request through unauthenticated: auth trouble is a 503, not a pass.
+      if (isAppError(err) && (err.kind === 'internal' || err.kind === 'timeout')) {
+        throw new AppError('unavailable', 'Authentication is temporarily unavailable.', {
+          code: 'auth_unavailable',
+          retryAfterSeconds: 1,
+          cause: err,
+        });
+      }
+      throw err;
+    });
   return {
     client,
+    admin: guarded,
     async authenticate(input, requestId) {
-      const response = await options.breaker.run(() =>
-        client.authenticate(
-          { apiKey: input.apiKey, project: input.project, endpoint: input.endpoint, requiredScope: input.scope },
-          callOptions(requestId, undefined, options.timeoutMs),
-        ),
-      ).catch((err: unknown) => {
-        // Never let a request through unauthenticated: auth trouble is a 503, not a pass.
-        if (isAppError(err) && (err.kind === 'internal' || err.kind === 'timeout')) {
-          throw new AppError('unavailable', 'Authentication is temporarily unavailable.', {
-            code: 'auth_unavailable',
-            retryAfterSeconds: 1,
-            cause: err,
-          });
-        }
-        throw err;
-      });
+      const response = await guarded(requestId, (c, o) =>
+        c.authenticate({ apiKey: input.apiKey, project: input.project, endpoint: input.endpoint, requiredScope: input.scope }, o),
+      );
       if (!response.principal) throw new AppError('internal', 'auth returned no principal');
       return response.principal;
     },

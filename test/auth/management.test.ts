@@ -9,8 +9,11 @@ import { after, before, describe, it } from 'node:test';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Scope } from '../../gen/xerotier/auth/v1/auth_service.js';
 import { toHttpError } from '../../lib/errors/http.js';
+import { createBreaker } from '../../gateway/src/breaker.js';
+import { createAuthPort, type AuthPort } from '../../gateway/src/upstreams.js';
+import { createLogger } from '../../lib/logging/logger.js';
 import { managementRouter } from '../../gateway/src/routes/management.js';
-import { startTestAuth, type TestAuth } from './helpers.js';
+import { startTestAuth, TEST_SERVICE_TOKEN, type TestAuth } from './helpers.js';
 
 const KEY_FIELDS = ['created_at', 'endpoint', 'expires_at', 'id', 'last_used_at', 'name', 'object', 'prefix', 'revoked', 'scopes'];
 
@@ -18,6 +21,8 @@ describe('management routes', () => {
   let t: TestAuth;
   let server: Server;
   let base: string;
+  let port: AuthPort;
+  const silent = createLogger('gateway', 'silent');
 
   before(async () => {
     t = await startTestAuth('sqlite');
@@ -27,7 +32,14 @@ describe('management routes', () => {
       next();
     });
     app.use(express.json());
-    app.use('/:project/v1/management', managementRouter({ auth: t.client }));
+    port = createAuthPort({
+      address: t.address,
+      serviceToken: TEST_SERVICE_TOKEN,
+      timeoutMs: 5_000,
+      logger: silent,
+      breaker: createBreaker('auth', { errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeoutMs: 10_000, rollingWindowMs: 10_000 }, silent),
+    });
+    app.use('/:project/v1/management', managementRouter({ auth: port }));
     app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
       const mapped = toHttpError(err);
       res.status(mapped.status).set(mapped.headers).json(mapped.body);
@@ -38,6 +50,7 @@ describe('management routes', () => {
   });
   after(async () => {
     await new Promise((resolve) => server?.close(resolve));
+    port?.close();
     await t?.stop();
   });
 

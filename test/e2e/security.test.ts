@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
+import { AuthServiceDefinition } from '../../gen/xerotier/auth/v1/auth_service.js';
+import { callOptions, createAppClient, createGrpcChannel } from '../../lib/grpc/client.js';
 import { startPlatform, type Platform } from '../helpers/platform.js';
 import { rawRequest } from '../helpers/raw-request.js';
 import { cpuStandardTiers } from '../helpers/tiers.js';
@@ -192,6 +194,76 @@ describe('security: client mistakes are 400s, secrets stay out of logs', () => {
     console.log(`# slow headers cut after ${headersMs.toFixed(0)} ms (limit 1000), slow body after ${bodyMs.toFixed(0)} ms (limit 1500)`);
     // Node checks these timeouts on a timer of its own; a generous upper bound catches "never".
     assert.ok(headersMs < 5000 && bodyMs < 6000, `${headersMs} / ${bodyMs}`);
+  });
+});
+
+describe('security: a management key never grants, sees or takes over more than it has', () => {
+  it('an endpoint-bound key can only mint, list, rotate and revoke keys within its binding and scopes', async () => {
+    const platform = await startPlatform();
+    const channel = createGrpcChannel(`127.0.0.1:${platform.authPort}`);
+    const admin = createAppClient(AuthServiceDefinition, channel, { address: '', target: 'auth' });
+    try {
+      await admin.createEndpoint({ project: 'demo', slug: 'other', tier: 'cpu_standard', model: 'm', hardwarePool: '', contextWindow: 0 }, callOptions('t'));
+      const mgmt = (key: string, method: string, path: string, body?: unknown) =>
+        rawRequest(platform.gateway.port, undefined, `/demo/v1/management${path}`, key, body, method);
+      const json = (r: { body: string }) => JSON.parse(r.body) as Record<string, unknown> & { error?: { code: string } };
+      const chatOn = (key: string, endpoint: string) =>
+        rawRequest(platform.gateway.port, undefined, `/demo/${endpoint}/v1/chat/completions`, key, ask(), 'POST');
+
+      // The demo key (unbound, inference + management) makes a key bound to `chat`.
+      const bound = json(await mgmt(platform.demoKey, 'POST', '/api-keys', { name: 'bound', scopes: ['inference', 'management'], endpoint: 'chat' }));
+      const boundKey = String(bound['key']);
+      assert.equal((await chatOn(boundKey, 'other')).status, 403, 'the bound key is refused on another endpoint');
+
+      // 1. It cannot mint a key for another endpoint…
+      const other = await mgmt(boundKey, 'POST', '/api-keys', { name: 'escape', scopes: ['inference'], endpoint: 'other' });
+      assert.equal(other.status, 403, other.body);
+      assert.equal(json(other).error?.code, 'endpoint_binding_exceeds_caller');
+      // …and a key it mints without naming an endpoint is bound to its own.
+      const minted = await mgmt(boundKey, 'POST', '/api-keys', { name: 'child', scopes: ['inference', 'management'] });
+      assert.equal(minted.status, 201, minted.body);
+      assert.equal(json(minted)['endpoint'], 'chat');
+      assert.equal((await chatOn(String(json(minted)['key']), 'other')).status, 403, 'the minted key does not escape either');
+      assert.equal((await chatOn(String(json(minted)['key']), 'chat')).status, 200);
+
+      // 2. It sees only keys within its reach: not the unbound demo key.
+      const listed = json(await mgmt(boundKey, 'GET', '/api-keys')) as { data: Array<{ id: string; endpoint: string | null }> };
+      assert.ok(listed.data.length >= 2);
+      assert.ok(listed.data.every((k) => k.endpoint === 'chat'), JSON.stringify(listed.data));
+      const all = json(await mgmt(platform.demoKey, 'GET', '/api-keys')) as { data: Array<{ id: string; name: string }> };
+      const demoId = all.data.find((k) => k.name !== 'bound' && k.name !== 'child')?.id;
+      assert.ok(demoId);
+
+      // 3. It cannot rotate or revoke a key outside its reach: answered as an unknown key.
+      for (const [method, path] of [['POST', `/api-keys/${demoId}/rotate`], ['DELETE', `/api-keys/${demoId}`], ['GET', `/api-keys/${demoId}`]] as const) {
+        const r = await mgmt(boundKey, method, path, method === 'POST' ? {} : undefined);
+        assert.equal(r.status, 404, `${method} ${path}: ${r.body}`);
+        assert.doesNotMatch(r.body, /xero_demo_/);
+      }
+      assert.equal((await chatOn(platform.demoKey, 'chat')).status, 200, 'the demo key still works');
+
+      // 4. A management-only key cannot mint a key with inference.
+      const mOnly = String(json(await mgmt(platform.demoKey, 'POST', '/api-keys', { name: 'm-only', scopes: ['management'] }))['key']);
+      const up = await mgmt(mOnly, 'POST', '/api-keys', { name: 'up', scopes: ['inference'] });
+      assert.equal(up.status, 403, up.body);
+      assert.equal(json(up).error?.code, 'key_scope_exceeds_caller');
+    } finally {
+      channel.close();
+      await platform.stop();
+    }
+  });
+
+  it('expires_at beyond what dates can hold is a 400 naming the field', async () => {
+    const platform = await startPlatform();
+    try {
+      for (const expires_at of [1e15, 1e18, 253_402_300_800]) {
+        const r = await rawRequest(platform.gateway.port, undefined, '/demo/v1/management/api-keys', platform.demoKey, { name: 'x', expires_at }, 'POST');
+        assert.equal(r.status, 400, `${expires_at}: ${r.body}`);
+        assert.equal((JSON.parse(r.body) as { error: { param: string } }).error.param, 'expires_at');
+      }
+    } finally {
+      await platform.stop();
+    }
   });
 });
 

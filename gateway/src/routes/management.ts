@@ -1,31 +1,22 @@
 /**
- * Project management API: `/{project}/v1/management/api-keys[...]` (issue 3; owned by auth).
- * Mounted by app.ts with `mergeParams`; body parsing and error rendering are the app's. Every
- * route authenticates the bearer key with the management scope for the URL's project, and then
- * acts on the key's own project only. Responses are snake_case, times in unix seconds.
+ * Project management API: `/{project}/v1/management/api-keys[...]`. Mounted by app.ts with
+ * `mergeParams`; body parsing and error rendering are the app's. Every route authenticates the
+ * bearer key with the management scope for the URL's project through the auth port (breaker,
+ * deadline, cache), then acts as that key: the auth service keeps each call within the key's
+ * own scopes and endpoint binding. Responses are snake_case, times in unix seconds.
  */
 import { bearerKey } from '../bearer.js';
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
-import { Scope, type ApiKey, type AuthServiceDefinition } from '../../../gen/xerotier/auth/v1/auth_service.js';
+import { Scope, type ApiKey } from '../../../gen/xerotier/auth/v1/auth_service.js';
+import { expireTimeFromUnixSeconds, MAX_EXPIRES_AT_SECONDS } from '../../../lib/auth/expiry.js';
+import { SCOPE_NAMES, scopeName, scopeValue, type ScopeName } from '../../../lib/auth/scopes.js';
+import type { AuthPort } from '../upstreams.js';
 import { AppError, invalidRequest } from '../../../lib/errors/app-error.js';
-import { callOptions, type AppClient } from '../../../lib/grpc/client.js';
 
 export interface ManagementDeps {
-  auth: AppClient<typeof AuthServiceDefinition>;
-  /** Deadline of each auth call (default 5 s). */
-  timeoutMs?: number | undefined;
+  auth: AuthPort;
 }
-
-type ScopeName = 'inference' | 'management';
-const scopeToName: Partial<Record<Scope, ScopeName>> = {
-  [Scope.SCOPE_INFERENCE]: 'inference',
-  [Scope.SCOPE_MANAGEMENT]: 'management',
-};
-const nameToScope: Record<ScopeName, Scope> = {
-  inference: Scope.SCOPE_INFERENCE,
-  management: Scope.SCOPE_MANAGEMENT,
-};
 
 const unix = (d: Date | undefined): number | null => (d === undefined ? null : Math.floor(d.getTime() / 1000));
 
@@ -36,7 +27,7 @@ export function apiKeyObject(k: ApiKey) {
     object: 'api_key' as const,
     name: k.name,
     prefix: k.prefix,
-    scopes: k.scopes.map((s) => scopeToName[s]).filter((s): s is ScopeName => s !== undefined),
+    scopes: k.scopes.map(scopeName).filter((s): s is ScopeName => s !== undefined),
     endpoint: k.endpointSlug === '' ? null : k.endpointSlug,
     expires_at: unix(k.expireTime),
     revoked: k.revoked,
@@ -45,15 +36,13 @@ export function apiKeyObject(k: ApiKey) {
   };
 }
 
-const MAX_UNIX_SECONDS = 253_402_300_799;
-
 const createBody = z
   .object({
     name: z.string().trim().min(1).max(100),
-    scopes: z.array(z.enum(['inference', 'management'])).min(1).max(2).optional(),
+    scopes: z.array(z.enum(SCOPE_NAMES)).min(1).max(SCOPE_NAMES.length).optional(),
     endpoint: z.string().min(1).max(40).nullable().optional(),
     // Unix seconds, at most the last second of year 9999 (what dates and both stores represent).
-    expires_at: z.number().int().positive().max(MAX_UNIX_SECONDS, 'must be a unix time in seconds before year 10000').nullable().optional(),
+    expires_at: z.number().int().positive().max(MAX_EXPIRES_AT_SECONDS, 'must be a unix time in seconds before year 10000').nullable().optional(),
   })
   .strict();
 
@@ -82,27 +71,23 @@ function queryLimit(value: unknown): number {
 
 export function managementRouter(deps: ManagementDeps): express.Router {
   const router = express.Router({ mergeParams: true });
-  const timeoutMs = deps.timeoutMs ?? 5_000;
-  const opts = (res: Response) =>
-    // A Date: nice-grpc's deadline middleware reads a bare number as a relative offset.
-    callOptions(String(res.locals['requestId'] ?? 'none'), undefined, new Date(Date.now() + timeoutMs));
+  const requestId = (res: Response): string => String(res.locals['requestId'] ?? 'none');
 
-  /** Authenticates the caller for management of the URL's project; returns its project id. */
-  async function projectOf(req: Request, res: Response): Promise<string> {
-    const { principal } = await deps.auth.authenticate(
-      {
-        apiKey: bearerKey(req),
-        project: String(req.params['project'] ?? ''),
-        endpoint: '',
-        requiredScope: Scope.SCOPE_MANAGEMENT,
-      },
-      opts(res),
+  /**
+   * Authenticates the caller for management of the URL's project. Every call below acts as this
+   * key (the actor): the auth service lets it create, see, rotate and revoke only keys within its
+   * own scopes and endpoint binding.
+   */
+  async function actorOf(req: Request, res: Response): Promise<{ project: string; actorKeyId: string }> {
+    const principal = await deps.auth.authenticate(
+      { apiKey: bearerKey(req), project: String(req.params['project'] ?? ''), endpoint: '', scope: Scope.SCOPE_MANAGEMENT },
+      requestId(res),
     );
-    const id = principal?.project?.id;
-    if (!id) throw new AppError('internal', 'auth returned no project');
+    const project = principal.project?.id;
+    if (!project) throw new AppError('internal', 'auth returned no project');
     // Key material in responses must never be cached by intermediaries.
     res.set('cache-control', 'no-store');
-    return id;
+    return { project, actorKeyId: principal.keyId };
   }
 
   const keyId = (req: Request): string => String(req.params['id'] ?? '');
@@ -112,11 +97,11 @@ export function managementRouter(deps: ManagementDeps): express.Router {
   };
 
   router.get('/api-keys', async (req, res) => {
-    const project = await projectOf(req, res);
+    const actor = await actorOf(req, res);
     const limit = queryLimit(req.query['limit']);
     const after = req.query['after'];
     if (after !== undefined && typeof after !== 'string') throw invalidRequest('after must be a key id.', { param: 'after' });
-    const page = await deps.auth.listApiKeys({ project, pageSize: limit, after: after ?? '' }, opts(res));
+    const page = await deps.auth.admin(requestId(res), (c, o) => c.listApiKeys({ ...actor, pageSize: limit, after: after ?? '' }, o));
     const data = page.apiKeys.map(apiKeyObject);
     res.json({
       object: 'list',
@@ -128,43 +113,41 @@ export function managementRouter(deps: ManagementDeps): express.Router {
   });
 
   router.post('/api-keys', async (req, res) => {
-    const project = await projectOf(req, res);
+    const actor = await actorOf(req, res);
     const body = parseBody(createBody, req.body);
-    // Checked here too: gRPC errors don't carry `param` back to us.
-    if (body.expires_at != null && body.expires_at * 1000 <= Date.now()) {
-      throw invalidRequest('expires_at must be in the future.', { param: 'expires_at' });
-    }
-    const created = await deps.auth.createApiKey(
-      {
-        project,
-        name: body.name,
-        scopes: (body.scopes ?? ['inference']).map((s) => nameToScope[s]),
-        endpointSlug: body.endpoint ?? '',
-        expireTime: body.expires_at == null ? undefined : new Date(body.expires_at * 1000),
-      },
-      opts(res),
+    const created = await deps.auth.admin(requestId(res), (c, o) =>
+      c.createApiKey(
+        {
+          ...actor,
+          name: body.name,
+          scopes: (body.scopes ?? ['inference']).map(scopeValue),
+          // Omitted or null: unbound for an unbound caller; a bound caller's key is bound to its endpoint.
+          endpointSlug: body.endpoint ?? '',
+          expireTime: body.expires_at == null ? undefined : expireTimeFromUnixSeconds(body.expires_at),
+        },
+        o,
+      ),
     );
     res.status(201).json({ ...apiKeyObject(requireKey(created.apiKey)), key: created.secret });
   });
 
   router.get('/api-keys/:id', async (req, res) => {
-    const project = await projectOf(req, res);
-    const got = await deps.auth.getApiKey({ project, keyId: keyId(req) }, opts(res));
+    const actor = await actorOf(req, res);
+    const got = await deps.auth.admin(requestId(res), (c, o) => c.getApiKey({ ...actor, keyId: keyId(req) }, o));
     res.json(apiKeyObject(requireKey(got.apiKey)));
   });
 
   router.delete('/api-keys/:id', async (req, res) => {
-    const project = await projectOf(req, res);
-    const revoked = await deps.auth.revokeApiKey({ project, keyId: keyId(req) }, opts(res));
+    const actor = await actorOf(req, res);
+    const revoked = await deps.auth.admin(requestId(res), (c, o) => c.revokeApiKey({ ...actor, keyId: keyId(req) }, o));
     res.json(apiKeyObject(requireKey(revoked.apiKey)));
   });
 
   router.post('/api-keys/:id/rotate', async (req, res) => {
-    const project = await projectOf(req, res);
+    const actor = await actorOf(req, res);
     const body = parseBody(rotateBody, req.body);
-    const rotated = await deps.auth.rotateApiKey(
-      { project, keyId: keyId(req), graceSeconds: body.grace_seconds ?? 0 },
-      opts(res),
+    const rotated = await deps.auth.admin(requestId(res), (c, o) =>
+      c.rotateApiKey({ ...actor, keyId: keyId(req), graceSeconds: body.grace_seconds ?? 0 }, o),
     );
     const previous = requireKey(rotated.previousApiKey);
     res.status(201).json({

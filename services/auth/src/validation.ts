@@ -12,7 +12,6 @@ export const newId = (kind: 'proj' | 'ep' | 'key'): string => `${kind}_${randomB
 export function validName(name: string, param: string, fallback: string): string {
   const trimmed = name.trim();
   if (trimmed === '') return fallback;
-  // eslint-disable-next-line no-control-regex
   if (trimmed.length > 100 || /[\u0000-\u001f\u007f]/.test(trimmed)) {
     throw invalidRequest(`${param} must be 1-100 printable characters.`, { param });
   }
