@@ -22,8 +22,9 @@ const schema = z.object({
   LLAMA_MODEL: z.string().default('hf:bartowski/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct-Q8_0.gguf'),
   LLAMA_MODELS_DIR: z.string().default('.data/models'),
   LLAMA_ALLOW_DOWNLOAD: bool(true),
-  /** When the model cannot be had (no network, no cache), serve the generated tiny model. */
-  LLAMA_FALLBACK_TINY: bool(true),
+  /** When the model cannot be had (no network, no cache), serve the generated tiny model. Off by
+   * default: a production worker never silently serves the test model (`npm start` turns it on). */
+  LLAMA_FALLBACK_TINY: bool(false),
   LLAMA_GPU: z.enum(['auto', 'cuda', 'vulkan', 'metal', 'cpu']).default('auto'),
   LLAMA_THREADS: z.coerce.number().int().positive().optional(),
   LLAMA_CONTEXT_SIZE: z.coerce.number().int().positive().optional(),
