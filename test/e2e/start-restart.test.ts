@@ -34,6 +34,27 @@ async function ask(platform: StartedScript, path: string, method: 'GET' | 'POST'
   );
 }
 
+const SERVICE: Record<ProcessName, string> = { gateway: 'gateway', auth: 'auth', quota: 'quota', inference: 'inference-cpu' };
+
+/** Where the recovery time went, from the log lines written since the kill (ms after it). */
+function timeline(log: string, service: string, killedWall: number): string {
+  const at = (match: (line: { service?: string; msg?: string; child?: string }) => boolean): string => {
+    for (const raw of log.split('\n')) {
+      if (!raw.startsWith('{')) continue;
+      const line = JSON.parse(raw) as { service?: string; msg?: string; child?: string; time?: string };
+      if (match(line) && line.time) return `${Date.parse(line.time) - killedWall} ms`;
+    }
+    return '–';
+  };
+  return [
+    `restart scheduled ${at((l) => l.service === 'supervisor' && l.child === service)}`,
+    `listening ${at((l) => l.service === service && /listening/.test(l.msg ?? ''))}`,
+    ...(service === 'inference-cpu'
+      ? [`model ready ${at((l) => l.service === service && l.msg === 'engine ready')}`, `gateway reconnected ${at((l) => l.msg === 'worker connected')}`]
+      : []),
+  ].join(', ');
+}
+
 /**
  * kill -9 of one child, then requests until one that needs it is served by its replacement;
  * returns the recovery time (ms from the kill). `whileDown` runs right after the kill.
@@ -46,6 +67,8 @@ async function crashAndRecover(
 ): Promise<number> {
   const before = platform.childPid(name);
   assert.ok(before, `${name} runs under the supervisor`);
+  const mark = platform.output().length;
+  const killedWall = Date.now();
   const killedAt = performance.now();
   process.kill(before, 'SIGKILL');
   await whileDown?.();
@@ -59,7 +82,8 @@ async function crashAndRecover(
     if (outcome.status === 200) {
       const after = platform.childPid(name);
       if (after !== undefined && after !== before) {
-        console.log(`# kill -9 ${name}: served again after ${elapsed.toFixed(0)} ms; answers meanwhile: ${seen.join(', ')}`);
+        const steps = timeline(platform.output().slice(mark), SERVICE[name], killedWall);
+        console.log(`# kill -9 ${name}: served again after ${elapsed.toFixed(0)} ms (${steps}); answers meanwhile: ${seen.join(', ')}`);
         return elapsed;
       }
       await new Promise((r) => setTimeout(r, 100));
@@ -73,7 +97,7 @@ async function crashAndRecover(
 
 describe('npm start supervision', () => {
   it('restarts a killed inference worker, quota and auth while the gateway keeps answering', async () => {
-    const platform = await startScript();
+    const platform = await startScript({ LOG_LEVEL: 'info' });
     try {
       const chat = { path: '/demo/chat/v1/chat/completions', method: 'POST' } as const;
       // Listing keys needs auth itself (the gateway caches authentication, not this answer).
