@@ -48,7 +48,7 @@ function childrenOf(pid: number): Array<{ pid: number; args: string }> {
   }
 }
 
-export async function startScript(env: Record<string, string> = {}, readyTimeoutMs = 90_000): Promise<StartedScript> {
+export async function startScript(env: Record<string, string> = {}, readyTimeoutMs = 180_000): Promise<StartedScript> {
   const dir = mkdtempSync(path.join(tmpdir(), 'xero-start-'));
   const all = await Promise.all(Array.from({ length: 8 }, () => freePort()));
   const [gateway, auth, quota, inference, mGateway, mAuth, mQuota, mInference] = all as [number, number, number, number, number, number, number, number];
