@@ -16,7 +16,7 @@ import { root, startScript } from './start-harness.js';
 const run = promisify(execFile);
 
 describe('npm start', () => {
-  it('starts the platform, prints a working curl line without the key, serves metrics, and stops cleanly on Ctrl-C', async () => {
+  it('starts the platform, prints a working curl line without the key, serves metrics, and stops cleanly on Ctrl-C', { timeout: 300_000 }, async () => {
     const platform = await startScript();
     try {
       const out = platform.output();

@@ -45,7 +45,7 @@ const logLines = (out: string): LogLine[] =>
   });
 
 describe('npm start stop', () => {
-  it('one Ctrl-C drains in order: an open stream ends with [DONE], every process gets one signal, exit 0', async () => {
+  it('one Ctrl-C drains in order: an open stream ends with [DONE], every process gets one signal, exit 0', { timeout: 300_000 }, async () => {
     // The simulator streams 40 tokens at 10/s: about 4 s, well within the 25 s drain grace.
     const platform = await startScript({
       INFERENCE_ENGINE: 'simulator',
@@ -91,7 +91,7 @@ describe('npm start stop', () => {
     }
   });
 
-  it('a supervisor killed outright leaves no process behind', async () => {
+  it('a supervisor killed outright leaves no process behind', { timeout: 300_000 }, async () => {
     const platform = await startScript({ INFERENCE_ENGINE: 'simulator' });
     try {
       const pids = (['gateway', 'auth', 'quota', 'inference'] as const).map((n) => platform.childPid(n));
