@@ -1,112 +1,151 @@
 /**
- * `npm start`: runs the four processes as child processes with one log stream, prints the base
- * URLs, the demo API key and a ready-to-paste curl line, and stops everything on Ctrl-C.
- * Embedded defaults only: SQLite for auth, in-memory quota, a local model for inference.
+ * `npm start`: runs the four processes under a supervisor with one log stream, restarts a
+ * crashed one with backoff (scripts/supervisor/), prints how to use the platform once it answers
+ * (scripts/start-banner.ts), and on Ctrl-C / SIGTERM drains it in order: the gateway first (its
+ * streams finish), then the inference worker, then quota and auth.
+ * Embedded defaults only: SQLite for auth, in-memory quota, a local model for inference (with the
+ * generated tiny test model as an explicit fallback), Prometheus metrics on 9464–9467.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { InferenceServiceDefinition } from '../gen/xerotier/inference/v1/inference_service.js';
+import { callOptions, createAppClient, createGrpcChannel } from '../lib/grpc/client.js';
+import { createLogger } from '../lib/logging/logger.js';
+import { formatBanner, type BannerInfo } from './start-banner.js';
+import { DEFAULT_BACKOFF } from './supervisor/backoff.js';
+import { startSupervisor, type ChildSpec } from './supervisor/supervisor.js';
 
 const root = path.join(import.meta.dirname, '..');
 const env = process.env;
-const ports = {
-  gateway: env['GATEWAY_PORT'] ?? '8080',
-  auth: env['AUTH_PORT'] ?? '50051',
-  quota: env['QUOTA_PORT'] ?? '50052',
-  inference: env['INFERENCE_PORT'] ?? '50061',
-};
-const demoKeyFile = env['AUTH_DEMO_KEY_FILE'] ?? path.join(root, '.data', 'demo-api-key');
-const baseDomain = env['GATEWAY_BASE_DOMAIN'] ?? 'api.localhost';
+const setting = (name: string, fallback: string): string => env[name] || fallback;
 
-const processes: Array<{ name: string; entry: string; env: Record<string, string> }> = [
-  { name: 'auth', entry: 'services/auth/src/main.ts', env: { AUTH_PORT: ports.auth, AUTH_DEMO_KEY_FILE: demoKeyFile } },
-  { name: 'quota', entry: 'services/quota/src/main.ts', env: { QUOTA_PORT: ports.quota } },
-  {
-    name: 'inference-cpu',
-    entry: 'services/inference/src/main.ts',
-    env: { INFERENCE_PORT: ports.inference, INFERENCE_HARDWARE_CLASS: 'cpu', INFERENCE_ENGINE: env['INFERENCE_ENGINE'] ?? 'llama-cpp' },
-  },
+const ports = {
+  gateway: setting('GATEWAY_PORT', '8080'),
+  auth: setting('AUTH_PORT', '50051'),
+  quota: setting('QUOTA_PORT', '50052'),
+  inference: setting('INFERENCE_PORT', '50061'),
+};
+const metricsPorts = {
+  gateway: setting('GATEWAY_METRICS_PORT', '9464'),
+  auth: setting('AUTH_METRICS_PORT', '9465'),
+  quota: setting('QUOTA_METRICS_PORT', '9466'),
+  inference: setting('INFERENCE_METRICS_PORT', '9467'),
+};
+const demoKeyFile = path.resolve(root, setting('AUTH_DEMO_KEY_FILE', '.data/demo-api-key'));
+
+const children: ChildSpec[] = [
   {
     name: 'gateway',
     entry: 'gateway/src/main.ts',
+    stopStage: 0,
     env: {
       GATEWAY_PORT: ports.gateway,
+      GATEWAY_METRICS_PORT: metricsPorts.gateway,
       AUTH_ADDRESS: `127.0.0.1:${ports.auth}`,
       QUOTA_ADDRESS: `127.0.0.1:${ports.quota}`,
-      INFERENCE_WORKERS: env['INFERENCE_WORKERS'] ?? `cpu=127.0.0.1:${ports.inference}`,
+      INFERENCE_WORKERS: setting('INFERENCE_WORKERS', `cpu=127.0.0.1:${ports.inference}`),
     },
+  },
+  {
+    name: 'inference-cpu',
+    entry: 'services/inference/src/main.ts',
+    stopStage: 1,
+    env: {
+      INFERENCE_PORT: ports.inference,
+      INFERENCE_METRICS_PORT: metricsPorts.inference,
+      INFERENCE_HARDWARE_CLASS: 'cpu',
+      // The fleet registry lives in the auth process; the worker joins it like any later worker.
+      INFERENCE_REGISTRY_ADDRESS: `127.0.0.1:${ports.auth}`,
+      INFERENCE_ENGINE: setting('INFERENCE_ENGINE', 'llama-cpp'),
+      // Off for a bare worker; a development run still answers without network.
+      LLAMA_FALLBACK_TINY: setting('LLAMA_FALLBACK_TINY', 'true'),
+    },
+  },
+  { name: 'quota', entry: 'services/quota/src/main.ts', stopStage: 2, env: { QUOTA_PORT: ports.quota, QUOTA_METRICS_PORT: metricsPorts.quota } },
+  {
+    name: 'auth',
+    entry: 'services/auth/src/main.ts',
+    stopStage: 2,
+    env: { AUTH_PORT: ports.auth, AUTH_METRICS_PORT: metricsPorts.auth, AUTH_DEMO_KEY_FILE: demoKeyFile },
   },
 ];
 
-const children: ChildProcess[] = [];
-let stopping = false;
+const logger = createLogger('supervisor', setting('LOG_LEVEL', 'info'));
+const supervisor = startSupervisor({
+  root,
+  baseEnv: env,
+  children,
+  logger,
+  backoff: DEFAULT_BACKOFF,
+  // Longer than the gateway's and the worker's default drain grace (25 s).
+  stopTimeoutMs: 30_000,
+});
 
-function stopAll(code: number): void {
-  if (stopping) return;
-  stopping = true;
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-  const force = setTimeout(() => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  }, 30_000);
-  force.unref();
-  void Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null))).then(() =>
-    process.exit(code),
-  );
+// One Ctrl-C is one orderly drain. `npm start` may pass the terminal's signal on a second time;
+// repeated signals change nothing (a child that does not stop in time is killed anyway).
+const shutdown = (signal: NodeJS.Signals): void => {
+  if (supervisor.isStopping()) return;
+  logger.info({ signal }, 'stopping the platform');
+  void supervisor.stop().then((clean) => process.exit(clean ? 0 : 1));
+};
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
+
+interface Readiness {
+  workers: { ready: number; total: number };
 }
 
-for (const p of processes) {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, p.entry)], {
-    cwd: root,
-    env: { ...env, ...p.env, XERO_EXIT_WITH_PARENT: '1' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  children.push(child);
-  child.once('exit', (code, signal) => {
-    if (!stopping) {
-      process.stderr.write(`${p.name} exited (${signal ?? code}); stopping the platform\n`);
-      stopAll(1);
-    }
-  });
-}
-process.on('SIGINT', () => stopAll(0));
-process.on('SIGTERM', () => stopAll(0));
-
-// Wait until the gateway answers, the demo key exists and every worker has its model loaded
-// (a first start may download the model), then say how to use it.
-interface Health {
-  workers: Array<{ connected: boolean; model_loaded: boolean }>;
-}
-let announcedWait = false;
-for (let i = 0; i < 1200 && !stopping; i++) {
-  const health = await fetch(`http://127.0.0.1:${ports.gateway}/healthz`).then(
-    (r) => (r.ok ? (r.json() as Promise<Health>) : undefined),
-    () => undefined,
-  );
-  const ready = health !== undefined && existsSync(demoKeyFile) && health.workers.every((w) => w.connected && w.model_loaded);
-  if (ready) break;
-  if (i === 10 && !announcedWait) {
-    announcedWait = true;
-    process.stdout.write('\n  Waiting for the inference worker to load its model (the first start may download it)...\n\n');
+/** Waits until the gateway is ready, the demo key exists and every worker has its model loaded. */
+async function waitUntilReady(): Promise<boolean> {
+  for (let i = 0; i < 1200 && !supervisor.isStopping(); i++) {
+    const readiness = await fetch(`http://127.0.0.1:${ports.gateway}/readyz`).then(
+      (r) => (r.ok ? (r.json() as Promise<Readiness>) : undefined),
+      () => undefined,
+    );
+    if (readiness !== undefined && existsSync(demoKeyFile) && readiness.workers.ready === readiness.workers.total) return true;
+    if (i === 10) process.stdout.write('\n  Waiting for the inference worker to load its model (the first start may download it)...\n\n');
+    await sleep(500);
   }
-  await sleep(500);
+  return false;
 }
-if (!stopping) {
-  const key = existsSync(demoKeyFile) ? readFileSync(demoKeyFile, 'utf8').trim() : '<see the demo key file>';
-  const base = `http://127.0.0.1:${ports.gateway}/demo/chat/v1`;
-  process.stdout.write(
-    [
-      '',
-      '  Xerotier platform is up.',
-      `  Base URL (path-based): ${base}`,
-      `  Base URL (DNS-based):  http://chat.demo.${baseDomain}:${ports.gateway}/v1`,
-      `  Demo API key:          ${key}   (stored in ${path.relative(root, demoKeyFile)})`,
-      '',
-      `  curl ${base}/chat/completions -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" \\`,
-      `    -d '{"model":"smollm2-135m-instruct","messages":[{"role":"user","content":"Hello!"}]}'`,
-      '',
-      '  Ctrl-C stops everything.',
-      '',
-    ].join('\n'),
-  );
+
+/** What our inference worker serves, asked over its own gRPC API. */
+async function servedModel(): Promise<BannerInfo['model']> {
+  const address = `127.0.0.1:${ports.inference}`;
+  const channel = createGrpcChannel(address);
+  try {
+    const client = createAppClient(InferenceServiceDefinition, channel, {
+      address,
+      target: 'inference worker',
+      serviceToken: env['SERVICE_TOKEN'],
+    });
+    const { status } = await client.getStatus({}, { ...callOptions('start-banner'), deadline: 2000 });
+    return status ? { name: status.model, engine: status.engine } : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    channel.close();
+  }
+}
+
+if (await waitUntilReady()) {
+  const model = await servedModel();
+  if (!supervisor.isStopping()) {
+    process.stdout.write(
+      formatBanner({
+        root,
+        gatewayPort: ports.gateway,
+        baseDomain: setting('GATEWAY_BASE_DOMAIN', 'api.localhost'),
+        demoKeyFile,
+        metrics: [
+          { name: 'gateway', port: metricsPorts.gateway },
+          { name: 'auth', port: metricsPorts.auth },
+          { name: 'quota', port: metricsPorts.quota },
+          { name: 'inference-cpu', port: metricsPorts.inference },
+        ],
+        model,
+      }),
+    );
+  }
 }

@@ -203,6 +203,7 @@ export async function startOurPlatform(options: {
       INFERENCE_HOST: '127.0.0.1',
       INFERENCE_PORT: String(inferencePort),
       INFERENCE_HARDWARE_CLASS: 'cpu',
+      INFERENCE_REGISTRY_ADDRESS: `127.0.0.1:${authPort}`,
       INFERENCE_CAPACITY: String(options.capacity),
       INFERENCE_QUEUE_CAPACITY: String(options.queueCapacity ?? 0),
       INFERENCE_DRAIN_GRACE_MS: '1000',

@@ -1,76 +1,72 @@
 /**
- * `npm start` as a newcomer runs it (issue 2): four child processes, a printed base URL, demo key
- * and curl line that work, and a clean stop on Ctrl-C. The model is a missing local file with
- * downloads off, so the worker takes the documented fallback (the generated tiny model) at once.
+ * `npm start` as a newcomer runs it: four child processes, a printed base URL and a curl line
+ * that works when pasted into a shell (it reads the demo key from its file: the key itself never
+ * appears in the output, which is the log stream), Prometheus metrics on every process at the
+ * printed addresses, a plain warning that the tiny test model is being served (the model is a
+ * missing local file with downloads off), and a clean stop on Ctrl-C.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { freePort } from '../helpers/child-worker.js';
+import { promisify } from 'node:util';
+import { sampleValue } from '../helpers/exposition.js';
 import { rawRequest } from '../helpers/raw-request.js';
+import { root, startScript } from './start-harness.js';
 
-const root = path.join(import.meta.dirname, '..', '..');
+const run = promisify(execFile);
 
 describe('npm start', () => {
-  it('starts the platform, prints a working curl line, and stops cleanly on SIGINT', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'xero-start-'));
-    const [gateway, auth, quota, inference] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'scripts/start.ts')], {
-      cwd: root,
-      env: {
-        ...process.env,
-        GATEWAY_PORT: String(gateway),
-        AUTH_PORT: String(auth),
-        QUOTA_PORT: String(quota),
-        INFERENCE_PORT: String(inference),
-        AUTH_SQLITE_PATH: path.join(dir, 'auth.sqlite'),
-        AUTH_DEMO_KEY_FILE: path.join(dir, 'demo-api-key'),
-        LLAMA_MODEL: path.join(dir, 'missing.gguf'),
-        LLAMA_MODELS_DIR: path.join(dir, 'models'),
-        LLAMA_ALLOW_DOWNLOAD: 'false',
-        LLAMA_THREADS: '1',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  it('starts the platform, prints a working curl line without the key, serves metrics, and stops cleanly on Ctrl-C', { timeout: 300_000 }, async () => {
+    const platform = await startScript();
     try {
-      const until = Date.now() + 60_000;
-      while (!out.includes('Ctrl-C stops everything')) {
-        assert.ok(Date.now() < until && child.exitCode === null, `platform did not come up:\n${out.slice(-3000)}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      assert.match(out, /serving the built-in tiny test model/, 'the fallback says so plainly');
-      const key = /Demo API key:\s+(xero_\S+)/.exec(out)?.[1];
-      assert.ok(key, 'the demo key is printed');
-      const url = /curl (http:\/\/\S+\/chat\/completions)/.exec(out)?.[1];
-      assert.equal(url, `http://127.0.0.1:${gateway}/demo/chat/v1/chat/completions`);
-      const body = /-d '(\{.*\})'/.exec(out)?.[1];
-      assert.ok(body);
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body,
-      });
-      assert.equal(res.status, 200, await res.clone().text());
-      const json = (await res.json()) as { model: string; choices: Array<{ message: { content: string } }> };
+      const out = platform.output();
+      const key = platform.key();
+      assert.match(out, /serving the built-in tiny test model/, 'the worker says so plainly');
+      assert.match(out, /Model:\s+xerotier-tiny-successor, the built-in TINY TEST MODEL/, 'and so does the banner');
+      assert.ok(!out.includes(key), 'the demo key is not printed');
+      assert.match(out, new RegExp(`Demo API key:\\s+in ${platform.keyFile}`));
+
+      // The curl line exactly as printed, run by a shell from the repository root.
+      const curl = /^ {2}(curl .*\\\n\s+-d '.*')$/m.exec(out)?.[1];
+      assert.ok(curl, `a curl line is printed:\n${out.slice(-1500)}`);
+      assert.match(curl, /-H "Authorization: Bearer \$\(cat [^)]+\)"/);
+      const pasted = await run('sh', ['-c', `${curl} --silent --show-error`], { cwd: root });
+      const json = JSON.parse(pasted.stdout) as { model: string; choices: Array<{ message: { content: string } }> };
       assert.equal(json.model, 'xerotier-tiny-successor');
       assert.ok(json.choices[0]!.message.content.length > 0);
-      const dns = await rawRequest(gateway, 'chat.demo.api.localhost', '/v1/models', key, undefined, 'GET');
+      const dns = await rawRequest(platform.ports.gateway, 'chat.demo.api.localhost', '/v1/models', key, undefined, 'GET');
       assert.equal(dns.status, 200, dns.body);
+
+      // Metrics at the printed addresses, reflecting the request just made.
+      const printed = /Metrics \(Prometheus\):\s+(.*)$/m.exec(out)?.[1] ?? '';
+      const urls = Object.fromEntries([...printed.matchAll(/([\w-]+) (http:\/\/\S+\/metrics)/g)].map((m) => [m[1]!, m[2]!]));
+      assert.deepEqual(urls, {
+        gateway: `http://127.0.0.1:${platform.metricsPorts.gateway}/metrics`,
+        auth: `http://127.0.0.1:${platform.metricsPorts.auth}/metrics`,
+        quota: `http://127.0.0.1:${platform.metricsPorts.quota}/metrics`,
+        'inference-cpu': `http://127.0.0.1:${platform.metricsPorts.inference}/metrics`,
+      });
+      const scrape = async (url: string): Promise<string> => {
+        const res = await fetch(url);
+        assert.equal(res.status, 200, url);
+        return res.text();
+      };
+      const route = '/:project/:endpoint/v1/chat/completions';
+      assert.equal(sampleValue(await scrape(urls['gateway']!), 'http_requests_total', { route, status: '200' }), 1);
+      assert.equal(sampleValue(await scrape(urls['inference-cpu']!), 'time_to_first_token_seconds_count', { pool: 'cpu' }), 1);
+      assert.equal(sampleValue(await scrape(urls['quota']!), 'quota_decisions_total', { decision: 'allow', tier: 'cpu_standard' }), 1);
+      const authenticated = sampleValue(await scrape(urls['auth']!), 'grpc_server_handled_total', {
+        method: '/xerotier.auth.v1.AuthService/Authenticate',
+        code: 'OK',
+      });
+      assert.ok((authenticated ?? 0) >= 1);
     } finally {
-      child.kill('SIGINT');
-      const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 30_000))]);
-      assert.equal(code, 0, `clean stop (got ${String(code)}):\n${out.slice(-2000)}`);
+      const code = await platform.interrupt();
+      platform.cleanup();
+      assert.equal(code, 0, `clean stop:\n${platform.output().slice(-2000)}`);
     }
     // Every port is free again: nothing was left behind.
-    for (const port of [gateway, auth, quota, inference]) {
+    for (const port of [...Object.values(platform.ports), ...Object.values(platform.metricsPorts)]) {
       const open = await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false);
       assert.equal(open, false, `port ${port} still served`);
     }

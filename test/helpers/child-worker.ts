@@ -29,7 +29,8 @@ export async function startChildWorker(env: Record<string, string> = {}): Promis
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'services/inference/src/main.ts')], {
     cwd: root,
-    env: { ...process.env, INFERENCE_PORT: String(port), INFERENCE_ENGINE: 'simulator', LOG_LEVEL: 'info', ...env },
+    // No registry unless the test names one: a child worker must never join a platform on default ports.
+    env: { ...process.env, INFERENCE_PORT: String(port), INFERENCE_ENGINE: 'simulator', LOG_LEVEL: 'info', INFERENCE_REGISTRY_ADDRESS: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));

@@ -78,7 +78,13 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     const workers: InferenceWorker[] = [];
     for (const engine of engines) {
       const worker = await startInferenceWorker(
-        loadInferenceConfig({ INFERENCE_PORT: '0', INFERENCE_DRAIN_GRACE_MS: '1000', ...options.workerEnv }),
+        loadInferenceConfig({
+          INFERENCE_PORT: '0',
+          INFERENCE_DRAIN_GRACE_MS: '1000',
+          // Join the platform's own registry (hosted by its auth service), never a default port.
+          INFERENCE_REGISTRY_ADDRESS: `127.0.0.1:${auth.port}`,
+          ...options.workerEnv,
+        }),
         { logger: logger('inference'), engine },
       );
       stops.push(() => worker.stop());

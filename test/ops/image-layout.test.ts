@@ -106,7 +106,7 @@ describe('image layout (docker/Dockerfile build stage, run without Docker)', () 
       },
       {
         target: 'inference-cpu',
-        env: { INFERENCE_HOST: '127.0.0.1', INFERENCE_PORT: String(ports.inference), INFERENCE_ENGINE: 'simulator' },
+        env: { INFERENCE_HOST: '127.0.0.1', INFERENCE_PORT: String(ports.inference), INFERENCE_ENGINE: 'simulator', INFERENCE_REGISTRY_ADDRESS: `127.0.0.1:${ports.auth}` },
         probe: [`127.0.0.1:${ports.inference}`, 'xerotier.inference.v1.InferenceService'],
       },
       {

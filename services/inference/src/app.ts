@@ -87,7 +87,7 @@ export async function startInferenceWorker(
     setHealth(grpc.health, names, true);
     logger.info({ engine: engine.info() }, 'engine ready');
     // Routable once it can serve: join the fleet so gateways pick it up without a restart.
-    if (config.INFERENCE_REGISTRY_ADDRESS && !startAbort.signal.aborted) {
+    if (config.INFERENCE_REGISTRY_ADDRESS !== 'off' && !startAbort.signal.aborted) {
       const address = advertiseAddress(config.INFERENCE_HOST, port, config.INFERENCE_ADVERTISE_ADDRESS);
       registration = joinFleet({
         registryAddress: config.INFERENCE_REGISTRY_ADDRESS,

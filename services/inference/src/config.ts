@@ -12,8 +12,11 @@ const schema = z.object({
   /** Prometheus `GET /metrics` on INFERENCE_HOST:<port>; unset = no metrics server. */
   INFERENCE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   INFERENCE_WORKER_ID: z.string().optional(),
-  /** Fleet registry to join (host:port, usually the auth service); unset = not registered (static seed only). */
-  INFERENCE_REGISTRY_ADDRESS: z.string().optional(),
+  /**
+   * Fleet registry to join (host:port; it is hosted by the auth service), or `off` (the worker is
+   * then only reachable through a gateway's static INFERENCE_WORKERS list).
+   */
+  INFERENCE_REGISTRY_ADDRESS: z.string().default('127.0.0.1:50051'),
   /** host:port gateways dial; default INFERENCE_HOST:port (this machine's name when listening on all interfaces). */
   INFERENCE_ADVERTISE_ADDRESS: z.string().optional(),
   ...grpcTlsEnv,
@@ -28,8 +31,9 @@ const schema = z.object({
   LLAMA_MODEL: z.string().default('hf:bartowski/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct-Q8_0.gguf'),
   LLAMA_MODELS_DIR: z.string().default('.data/models'),
   LLAMA_ALLOW_DOWNLOAD: bool(true),
-  /** When the model cannot be had (no network, no cache), serve the generated tiny model. */
-  LLAMA_FALLBACK_TINY: bool(true),
+  /** When the model cannot be had (no network, no cache), serve the generated tiny model. Off by
+   * default: a production worker never silently serves the test model (`npm start` turns it on). */
+  LLAMA_FALLBACK_TINY: bool(false),
   LLAMA_GPU: z.enum(['auto', 'cuda', 'vulkan', 'metal', 'cpu']).default('auto'),
   LLAMA_THREADS: z.coerce.number().int().positive().optional(),
   LLAMA_CONTEXT_SIZE: z.coerce.number().int().positive().optional(),
