@@ -5,7 +5,7 @@
  *                                    [--threads 1] [--rounds N] [--phase-seconds 45] [--in-process]
  *                                    [--no-tiny] [--timeout-seconds N] [--write-docs]
  *
- * Models: always the generated tiny model (scripts/make-tiny-gguf.ts, unless --no-tiny), then the
+ * Models: always the generated tiny model (services/inference/src/engines/llama-cpp/tiny-gguf.ts, unless --no-tiny), then the
  * GGUF given with --model. Per model, three paths serve the same chat request
  * (`temperature: 0`, `top_p: 1`, `max_tokens` N, one user message that carries the request number):
  *
@@ -58,9 +58,9 @@ import {
   type Token,
 } from 'node-llama-cpp';
 import { createLogger } from '../lib/logging/logger.js';
-import { writeTinyGguf } from '../scripts/make-tiny-gguf.js';
+import { writeTinyGguf } from '../services/inference/src/engines/llama-cpp/tiny-gguf.js';
 import type { ChatMessage } from '../services/inference/src/engines/engine.js';
-import { createLlamaCppEngine, toChatHistory } from '../services/inference/src/engines/llama-cpp.js';
+import { createLlamaCppEngine, toChatHistory } from '../services/inference/src/engines/llama-cpp/llama-cpp-engine.js';
 import { startOurPlatform, type OurPlatform } from './lib/targets.js';
 import { unthrottledTiers } from '../test/helpers/tiers.js';
 

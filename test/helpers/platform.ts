@@ -1,5 +1,5 @@
 /**
- * Boots the whole platform in-process on port 0 (STYLE.md A-20): auth (SQLite in memory),
+ * Boots the whole platform in-process on port 0: auth (SQLite in memory),
  * quota (memory), N inference workers and a gateway, each through its own composition function,
  * talking real gRPC over loopback. Logs of every process are captured for assertions.
  */
@@ -11,10 +11,10 @@ import { startAuthService } from '../../services/auth/src/app.js';
 import { loadAuthConfig } from '../../services/auth/src/config.js';
 import { startQuotaService } from '../../services/quota/src/app.js';
 import { loadQuotaConfig } from '../../services/quota/src/config.js';
-import { startInferenceWorker, type InferenceWorker } from '../../services/inference/src/app.js';
+import { startInferenceWorker, type InferenceWorker } from '../../services/inference/src/start.js';
 import { loadInferenceConfig } from '../../services/inference/src/config.js';
 import type { Engine } from '../../services/inference/src/engines/engine.js';
-import { createSimulatorEngine, type SimulatorOptions } from '../../services/inference/src/engines/simulator.js';
+import { createSimulatorEngine, type SimulatorOptions } from '../../services/inference/src/engines/simulator/simulator-engine.js';
 import { loadGatewayConfig } from '../../gateway/src/config.js';
 import { startGateway, type Gateway } from '../../gateway/src/server.js';
 import { createLogger } from '../../lib/logging/logger.js';
