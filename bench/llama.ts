@@ -60,7 +60,8 @@ import {
 import { createLogger } from '../lib/logging/logger.js';
 import { writeTinyGguf } from '../services/inference/src/engines/llama-cpp/tiny-gguf.js';
 import type { ChatMessage } from '../services/inference/src/engines/engine.js';
-import { createLlamaCppEngine, toChatHistory } from '../services/inference/src/engines/llama-cpp/llama-cpp-engine.js';
+import { createLlamaCppEngine } from '../services/inference/src/engines/llama-cpp/llama-cpp-engine.js';
+import { toChatHistory } from '../services/inference/src/engines/llama-cpp/prompt.js';
 import { startOurPlatform, type OurPlatform } from './lib/targets.js';
 import { unthrottledTiers } from '../test/helpers/tiers.js';
 

@@ -44,6 +44,8 @@ describe('prompt-token estimate', () => {
     assert.equal(estimatePromptTokens([{ content: '' }]), 6);
     assert.equal(estimatePromptTokens([{ content: 'Hello' }]), 2 + 4 + 2);
     assert.equal(estimatePromptTokens([{ content: 'x'.repeat(400) }, { content: 'abcd' }]), 2 + 104 + 5);
+    // OpenAI request content counts as its flattened text.
+    assert.equal(estimatePromptTokens([{ content: [{ text: 'Hel' }, { text: 'lo' }] }, { content: null }]), 2 + 6 + 4);
   });
 });
 

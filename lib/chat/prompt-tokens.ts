@@ -14,13 +14,16 @@
  * It is an estimate: an engine with a tokenizer (llama.cpp) counts exactly, and an upstream's
  * reported usage always wins over it.
  */
+import { contentText, type OpenAIContent } from './messages.js';
+
 export const PER_MESSAGE_TOKENS = 4;
 export const REPLY_PRIMING_TOKENS = 2;
 export const CHARACTERS_PER_TOKEN = 4;
 
-export function estimatePromptTokens(messages: ReadonlyArray<{ content: string }>): number {
+/** Takes engine messages (string content) as well as OpenAI request messages (text parts, null). */
+export function estimatePromptTokens(messages: ReadonlyArray<{ content: OpenAIContent }>): number {
   return messages.reduce(
-    (n, m) => n + PER_MESSAGE_TOKENS + Math.ceil(m.content.length / CHARACTERS_PER_TOKEN),
+    (n, m) => n + PER_MESSAGE_TOKENS + Math.ceil(contentText(m.content).length / CHARACTERS_PER_TOKEN),
     REPLY_PRIMING_TOKENS,
   );
 }

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppError } from '../../../../../lib/errors/app-error.js';
 import type { ChatMessage, EngineEvent } from '../engine.js';
-import { createLlamaCppEngine, toChatHistory, type LlamaCppEngine } from './llama-cpp-engine.js';
+import { createLlamaCppEngine, type LlamaCppEngine } from './llama-cpp-engine.js';
+import { toChatHistory } from './prompt.js';
 import { collect, CONTEXT_WINDOW, FULL_REPLY, HI, HI_PROMPT_TOKENS, params, silent, USER_FRAME_TOKENS, userMessageOfTokens } from './test-support.js';
 import { writeTinyGguf } from './tiny-gguf.js';
 

@@ -32,9 +32,6 @@ import { resolveModel, type ModelSource } from './model-file.js';
 import { renderPrompt } from './prompt.js';
 import { createSequencePool, type SequencePool } from './sequence-pool.js';
 
-export type { LlamaGpuOption, LlamaHardware } from './backend.js';
-export type { DownloadProgress } from './model-file.js';
-export { toChatHistory } from './prompt.js';
 
 export interface LlamaCppEngineOptions extends ModelSource {
   /** 'auto' tries CUDA, Vulkan, Metal, then CPU. An explicit GPU that cannot load fails start(). */
