@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { AppError } from '../../../../../lib/errors/app-error.js';
 import type { EngineEvent } from '../engine.js';
 import { createLlamaCppEngine } from './llama-cpp-engine.js';
-import { HI, params, silent } from './test-support.js';
+import { HI, params, silent } from '../../../../../test/helpers/llama-engine-kit.js';
 import { writeTinyGguf } from './tiny-gguf.js';
 
 describe('llama-cpp engine shutdown', () => {

@@ -8,7 +8,7 @@ import { AppError } from '../../../../../lib/errors/app-error.js';
 import type { ChatMessage, EngineEvent } from '../engine.js';
 import { createLlamaCppEngine, type LlamaCppEngine } from './llama-cpp-engine.js';
 import { toChatHistory } from './prompt.js';
-import { collect, CONTEXT_WINDOW, FULL_REPLY, HI, HI_PROMPT_TOKENS, params, silent, USER_FRAME_TOKENS, userMessageOfTokens } from './test-support.js';
+import { collect, CONTEXT_WINDOW, FULL_REPLY, HI, HI_PROMPT_TOKENS, params, silent, USER_FRAME_TOKENS, userMessageOfTokens } from '../../../../../test/helpers/llama-engine-kit.js';
 import { writeTinyGguf } from './tiny-gguf.js';
 
 describe('llama-cpp engine on the tiny model', () => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { AppError } from '../../../../../lib/errors/app-error.js';
 import { estimatePromptTokens } from '../../../../../lib/chat/prompt-tokens.js';
 import type { EngineEvent } from '../engine.js';
-import { collect, MESSAGES, openAITestKit, params, waitFor } from './test-support.js';
+import { collect, MESSAGES, openAITestKit, params, waitFor } from '../../../../../test/helpers/openai-engine-kit.js';
 
 const { setup, closeAll } = openAITestKit();
 after(closeAll);

@@ -7,7 +7,7 @@ import { estimatePromptTokens } from '../../../../../lib/chat/prompt-tokens.js';
 import { AppError } from '../../../../../lib/errors/app-error.js';
 import { mockCompletionText, mockPromptTokens, startMockOpenAI } from '../../../../../test/fixtures/mock-openai-server.js';
 import { createOpenAIEngine } from './openai-engine.js';
-import { collect, logger, MESSAGES, openAITestKit, params, UPSTREAM_MESSAGES, waitFor } from './test-support.js';
+import { collect, logger, MESSAGES, openAITestKit, params, UPSTREAM_MESSAGES, waitFor } from '../../../../../test/helpers/openai-engine-kit.js';
 
 const { servers, engines, setup, closeAll } = openAITestKit();
 after(closeAll);

@@ -7,7 +7,7 @@ import { AppError } from '../../../../../lib/errors/app-error.js';
 import { mockCompletionText } from '../../../../../test/fixtures/mock-openai-server.js';
 import type { Engine } from '../engine.js';
 import { createOpenAIEngine } from './openai-engine.js';
-import { collect, logger, openAITestKit, params, waitFor } from './test-support.js';
+import { collect, logger, openAITestKit, params, waitFor } from '../../../../../test/helpers/openai-engine-kit.js';
 import { parseRetryAfter, safeUpstreamMessage } from './upstream-errors.js';
 
 const { setup, closeAll } = openAITestKit();

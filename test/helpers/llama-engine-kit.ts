@@ -1,7 +1,7 @@
 /**
- * Shared pieces of the llama-cpp engine tests. They run real inference against the tiny GGUF
- * (tiny-gguf.ts), whose "successor" weights make greedy output predictable, so every assertion
- * is on exact text.
+ * Shared pieces of the llama-cpp engine tests (services/inference/src/engines/llama-cpp/). They
+ * run real inference against the tiny GGUF (engines/llama-cpp/tiny-gguf.ts), whose "successor"
+ * weights make greedy output predictable, so every assertion is on exact text.
  *
  * The ChatML prompt always ends in "<|im_start|>assistant\n"; the successor of "\n" is "A", so
  * a greedy reply walks the ASCII table from "A" to "~" and then emits <|im_end|> (EOS):
@@ -9,8 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import type { ChatMessage, EngineEvent, FinishReason, GenerateParams } from '../engine.js';
-import type { LlamaCppEngine } from './llama-cpp-engine.js';
+import type { ChatMessage, EngineEvent, FinishReason, GenerateParams } from '../../services/inference/src/engines/engine.js';
+import type { LlamaCppEngine } from '../../services/inference/src/engines/llama-cpp/llama-cpp-engine.js';
 
 /** Greedy reply to any chat: "A" through "~" (then EOS). */
 export const FULL_REPLY = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~';

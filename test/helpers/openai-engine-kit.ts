@@ -1,12 +1,12 @@
 /**
- * Shared pieces of the openai engine tests: the mock upstream (test/fixtures), the messages,
+ * Shared pieces of the openai engine tests (services/inference/src/engines/openai/*.test.ts): the mock upstream (test/fixtures), the messages,
  * collecting a generation, and a kit that closes every engine and mock a test file started.
  */
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { startMockOpenAI, type MockOpenAIOptions, type MockOpenAIServer } from '../../../../../test/fixtures/mock-openai-server.js';
-import type { ChatMessage, Engine, EngineEvent, GenerateParams } from '../engine.js';
-import { createOpenAIEngine, type OpenAIEngineOptions } from './openai-engine.js';
+import { startMockOpenAI, type MockOpenAIOptions, type MockOpenAIServer } from '../fixtures/mock-openai-server.js';
+import type { ChatMessage, Engine, EngineEvent, GenerateParams } from '../../services/inference/src/engines/engine.js';
+import { createOpenAIEngine, type OpenAIEngineOptions } from '../../services/inference/src/engines/openai/openai-engine.js';
 
 export const logger = pino({ level: 'silent' });
 export const MESSAGES: ChatMessage[] = [
