@@ -56,8 +56,11 @@ describe('openai engine: cancellation reaches the upstream', () => {
     const { engine, mock } = await setup({ ttftMs: 5000 });
     const controller = new AbortController();
     const seenByUpstream = mock.nextAbort();
-    setTimeout(() => controller.abort(), 50);
-    const r = await collect(engine.generate(params(), controller.signal));
+    const run = collect(engine.generate(params(), controller.signal));
+    // Abort once the upstream holds the request (a blind timer could abort before it arrives).
+    await waitFor(() => mock.active() === 1);
+    controller.abort();
+    const r = await run;
     assert.equal(r.final.finishReason, 'cancelled');
     assert.equal(r.final.usage.completionTokens, 0);
     await seenByUpstream;
