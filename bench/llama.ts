@@ -6,7 +6,7 @@
  *                                    [--no-tiny] [--timeout-seconds N] [--write-docs]
  *   (flags: bench/llama/flags.ts, which also shows a short smoke run)
  *
- * Models: always the generated tiny model (scripts/make-tiny-gguf.ts, unless --no-tiny), then the
+ * Models: always the generated tiny model (services/inference/src/engines/llama-cpp/tiny-gguf.ts, unless --no-tiny), then the
  * GGUF given with --model. Per model, three paths serve the same chat request
  * (`temperature: 0`, `top_p: 1`, `max_tokens` N, one user message that carries the request number):
  *
@@ -36,7 +36,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeTinyGguf } from '../scripts/make-tiny-gguf.js';
+import { writeTinyGguf } from '../services/inference/src/engines/llama-cpp/tiny-gguf.js';
 import { unthrottledTiers } from '../test/helpers/tiers.js';
 import { ChildProcesses } from './lib/procs.js';
 import { Cleanups, type LlamaContext } from './llama/context.js';

@@ -9,7 +9,8 @@
 import { LlamaCompletion, LlamaLogLevel, getLlama, resolveChatWrapper, type LlamaText, type Token } from 'node-llama-cpp';
 import { createLogger } from '../../lib/logging/logger.js';
 import type { ChatMessage } from '../../services/inference/src/engines/engine.js';
-import { createLlamaCppEngine, toChatHistory } from '../../services/inference/src/engines/llama-cpp.js';
+import { createLlamaCppEngine } from '../../services/inference/src/engines/llama-cpp/llama-cpp-engine.js';
+import { toChatHistory } from '../../services/inference/src/engines/llama-cpp/prompt.js';
 import { PARALLEL, REQUEST_TIMEOUT_MS, decodeRate, messagesFor, type PathHandle, type Runner } from './measure.js';
 
 /** node-llama-cpp stop reasons in the API's words (as the engine maps them). */

@@ -11,7 +11,7 @@ import { Agent } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../lib/logging/logger.js';
-import { createLlamaCppEngine } from '../../services/inference/src/engines/llama-cpp.js';
+import { createLlamaCppEngine } from '../../services/inference/src/engines/llama-cpp/llama-cpp-engine.js';
 import { startOurPlatform, type OurPlatform } from '../lib/targets.js';
 import type { LlamaContext } from './context.js';
 import { PARALLEL, type PathHandle } from './measure.js';

@@ -7,7 +7,7 @@ import { request } from 'node:http';
 import { describe, it } from 'node:test';
 import { AuthServiceDefinition } from '../../gen/xerotier/auth/v1/auth_service.js';
 import { callOptions, createAppClient, createGrpcChannel } from '../../lib/grpc/client.js';
-import { createSimulatorEngine } from '../../services/inference/src/engines/simulator.js';
+import { createSimulatorEngine } from '../../services/inference/src/engines/simulator/simulator-engine.js';
 import { SIMULATOR_DEFAULTS, startPlatform, waitFor } from '../helpers/platform.js';
 import { unthrottledTiers } from '../helpers/tiers.js';
 

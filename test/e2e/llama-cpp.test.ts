@@ -11,9 +11,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import OpenAI, { APIError } from 'openai';
 import { pino } from 'pino';
-import { writeTinyGguf } from '../../scripts/make-tiny-gguf.js';
+import { writeTinyGguf } from '../../services/inference/src/engines/llama-cpp/tiny-gguf.js';
 import type { Engine } from '../../services/inference/src/engines/engine.js';
-import { createLlamaCppEngine } from '../../services/inference/src/engines/llama-cpp.js';
+import { createLlamaCppEngine } from '../../services/inference/src/engines/llama-cpp/llama-cpp-engine.js';
 import { createSchemaValidator } from '../helpers/openai-schemas.js';
 import { startPlatform, waitFor, type Platform } from '../helpers/platform.js';
 

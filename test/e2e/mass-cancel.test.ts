@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createSimulatorEngine } from '../../services/inference/src/engines/simulator.js';
+import { createSimulatorEngine } from '../../services/inference/src/engines/simulator/simulator-engine.js';
 import { SIMULATOR_DEFAULTS, startPlatform } from '../helpers/platform.js';
 import { sseRequest } from '../helpers/sse-client.js';
 import { unthrottledTiers } from '../helpers/tiers.js';

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createSimulatorEngine } from '../../services/inference/src/engines/simulator.js';
+import { createSimulatorEngine } from '../../services/inference/src/engines/simulator/simulator-engine.js';
 import { startChildWorker } from '../helpers/child-worker.js';
 import { SIMULATOR_DEFAULTS, startPlatform, waitFor } from '../helpers/platform.js';
 import { sseRequest } from '../helpers/sse-client.js';

@@ -1,7 +1,7 @@
 /**
  * Admission for one worker: at most `capacity` generations run, at most `queueCapacity` wait
  * (FIFO, abortable). Beyond that the caller gets `capacity_exceeded` at once — never an
- * unbounded queue (ARCHITECTURE.md 503 contract).
+ * unbounded queue, so overload is a prompt 503 `capacity_exceeded` rather than growing latency.
  */
 import { AppError } from '../../../lib/errors/app-error.js';
 

@@ -1,15 +1,16 @@
 /**
  * InferenceService implementation: admission, the engine stream mapped to proto messages,
- * load signals (EWMA tokens/s and TTFT) and draining. Engines live in engines/, one per file.
+ * load signals (EWMA tokens/s and TTFT) and draining. Engines live in engines/, one folder each.
+ *
+ * This is where the sampling defaults are applied (lib/chat/sampling.ts): a request without
+ * temperature / top_p gets them here, so every engine samples the same way whoever called.
  */
 import { recordTokens, type InferenceMetrics } from './metrics.js';
 import { randomUUID } from 'node:crypto';
 import { delay } from 'abort-controller-x';
 import type { CallContext } from 'nice-grpc';
 import {
-  FinishReason,
   HardwareClass,
-  Role,
   type ChatMessage as ProtoChatMessage,
   type GenerateRequest,
   type GenerateResponse,
@@ -19,7 +20,10 @@ import {
 import { AppError, invalidRequest } from '../../../lib/errors/app-error.js';
 import type { RequestContext } from '../../../lib/grpc/server.js';
 import type { Admission } from './admission.js';
-import type { ChatMessage, ChatRole, Engine, EngineEvent } from './engines/engine.js';
+import { finishReasonToProto } from '../../../lib/chat/finish-reasons.js';
+import { roleFromProto } from '../../../lib/chat/roles.js';
+import { withSamplingDefaults } from '../../../lib/chat/sampling.js';
+import type { ChatMessage, Engine, EngineEvent } from './engines/engine.js';
 
 export interface InferenceServiceDeps {
   engine: Engine;
@@ -41,18 +45,10 @@ export interface InferenceService {
 
 const EWMA_ALPHA = 0.2;
 
-const roleMap: Partial<Record<Role, ChatRole>> = {
-  [Role.ROLE_SYSTEM]: 'system',
-  [Role.ROLE_DEVELOPER]: 'developer',
-  [Role.ROLE_USER]: 'user',
-  [Role.ROLE_ASSISTANT]: 'assistant',
-  [Role.ROLE_TOOL]: 'tool',
-};
-
 export function toEngineMessages(messages: ProtoChatMessage[]): ChatMessage[] {
   if (messages.length === 0) throw invalidRequest('messages must not be empty', { param: 'messages' });
   return messages.map((m, i) => {
-    const role = roleMap[m.role];
+    const role = roleFromProto(m.role);
     if (!role) throw invalidRequest(`messages[${i}].role is not supported`, { param: `messages[${i}].role` });
     return { role, content: m.content, ...(m.name ? { name: m.name } : {}) };
   });
@@ -119,8 +115,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
         requestId: request.requestId || randomUUID(),
         messages,
         maxTokens: request.maxTokens,
-        temperature: request.temperature,
-        topP: request.topP,
+        ...withSamplingDefaults({ temperature: request.temperature, topP: request.topP }),
         seed: request.seed,
         stop: request.stop,
       };
@@ -196,13 +191,8 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
 }
 
 function toFinal(event: Extract<EngineEvent, { type: 'final' }>) {
-  const finishReason = {
-    stop: FinishReason.FINISH_REASON_STOP,
-    length: FinishReason.FINISH_REASON_LENGTH,
-    cancelled: FinishReason.FINISH_REASON_CANCELLED,
-  }[event.finishReason];
   return {
-    finishReason,
+    finishReason: finishReasonToProto[event.finishReason],
     usage: { promptTokens: event.usage.promptTokens, completionTokens: event.usage.completionTokens },
   };
 }

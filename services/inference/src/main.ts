@@ -1,7 +1,7 @@
-/** Composition root of an inference worker process (STYLE.md A-13). */
+/** Composition root of an inference worker process: environment, logger, engine, signals (runProcess). */
 import { createLogger } from '../../../lib/logging/logger.js';
 import { runProcess } from '../../../lib/process/run.js';
-import { startInferenceWorker } from './app.js';
+import { startInferenceWorker } from './start.js';
 import { loadInferenceConfig } from './config.js';
 import { createEngine } from './engines/create-engine.js';
 

@@ -1,11 +1,11 @@
-/** Picks the engine named by config (STYLE.md A-16). Heavy engines are imported only when chosen. */
+/** Picks the engine named by config (INFERENCE_ENGINE). Heavy engines are imported only when chosen. */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { isAppError } from '../../../../lib/errors/app-error.js';
 import type { InferenceConfig } from '../config.js';
 import type { Engine } from './engine.js';
-import { createSimulatorEngine } from './simulator.js';
+import { createSimulatorEngine } from './simulator/simulator-engine.js';
 
 export interface CreatedEngine {
   engine: Engine;
@@ -29,7 +29,7 @@ export async function createEngine(config: InferenceConfig, logger: Logger): Pro
         gpu: () => false,
       };
     case 'openai': {
-      const { createOpenAIEngine } = await import('./openai.js');
+      const { createOpenAIEngine } = await import('./openai/openai-engine.js');
       return {
         engine: createOpenAIEngine(
           {
@@ -55,7 +55,7 @@ export async function createEngine(config: InferenceConfig, logger: Logger): Pro
  * so the platform still answers (its text is the tiny model's successor pattern, not language).
  */
 async function createLlamaEngine(config: InferenceConfig, logger: Logger): Promise<CreatedEngine> {
-  const { createLlamaCppEngine } = await import('./llama-cpp.js');
+  const { createLlamaCppEngine } = await import('./llama-cpp/llama-cpp-engine.js');
   const options = {
     modelsDir: config.LLAMA_MODELS_DIR,
     allowDownload: config.LLAMA_ALLOW_DOWNLOAD,
@@ -72,7 +72,7 @@ async function createLlamaEngine(config: InferenceConfig, logger: Logger): Promi
         await current.start(signal);
       } catch (err) {
         if (!config.LLAMA_FALLBACK_TINY || !isAppError(err) || err.code !== 'model_unavailable') throw err;
-        const { writeTinyGguf } = await import('../../../../scripts/make-tiny-gguf.js');
+        const { writeTinyGguf } = await import('./llama-cpp/tiny-gguf.js');
         const tiny = path.resolve(config.LLAMA_MODELS_DIR, 'xerotier-tiny-successor.gguf');
         logger.warn(
           { model: config.LLAMA_MODEL, fallback: tiny },

@@ -1,16 +1,16 @@
 /**
- * The one interface every inference engine implements (STYLE.md A-16).
- * One file per engine: llama-cpp.ts, openai.ts, simulator.ts. The inference service
- * (inference-service.ts) owns admission (capacity, queue); an engine only generates.
+ * The one interface every inference engine implements. One folder per engine: llama-cpp/,
+ * openai/, simulator/; create-engine.ts picks one from the configuration. The inference service
+ * (inference-service.ts) owns admission (capacity, queue) and the sampling defaults; an engine
+ * only generates. Chat wire concepts (roles, finish reasons, the prompt-token estimate, context
+ * window rules) live in lib/chat, shared with the gateway.
  */
+import type { ChatMessage } from '../../../../lib/chat/messages.js';
+import type { FinishReason } from '../../../../lib/chat/finish-reasons.js';
 
-export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
-
-export interface ChatMessage {
-  role: ChatRole;
-  content: string;
-  name?: string | undefined;
-}
+export type { ChatMessage } from '../../../../lib/chat/messages.js';
+export type { ChatRole } from '../../../../lib/chat/roles.js';
+export type { FinishReason } from '../../../../lib/chat/finish-reasons.js';
 
 export interface GenerateParams {
   /** Correlation id (the gateway's X-Request-ID). */
@@ -18,6 +18,7 @@ export interface GenerateParams {
   messages: ChatMessage[];
   /** Upper bound of completion tokens already resolved by the caller; undefined = remaining context. */
   maxTokens?: number | undefined;
+  /** Undefined only for direct callers; the inference service always fills lib/chat's defaults. */
   temperature?: number | undefined;
   topP?: number | undefined;
   /** Sampling seed; undefined = a fresh random seed per request. */
@@ -25,8 +26,6 @@ export interface GenerateParams {
   /** Up to 4 stop sequences; generation stops before them and they are not emitted. */
   stop: string[];
 }
-
-export type FinishReason = 'stop' | 'length' | 'cancelled';
 
 export interface Usage {
   promptTokens: number;

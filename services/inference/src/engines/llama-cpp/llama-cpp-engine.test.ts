@@ -1,80 +1,15 @@
-/**
- * Real inference against a tiny GGUF generated at test time (scripts/make-tiny-gguf.ts): its
- * "successor" weights make greedy output predictable, so every assertion is on exact text.
- *
- * The ChatML prompt always ends in "<|im_start|>assistant\n"; the successor of "\n" is "A", so
- * a greedy reply walks the ASCII table from "A" to "~" and then emits <|im_end|> (EOS):
- * 62 visible tokens + 1 EOS token.
- */
+/** The llama-cpp engine on the tiny model: text, stops, roles, concurrency, sampling, cancellation, context. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { LlamaCompletion, getLlama } from 'node-llama-cpp';
-import { buildTinyGguf, writeTinyGguf } from '../../../../scripts/make-tiny-gguf.js';
-import { AppError } from '../../../../lib/errors/app-error.js';
-import type { ChatMessage, EngineEvent, FinishReason, GenerateParams } from './engine.js';
-import { createLlamaCppEngine, toChatHistory, type LlamaCppEngine } from './llama-cpp.js';
-
-/** Greedy reply to any chat: "A" through "~" (then EOS). */
-const FULL_REPLY = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~';
-const HI: ChatMessage[] = [{ role: 'user', content: 'Hi' }];
-/** BOS <|im_start|> "user\n" "Hi" <|im_end|> "\n" <|im_start|> "assistant\n" = 1+1+5+2+1+1+1+10. */
-const HI_PROMPT_TOKENS = 22;
-/** The ChatML frame around one user message costs 20 tokens; each ASCII character is 1 token. */
-const USER_FRAME_TOKENS = 20;
-const CONTEXT_WINDOW = 512;
-const silent = pino({ level: 'silent' });
-
-interface Collected {
-  text: string;
-  deltas: Array<Extract<EngineEvent, { type: 'delta' }>>;
-  finishReason: FinishReason;
-  promptTokens: number;
-  completionTokens: number;
-}
-
-function params(overrides: Partial<GenerateParams> = {}): GenerateParams {
-  return { requestId: 'test', messages: HI, temperature: 0, stop: [], ...overrides };
-}
-
-async function collect(
-  engine: LlamaCppEngine,
-  overrides: Partial<GenerateParams> = {},
-  signal: AbortSignal = new AbortController().signal,
-): Promise<Collected> {
-  const deltas: Collected['deltas'] = [];
-  const finals: Array<Extract<EngineEvent, { type: 'final' }>> = [];
-  for await (const event of engine.generate(params(overrides), signal)) {
-    if (event.type === 'delta') deltas.push(event);
-    else finals.push(event);
-  }
-  assert.equal(finals.length, 1, 'exactly one final event');
-  const final = finals[0]!;
-  return {
-    text: deltas.map((d) => d.text).join(''),
-    deltas,
-    finishReason: final.finishReason,
-    promptTokens: final.usage.promptTokens,
-    completionTokens: final.usage.completionTokens,
-  };
-}
-
-function userMessageOfTokens(promptTokens: number): ChatMessage[] {
-  return [{ role: 'user', content: 'x'.repeat(promptTokens - USER_FRAME_TOKENS) }];
-}
-
-describe('tiny GGUF generator', () => {
-  it('is byte-for-byte deterministic and seed-dependent', () => {
-    const first = buildTinyGguf();
-    assert.equal(first.length, 438_656);
-    assert.ok(first.equals(buildTinyGguf()));
-    assert.ok(first.subarray(0, 4).equals(Buffer.from('GGUF')));
-    assert.ok(!first.equals(buildTinyGguf({ seed: 99 })));
-  });
-});
+import { AppError } from '../../../../../lib/errors/app-error.js';
+import type { ChatMessage, EngineEvent } from '../engine.js';
+import { createLlamaCppEngine, type LlamaCppEngine } from './llama-cpp-engine.js';
+import { toChatHistory } from './prompt.js';
+import { collect, CONTEXT_WINDOW, FULL_REPLY, HI, HI_PROMPT_TOKENS, params, silent, USER_FRAME_TOKENS, userMessageOfTokens } from '../../../../../test/helpers/llama-engine-kit.js';
+import { writeTinyGguf } from './tiny-gguf.js';
 
 describe('llama-cpp engine on the tiny model', () => {
   let dir: string;
@@ -324,88 +259,5 @@ describe('llama-cpp engine on the tiny model', () => {
     assert.deepEqual(again, first);
     assert.equal(other.text, 'ABCDEFGH');
     assert.equal(other.promptTokens, first.promptTokens + 'two, longer'.length - 'one'.length);
-  });
-});
-
-describe('tiny GGUF raw completions (node-llama-cpp directly)', () => {
-  it('continues " " with the next 32 ASCII characters and stops "v" at EOS', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tiny-gguf-'));
-    const llama = await getLlama({ gpu: false, build: 'never' });
-    try {
-      const modelPath = join(dir, 'tiny.gguf');
-      await writeTinyGguf(modelPath);
-      const model = await llama.loadModel({ modelPath });
-      const context = await model.createContext({ contextSize: 512, threads: 1 });
-      const completion = new LlamaCompletion({ contextSequence: context.getSequence() });
-      const space = await completion.generateCompletionWithMeta(' ', { maxTokens: 32 });
-      assert.equal(space.response, '!"#$%&\'()*+,-./0123456789:;<=>?@');
-      assert.equal(space.metadata.stopReason, 'maxTokens');
-      const v = await completion.generateCompletionWithMeta('v', { maxTokens: 32 });
-      assert.equal(v.response, 'wxyz{|}~');
-      assert.equal(v.metadata.stopReason, 'eogToken');
-    } finally {
-      await llama.dispose(); // disposes the model and context too
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('llama-cpp engine shutdown', () => {
-  it('close() cancels in-flight generations, then refuses new work', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'llama-cpp-close-'));
-    const modelPath = join(dir, 'tiny.gguf');
-    await writeTinyGguf(modelPath);
-    const engine = createLlamaCppEngine(
-      { modelPath, gpu: 'cpu', threads: 1, parallel: 1 },
-      { logger: silent },
-    );
-    try {
-      await engine.start();
-      const events: EngineEvent[] = [];
-      let closing: Promise<void> | undefined;
-      for await (const event of engine.generate(params(), new AbortController().signal)) {
-        events.push(event);
-        closing ??= engine.close(); // close while the first delta is in hand
-      }
-      await closing;
-      const final = events.at(-1);
-      assert.ok(final?.type === 'final');
-      assert.equal(final.finishReason, 'cancelled');
-      assert.equal(engine.ready(), false);
-      await assert.rejects(engine.countPromptTokens(HI), { kind: 'unavailable' });
-      await assert.rejects(engine.start(), { kind: 'unavailable' });
-    } finally {
-      await engine.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('llama-cpp engine without a model', () => {
-  it('fails start() quickly with a clear error when the file is missing and downloads are off', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'llama-cpp-missing-'));
-    const engine = createLlamaCppEngine(
-      { modelPath: join(dir, 'missing.gguf'), allowDownload: false, gpu: 'cpu', threads: 1 },
-      { logger: silent },
-    );
-    try {
-      const startedAt = performance.now();
-      await assert.rejects(engine.start(), (err: unknown) => {
-        assert.ok(err instanceof AppError);
-        assert.equal(err.kind, 'unavailable');
-        assert.match(err.message, /missing\.gguf/);
-        assert.match(err.message, /No model file found/);
-        assert.match(err.message, /download disabled/);
-        return true;
-      });
-      assert.ok(performance.now() - startedAt < 2000);
-      assert.equal(engine.ready(), false);
-      await assert.rejects(engine.countPromptTokens(HI), { kind: 'unavailable' });
-      const iterator = engine.generate(params(), new AbortController().signal);
-      await assert.rejects(iterator[Symbol.asyncIterator]().next(), { kind: 'unavailable' });
-    } finally {
-      await engine.close();
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 });

@@ -5,8 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { delay } from 'abort-controller-x';
-import { AppError } from '../../../../lib/errors/app-error.js';
-import type { ChatMessage, Engine, EngineEvent, GenerateParams } from './engine.js';
+import { clampMaxTokens, completionRoom } from '../../../../../lib/chat/context-window.js';
+import { estimatePromptTokens } from '../../../../../lib/chat/prompt-tokens.js';
+import { AppError } from '../../../../../lib/errors/app-error.js';
+import type { Engine, EngineEvent, GenerateParams } from '../engine.js';
 
 export interface SimulatorOptions {
   tokensPerSecond: number;
@@ -33,11 +35,6 @@ const WORDS = [
   'can', 'measure', 'the', 'platform', 'without', 'a', 'model', 'this', 'is', 'not', 'inference',
 ];
 
-/** Rough token count: one token per word-ish piece, as a simulator has no tokenizer. */
-export function simulatorTokenCount(messages: ChatMessage[]): number {
-  return messages.reduce((n, m) => n + 4 + Math.ceil(m.content.length / 4), 0);
-}
-
 export function createSimulatorEngine(options: SimulatorOptions): Engine {
   const interTokenMs = options.tokensPerSecond > 0 ? 1000 / options.tokensPerSecond : 0;
   return {
@@ -50,17 +47,11 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
       contextWindow: options.contextWindow,
       backend: `simulator ${options.tokensPerSecond} tok/s`,
     }),
-    countPromptTokens: async (messages) => simulatorTokenCount(messages),
+    // No tokenizer: prompts are counted with the shared estimate (lib/chat/prompt-tokens.ts).
+    countPromptTokens: async (messages) => estimatePromptTokens(messages),
     async *generate(params: GenerateParams, signal: AbortSignal): AsyncGenerator<EngineEvent> {
-      const promptTokens = simulatorTokenCount(params.messages);
-      if (promptTokens > options.contextWindow) {
-        throw new AppError('invalid_request', `This model's maximum context length is ${options.contextWindow} tokens; the messages use ${promptTokens}.`, {
-          code: 'context_length_exceeded',
-          param: 'messages',
-        });
-      }
-      const room = options.contextWindow - promptTokens;
-      const maxTokens = Math.min(params.maxTokens ?? room, room);
+      const promptTokens = estimatePromptTokens(params.messages);
+      const maxTokens = clampMaxTokens(params.maxTokens, completionRoom(options.contextWindow, promptTokens));
       const limit = Math.min(maxTokens, options.responseTokens);
       const start = seedFrom(params);
       let text = '';

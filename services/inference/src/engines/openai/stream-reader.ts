@@ -1,0 +1,159 @@
+/**
+ * Reads an upstream chat-completions answer into engine events.
+ *
+ * - Streaming (SSE): each content chunk is one `delta` with tokenCount 1, unless the chunk carries
+ *   a running `usage.completion_tokens` (vLLM continuous usage stats), in which case the
+ *   difference is used. `[DONE]` ends the answer; a body that ends without `[DONE]` or a
+ *   finish_reason means the engine server died mid-answer.
+ * - Usage: the upstream's own usage chunk (`stream_options.include_usage`) is authoritative.
+ *   Upstreams that send no usage fall back to: completion = the sum of delta tokenCounts,
+ *   prompt = the shared estimate (lib/chat/prompt-tokens.ts). Billing is only exact when the
+ *   upstream reports usage.
+ * - An upstream that ignores `stream: true` and answers one JSON body is served as one delta.
+ */
+import type { Logger } from 'pino';
+import { finishReasonFromOpenAI } from '../../../../../lib/chat/finish-reasons.js';
+import { estimatePromptTokens } from '../../../../../lib/chat/prompt-tokens.js';
+import { AppError } from '../../../../../lib/errors/app-error.js';
+import type { ChatMessage, EngineEvent, FinishReason, GenerateParams, Usage } from '../engine.js';
+import { isRecord } from './json.js';
+import { SseParser } from './sse.js';
+import type { UpstreamCall } from './upstream-call.js';
+import { GENERIC_INTERNAL, streamError, upstreamErrorInfo } from './upstream-errors.js';
+
+/** Token counts of one answer: the upstream's where it reported them, ours otherwise. */
+export class UsageTally {
+  private prompt: number | undefined;
+  private completion: number | undefined;
+  private counted = 0;
+
+  constructor(private readonly messages: ChatMessage[]) {}
+
+  get reportedByUpstream(): boolean {
+    return this.prompt !== undefined;
+  }
+
+  /** Reads a chunk's `usage`; returns the tokens a content delta in the same chunk stands for. */
+  read(usage: unknown): number | undefined {
+    if (!isRecord(usage)) return undefined;
+    if (typeof usage['prompt_tokens'] === 'number') this.prompt = usage['prompt_tokens'];
+    return typeof usage['completion_tokens'] === 'number' ? usage['completion_tokens'] : undefined;
+  }
+
+  /** Counts one content delta; `reported` is the chunk's running completion count, if any. */
+  delta(reported: number | undefined): number {
+    const tokenCount = reported === undefined ? 1 : Math.max(0, reported - (this.completion ?? 0));
+    this.counted += tokenCount;
+    return tokenCount;
+  }
+
+  /** Records the chunk's running completion count (after its delta was counted). */
+  settle(reported: number | undefined): void {
+    if (reported !== undefined) this.completion = reported;
+  }
+
+  usage(): Usage {
+    return {
+      promptTokens: this.prompt ?? estimatePromptTokens(this.messages),
+      completionTokens: this.completion ?? this.counted,
+    };
+  }
+}
+
+/** Yields the deltas of an SSE body; returns the finish reason. Errors throw AppErrors. */
+export async function* readChatStream(
+  body: ReadableStream<Uint8Array>,
+  call: UpstreamCall,
+  tally: UsageTally,
+  logger: Logger,
+  requestId: string,
+): AsyncGenerator<EngineEvent, FinishReason, undefined> {
+  const reader = body.getReader();
+  call.track(reader);
+  const parser = new SseParser();
+  let finishReason: FinishReason | undefined;
+  let done = false;
+  for (;;) {
+    let chunk: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      chunk = await call.wait(reader.read());
+    } catch (err) {
+      if (done) break; // the drain after [DONE] timed out: the answer is complete anyway
+      throw err;
+    }
+    if (chunk.done) call.complete();
+    if (done) {
+      if (chunk.done) break;
+      continue; // draining the body after [DONE]
+    }
+    const events = chunk.done ? parser.end() : parser.feed(chunk.value);
+    for (const ev of events) {
+      if (ev.data.trim() === '[DONE]') {
+        done = true;
+        call.finished(); // servers end the body right after [DONE]; give them a moment
+        break;
+      }
+      if (ev.event === 'error') throw streamError(ev.data, logger, requestId);
+      let obj: unknown;
+      try {
+        obj = JSON.parse(ev.data);
+      } catch {
+        logger.warn({ requestId, data: ev.data.slice(0, 200) }, 'upstream sent a malformed stream chunk');
+        throw new AppError('internal', GENERIC_INTERNAL);
+      }
+      if (!isRecord(obj)) continue;
+      if (!Array.isArray(obj['choices']) && upstreamErrorInfo(obj) !== undefined) throw streamError(obj, logger, requestId);
+      const reported = tally.read(obj['usage']);
+      const choice = firstChoice(obj['choices']);
+      if (choice !== undefined) {
+        const delta = choice['delta'];
+        const content = isRecord(delta) ? delta['content'] : undefined;
+        if (typeof content === 'string' && content.length > 0) {
+          const tokenCount = tally.delta(reported);
+          tally.settle(reported);
+          yield { type: 'delta', text: content, tokenCount };
+        }
+        const reason = choice['finish_reason'];
+        if (typeof reason === 'string' && reason.length > 0) finishReason = finishReasonFromOpenAI(reason);
+      }
+      tally.settle(reported);
+    }
+    if (chunk.done) break;
+  }
+  if (!done && finishReason === undefined) {
+    logger.warn({ requestId }, 'upstream stream ended early');
+    throw new AppError('unavailable', 'The inference engine stopped unexpectedly; retry later.', { retryable: true });
+  }
+  if (!tally.reportedByUpstream) logger.debug({ requestId }, 'upstream sent no usage; reporting estimates');
+  return finishReason ?? 'stop';
+}
+
+/** Choice 0 of a chunk (servers that omit `index` send one choice). */
+function firstChoice(choices: unknown): Record<string, unknown> | undefined {
+  if (!Array.isArray(choices)) return undefined;
+  const choice: unknown = choices.find((c: unknown) => isRecord(c) && (c['index'] === 0 || c['index'] === undefined));
+  return isRecord(choice) ? choice : undefined;
+}
+
+/** The events of a whole (non-streaming) JSON answer. */
+export function fromJsonAnswer(json: unknown, params: GenerateParams, logger: Logger): EngineEvent[] {
+  const info = upstreamErrorInfo(json);
+  if (!isRecord(json) || (info !== undefined && !Array.isArray(json['choices']))) {
+    throw streamError(json, logger, params.requestId);
+  }
+  const choices = json['choices'];
+  const choice = Array.isArray(choices) ? (choices[0] as unknown) : undefined;
+  const message = isRecord(choice) ? choice['message'] : undefined;
+  const text = isRecord(message) && typeof message['content'] === 'string' ? message['content'] : '';
+  const u = json['usage'];
+  const completion = isRecord(u) && typeof u['completion_tokens'] === 'number' ? u['completion_tokens'] : text.length > 0 ? 1 : 0;
+  const prompt = isRecord(u) && typeof u['prompt_tokens'] === 'number' ? u['prompt_tokens'] : estimatePromptTokens(params.messages);
+  const events: EngineEvent[] = [];
+  if (text.length > 0) events.push({ type: 'delta', text, tokenCount: completion });
+  events.push({
+    type: 'final',
+    finishReason: finishReasonFromOpenAI(isRecord(choice) ? choice['finish_reason'] : undefined),
+    usage: { promptTokens: prompt, completionTokens: completion },
+  });
+  return events;
+}

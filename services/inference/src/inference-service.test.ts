@@ -1,0 +1,84 @@
+/**
+ * The inference service over real gRPC: the worker, not its callers or its engines, fills the
+ * sampling defaults (lib/chat/sampling.ts), and proto roles reach the engine as chat roles.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { InferenceServiceDefinition, Role, type GenerateRequest } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { SAMPLING_DEFAULTS } from '../../../lib/chat/sampling.js';
+import { callOptions, createAppClient, createGrpcChannel } from '../../../lib/grpc/client.js';
+import { loadInferenceConfig } from './config.js';
+import type { Engine, GenerateParams } from './engines/engine.js';
+import { createSimulatorEngine } from './engines/simulator/simulator-engine.js';
+import { startInferenceWorker } from './start.js';
+
+const seen: GenerateParams[] = [];
+const simulator = createSimulatorEngine({
+  tokensPerSecond: 0,
+  timeToFirstTokenMs: 0,
+  responseTokens: 2,
+  contextWindow: 4096,
+  failAfterTokens: 0,
+  hangAfterTokens: 0,
+  crashAfterTokens: 0,
+});
+/** The simulator, recording what the service hands it. */
+const recording: Engine = {
+  ...simulator,
+  generate(params, signal) {
+    seen.push(params);
+    return simulator.generate(params, signal);
+  },
+};
+
+const worker = await startInferenceWorker(loadInferenceConfig({ INFERENCE_PORT: '0', INFERENCE_DRAIN_GRACE_MS: '100' }), {
+  logger: pino({ level: 'silent' }),
+  engine: recording,
+});
+await worker.ready;
+const channel = createGrpcChannel(`127.0.0.1:${worker.port}`);
+const client = createAppClient(InferenceServiceDefinition, channel, { address: `127.0.0.1:${worker.port}`, target: 'inference' });
+
+after(async () => {
+  channel.close();
+  await worker.stop();
+});
+
+async function generate(over: Partial<GenerateRequest>): Promise<GenerateParams> {
+  const request: GenerateRequest = {
+    requestId: `req-${seen.length}`,
+    messages: [
+      { role: Role.ROLE_DEVELOPER, content: 'Be brief.', name: '' },
+      { role: Role.ROLE_USER, content: 'Hi', name: 'alice' },
+    ],
+    stop: [],
+    ...over,
+  };
+  for await (const _ of client.generate(request, callOptions(request.requestId))) void _;
+  const params = seen.at(-1);
+  assert.ok(params, 'the engine was called');
+  return params;
+}
+
+describe('inference service', () => {
+  it('fills temperature and top_p a request leaves out with the shared defaults', async () => {
+    const params = await generate({});
+    assert.equal(params.temperature, SAMPLING_DEFAULTS.temperature);
+    assert.equal(params.topP, SAMPLING_DEFAULTS.topP);
+  });
+
+  it('keeps the values a request sets, 0 included', async () => {
+    const params = await generate({ temperature: 0, topP: 1 });
+    assert.equal(params.temperature, 0);
+    assert.equal(params.topP, 1);
+  });
+
+  it('hands the engine chat roles and names', async () => {
+    const params = await generate({});
+    assert.deepEqual(params.messages, [
+      { role: 'developer', content: 'Be brief.' },
+      { role: 'user', content: 'Hi', name: 'alice' },
+    ]);
+  });
+});
