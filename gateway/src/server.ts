@@ -14,9 +14,12 @@ import { createBreaker, type Breaker } from './breaker.js';
 import type { GatewayConfig } from './config.js';
 import { createAuthPort, createQuotaPort } from './upstreams.js';
 import { createWorkerPool, type WorkerPool } from './worker-pool.js';
+import { startGatewayGrpcServer } from './grpc/server.js';
 
 export interface Gateway {
   port: number;
+  /** Port of the gRPC front door (GATEWAY_GRPC_PORT). */
+  grpcPort: number;
   server: Server;
   metrics: GatewayMetrics;
   metricsPort: number | undefined;
@@ -92,6 +95,14 @@ export async function startGateway(
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
+  const grpc = await startGatewayGrpcServer(
+    { config, logger, auth, quota, pool, tiers, metrics, draining: () => draining, shutdown: shutdown.signal },
+    config.GATEWAY_HOST,
+    config.GATEWAY_GRPC_PORT,
+  ).catch(async (err: unknown) => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw err;
+  });
   const metricsServer =
     config.GATEWAY_METRICS_PORT === undefined
       ? undefined
@@ -100,6 +111,7 @@ export async function startGateway(
 
   return {
     port,
+    grpcPort: grpc.port,
     server,
     metrics,
     metricsPort: metricsServer?.port,
@@ -110,7 +122,8 @@ export async function startGateway(
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = setTimeout(() => shutdown.abort(), config.GATEWAY_DRAIN_GRACE_MS);
-      await closed;
+      // gRPC streams end with gateway_draining at the grace too; the extra second lets them say so.
+      await Promise.all([closed, grpc.shutdown(config.GATEWAY_DRAIN_GRACE_MS + 1000)]);
       clearTimeout(grace);
       shutdown.abort();
       await pool.close();
