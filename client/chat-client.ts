@@ -90,10 +90,9 @@ const roles: Record<RoleName, Role> = {
 export function createChatClient(options: { address: string; apiKey: string; channel?: Channel }): ChatClient {
   const channel = options.channel ?? createChannel(options.address);
   const client: ChatServiceClient = createClient(ChatServiceDefinition, channel);
-  const callOptions = (o: CallOptions | undefined, seen: Metadata) => ({
-    metadata: Metadata({ authorization: `Bearer ${options.apiKey}` }),
-    ...(o?.signal ? { signal: o.signal } : {}),
-    ...(o?.deadline !== undefined ? { deadline: o.deadline } : {}),
+  const callOptions = (o: CallOptions | undefined, seen: Metadata, signal: AbortSignal | undefined) => ({
+    metadata: deadlineMetadata(Metadata({ authorization: `Bearer ${options.apiKey}` }), o?.deadline),
+    ...(signal ? { signal } : {}),
     onHeader(header: Metadata) {
       for (const [k, v] of header) seen.set(k, v);
       o?.onMetadata?.(textOf(header));
@@ -109,10 +108,13 @@ export function createChatClient(options: { address: string; apiKey: string; cha
 
   async function* createChatCompletion(request: ChatRequest, o?: CallOptions): AsyncGenerator<CreateChatCompletionResponse> {
     const seen = Metadata();
+    const local = localDeadline(o);
     try {
-      yield* client.createChatCompletion(toRequest(request), callOptions(o, seen));
+      yield* client.createChatCompletion(toRequest(request), callOptions(o, seen, local.signal));
     } catch (err) {
-      throw toChatClientError(err, seen);
+      throw local.expired() ? deadlineError(seen) : toChatClientError(err, seen);
+    } finally {
+      local.clear();
     }
   }
 
@@ -129,14 +131,51 @@ export function createChatClient(options: { address: string; apiKey: string; cha
     },
     async listModels(request, o) {
       const seen = Metadata();
+      const local = localDeadline(o);
       try {
-        return await client.listModels(request, callOptions(o, seen));
+        return await client.listModels(request, callOptions(o, seen, local.signal));
       } catch (err) {
-        throw toChatClientError(err, seen);
+        throw local.expired() ? deadlineError(seen) : toChatClientError(err, seen);
+      } finally {
+        local.clear();
       }
     },
     close: () => channel.close(),
   };
+}
+
+const deadlineMs = (deadline: Date | number): number =>
+  Math.max(1, Math.ceil(deadline instanceof Date ? deadline.getTime() - Date.now() : deadline));
+
+/**
+ * The deadline travels as gRPC's own `grpc-timeout` header, so the gateway honours it (and caps
+ * the tier's timeout with it) exactly as for any other gRPC client.
+ */
+function deadlineMetadata(metadata: Metadata, deadline: Date | number | undefined): Metadata {
+  if (deadline !== undefined) metadata.set('grpc-timeout', `${deadlineMs(deadline)}m`);
+  return metadata;
+}
+
+/** A local backstop for the deadline (the server normally ends the call first) plus the caller's signal. */
+function localDeadline(o: CallOptions | undefined) {
+  if (o?.deadline === undefined) return { signal: o?.signal, expired: () => false, clear: () => undefined };
+  const controller = new AbortController();
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    controller.abort();
+  }, deadlineMs(o.deadline) + DEADLINE_BACKSTOP_MS);
+  return {
+    signal: o.signal ? AbortSignal.any([o.signal, controller.signal]) : controller.signal,
+    expired: () => expired,
+    clear: () => clearTimeout(timer),
+  };
+}
+
+const DEADLINE_BACKSTOP_MS = 1000;
+
+function deadlineError(seen: Metadata): ChatClientError {
+  return new ChatClientError(Status.DEADLINE_EXCEEDED, 'Deadline exceeded', undefined, undefined, undefined, {}, textOf(seen));
 }
 
 function toChatClientError(err: unknown, seen: Metadata): unknown {

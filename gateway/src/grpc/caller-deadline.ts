@@ -24,8 +24,14 @@ export const callerDeadlineInterceptor: ServerInterceptor = (_method, call) =>
     },
   });
 
-/** The caller's deadline, or undefined when the call has none. */
+/**
+ * The gateway ends a call this long before the caller's deadline, so that its own
+ * DEADLINE_EXCEEDED (with the error code and details) usually arrives before grpc-js's bare one.
+ */
+const ANSWER_MARGIN_MS = 25;
+
+/** The caller's deadline (less the answer margin), or undefined when the call has none. */
 export function callerDeadline(metadata: Metadata): Date | undefined {
   const ms = Number(metadata.get(CALLER_DEADLINE));
-  return Number.isFinite(ms) && ms > 0 ? new Date(ms) : undefined;
+  return Number.isFinite(ms) && ms > 0 ? new Date(ms - ANSWER_MARGIN_MS) : undefined;
 }
