@@ -18,8 +18,8 @@ echo "gen/ is up to date; buf lint clean"
 
 # xerotier.gateway.v1 is public: no wire- or source-incompatible change against main. The base is
 # the local branch main, else origin/main (a fresh clone of main has only that branch; then the
-# comparison is main against itself). Its protos are exported with git archive, so worktrees and
-# shallow clones work alike.
+# comparison is main against itself). buf reads the base from the repository's git directory
+# (the common one, so this also works in a git worktree).
 GATEWAY_PROTO=proto/xerotier/gateway
 base=""
 for ref in main origin/main; do
@@ -33,7 +33,5 @@ if ! git cat-file -e "$base:$GATEWAY_PROTO" 2>/dev/null; then
   echo "buf breaking: skipped, $GATEWAY_PROTO does not exist on $base yet"
   exit 0
 fi
-mkdir -p "$tmp/base"
-git archive "$base" buf.yaml proto | tar -x -C "$tmp/base"
-npx buf breaking --against "$tmp/base" --path "$GATEWAY_PROTO"
+npx buf breaking --against "$(git rev-parse --git-common-dir)#ref=$base" --path "$GATEWAY_PROTO"
 echo "buf breaking: $GATEWAY_PROTO is compatible with $base"
