@@ -43,6 +43,8 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
   const tried = new Set<Worker>();
   let lastError: unknown;
   for (let attempt = 0; attempt < options.maxAttempts; attempt++) {
+    // Ended before (or between) attempts, e.g. the caller left during authentication: open nothing.
+    if (options.signal.aborted) throw new AppError('cancelled', 'request ended before the generation opened');
     let worker: Worker;
     try {
       worker = options.pool.pick(options.pools, tried);

@@ -36,9 +36,11 @@ export function chatCompletionsHandler(deps: ChatDeps) {
     if (admission.denied) throw admission.denied;
 
     const clientGone = new AbortController();
-    res.on('close', () => {
+    const gone = (): void => {
       if (!res.writableFinished) clientGone.abort(new AppError('cancelled', 'client closed the connection'));
-    });
+    };
+    res.on('close', gone);
+    if (res.closed) gone(); // closed while authentication and admission ran
     const signal = requestSignal(deps, call, who, clientGone.signal);
     try {
       const generation = await open(deps, call, who, admission, signal);
