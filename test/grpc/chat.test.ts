@@ -12,7 +12,7 @@ import { ServerReflectionService } from 'nice-grpc-server-reflection';
 import reflectionPb from 'nice-grpc-server-reflection/lib/proto/grpc/reflection/v1/reflection_pb.js';
 import { AuthServiceDefinition, Scope } from '../../gen/xerotier/auth/v1/auth_service.js';
 import { callOptions, createAppClient, createGrpcChannel } from '../../lib/grpc/client.js';
-import { FinishReason, Role, type CreateChatCompletionResponse } from '../../client/chat-client.js';
+import { FinishReason, Role, type ChatClient, type CreateChatCompletionResponse } from '../../client/chat-client.js';
 import { startPlatform, type Platform } from '../helpers/platform.js';
 import { unthrottledTiers } from '../helpers/tiers.js';
 import { ask, clientFor, failure } from './helpers.js';
@@ -21,17 +21,20 @@ async function* once<T>(value: T): AsyncGenerator<T> {
   yield value;
 }
 
+const AUTH_CACHE_TTL_MS = 300;
+
 describe('gRPC front door: chat', () => {
   let platform: Platform;
   let acmeKey: string;
+  let admin: ReturnType<typeof createAppClient<typeof AuthServiceDefinition>>;
   before(async () => {
     const tiers = unthrottledTiers();
     platform = await startPlatform({
-      gatewayEnv: { TIERS_FILE: tiers },
+      gatewayEnv: { TIERS_FILE: tiers, GATEWAY_AUTH_CACHE_TTL_MS: String(AUTH_CACHE_TTL_MS) },
       quotaEnv: { TIERS_FILE: tiers },
       workerEnv: { INFERENCE_CAPACITY: '32', INFERENCE_QUEUE_CAPACITY: '0' },
     });
-    const admin = createAppClient(AuthServiceDefinition, createGrpcChannel(`127.0.0.1:${platform.authPort}`), { address: '', target: 'auth' });
+    admin = createAppClient(AuthServiceDefinition, createGrpcChannel(`127.0.0.1:${platform.authPort}`), { address: '', target: 'auth' });
     await admin.createProject({ slug: 'acme', name: 'Acme' }, callOptions('t'));
     await admin.createEndpoint(
       { project: 'acme', slug: 'chat', tier: 'cpu_standard', model: 'acme-model', hardwarePool: 'cpu', contextWindow: 2048 },
@@ -110,6 +113,31 @@ describe('gRPC front door: chat', () => {
     } finally {
       wrong.close();
       acme.close();
+    }
+  });
+
+  it('applies scopes, endpoint binding and revocation (within the auth cache bound) like HTTP', async () => {
+    const create = (name: string, scopes: Scope[], endpointSlug = '') =>
+      admin.createApiKey({ project: 'demo', name, scopes, endpointSlug }, callOptions('t'));
+    await admin.createEndpoint(
+      { project: 'demo', slug: 'other', tier: 'cpu_standard', model: 'other-model', hardwarePool: 'cpu', contextWindow: 2048 },
+      callOptions('t'),
+    );
+    const management = await create('mgmt', [Scope.SCOPE_MANAGEMENT]);
+    const bound = await create('bound', [Scope.SCOPE_INFERENCE], 'other');
+    const revoked = await create('revoked', [Scope.SCOPE_INFERENCE]);
+    const clients = [management, bound, revoked].map((k) => clientFor(platform, k.secret));
+    const [mgmtClient, boundClient, revokedClient] = clients as [ChatClient, ChatClient, ChatClient];
+    try {
+      await failure(mgmtClient.complete(ask()), Status.PERMISSION_DENIED, 'scope_insufficient');
+      await failure(boundClient.complete(ask()), Status.PERMISSION_DENIED, 'endpoint_mismatch');
+      assert.ok((await boundClient.complete(ask({ endpoint: 'other' }))).text.length > 0, 'the bound key works on its endpoint');
+      assert.ok((await revokedClient.complete(ask())).text.length > 0, 'works before revocation');
+      await admin.revokeApiKey({ project: 'demo', keyId: revoked.apiKey!.id }, callOptions('t'));
+      await new Promise((r) => setTimeout(r, AUTH_CACHE_TTL_MS + 50));
+      await failure(revokedClient.complete(ask()), Status.UNAUTHENTICATED, 'invalid_api_key');
+    } finally {
+      for (const c of clients) c.close();
     }
   });
 
