@@ -4,7 +4,6 @@
  * render: a start event, content deltas, one final event. The caller's deadline caps the tier's
  * timeout and travels to the worker; a cancelled call cancels the generation on the worker.
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CallContext, Metadata, ServiceImplementation } from 'nice-grpc';
 import {
@@ -22,7 +21,7 @@ import { countsAgainstWorker, draining, streamFailure } from '../failure-policy.
 import { rateLimitHeaders } from '../openai/rate-limit-headers.js';
 import { callerDeadline } from './caller-deadline.js';
 import { parseChatRequest } from './parse.js';
-import type { ErrorScope } from './rich-errors.js';
+import type { GatewayCallContext } from './call-context.js';
 
 export interface ChatServiceDeps extends ChatDeps {
   logger: Logger;
@@ -30,19 +29,19 @@ export interface ChatServiceDeps extends ChatDeps {
   draining: () => boolean;
 }
 
-type Context = CallContext & ErrorScope;
+type Context = CallContext & GatewayCallContext;
 
 const finishReasons: Partial<Record<WorkerFinishReason, FinishReason>> = {
   [WorkerFinishReason.FINISH_REASON_STOP]: FinishReason.FINISH_REASON_STOP,
   [WorkerFinishReason.FINISH_REASON_LENGTH]: FinishReason.FINISH_REASON_LENGTH,
 };
 
-export function chatService(deps: ChatServiceDeps): ServiceImplementation<typeof ChatServiceDefinition, ErrorScope> {
+export function chatService(deps: ChatServiceDeps): ServiceImplementation<typeof ChatServiceDefinition, GatewayCallContext> {
   return {
     async *createChatCompletion(request, context: Context) {
-      const call = begin(deps, context, request.project, request.endpoint, 'CreateChatCompletion');
+      const call = begin(deps, context, request.project, request.endpoint);
       const who = await authenticate(deps, call);
-      context.errorScope.keyId = who.principal.keyId;
+      context.gateway.keyId = who.principal.keyId;
       const admission = await admit(deps, call, who, parseChatRequest(request));
       // Rate-limit figures as response metadata, on success and on error alike.
       setAll(context.header, rateLimitHeaders(admission.limits.requests, admission.limits.tokens));
@@ -72,9 +71,9 @@ export function chatService(deps: ChatServiceDeps): ServiceImplementation<typeof
     },
 
     async listModels(request, context: Context) {
-      const call = begin(deps, context, request.project, request.endpoint, 'ListModels');
+      const call = begin(deps, context, request.project, request.endpoint);
       const who = await authenticate(deps, call);
-      context.errorScope.keyId = who.principal.keyId;
+      context.gateway.keyId = who.principal.keyId;
       const limits = await deps.quota.limits({ requestId: call.requestId, keyId: who.principal.keyId, tier: who.endpoint.tier });
       setAll(context.header, rateLimitHeaders(limits?.requests, limits?.tokens));
       return {
@@ -84,14 +83,10 @@ export function chatService(deps: ChatServiceDeps): ServiceImplementation<typeof
   };
 }
 
-/** What every call starts with: refusal while draining, a server-chosen request id, the API key. */
-function begin(deps: ChatServiceDeps, context: Context, project: string, endpoint: string, rpc: string): ChatCall {
+/** What every call starts with: refusal while draining, the target, the API key. */
+function begin(deps: ChatServiceDeps, context: Context, project: string, endpoint: string): ChatCall {
   if (deps.draining()) throw draining();
-  const requestId = `req_${randomBytes(12).toString('hex')}`;
-  context.header.set('x-request-id', requestId);
-  // A caller's own x-request-id is kept for correlation in the log line only.
-  const given = context.metadata.get('x-request-id');
-  const logger = deps.logger.child({ reqId: requestId, rpc, ...(given ? { clientRequestId: given.slice(0, 128) } : {}) });
+  const { requestId, logger } = context.gateway;
   if (!project) throw invalidRequest("Missing required field 'project'.", { code: 'invalid_request', param: 'project' });
   if (!endpoint) throw invalidRequest("Missing required field 'endpoint'.", { code: 'invalid_request', param: 'endpoint' });
   return { requestId, logger, arrivedAt: performance.now(), apiKey: apiKey(context.metadata), project, endpoint };

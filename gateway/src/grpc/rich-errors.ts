@@ -5,9 +5,7 @@
  * the OpenAI error type and param), RetryInfo for retryable 429/503s, QuotaFailure for rate limits.
  * Internal errors never show their message.
  */
-import { isAbortError } from 'abort-controller-x';
-import type { Logger } from 'pino';
-import { Metadata, ServerError, Status, type CallContext, type ServerMiddlewareCall } from 'nice-grpc';
+import { Metadata, ServerError, Status } from 'nice-grpc';
 import { AppError } from '../../../lib/errors/app-error.js';
 import { toServerError } from '../../../lib/errors/grpc.js';
 import { toHttpError } from '../../../lib/errors/http.js';
@@ -15,26 +13,8 @@ import { encodeRichStatus, STATUS_DETAILS_TRAILER } from '../../../lib/errors/ri
 
 export const ERROR_DOMAIN = 'gateway.xerotier';
 
-/** Filled by the handler as it learns who is calling; used to describe quota failures. */
-export interface ErrorScope {
-  errorScope: { keyId?: string };
-}
-
-export function richErrorMiddleware(logger: Logger) {
-  return async function* middleware<Req, Res>(call: ServerMiddlewareCall<Req, Res, ErrorScope>, context: CallContext) {
-    const errorScope: ErrorScope['errorScope'] = {};
-    try {
-      return yield* call.next(call.request, { ...context, errorScope });
-    } catch (err) {
-      if (isAbortError(err) || err instanceof ServerError) throw err;
-      const app = err instanceof AppError ? err : new AppError('internal', 'internal error', { cause: err });
-      if (app.kind === 'internal') logger.error({ err, rpc: call.method.path }, 'rpc failed');
-      throw toRichServerError(app, context.trailer, errorScope.keyId);
-    }
-  };
-}
-
-function toRichServerError(app: AppError, trailer: Metadata, keyId: string | undefined): ServerError {
+/** Fills the trailer (code, retry delay, rich status) and returns the status to end the call with. */
+export function toRichServerError(app: AppError, trailer: Metadata, keyId: string | undefined): ServerError {
   const { code } = toServerError(app, trailer);
   const http = toHttpError(app);
   const message = http.body.error.message;

@@ -13,7 +13,7 @@ import { ChatServiceDefinition } from '../../../gen/xerotier/gateway/v1/chat_ser
 import { setHealth } from '../../../lib/grpc/server.js';
 import { callerDeadlineInterceptor } from './caller-deadline.js';
 import { chatService, type ChatServiceDeps } from './chat-service.js';
-import { richErrorMiddleware } from './rich-errors.js';
+import { callContextMiddleware } from './call-context.js';
 
 export const CHAT_SERVICE_NAME = 'xerotier.gateway.v1.ChatService';
 
@@ -31,7 +31,7 @@ export async function startGatewayGrpcServer(deps: ChatServiceDeps, host: string
   const health = HealthState();
   server.add(HealthDefinition, HealthServiceImpl(health));
   server.add(ServerReflectionService, ServerReflection(readFileSync(descriptorSetPath), [CHAT_SERVICE_NAME]));
-  server.with(richErrorMiddleware(deps.logger)).add(ChatServiceDefinition, chatService(deps));
+  server.with(callContextMiddleware(deps.logger)).add(ChatServiceDefinition, chatService(deps));
   const bound = await server.listen(`${host}:${port}`);
   setHealth(health, [CHAT_SERVICE_NAME], true);
   deps.logger.info({ port: bound }, 'gateway gRPC listening');
