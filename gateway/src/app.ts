@@ -12,6 +12,7 @@ import { AppError, invalidRequest, notFound } from '../../lib/errors/app-error.j
 import { toHttpError } from '../../lib/errors/http.js';
 import type { TierTable } from '../../lib/tiers/tier-table.js';
 import type { GatewayConfig } from './config.js';
+import { draining } from './failure-policy.js';
 import { redactUrl } from './log-redaction.js';
 import type { RequestLocals } from './request-context.js';
 import { chatCompletionsHandler } from './routes/chat-completions.js';
@@ -104,7 +105,7 @@ export function createApp(deps: GatewayDeps): express.Express {
 
   app.use((_req: Request, _res: Response, next: NextFunction) => {
     if (deps.draining()) {
-      next(new AppError('unavailable', 'The gateway is shutting down; retry the request.', { code: 'gateway_draining', retryAfterSeconds: 1 }));
+      next(draining());
     } else {
       next();
     }

@@ -22,6 +22,8 @@ const workerList = z
 const schema = z.object({
   GATEWAY_HOST: z.string().default('127.0.0.1'),
   GATEWAY_PORT: port(8080),
+  /** The gRPC front door (xerotier.gateway.v1.ChatService) on the same host. */
+  GATEWAY_GRPC_PORT: port(8081),
   /** Prometheus `GET /metrics` on its own port (kept off the public API port); unset = off. */
   GATEWAY_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** DNS-based URLs: `{endpoint}.{project}.<GATEWAY_BASE_DOMAIN>/v1/...`. */

@@ -16,9 +16,12 @@ import { createAuthPort, createQuotaPort } from './upstreams.js';
 import { createWorkerPool, type WorkerPool } from './worker-pool.js';
 import { watchRegistry } from './fleet/registry-watch.js';
 import { grpcTls } from '../../lib/grpc/tls.js';
+import { startGatewayGrpcServer } from './grpc/server.js';
 
 export interface Gateway {
   port: number;
+  /** Port of the gRPC front door (GATEWAY_GRPC_PORT). */
+  grpcPort: number;
   server: Server;
   metrics: GatewayMetrics;
   metricsPort: number | undefined;
@@ -108,6 +111,14 @@ export async function startGateway(
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
+  const grpc = await startGatewayGrpcServer(
+    { config, logger, auth, quota, pool, tiers, metrics, draining: () => draining, shutdown: shutdown.signal },
+    config.GATEWAY_HOST,
+    config.GATEWAY_GRPC_PORT,
+  ).catch(async (err: unknown) => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw err;
+  });
   const metricsServer =
     config.GATEWAY_METRICS_PORT === undefined
       ? undefined
@@ -127,6 +138,7 @@ export async function startGateway(
 
   return {
     port,
+    grpcPort: grpc.port,
     server,
     metrics,
     metricsPort: metricsServer?.port,
@@ -137,7 +149,8 @@ export async function startGateway(
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = setTimeout(() => shutdown.abort(), config.GATEWAY_DRAIN_GRACE_MS);
-      await closed;
+      // gRPC streams end with gateway_draining at the grace too; the extra second lets them say so.
+      await Promise.all([closed, grpc.shutdown(config.GATEWAY_DRAIN_GRACE_MS + 1000)]);
       clearTimeout(grace);
       shutdown.abort();
       registry?.close();

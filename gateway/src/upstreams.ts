@@ -1,6 +1,6 @@
 /**
  * The gateway's view of auth and quota: typed gRPC clients behind one breaker per target,
- * with the quota failure policy (GATEWAY_QUOTA_FAILURE_POLICY) applied in one place.
+ * with the auth and quota failure policies of failure-policy.ts applied to their answers.
  */
 import type { Logger } from 'pino';
 import { AuthServiceDefinition, type Principal, type Scope } from '../../gen/xerotier/auth/v1/auth_service.js';
@@ -10,10 +10,11 @@ import {
   type ReserveResponse,
   type SettleRequest,
 } from '../../gen/xerotier/quota/v1/quota_service.js';
-import { AppError, isAppError } from '../../lib/errors/app-error.js';
+import { AppError } from '../../lib/errors/app-error.js';
 import { callOptions, createAppClient, createGrpcChannel, type AppClient } from '../../lib/grpc/client.js';
 import type { Breaker } from './breaker.js';
 import type { GrpcTlsFiles } from '../../lib/grpc/tls.js';
+import { authFailure, quotaFailure, type QuotaFailurePolicy } from './failure-policy.js';
 
 export type AuthClient = AppClient<typeof AuthServiceDefinition>;
 
@@ -63,15 +64,7 @@ export function createAuthPort(options: UpstreamOptions): AuthPort {
   });
   const guarded = <T>(requestId: string, call: (c: AuthClient, o: ReturnType<typeof callOptions>) => Promise<T>): Promise<T> =>
     options.breaker.run(() => call(client, callOptions(requestId, undefined, options.timeoutMs))).catch((err: unknown) => {
-      // Never let a request through unauthenticated: auth trouble is a 503, not a pass.
-      if (isAppError(err) && (err.kind === 'internal' || err.kind === 'timeout')) {
-        throw new AppError('unavailable', 'Authentication is temporarily unavailable.', {
-          code: 'auth_unavailable',
-          retryAfterSeconds: 1,
-          cause: err,
-        });
-      }
-      throw err;
+      throw authFailure(err);
     });
   return {
     client,
@@ -87,7 +80,7 @@ export function createAuthPort(options: UpstreamOptions): AuthPort {
   };
 }
 
-export function createQuotaPort(options: UpstreamOptions & { policy: 'fail-closed' | 'fail-open' }): QuotaPort {
+export function createQuotaPort(options: UpstreamOptions & { policy: QuotaFailurePolicy }): QuotaPort {
   const channel = createGrpcChannel(options.address, options.tls);
   const client = createAppClient(QuotaServiceDefinition, channel, {
     address: options.address,
@@ -96,15 +89,12 @@ export function createQuotaPort(options: UpstreamOptions & { policy: 'fail-close
   });
   let outage = false;
   const failed = (err: unknown): undefined => {
-    if (isAppError(err) && err.kind === 'invalid_request') throw err;
+    const refusal = quotaFailure(options.policy, err);
+    if (refusal?.kind === 'invalid_request') throw refusal;
     if (!outage) options.logger.error({ err, policy: options.policy }, 'quota service unreachable');
     outage = true;
-    if (options.policy === 'fail-open') return undefined;
-    throw new AppError('unavailable', 'Rate limiting is temporarily unavailable; retry shortly.', {
-      code: 'quota_unavailable',
-      retryAfterSeconds: 1,
-      cause: err,
-    });
+    if (refusal) throw refusal;
+    return undefined;
   };
   const pending: SettleRequest[] = [];
   let flushTimer: NodeJS.Timeout | undefined;

@@ -38,6 +38,7 @@ describe('tenancy through the gateway', () => {
     second = await startGateway(
       loadGatewayConfig({
         GATEWAY_PORT: '0',
+        GATEWAY_GRPC_PORT: '0',
         AUTH_ADDRESS: `127.0.0.1:${platform.authPort}`,
         QUOTA_ADDRESS: `127.0.0.1:${platform.quotaPort}`,
         INFERENCE_WORKERS: `cpu=127.0.0.1:${platform.workers[0]!.port}`,

@@ -95,6 +95,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     const gateway = await startGateway(
       loadGatewayConfig({
         GATEWAY_PORT: '0',
+        GATEWAY_GRPC_PORT: '0',
         AUTH_ADDRESS: `127.0.0.1:${auth.port}`,
         QUOTA_ADDRESS: `127.0.0.1:${quota.port}`,
         INFERENCE_WORKERS: workerList,

@@ -35,7 +35,7 @@ export const chatCompletionRequest = z.object({
   service_tier: nullable(z.string()),
 });
 
-/** Sampling defaults when the client sends none (reference digest item 21). */
+/** Sampling defaults when the client sends none. */
 export const DEFAULT_TEMPERATURE = 0.7;
 export const DEFAULT_TOP_P = 0.9;
 
@@ -85,7 +85,3 @@ export function contentText(c: ChatCompletionRequest['messages'][number]['conten
   return c.map((p) => p.text).join('');
 }
 
-/** Rough token estimate for admission (the worker's tokenizer settles the real count). */
-export function estimatePromptTokens(messages: ChatCompletionRequest['messages']): number {
-  return messages.reduce((n, m) => n + 4 + Math.ceil(contentText(m.content).length / 4), 2);
-}

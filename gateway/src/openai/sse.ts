@@ -1,5 +1,5 @@
 /**
- * SSE writer for OpenAI streams (STYLE.md A-10, A-11): headers are committed by the caller only
+ * SSE writer for OpenAI streams: headers are committed by the caller only
  * after the first token; each write awaits 'drain' when the socket buffer is full, and a reader
  * too slow to keep the backlog under the cap gets an error instead of growing our memory.
  */

@@ -1,0 +1,216 @@
+/**
+ * The transport-neutral steps of a chat request, shared by the HTTP route and the gRPC service:
+ * authenticate → (the transport parses) → admit (context check, worker pre-check, quota
+ * reservation) → open the generation → (the transport renders) → settle the quota to the real
+ * usage. Each transport supplies only its own parse and render.
+ */
+import type { Logger } from 'pino';
+import { Scope, type Endpoint, type Principal } from '../../../gen/xerotier/auth/v1/auth_service.js';
+import type { GenerateRequest, GenerateResponse } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import type { LimitStatus as QuotaLimitStatus } from '../../../gen/xerotier/quota/v1/quota_service.js';
+import { AppError, invalidRequest } from '../../../lib/errors/app-error.js';
+import { recordTokens, type GatewayMetrics } from '../metrics.js';
+import type { Tier, TierTable } from '../../../lib/tiers/tier-table.js';
+import type { GatewayConfig } from '../config.js';
+import { openFailure, rateLimited } from '../failure-policy.js';
+import type { AuthPort, QuotaPort } from '../upstreams.js';
+import type { WorkerPool } from '../worker-pool.js';
+import { openGeneration, type Generation } from './generation.js';
+import { createRequestSignal, type RequestSignal } from './request-signal.js';
+
+export interface ChatDeps {
+  config: GatewayConfig;
+  auth: AuthPort;
+  quota: QuotaPort;
+  pool: WorkerPool;
+  tiers: TierTable;
+  /** Aborted when the gateway's drain grace is over. */
+  shutdown: AbortSignal;
+  metrics: Pick<GatewayMetrics, 'timeToFirstToken' | 'tokensTotal'>;
+}
+
+/** What a transport knows about a call before reading its parameters. */
+export interface ChatCall {
+  /** Chosen by the gateway (never by the client): it keys the quota reservation. */
+  requestId: string;
+  logger: Logger;
+  /** performance.now() at arrival: the tier's request timeout counts from here. */
+  arrivedAt: number;
+  apiKey: string;
+  project: string;
+  endpoint: string;
+}
+
+/** The chat parameters, already validated and mapped by the transport. */
+export interface ChatInput {
+  messages: GenerateRequest['messages'];
+  /** Requested completion tokens; omitted or too large → the context left. */
+  maxTokens: number | undefined;
+  temperature: number;
+  topP: number;
+  seed: number | undefined;
+  stop: string[];
+}
+
+export interface Authorized {
+  principal: Principal;
+  endpoint: Endpoint;
+  tier: Tier;
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface Admission {
+  /** Quota figures for rate-limit headers or metadata (absent when quota admitted fail-open). */
+  limits: { requests: QuotaLimitStatus | undefined; tokens: QuotaLimitStatus | undefined };
+  /** False when quota was unreachable and the policy admitted without a reservation. */
+  reserved: boolean;
+  /** Set when quota said no: publish `limits`, then throw it. */
+  denied: AppError | undefined;
+  request: GenerateRequest;
+  pools: string[];
+  /** What this request used so far; `final` once the engine reported its count. */
+  tally: { promptTokens: number; completionTokens: number; final: Usage | undefined };
+}
+
+export async function authenticate(deps: ChatDeps, call: ChatCall): Promise<Authorized> {
+  const principal = await deps.auth.authenticate(
+    { apiKey: call.apiKey, project: call.project, endpoint: call.endpoint, scope: Scope.SCOPE_INFERENCE },
+    call.requestId,
+  );
+  const endpoint = principal.endpoint;
+  if (!endpoint) throw new AppError('internal', 'auth returned no endpoint');
+  const tier = deps.tiers.get(endpoint.tier);
+  if (!tier) throw new AppError('internal', `endpoint tier ${endpoint.tier} is not configured`);
+  return { principal, endpoint, tier };
+}
+
+/** Rough token estimate for admission (the worker's tokenizer settles the real count). */
+export function estimatePromptTokens(messages: ChatInput['messages']): number {
+  return messages.reduce((n, m) => n + 4 + Math.ceil(m.content.length / 4), 2);
+}
+
+export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, input: ChatInput): Promise<Admission> {
+  const { endpoint, tier } = who;
+  const promptEstimate = estimatePromptTokens(input.messages);
+  // A prompt that cannot fit the context window is the caller's error whatever the quota says.
+  // The estimate is rough, so only a clear overflow is refused here; the worker's tokenizer
+  // refuses the rest with the same code.
+  if (promptEstimate > endpoint.contextWindow) {
+    throw invalidRequest(
+      `This model's maximum context length is ${endpoint.contextWindow} tokens; the messages are about ${promptEstimate} tokens.`,
+      { code: 'context_length_exceeded', param: 'messages' },
+    );
+  }
+  const room = Math.max(1, endpoint.contextWindow - promptEstimate);
+  const maxTokens = Math.min(input.maxTokens ?? room, room);
+
+  // Fail fast, before charging the key's quota, when no worker of the pool could take it.
+  const pools = [endpoint.hardwarePool, ...tier.pools.filter((p) => p !== endpoint.hardwarePool)];
+  deps.pool.pick(pools, new Set());
+
+  const reservation = await deps.quota.reserve({
+    requestId: call.requestId,
+    keyId: who.principal.keyId,
+    tier: endpoint.tier,
+    tokens: promptEstimate + maxTokens,
+  });
+  return {
+    limits: { requests: reservation?.requests, tokens: reservation?.tokens },
+    reserved: reservation !== undefined,
+    denied: reservation && reservation.decision !== 1 /* DECISION_ALLOW */ ? rateLimited(reservation) : undefined,
+    request: {
+      requestId: call.requestId,
+      messages: input.messages,
+      maxTokens,
+      temperature: input.temperature,
+      topP: input.topP,
+      seed: input.seed,
+      stop: input.stop,
+    },
+    pools,
+    tally: { promptTokens: promptEstimate, completionTokens: 0, final: undefined },
+  };
+}
+
+/** The request's signal: the tier's timeout from arrival, capped by the caller's own deadline. */
+export function requestSignal(deps: ChatDeps, call: ChatCall, who: Authorized, clientGone: AbortSignal, callerDeadline?: Date): RequestSignal {
+  let remainingMs = who.tier.requestTimeoutSeconds * 1000 - (performance.now() - call.arrivedAt);
+  if (callerDeadline) remainingMs = Math.min(remainingMs, callerDeadline.getTime() - Date.now());
+  return createRequestSignal({ remainingMs, clientGone, shutdown: deps.shutdown });
+}
+
+/**
+ * Opens the generation (first token in hand) and starts the idle-stream timer. Failures before
+ * the first token are mapped by the failure policy.
+ */
+export async function open(deps: ChatDeps, call: ChatCall, who: Authorized, admission: Admission, signal: RequestSignal): Promise<Generation> {
+  const { tally } = admission;
+  const generation = await openGeneration({
+    pool: deps.pool,
+    pools: admission.pools,
+    request: admission.request,
+    requestId: call.requestId,
+    signal: signal.signal,
+    deadline: signal.deadline,
+    ttftTimeoutMs: deps.config.GATEWAY_TTFT_TIMEOUT_MS,
+    maxAttempts: 3,
+    onEvent(event: GenerateResponse) {
+      signal.touch();
+      if (event.delta) tally.completionTokens += event.delta.tokenCount;
+      if (event.final) {
+        tally.final = { promptTokens: event.final.usage?.promptTokens ?? 0, completionTokens: event.final.usage?.completionTokens ?? 0 };
+      }
+    },
+  }).catch((err: unknown) => {
+    throw openFailure(signal.reason(), err);
+  });
+  deps.metrics.timeToFirstToken.observe({ pool: generation.worker.pool }, (performance.now() - call.arrivedAt) / 1000);
+  if (generation.start.promptTokens > 0) tally.promptTokens = generation.start.promptTokens;
+  signal.watchIdle(who.tier.idleStreamTimeoutSeconds * 1000);
+  return generation;
+}
+
+/**
+ * Settles the reservation to what was really used: the engine's final count; if the stream ended
+ * early (client gone, worker lost), the engine's prompt count plus the tokens relayed.
+ */
+export function settle(deps: ChatDeps, call: ChatCall, who: Authorized, admission: Admission, signal: RequestSignal): void {
+  signal.dispose();
+  const { tally } = admission;
+  if (tally.final) recordTokens(deps.metrics, tally.final);
+  const tokens = tally.final
+    ? tally.final.promptTokens + tally.final.completionTokens
+    : tally.completionTokens > 0
+      ? tally.promptTokens + tally.completionTokens
+      : 0;
+  if (admission.reserved) {
+    deps.quota.settle({ requestId: call.requestId, keyId: who.principal.keyId, tier: who.endpoint.tier, tokens });
+  }
+  const reason = signal.reason();
+  if (reason) call.logger.info({ reason, completionTokens: tally.completionTokens }, 'request ended early');
+}
+
+/** What every rendering of a completion names: its id, creation time, model and build. */
+export interface CompletionMeta {
+  id: string;
+  /** Unix seconds. */
+  created: number;
+  model: string;
+  fingerprint: string;
+  workerId: string;
+}
+
+/** Completion ids are derived from the gateway's request id. */
+export function completionMeta(requestId: string, generation: Generation): CompletionMeta {
+  return {
+    id: `chatcmpl-${requestId.replace(/^req_/, '')}`,
+    created: Math.floor(Date.now() / 1000),
+    model: generation.start.model,
+    fingerprint: generation.start.systemFingerprint,
+    workerId: generation.start.workerId,
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * The whole life of one Generate call on a worker: pick a worker, open the stream and wait for
+ * its first token under the worker's breaker (until then the request may move to another worker
+ * after a worker-side failure or a time-to-first-token timeout; after it, never), relay the
+ * events, drain the call's end, release the worker.
+ */
+import type { GenerateRequest, GenerateResponse, Start } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { AppError } from '../../../lib/errors/app-error.js';
+import { callOptions } from '../../../lib/grpc/client.js';
+import { movableBeforeFirstToken, ttftTimeout } from '../failure-policy.js';
+import type { Worker, WorkerPool } from '../worker-pool.js';
+
+export interface Generation {
+  worker: Worker;
+  start: Start;
+  /**
+   * The events after `start`: deltas, then the final. Read at most once; leaving the loop early
+   * cancels the call on the worker.
+   */
+  events: AsyncIterable<GenerateResponse>;
+  /** Must be called exactly once when the caller is done with the stream. */
+  release(): void;
+}
+
+export interface GenerationOptions {
+  pool: WorkerPool;
+  pools: readonly string[];
+  request: GenerateRequest;
+  requestId: string;
+  /** Aborted when the client leaves, the deadline passes or the gateway stops. */
+  signal: AbortSignal;
+  /** The request's deadline, propagated to the worker as the gRPC deadline. */
+  deadline: Date;
+  ttftTimeoutMs: number;
+  maxAttempts: number;
+  /** Sees every event relayed (after `start`); restarts the idle timer, counts tokens. */
+  onEvent(event: GenerateResponse): void;
+}
+
+class TtftTimeout extends Error {}
+
+export async function openGeneration(options: GenerationOptions): Promise<Generation> {
+  const tried = new Set<Worker>();
+  let lastError: unknown;
+  for (let attempt = 0; attempt < options.maxAttempts; attempt++) {
+    // Ended before (or between) attempts, e.g. the caller left during authentication: open nothing.
+    if (options.signal.aborted) throw new AppError('cancelled', 'request ended before the generation opened');
+    let worker: Worker;
+    try {
+      worker = options.pool.pick(options.pools, tried);
+    } catch (err) {
+      // Nothing left to try: report the worker failure we saw rather than "no worker".
+      throw attempt > 0 && lastError !== undefined ? lastError : err;
+    }
+    tried.add(worker);
+    const attemptAbort = new AbortController();
+    const onAbort = (): void => attemptAbort.abort(options.signal.reason);
+    options.signal.addEventListener('abort', onAbort, { once: true });
+    worker.localInFlight += 1;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      worker.localInFlight -= 1;
+      options.signal.removeEventListener('abort', onAbort);
+      attemptAbort.abort();
+    };
+    try {
+      const { start, first, rest } = await worker.breaker.run(() => firstToken(worker, options, attemptAbort));
+      return { worker, start, events: relay(first, rest, options.onEvent), release };
+    } catch (err) {
+      release();
+      if (options.signal.aborted) throw err;
+      lastError = err;
+      if (!movableBeforeFirstToken(err)) throw err;
+    }
+  }
+  throw lastError ?? new AppError('unavailable', 'No inference worker could take the request.', { code: 'no_healthy_worker', retryAfterSeconds: 1 });
+}
+
+async function firstToken(worker: Worker, options: GenerationOptions, attemptAbort: AbortController) {
+  const timer = setTimeout(() => attemptAbort.abort(new TtftTimeout()), options.ttftTimeoutMs);
+  try {
+    const rest = worker.client
+      .generate(options.request, callOptions(options.requestId, attemptAbort.signal, options.deadline))
+      [Symbol.asyncIterator]();
+    let start: Start | undefined;
+    for (;;) {
+      const next = await rest.next();
+      if (next.done) throw new AppError('internal', 'worker closed the stream before answering');
+      if (next.value.start) {
+        start = next.value.start;
+        continue;
+      }
+      if (!start) throw new AppError('internal', 'worker did not open the stream properly');
+      return { start, first: next.value, rest };
+    }
+  } catch (err) {
+    if (attemptAbort.signal.reason instanceof TtftTimeout) throw ttftTimeout();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function* relay(
+  first: GenerateResponse,
+  rest: AsyncIterator<GenerateResponse>,
+  onEvent: (event: GenerateResponse) => void,
+): AsyncGenerator<GenerateResponse> {
+  try {
+    let event = first;
+    for (;;) {
+      onEvent(event);
+      if (event.final) {
+        // The worker ends the call right after its final event: read to the end before handing the
+        // final over, so a finished call is never cancelled (each cancel is an HTTP/2 RST_STREAM,
+        // and a server closes connections that reset too often).
+        await drainEnd(rest);
+        yield event;
+        return;
+      }
+      yield event;
+      const next = await rest.next();
+      if (next.done) return;
+      event = next.value;
+    }
+  } finally {
+    // Stop the worker whenever we stop reading early (client gone, error); a no-op once ended.
+    await rest.return?.();
+  }
+}
+
+/** Waits (bounded) for the end of a call whose final event arrived. */
+async function drainEnd(rest: AsyncIterator<GenerateResponse>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const bounded = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)));
+  await Promise.race([rest.next().then(() => undefined, () => undefined), bounded]);
+  clearTimeout(timer);
+}

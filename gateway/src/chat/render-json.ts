@@ -1,0 +1,58 @@
+/** Renders a generation as one OpenAI `chat.completion` JSON response (stream: false). */
+import type { Response } from 'express';
+import { FinishReason } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { AppError } from '../../../lib/errors/app-error.js';
+import { streamFailure } from '../failure-policy.js';
+import type { CompletionMeta, Usage } from './core.js';
+import type { Generation } from './generation.js';
+import type { RequestSignal } from './request-signal.js';
+
+export const finishReasons: Partial<Record<FinishReason, string>> = {
+  [FinishReason.FINISH_REASON_STOP]: 'stop',
+  [FinishReason.FINISH_REASON_LENGTH]: 'length',
+};
+
+export function usageBody(u: Usage) {
+  return {
+    prompt_tokens: u.promptTokens,
+    completion_tokens: u.completionTokens,
+    total_tokens: u.promptTokens + u.completionTokens,
+    prompt_tokens_details: { cached_tokens: 0 },
+  };
+}
+
+export async function renderJson(res: Response, generation: Generation, meta: CompletionMeta, signal: RequestSignal): Promise<void> {
+  let text = '';
+  try {
+    for await (const e of generation.events) {
+      if (e.delta) {
+        text += e.delta.text;
+      } else if (e.final) {
+        if (e.final.finishReason === FinishReason.FINISH_REASON_CANCELLED) throw new AppError('cancelled', 'request cancelled');
+        const usage = { promptTokens: e.final.usage?.promptTokens ?? 0, completionTokens: e.final.usage?.completionTokens ?? 0 };
+        res.status(200).json({
+          id: meta.id,
+          object: 'chat.completion',
+          created: meta.created,
+          model: meta.model,
+          choices: [
+            {
+              index: 0,
+              message: { role: 'assistant', content: text, refusal: null },
+              logprobs: null,
+              finish_reason: finishReasons[e.final.finishReason] ?? 'stop',
+            },
+          ],
+          usage: usageBody(usage),
+          service_tier: null,
+          system_fingerprint: meta.fingerprint,
+        });
+        return;
+      }
+    }
+  } catch (err) {
+    // Nothing was sent yet: the failure is an ordinary error response with its status.
+    throw streamFailure(signal.reason(), err);
+  }
+  throw new AppError('internal', 'the worker ended the stream without a result');
+}

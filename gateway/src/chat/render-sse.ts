@@ -1,0 +1,68 @@
+/**
+ * Renders a generation as an OpenAI SSE stream (stream: true). The 200 headers go out with the
+ * first token (every earlier failure is an ordinary error response); the first chunk carries the
+ * role, the last choice chunk the finish reason, an optional usage chunk, then `[DONE]`. A failure
+ * after the first token is one error event and no `[DONE]`.
+ */
+import type { Response } from 'express';
+import { FinishReason } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { AppError } from '../../../lib/errors/app-error.js';
+import { toHttpError } from '../../../lib/errors/http.js';
+import { countsAgainstWorker, streamFailure } from '../failure-policy.js';
+import { openSse } from '../openai/sse.js';
+import type { CompletionMeta } from './core.js';
+import type { Generation } from './generation.js';
+import { finishReasons, usageBody } from './render-json.js';
+import type { RequestSignal } from './request-signal.js';
+
+export interface SseOptions {
+  includeUsage: boolean;
+  /** Rate-limit headers, sent with the 200. */
+  headers: Record<string, string>;
+}
+
+export async function renderSse(
+  res: Response,
+  generation: Generation,
+  meta: CompletionMeta,
+  signal: RequestSignal,
+  options: SseOptions,
+): Promise<void> {
+  const { includeUsage } = options;
+  const sse = openSse(res, options.headers);
+  const chunk = (delta: object, finishReason: string | null) => ({
+    id: meta.id,
+    object: 'chat.completion.chunk',
+    created: meta.created,
+    model: meta.model,
+    service_tier: null,
+    system_fingerprint: meta.fingerprint,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    ...(includeUsage ? { usage: null } : {}),
+  });
+  let first = true;
+  try {
+    for await (const e of generation.events) {
+      if (e.delta) {
+        await sse.send(chunk(first ? { role: 'assistant', content: e.delta.text } : { content: e.delta.text }, null));
+        first = false;
+      } else if (e.final) {
+        if (e.final.finishReason === FinishReason.FINISH_REASON_CANCELLED) return;
+        if (first) await sse.send(chunk({ role: 'assistant', content: '' }, null));
+        await sse.send(chunk({}, finishReasons[e.final.finishReason] ?? 'stop'));
+        if (includeUsage) {
+          const usage = { promptTokens: e.final.usage?.promptTokens ?? 0, completionTokens: e.final.usage?.completionTokens ?? 0 };
+          await sse.send({ ...chunk({}, null), choices: [], usage: usageBody(usage) });
+        }
+        sse.done();
+        return;
+      }
+    }
+    throw new AppError('internal', 'The inference worker ended the stream unexpectedly.', { code: 'stream_interrupted' });
+  } catch (err) {
+    if (res.destroyed) return; // client gone: nobody to tell
+    const reason = signal.reason();
+    if (countsAgainstWorker(reason)) generation.worker.breaker.recordFailure(err);
+    sse.error(toHttpError(streamFailure(reason, err)).body);
+  }
+}
