@@ -30,6 +30,7 @@ import {
 import { openSse } from '../openai/sse.js';
 import type { RequestLocals } from '../request-context.js';
 import type { AuthPort, QuotaPort } from '../upstreams.js';
+import type { UsageTracking } from '../usage/tracker.js';
 import type { WorkerPool } from '../worker-pool.js';
 
 export interface ChatDeps {
@@ -41,6 +42,7 @@ export interface ChatDeps {
   /** Aborted when the gateway's drain grace is over. */
   shutdown: AbortSignal;
   metrics: Pick<GatewayMetrics, 'timeToFirstToken' | 'tokensTotal'>;
+  usage: UsageTracking;
 }
 
 const roles: Record<ChatCompletionRequest['messages'][number]['role'], Role> = {
@@ -75,6 +77,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
       { apiKey, project, endpoint: endpointSlug, scope: Scope.SCOPE_INFERENCE },
       requestId,
     );
+    const ledger = deps.usage.begin(res, principal, started);
     const body = parseChatCompletionRequest(req.body);
     const endpoint = principal.endpoint;
     if (!endpoint) throw new AppError('internal', 'auth returned no endpoint');
@@ -169,6 +172,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
         throw err;
       });
       deps.metrics.timeToFirstToken.observe({ pool: gen.worker.pool }, (performance.now() - started) / 1000);
+      ledger.firstToken(gen.start);
       if (gen.start.promptTokens > 0) promptTokens = gen.start.promptTokens;
       res.setHeader('x-xerotier-worker-id', gen.start.workerId);
       const meta = {
@@ -202,6 +206,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
       if (reservation) {
         deps.quota.settle({ requestId, keyId, tier: endpoint.tier, tokens });
       }
+      ledger.end(usage ?? (completionTokens > 0 ? { promptTokens, completionTokens } : { promptTokens: 0, completionTokens: 0 }), usage !== undefined);
       if (signal.aborted) logger.info({ reason: describe(signal.reason), completionTokens }, 'request ended early');
     }
   };

@@ -157,7 +157,7 @@ export interface UsageBucket {
   group: string;
   /** Records (requests). */
   requests: number;
-  /** Records with an error code or an HTTP status of 400 or more. */
+  /** Records not cancelled with an error code or an HTTP status of 400 or more. */
   errors: number;
   /** Records of cancelled requests. */
   cancelled: number;

@@ -185,7 +185,7 @@ export function createKyselyLedgerStore(db: Kysely<LedgerDatabase>, dialect: 'sq
         .select([
           group.as('grp'),
           sql<number>`count(*)`.as('requests'),
-          sql<number>`sum(case when error_code <> '' or http_status >= 400 then 1 else 0 end)`.as('errors'),
+          sql<number>`sum(case when cancelled = 0 and (error_code <> '' or http_status >= 400) then 1 else 0 end)`.as('errors'),
           sql<number>`sum(cancelled)`.as('cancelled'),
           sql<number>`sum(prompt_tokens)`.as('prompt_tokens'),
           sql<number>`sum(completion_tokens)`.as('completion_tokens'),
