@@ -82,7 +82,9 @@ export function createUsageRecorder(options: RecorderOptions): UsageRecorder {
 
   /** Sends batches until the buffer is empty or a call fails; one sender at a time. */
   const send = (): Promise<void> => {
-    sending ??= (async () => {
+    if (sending) return sending;
+    if (buffer.length === 0) return Promise.resolve();
+    sending = (async () => {
       try {
         while (buffer.length > 0) {
           const batch = buffer.slice(0, options.batchMax);
