@@ -44,6 +44,9 @@ export interface UsageRecorder {
 
 const MAX_BACKOFF_MS = 5_000;
 
+/** Logged instead of the error object: no stack, no addresses. */
+const errorCode = (err: unknown): string => (isAppError(err) ? err.code : 'internal_error');
+
 export function createUsageRecorder(options: RecorderOptions): UsageRecorder {
   const { logger } = options;
   const channel = createGrpcChannel(options.address);
@@ -95,10 +98,10 @@ export function createUsageRecorder(options: RecorderOptions): UsageRecorder {
               // Retrying a batch the ledger refuses can never succeed; keep the rest flowing.
               buffer.splice(0, batch.length);
               dropped.inc(batch.length);
-              logger.error({ err, count: batch.length }, 'ledger refused a usage batch; records dropped');
+              logger.error({ code: err.code, count: batch.length }, 'ledger refused a usage batch; records dropped');
               continue;
             }
-            if (failures === 0) logger.error({ err, pending: buffer.length }, 'usage ledger unreachable; buffering records');
+            if (failures === 0) logger.error({ code: errorCode(err), pending: buffer.length }, 'usage ledger unreachable; buffering records');
             failures++;
             schedule(Math.min(MAX_BACKOFF_MS, options.flushMs * 2 ** Math.min(failures, 10)));
             return;
