@@ -309,6 +309,8 @@ keys
     }),
   );
 
+(await import('./commands/usage.js')).registerUsageCommand(program);
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
