@@ -73,7 +73,8 @@ async function writeRate(label: string, env: Record<string, string>): Promise<vo
       Array.from({ length: IN_FLIGHT }, async () => {
         while (next < batches.length) {
           const batch = batches[next++]!;
-          inserted += (await client.writeRecords({ records: batch }, callOptions('bench'))).inserted;
+          const result = await client.writeRecords({ records: batch }, callOptions('bench'));
+          inserted += result.inserted;
         }
       }),
     );
