@@ -74,6 +74,7 @@ export function createUsageRecorder(options: RecorderOptions): UsageRecorder {
   let failures = 0;
   let dropping = false;
   let closing = false;
+  let closed = false;
 
   const schedule = (ms: number): void => {
     if (timer !== undefined || closing) return;
@@ -121,6 +122,12 @@ export function createUsageRecorder(options: RecorderOptions): UsageRecorder {
   return {
     client,
     add(record) {
+      if (closed) {
+        // A request that ended after the final flush: nothing will send it any more.
+        dropped.inc();
+        logger.error({ requestId: record.requestId }, 'usage record after shutdown; dropped');
+        return;
+      }
       if (buffer.length >= options.bufferMax) {
         dropped.inc();
         if (!dropping) logger.error({ bufferMax: options.bufferMax }, 'usage buffer full; dropping usage records');
@@ -147,6 +154,7 @@ export function createUsageRecorder(options: RecorderOptions): UsageRecorder {
         logger.error({ count: buffer.length }, 'usage records not delivered before shutdown; dropped');
         buffer.length = 0;
       }
+      closed = true;
       channel.close();
     },
   };
