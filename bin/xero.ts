@@ -319,6 +319,8 @@ keys
     }),
   );
 
+(await import('./commands/usage.js')).registerUsageCommand(program);
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

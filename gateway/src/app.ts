@@ -18,6 +18,9 @@ import type { RequestLocals } from './request-context.js';
 import { chatCompletionsHandler } from './routes/chat-completions.js';
 import { managementRouter } from './routes/management.js';
 import { modelsHandler } from './routes/models.js';
+import { usageRouter } from './routes/usage.js';
+import type { LedgerClient } from './usage/recorder.js';
+import type { UsageTracking } from './usage/tracker.js';
 import type { AuthPort, QuotaPort } from './upstreams.js';
 import type { WorkerPool } from './worker-pool.js';
 
@@ -33,6 +36,10 @@ export interface GatewayDeps {
   /** Aborted when in-flight streams must end (drain grace over). */
   shutdown: AbortSignal;
   metrics: GatewayMetrics;
+  /** One usage record per authenticated request. */
+  usage: UsageTracking;
+  /** Ledger client for the usage routes; undefined when LEDGER_ADDRESS=off. */
+  ledger: LedgerClient | undefined;
 }
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -42,7 +49,7 @@ export function createApp(deps: GatewayDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.use(httpMetricsMiddleware(deps.metrics, { mounts: ['/:project/v1/management'] }));
+  app.use(httpMetricsMiddleware(deps.metrics, { mounts: ['/:project/v1/management', '/:project/v1/usage'] }));
   app.use(
     pinoHttp({
       logger: deps.logger,
@@ -116,6 +123,7 @@ export function createApp(deps: GatewayDeps): express.Express {
   app.post('/:project/:endpoint/v1/chat/completions', chatCompletionsHandler(deps));
   app.get('/:project/:endpoint/v1/models', modelsHandler(deps));
   app.use('/:project/v1/management', managementRouter({ auth: deps.auth }));
+  app.use('/:project/v1/usage', usageRouter({ auth: deps.auth, ledger: deps.ledger }));
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(notFound(`Unknown route: ${req.method} ${req.path.slice(0, 200)}`, { code: 'unknown_route' }));
@@ -124,6 +132,7 @@ export function createApp(deps: GatewayDeps): express.Express {
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const locals = res.locals as RequestLocals;
     const mapped = toHttpError(fromFramework(err));
+    if (mapped.body.error.code) locals.errorCode = mapped.body.error.code;
     if (mapped.status >= 500 && mapped.status !== 503) locals.logger.error({ err }, 'request failed');
     if (res.headersSent) {
       res.end();

@@ -35,6 +35,16 @@ const schema = z.object({
   GATEWAY_REQUEST_RECEIVE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(30_000),
   AUTH_ADDRESS: z.string().default('127.0.0.1:50051'),
   QUOTA_ADDRESS: z.string().default('127.0.0.1:50052'),
+  /** Usage ledger (one record per request); `off` disables recording and the usage routes answer 503. */
+  LEDGER_ADDRESS: z.string().default('127.0.0.1:50053'),
+  /** Usage records wait at most this long (ms) to share one batch to the ledger. */
+  GATEWAY_USAGE_FLUSH_MS: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** A batch goes out at once when this many records are waiting. */
+  GATEWAY_USAGE_BATCH_MAX: z.coerce.number().int().min(1).max(5_000).default(500),
+  /** Records buffered while the ledger is unreachable; beyond this they are dropped (and counted). */
+  GATEWAY_USAGE_BUFFER_MAX: z.coerce.number().int().min(1).default(100_000),
+  /** On shutdown, how long the gateway keeps trying to deliver buffered records (ms). */
+  GATEWAY_USAGE_CLOSE_TIMEOUT_MS: z.coerce.number().int().min(0).default(3_000),
   /** Comma-separated `pool=host:port` list of inference workers known at start (a static seed). */
   INFERENCE_WORKERS: workerList,
   /**

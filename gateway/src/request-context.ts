@@ -6,4 +6,6 @@ export interface RequestLocals {
   logger: Logger;
   /** Rate-limit headers once the key is known; repeated on error responses. */
   headers?: Record<string, string>;
+  /** OpenAI `error.code` of the error response sent (set by the error handler). */
+  errorCode?: string;
 }

@@ -13,6 +13,8 @@ import { cachedAuthenticate } from './auth-cache.js';
 import { createBreaker, type Breaker } from './breaker.js';
 import type { GatewayConfig } from './config.js';
 import { createAuthPort, createQuotaPort } from './upstreams.js';
+import { createUsageRecorder } from './usage/recorder.js';
+import { createUsageTracking } from './usage/tracker.js';
 import { createWorkerPool, type WorkerPool } from './worker-pool.js';
 import { watchRegistry } from './fleet/registry-watch.js';
 import { grpcTls } from '../../lib/grpc/tls.js';
@@ -27,6 +29,8 @@ export interface Gateway {
   metricsPort: number | undefined;
   pool: WorkerPool;
   breakers: Breaker[];
+  /** Usage records buffered and not yet acknowledged by the ledger (0 without a ledger). */
+  usagePending(): number;
   stop(): Promise<void>;
 }
 
@@ -91,9 +95,37 @@ export async function startGateway(
           logger,
           staleAfterMs: config.GATEWAY_REGISTRY_STALE_MS,
         });
+  const recorder =
+    config.LEDGER_ADDRESS === 'off'
+      ? undefined
+      : createUsageRecorder({
+          address: config.LEDGER_ADDRESS,
+          serviceToken: config.SERVICE_TOKEN,
+          tls,
+          logger,
+          registry: metrics.registry,
+          flushMs: config.GATEWAY_USAGE_FLUSH_MS,
+          batchMax: config.GATEWAY_USAGE_BATCH_MAX,
+          bufferMax: config.GATEWAY_USAGE_BUFFER_MAX,
+          timeoutMs: config.GATEWAY_UNARY_TIMEOUT_MS,
+          closeTimeoutMs: config.GATEWAY_USAGE_CLOSE_TIMEOUT_MS,
+        });
+  const usage = createUsageTracking(recorder ? (r) => recorder.add(r) : () => undefined);
   let draining = false;
   const shutdown = new AbortController();
-  const app = createApp({ config, logger, auth, quota, pool, tiers, metrics, draining: () => draining, shutdown: shutdown.signal });
+  const app = createApp({
+    config,
+    logger,
+    auth,
+    quota,
+    pool,
+    tiers,
+    metrics,
+    usage,
+    ledger: recorder?.client,
+    draining: () => draining,
+    shutdown: shutdown.signal,
+  });
   // Slow or stalled clients hold a socket at most this long before their request is complete
   // (Node's defaults are 60 s for headers and 300 s for the whole request, checked every 30 s).
   const server = createServer(
@@ -144,6 +176,7 @@ export async function startGateway(
     metricsPort: metricsServer?.port,
     pool,
     breakers,
+    usagePending: () => recorder?.pending() ?? 0,
     async stop() {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -158,6 +191,8 @@ export async function startGateway(
       await metricsServer?.close();
       auth.close();
       await quota.close();
+      // After the server closed: every request's record is buffered by now.
+      await recorder?.close();
       for (const b of breakers) b.shutdown();
     },
   };

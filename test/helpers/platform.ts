@@ -1,6 +1,7 @@
 /**
  * Boots the whole platform in-process on port 0: auth (SQLite in memory),
- * quota (memory), N inference workers and a gateway, each through its own composition function,
+ * quota (memory), the usage ledger (SQLite file in a temp directory), N inference workers and a
+ * gateway, each through its own composition function,
  * talking real gRPC over loopback. Logs of every process are captured for assertions.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -15,6 +16,8 @@ import { startInferenceWorker, type InferenceWorker } from '../../services/infer
 import { loadInferenceConfig } from '../../services/inference/src/config.js';
 import type { Engine } from '../../services/inference/src/engines/engine.js';
 import { createSimulatorEngine, type SimulatorOptions } from '../../services/inference/src/engines/simulator/simulator-engine.js';
+import { startLedgerService, type RunningLedgerService } from '../../services/ledger/src/start.js';
+import { loadLedgerConfig } from '../../services/ledger/src/config.js';
 import { loadGatewayConfig } from '../../gateway/src/config.js';
 import { startGateway, type Gateway } from '../../gateway/src/server.js';
 import { createLogger } from '../../lib/logging/logger.js';
@@ -39,6 +42,7 @@ export interface PlatformOptions {
   gatewayEnv?: Record<string, string>;
   authEnv?: Record<string, string>;
   quotaEnv?: Record<string, string>;
+  ledgerEnv?: Record<string, string>;
   /** Clock for the quota service (epoch ms), to control rate-limit windows. */
   quotaClock?: () => number;
 }
@@ -48,6 +52,10 @@ export interface Platform {
   workers: InferenceWorker[];
   authPort: number;
   quotaPort: number;
+  /** The usage ledger as started (tests may stop it and start another on `ledgerEnv`). */
+  ledger: RunningLedgerService;
+  /** Env of the ledger (port and SQLite file): start it again with this after stopping it. */
+  ledgerEnv: Record<string, string>;
   /** Metrics ports of auth and quota (set when their *_METRICS_PORT env is given). */
   metricsPorts: { auth: number | undefined; quota: number | undefined };
   demoKey: string;
@@ -74,6 +82,13 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       ...(options.quotaClock ? { clock: options.quotaClock } : {}),
     });
     stops.push(() => quota.stop());
+    const ledgerPath = path.join(dir, 'ledger.sqlite');
+    let ledger = await startLedgerService(loadLedgerConfig({ LEDGER_PORT: '0', LEDGER_SQLITE_PATH: ledgerPath, ...options.ledgerEnv }), {
+      logger: logger('ledger'),
+    });
+    const ledgerEnv = { LEDGER_PORT: String(ledger.port), LEDGER_SQLITE_PATH: ledgerPath, ...options.ledgerEnv };
+    // Stops whichever ledger instance `platform.ledger` holds by then (tests may replace it).
+    stops.push(() => ledger.stop());
     const engines = options.engines ?? [createSimulatorEngine(SIMULATOR_DEFAULTS)];
     const workers: InferenceWorker[] = [];
     for (const engine of engines) {
@@ -98,6 +113,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         GATEWAY_GRPC_PORT: '0',
         AUTH_ADDRESS: `127.0.0.1:${auth.port}`,
         QUOTA_ADDRESS: `127.0.0.1:${quota.port}`,
+        LEDGER_ADDRESS: `127.0.0.1:${ledger.port}`,
         INFERENCE_WORKERS: workerList,
         GATEWAY_DRAIN_GRACE_MS: '1000',
         ...options.gatewayEnv,
@@ -106,11 +122,18 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     );
     stops.push(() => gateway.stop());
     await waitFor(() => gateway.pool.workers.filter((w) => w.connected).length >= workers.length, 5000);
-    return {
+    const platform: Platform = {
       gateway,
       workers,
       authPort: auth.port,
       quotaPort: quota.port,
+      get ledger() {
+        return ledger;
+      },
+      set ledger(next: RunningLedgerService) {
+        ledger = next;
+      },
+      ledgerEnv,
       metricsPorts: { auth: auth.metricsPort, quota: quota.metricsPort },
       demoKey: readFileSync(demoKeyFile, 'utf8').trim(),
       logs,
@@ -119,6 +142,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         for (const stop of stops.reverse()) await stop();
       },
     };
+    return platform;
   } catch (err) {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     throw err;

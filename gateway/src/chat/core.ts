@@ -178,20 +178,34 @@ export async function open(deps: ChatDeps, call: ChatCall, who: Authorized, admi
  * Settles the reservation to what was really used: the engine's final count; if the stream ended
  * early (client gone, worker lost), the engine's prompt count plus the tokens relayed.
  */
-export function settle(deps: ChatDeps, call: ChatCall, who: Authorized, admission: Admission, signal: RequestSignal): void {
+/**
+ * Ends a request's accounting and returns what it used: the engine's final count, or, when the
+ * stream ended early (client gone, worker lost), the engine's prompt count plus the tokens that
+ * reached the client (nothing when none did). Quota is settled to exactly these numbers.
+ */
+export function settle(deps: ChatDeps, call: ChatCall, who: Authorized, admission: Admission, signal: RequestSignal): SettledUsage {
   signal.dispose();
   const { tally } = admission;
   if (tally.final) recordTokens(deps.metrics, tally.final);
-  const tokens = tally.final
-    ? tally.final.promptTokens + tally.final.completionTokens
+  const used: SettledUsage = tally.final
+    ? { promptTokens: tally.final.promptTokens, completionTokens: tally.final.completionTokens, completed: true }
     : tally.completionTokens > 0
-      ? tally.promptTokens + tally.completionTokens
-      : 0;
+      ? { promptTokens: tally.promptTokens, completionTokens: tally.completionTokens, completed: false }
+      : { promptTokens: 0, completionTokens: 0, completed: false };
+  const tokens = used.promptTokens + used.completionTokens;
   if (admission.reserved) {
     deps.quota.settle({ requestId: call.requestId, keyId: who.principal.keyId, tier: who.endpoint.tier, tokens });
   }
   const reason = signal.reason();
   if (reason) call.logger.info({ reason, completionTokens: tally.completionTokens }, 'request ended early');
+  return used;
+}
+
+export interface SettledUsage {
+  promptTokens: number;
+  completionTokens: number;
+  /** The engine's final result arrived. */
+  completed: boolean;
 }
 
 /** What every rendering of a completion names: its id, creation time, model and build. */

@@ -5,7 +5,8 @@
 import type { Request, Response } from 'express';
 import { AppError } from '../../../lib/errors/app-error.js';
 import { bearerKey } from '../bearer.js';
-import { admit, authenticate, completionMeta, open, requestSignal, settle, type ChatCall, type ChatDeps } from '../chat/core.js';
+import { admit, authenticate, completionMeta, open, requestSignal, settle, type ChatCall, type ChatDeps, type SettledUsage } from '../chat/core.js';
+import type { UsageTracking } from '../usage/tracker.js';
 import { toChatInput } from '../chat/openai-input.js';
 import { renderJson } from '../chat/render-json.js';
 import { renderSse } from '../chat/render-sse.js';
@@ -13,9 +14,9 @@ import { rateLimitHeaders } from '../openai/rate-limit-headers.js';
 import { parseChatCompletionRequest } from '../openai/schema.js';
 import type { RequestLocals } from '../request-context.js';
 
-export type { ChatDeps };
+export type HttpChatDeps = ChatDeps & { usage: UsageTracking };
 
-export function chatCompletionsHandler(deps: ChatDeps) {
+export function chatCompletionsHandler(deps: HttpChatDeps) {
   return async (req: Request, res: Response): Promise<void> => {
     const locals = res.locals as RequestLocals;
     const call: ChatCall = {
@@ -28,36 +29,44 @@ export function chatCompletionsHandler(deps: ChatDeps) {
     };
 
     const who = await authenticate(deps, call);
-    const body = parseChatCompletionRequest(req.body);
-    const admission = await admit(deps, call, who, toChatInput(body));
-    // Rate-limit headers once the key is known, on the success and on the error response alike.
-    locals.headers = rateLimitHeaders(admission.limits.requests, admission.limits.tokens);
-    res.set(locals.headers);
-    if (admission.denied) throw admission.denied;
-
-    const clientGone = new AbortController();
-    const gone = (): void => {
-      if (!res.writableFinished) clientGone.abort(new AppError('cancelled', 'client closed the connection'));
-    };
-    res.on('close', gone);
-    if (res.closed) gone(); // closed while authentication and admission ran
-    const signal = requestSignal(deps, call, who, clientGone.signal);
+    // One usage record per authenticated request, whatever happens next.
+    const usage = deps.usage.begin(res, who.principal, call.arrivedAt);
+    let used: SettledUsage | undefined;
     try {
-      const generation = await open(deps, call, who, admission, signal);
+      const body = parseChatCompletionRequest(req.body);
+      const admission = await admit(deps, call, who, toChatInput(body));
+      // Rate-limit headers once the key is known, on the success and on the error response alike.
+      locals.headers = rateLimitHeaders(admission.limits.requests, admission.limits.tokens);
+      res.set(locals.headers);
+      if (admission.denied) throw admission.denied;
+
+      const clientGone = new AbortController();
+      const gone = (): void => {
+        if (!res.writableFinished) clientGone.abort(new AppError('cancelled', 'client closed the connection'));
+      };
+      res.on('close', gone);
+      if (res.closed) gone(); // closed while authentication and admission ran
+      const signal = requestSignal(deps, call, who, clientGone.signal);
       try {
-        const meta = completionMeta(call.requestId, generation);
-        res.setHeader('x-xerotier-worker-id', meta.workerId);
-        if (body.stream) {
-          const includeUsage = body.stream_options?.include_usage === true;
-          await renderSse(res, generation, meta, signal, { includeUsage, headers: locals.headers });
-        } else {
-          await renderJson(res, generation, meta, signal);
+        const generation = await open(deps, call, who, admission, signal);
+        usage.firstToken(generation.start);
+        try {
+          const meta = completionMeta(call.requestId, generation);
+          res.setHeader('x-xerotier-worker-id', meta.workerId);
+          if (body.stream) {
+            const includeUsage = body.stream_options?.include_usage === true;
+            await renderSse(res, generation, meta, signal, { includeUsage, headers: locals.headers });
+          } else {
+            await renderJson(res, generation, meta, signal);
+          }
+        } finally {
+          generation.release();
         }
       } finally {
-        generation.release();
+        used = settle(deps, call, who, admission, signal);
       }
     } finally {
-      settle(deps, call, who, admission, signal);
+      usage.end(used ?? { promptTokens: 0, completionTokens: 0 }, used?.completed ?? false);
     }
   };
 }
