@@ -11,6 +11,7 @@ export const TINY_TEST_MODEL = 'xerotier-tiny-successor';
 export interface BannerInfo {
   root: string;
   gatewayPort: string;
+  gatewayGrpcPort: string;
   baseDomain: string;
   demoKeyFile: string;
   /** Process name → its Prometheus port. */
@@ -34,6 +35,7 @@ export function formatBanner(info: BannerInfo): string {
     '  Xerotier platform is up.',
     `  Base URL (path-based): ${base}`,
     `  Base URL (DNS-based):  http://chat.demo.${info.baseDomain}:${info.gatewayPort}/v1`,
+    `  gRPC (internal):       127.0.0.1:${info.gatewayGrpcPort} (xerotier.gateway.v1.ChatService)`,
     `  Demo API key:          in ${keyFile} (printed nowhere else)`,
   ];
   if (info.model?.name === TINY_TEST_MODEL) {

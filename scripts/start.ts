@@ -25,12 +25,15 @@ const ports = {
   auth: setting('AUTH_PORT', '50051'),
   quota: setting('QUOTA_PORT', '50052'),
   inference: setting('INFERENCE_PORT', '50061'),
+  ledger: setting('LEDGER_PORT', '50053'),
+  gatewayGrpc: setting('GATEWAY_GRPC_PORT', '8081'),
 };
 const metricsPorts = {
   gateway: setting('GATEWAY_METRICS_PORT', '9464'),
   auth: setting('AUTH_METRICS_PORT', '9465'),
   quota: setting('QUOTA_METRICS_PORT', '9466'),
   inference: setting('INFERENCE_METRICS_PORT', '9467'),
+  ledger: setting('LEDGER_METRICS_PORT', '9468'),
 };
 const demoKeyFile = path.resolve(root, setting('AUTH_DEMO_KEY_FILE', '.data/demo-api-key'));
 
@@ -41,7 +44,9 @@ const children: ChildSpec[] = [
     stopStage: 0,
     env: {
       GATEWAY_PORT: ports.gateway,
+      GATEWAY_GRPC_PORT: ports.gatewayGrpc,
       GATEWAY_METRICS_PORT: metricsPorts.gateway,
+      LEDGER_ADDRESS: `127.0.0.1:${ports.ledger}`,
       AUTH_ADDRESS: `127.0.0.1:${ports.auth}`,
       QUOTA_ADDRESS: `127.0.0.1:${ports.quota}`,
       INFERENCE_WORKERS: setting('INFERENCE_WORKERS', `cpu=127.0.0.1:${ports.inference}`),
@@ -63,6 +68,8 @@ const children: ChildSpec[] = [
     },
   },
   { name: 'quota', entry: 'services/quota/src/main.ts', stopStage: 2, env: { QUOTA_PORT: ports.quota, QUOTA_METRICS_PORT: metricsPorts.quota } },
+  // Stops after the gateway, which flushes its buffered usage records on the way out.
+  { name: 'ledger', entry: 'services/ledger/src/main.ts', stopStage: 2, env: { LEDGER_PORT: ports.ledger, LEDGER_METRICS_PORT: metricsPorts.ledger } },
   {
     name: 'auth',
     entry: 'services/auth/src/main.ts',
@@ -136,6 +143,7 @@ if (await waitUntilReady()) {
       formatBanner({
         root,
         gatewayPort: ports.gateway,
+        gatewayGrpcPort: ports.gatewayGrpc,
         baseDomain: setting('GATEWAY_BASE_DOMAIN', 'api.localhost'),
         demoKeyFile,
         metrics: [
@@ -143,6 +151,7 @@ if (await waitUntilReady()) {
           { name: 'auth', port: metricsPorts.auth },
           { name: 'quota', port: metricsPorts.quota },
           { name: 'inference-cpu', port: metricsPorts.inference },
+          { name: 'ledger', port: metricsPorts.ledger },
         ],
         model,
       }),

@@ -214,6 +214,8 @@ export async function startOurPlatform(options: {
       GATEWAY_HOST: '127.0.0.1',
       GATEWAY_PORT: String(gatewayPort),
       GATEWAY_METRICS_PORT: String(gatewayMetricsPort),
+      GATEWAY_GRPC_PORT: '0',
+      LEDGER_ADDRESS: 'off',
       AUTH_ADDRESS: `127.0.0.1:${authPort}`,
       QUOTA_ADDRESS: `127.0.0.1:${quotaPort}`,
       INFERENCE_WORKERS: `cpu=127.0.0.1:${inferencePort}`,

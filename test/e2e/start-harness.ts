@@ -50,8 +50,10 @@ function childrenOf(pid: number): Array<{ pid: number; args: string }> {
 
 export async function startScript(env: Record<string, string> = {}, readyTimeoutMs = 180_000): Promise<StartedScript> {
   const dir = mkdtempSync(path.join(tmpdir(), 'xero-start-'));
-  const all = await Promise.all(Array.from({ length: 8 }, () => freePort()));
-  const [gateway, auth, quota, inference, mGateway, mAuth, mQuota, mInference] = all as [number, number, number, number, number, number, number, number];
+  const all = await Promise.all(Array.from({ length: 11 }, () => freePort()));
+  const [gateway, auth, quota, inference, mGateway, mAuth, mQuota, mInference, ledger, mLedger, gatewayGrpc] = all as number[] as [
+    number, number, number, number, number, number, number, number, number, number, number,
+  ];
   const keyFile = path.join(dir, 'demo-api-key');
   const supervisor = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'scripts/start.ts')], {
     cwd: root,
@@ -66,6 +68,10 @@ export async function startScript(env: Record<string, string> = {}, readyTimeout
       AUTH_METRICS_PORT: String(mAuth),
       QUOTA_METRICS_PORT: String(mQuota),
       INFERENCE_METRICS_PORT: String(mInference),
+      LEDGER_PORT: String(ledger),
+      LEDGER_METRICS_PORT: String(mLedger),
+      LEDGER_SQLITE_PATH: path.join(dir, 'ledger.sqlite'),
+      GATEWAY_GRPC_PORT: String(gatewayGrpc),
       AUTH_SQLITE_PATH: path.join(dir, 'auth.sqlite'),
       AUTH_DEMO_KEY_FILE: keyFile,
       LLAMA_MODEL: path.join(dir, 'missing.gguf'),

@@ -114,6 +114,8 @@ describe('image layout (docker/Dockerfile build stage, run without Docker)', () 
         env: {
           GATEWAY_HOST: '127.0.0.1',
           GATEWAY_PORT: String(ports.gateway),
+          GATEWAY_GRPC_PORT: '0',
+          LEDGER_ADDRESS: 'off',
           AUTH_ADDRESS: `127.0.0.1:${ports.auth}`,
           QUOTA_ADDRESS: `127.0.0.1:${ports.quota}`,
           INFERENCE_WORKERS: `cpu=127.0.0.1:${ports.inference}`,
