@@ -6,6 +6,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 
+/** Completion tokens reserved for a request without max_tokens, unless its tier says otherwise. */
+export const DEFAULT_RESERVED_COMPLETION_TOKENS = 1024;
+
 const tierSchema = z.object({
   name: z.string(),
   /** null = unlimited. */
@@ -14,6 +17,12 @@ const tierSchema = z.object({
   pools: z.array(z.string()).min(1),
   requestTimeoutSeconds: z.number().positive(),
   idleStreamTimeoutSeconds: z.number().positive(),
+  /**
+   * Completion tokens reserved against tokens/min when a request omits max_tokens (the
+   * generation itself may still use the whole context left; the reservation is settled to the
+   * real usage afterwards). Clamped to the context left.
+   */
+  reservedCompletionTokens: z.number().int().positive().default(DEFAULT_RESERVED_COMPLETION_TOKENS),
 });
 
 const tableSchema = z.object({ tiers: z.record(z.string(), tierSchema) });

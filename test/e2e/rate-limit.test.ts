@@ -70,7 +70,9 @@ describe('rate limits through the SDK', () => {
     try {
       const { fetchFn, calls } = countingFetch();
       const client = new OpenAI({ baseURL: platform.baseUrl(), apiKey: platform.demoKey, maxRetries: 3, fetch: fetchFn });
-      await assert.rejects(client.chat.completions.create({ ...ask, max_tokens: 1500 }), (err: unknown) => {
+      // A prompt of ~1,250 tokens can never fit a 1,000 tokens/min tier.
+      const huge = { ...ask, messages: [{ role: 'user' as const, content: 'word '.repeat(1000) }] };
+      await assert.rejects(client.chat.completions.create(huge), (err: unknown) => {
         assert.ok(err instanceof RateLimitError);
         assert.equal(err.headers?.get('x-should-retry'), 'false');
         // Every 429 carries Retry-After; x-should-retry: false still wins for the SDK.

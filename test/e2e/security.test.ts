@@ -298,12 +298,35 @@ describe('security: public health says nothing about the fleet', () => {
   });
 });
 
+describe('quota reservation without max_tokens', () => {
+  it('a request omitting max_tokens on an endpoint whose context window exceeds the tokens/min gets 200', async () => {
+    // tokens/min 3,000 below the simulator's 4,096-token context: reserving the whole context
+    // left would refuse every such request for good.
+    const file = cpuStandardTiers({ requestsPerMinute: 1000, tokensPerMinute: 3000 });
+    const platform = await startPlatform({ gatewayEnv: { TIERS_FILE: file }, quotaEnv: { TIERS_FILE: file } });
+    try {
+      const body = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
+      // An explicit max_tokens above the minute is admitted on an empty minute while the prompt fits.
+      const big = await rawRequest(platform.gateway.port, undefined, PATH, platform.demoKey, { ...body, max_tokens: 4000 });
+      assert.equal(big.status, 200, big.body);
+      // Settled to the real usage, so the minute is not used up by reservations.
+      for (let i = 0; i < 6; i++) {
+        const r = await rawRequest(platform.gateway.port, undefined, PATH, platform.demoKey, body);
+        assert.equal(r.status, 200, r.body);
+      }
+    } finally {
+      await platform.stop();
+    }
+  });
+});
+
 describe('security: every 429 says when to retry', () => {
   it('a request that can never fit the tokens/min gets 429 with Retry-After and x-should-retry: false', async () => {
     const file = cpuStandardTiers({ requestsPerMinute: 1000, tokensPerMinute: 50 });
     const platform = await startPlatform({ gatewayEnv: { TIERS_FILE: file }, quotaEnv: { TIERS_FILE: file } });
     try {
-      const r = await rawRequest(platform.gateway.port, undefined, PATH, platform.demoKey, ask({ max_tokens: 500 }));
+      // A prompt of ~100 tokens can never fit a 50 tokens/min tier.
+      const r = await rawRequest(platform.gateway.port, undefined, PATH, platform.demoKey, ask({ messages: [{ role: 'user', content: 'word '.repeat(80) }] }));
       assert.equal(r.status, 429, r.body);
       assert.equal(r.headers['x-should-retry'], 'false');
       assert.ok(Number(r.headers['retry-after']) >= 1, `retry-after ${String(r.headers['retry-after'])}`);

@@ -4,6 +4,7 @@
  * reservation) → open the generation → (the transport renders) → settle the quota to the real
  * usage. Each transport supplies only its own parse and render.
  */
+import { estimatePromptTokens } from '../../../lib/chat/prompt-tokens.js';
 import type { Logger } from 'pino';
 import { Scope, type Endpoint, type Principal } from '../../../gen/xerotier/auth/v1/auth_service.js';
 import type { GenerateRequest, GenerateResponse } from '../../../gen/xerotier/inference/v1/inference_service.js';
@@ -88,13 +89,9 @@ export async function authenticate(deps: ChatDeps, call: ChatCall): Promise<Auth
   return { principal, endpoint, tier };
 }
 
-/** Rough token estimate for admission (the worker's tokenizer settles the real count). */
-export function estimatePromptTokens(messages: ChatInput['messages']): number {
-  return messages.reduce((n, m) => n + 4 + Math.ceil(m.content.length / 4), 2);
-}
-
 export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, input: ChatInput): Promise<Admission> {
   const { endpoint, tier } = who;
+  // Rough (no tokenizer here); the worker's tokenizer settles the real count.
   const promptEstimate = estimatePromptTokens(input.messages);
   // A prompt that cannot fit the context window is the caller's error whatever the quota says.
   // The estimate is rough, so only a clear overflow is refused here; the worker's tokenizer
@@ -116,7 +113,7 @@ export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, inp
     requestId: call.requestId,
     keyId: who.principal.keyId,
     tier: endpoint.tier,
-    tokens: promptEstimate + maxTokens,
+    tokens: reservedTokens(promptEstimate, input.maxTokens === undefined ? undefined : maxTokens, room, tier),
   });
   return {
     limits: { requests: reservation?.requests, tokens: reservation?.tokens },
@@ -134,6 +131,20 @@ export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, inp
     pools,
     tally: { promptTokens: promptEstimate, completionTokens: 0, final: undefined },
   };
+}
+
+/**
+ * Tokens reserved against tokens/min before the generation (settled to the real usage after it):
+ * the prompt estimate plus max_tokens, or, when max_tokens was omitted, the tier's
+ * `reservedCompletionTokens` (the generation may still use the whole context left). Capped at
+ * the tier's tokens/min while the prompt alone fits, so a request is refused for good only when
+ * its prompt can never fit in a minute.
+ */
+export function reservedTokens(promptEstimate: number, maxTokens: number | undefined, room: number, tier: Tier): number {
+  const completion = maxTokens ?? Math.min(tier.reservedCompletionTokens, room);
+  const estimate = promptEstimate + completion;
+  const limit = tier.tokensPerMinute;
+  return limit !== null && promptEstimate <= limit ? Math.min(estimate, limit) : estimate;
 }
 
 /** The request's signal: the tier's timeout from arrival, capped by the caller's own deadline. */

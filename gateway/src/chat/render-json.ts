@@ -1,4 +1,5 @@
 /** Renders a generation as one OpenAI `chat.completion` JSON response (stream: false). */
+import { openAIFinishReason } from '../../../lib/chat/finish-reasons.js';
 import type { Response } from 'express';
 import { FinishReason } from '../../../gen/xerotier/inference/v1/inference_service.js';
 import { AppError } from '../../../lib/errors/app-error.js';
@@ -7,10 +8,6 @@ import type { CompletionMeta, Usage } from './core.js';
 import type { Generation } from './generation.js';
 import type { RequestSignal } from './request-signal.js';
 
-export const finishReasons: Partial<Record<FinishReason, string>> = {
-  [FinishReason.FINISH_REASON_STOP]: 'stop',
-  [FinishReason.FINISH_REASON_LENGTH]: 'length',
-};
 
 export function usageBody(u: Usage) {
   return {
@@ -40,7 +37,7 @@ export async function renderJson(res: Response, generation: Generation, meta: Co
               index: 0,
               message: { role: 'assistant', content: text, refusal: null },
               logprobs: null,
-              finish_reason: finishReasons[e.final.finishReason] ?? 'stop',
+              finish_reason: openAIFinishReason(e.final.finishReason),
             },
           ],
           usage: usageBody(usage),

@@ -12,7 +12,8 @@ import { countsAgainstWorker, streamFailure } from '../failure-policy.js';
 import { openSse } from '../openai/sse.js';
 import type { CompletionMeta } from './core.js';
 import type { Generation } from './generation.js';
-import { finishReasons, usageBody } from './render-json.js';
+import { usageBody } from './render-json.js';
+import { openAIFinishReason } from '../../../lib/chat/finish-reasons.js';
 import type { RequestSignal } from './request-signal.js';
 
 export interface SseOptions {
@@ -49,7 +50,7 @@ export async function renderSse(
       } else if (e.final) {
         if (e.final.finishReason === FinishReason.FINISH_REASON_CANCELLED) return;
         if (first) await sse.send(chunk({ role: 'assistant', content: '' }, null));
-        await sse.send(chunk({}, finishReasons[e.final.finishReason] ?? 'stop'));
+        await sse.send(chunk({}, openAIFinishReason(e.final.finishReason)));
         if (includeUsage) {
           const usage = { promptTokens: e.final.usage?.promptTokens ?? 0, completionTokens: e.final.usage?.completionTokens ?? 0 };
           await sse.send({ ...chunk({}, null), choices: [], usage: usageBody(usage) });

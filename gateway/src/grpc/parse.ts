@@ -7,7 +7,7 @@ import { Role as WorkerRole } from '../../../gen/xerotier/inference/v1/inference
 import { Role, type CreateChatCompletionRequest } from '../../../gen/xerotier/gateway/v1/chat_service.js';
 import { invalidRequest } from '../../../lib/errors/app-error.js';
 import type { ChatInput } from '../chat/core.js';
-import { DEFAULT_TEMPERATURE, DEFAULT_TOP_P } from '../openai/schema.js';
+import { withSamplingDefaults } from '../../../lib/chat/sampling.js';
 
 const roles: Partial<Record<Role, WorkerRole>> = {
   [Role.ROLE_SYSTEM]: WorkerRole.ROLE_SYSTEM,
@@ -45,8 +45,7 @@ export function parseChatRequest(request: CreateChatCompletionRequest): ChatInpu
   return {
     messages,
     maxTokens: maxCompletionTokens,
-    temperature: temperature ?? DEFAULT_TEMPERATURE,
-    topP: topP ?? DEFAULT_TOP_P,
+    ...withSamplingDefaults({ temperature, topP }),
     seed,
     stop: request.stop,
   };

@@ -3,6 +3,7 @@
  * `param`, never a 500. Unknown fields are ignored (SDKs add new ones over time); fields we
  * cannot honour (n > 1, tools) are refused rather than silently dropped.
  */
+import { CHAT_ROLES } from '../../../lib/chat/roles.js';
 import { z } from 'zod';
 import { invalidRequest } from '../../../lib/errors/app-error.js';
 
@@ -10,7 +11,7 @@ const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const content = z.union([z.string(), z.array(textPart).max(256), z.null()]);
 
 const message = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+  role: z.enum(CHAT_ROLES),
   content: content.optional(),
   name: z.string().max(256).optional(),
   tool_call_id: z.string().optional(),
@@ -34,10 +35,6 @@ export const chatCompletionRequest = z.object({
   user: nullable(z.string().max(256)),
   service_tier: nullable(z.string()),
 });
-
-/** Sampling defaults when the client sends none. */
-export const DEFAULT_TEMPERATURE = 0.7;
-export const DEFAULT_TOP_P = 0.9;
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
 
@@ -78,10 +75,4 @@ function describeValue(v: unknown): string {
   return `a ${typeof v}`;
 }
 
-/** Flattens OpenAI content (string or text parts) to plain text. */
-export function contentText(c: ChatCompletionRequest['messages'][number]['content']): string {
-  if (c === null || c === undefined) return '';
-  if (typeof c === 'string') return c;
-  return c.map((p) => p.text).join('');
-}
 
