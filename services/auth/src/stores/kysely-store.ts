@@ -5,17 +5,18 @@
  */
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { openPostgres, openSqlite, type AuthDatabase, type StoreLocation } from './database.js';
+import { openDatabase, type StoreLocation } from '../../../../lib/db/kysely.js';
+import type { AuthDatabase } from './database.js';
 import { keyQueries } from './key-queries.js';
 import { migrateToLatest } from './migrations.js';
 import { projectQueries } from './project-queries.js';
 import type { AuthStore } from './store.js';
 
-export type { StoreLocation } from './database.js';
+export type { StoreLocation } from '../../../../lib/db/kysely.js';
 
 /** Opens the database, migrates it to the latest version and returns the store. */
 export async function openAuthStore(location: StoreLocation, logger: Logger): Promise<AuthStore> {
-  const db = location.dialect === 'sqlite' ? openSqlite(location.path) : openPostgres(location, logger);
+  const db = openDatabase<AuthDatabase>(location, logger, { foreignKeys: true });
   try {
     const applied = await migrateToLatest(
       db as Kysely<unknown>,

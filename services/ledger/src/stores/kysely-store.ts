@@ -4,11 +4,8 @@
  * Writes are `INSERT … ON CONFLICT (request_id) DO NOTHING`, so a batch sent twice stores nothing
  * twice. Reads are one project over a time range: a range scan of (project_id, started_at).
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type RawBuilder, type Selectable } from 'kysely';
-import pg from 'pg';
+import { openDatabase, type StoreLocation } from '../../../../lib/db/kysely.js';
+import { Kysely, sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Logger } from 'pino';
 import { migrateToLatest } from './migrations.js';
 import type { GroupName, LedgerRow, LedgerStore, UsageBucketRow } from './store.js';
@@ -37,9 +34,7 @@ export interface LedgerDatabase {
   usage_records: UsageRecordsTable;
 }
 
-export type StoreLocation =
-  | { dialect: 'sqlite'; path: string }
-  | { dialect: 'postgres'; url: string; schema?: string | undefined; poolSize?: number | undefined };
+export type { StoreLocation } from '../../../../lib/db/kysely.js';
 
 /** Rows per INSERT statement: 17 parameters each stays under both dialects' parameter limits. */
 const INSERT_CHUNK = 500;
@@ -48,7 +43,7 @@ const DAY_MS = 86_400_000;
 
 /** Opens the database, migrates it to the latest version and returns the store. */
 export async function openLedgerStore(location: StoreLocation, logger: Logger): Promise<LedgerStore> {
-  const db = location.dialect === 'sqlite' ? openSqlite(location.path) : openPostgres(location, logger);
+  const db = openDatabase<LedgerDatabase>(location, logger);
   try {
     const applied = await migrateToLatest(
       db as Kysely<unknown>,
@@ -68,39 +63,6 @@ export async function openLedgerStore(location: StoreLocation, logger: Logger): 
   return createKyselyLedgerStore(db, location.dialect);
 }
 
-function openSqlite(file: string): Kysely<LedgerDatabase> {
-  if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const database = new Database(file);
-  database.pragma('journal_mode = WAL');
-  database.pragma('synchronous = NORMAL');
-  database.pragma('busy_timeout = 5000');
-  return new Kysely<LedgerDatabase>({ dialect: new SqliteDialect({ database }) });
-}
-
-const PG_INT8_OID = 20;
-const PG_NUMERIC_OID = 1700;
-
-function openPostgres(location: Extract<StoreLocation, { dialect: 'postgres' }>, logger: Logger): Kysely<LedgerDatabase> {
-  const schema = location.schema ?? 'public';
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error('invalid PostgreSQL schema name');
-  const pool = new pg.Pool({
-    connectionString: location.url,
-    max: location.poolSize ?? 10,
-    connectionTimeoutMillis: 5_000,
-    idleTimeoutMillis: 30_000,
-    options: `-c search_path=${schema}`,
-    // bigint columns and sum()/count() results are token counts and epoch ms: well inside
-    // Number's exact range. Per pool, not global.
-    types: {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === PG_INT8_OID || oid === PG_NUMERIC_OID
-          ? (v: string) => Number(v)
-          : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
-    },
-  });
-  pool.on('error', (err) => logger.warn({ err }, 'idle PostgreSQL connection failed'));
-  return new Kysely<LedgerDatabase>({ dialect: new PostgresDialect({ pool }) });
-}
 
 const toRow = (r: LedgerRow): UsageRecordsTable => ({
   request_id: r.requestId,

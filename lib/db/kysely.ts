@@ -1,0 +1,57 @@
+/**
+ * Opening a Kysely database on either dialect a service supports: SQLite (better-sqlite3, the
+ * embedded default, a file created on first start) or PostgreSQL (a `pg` pool, for several
+ * replicas, with every connection's search_path set to the service's schema). The auth store and
+ * the usage ledger open their databases here; each keeps its own tables and migrations.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { Logger } from 'pino';
+
+export type StoreLocation =
+  | { dialect: 'sqlite'; path: string }
+  | { dialect: 'postgres'; url: string; schema?: string | undefined; poolSize?: number | undefined };
+
+const PG_INT8_OID = 20;
+const PG_NUMERIC_OID = 1700;
+
+export function openSqlite<DB>(file: string, options: { foreignKeys?: boolean } = {}): Kysely<DB> {
+  if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const database = new Database(file);
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('busy_timeout = 5000');
+  if (options.foreignKeys) database.pragma('foreign_keys = ON');
+  return new Kysely<DB>({ dialect: new SqliteDialect({ database }) });
+}
+
+export function openPostgres<DB>(location: Extract<StoreLocation, { dialect: 'postgres' }>, logger: Logger): Kysely<DB> {
+  const schema = location.schema ?? 'public';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error('invalid PostgreSQL schema name');
+  const pool = new pg.Pool({
+    connectionString: location.url,
+    max: location.poolSize ?? 10,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    // Every connection resolves unqualified table names in our schema.
+    options: `-c search_path=${schema}`,
+    // bigint columns and sum()/count() results are epoch ms and token counts: well inside
+    // Number's exact range. Per pool, not global.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === PG_INT8_OID || oid === PG_NUMERIC_OID
+          ? (v: string) => Number(v)
+          : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle client losing its connection must not crash the process; the pool replaces it.
+  pool.on('error', (err) => logger.warn({ err }, 'idle PostgreSQL connection failed'));
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+}
+
+export function openDatabase<DB>(location: StoreLocation, logger: Logger, options: { foreignKeys?: boolean } = {}): Kysely<DB> {
+  return location.dialect === 'sqlite' ? openSqlite<DB>(location.path, options) : openPostgres<DB>(location, logger);
+}
