@@ -1,7 +1,6 @@
 /**
- * The auth database seen through Kysely: table shapes, opening SQLite (better-sqlite3, the
- * embedded default) or PostgreSQL (`pg` Pool, for several auth replicas), and recognising a
- * unique violation. Everything else is one query code path for both dialects.
+ * The auth database seen through Kysely: table shapes and recognising a unique violation of
+ * either dialect (opening it: lib/db/kysely.ts). Everything else is one query code path.
  */
 import { UniqueViolationError } from './store.js';
 
