@@ -1,5 +1,5 @@
 /**
- * createApp: the gateway's express app from its dependencies (no listening; STYLE.md A-13).
+ * createApp: the gateway's express app from its dependencies (no listening: server.ts listens).
  * Routing (path-based and DNS-based), request ids, body parsing, the OpenAI error envelope.
  */
 import { httpMetricsMiddleware } from '../../lib/metrics/http.js';

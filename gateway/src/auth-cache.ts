@@ -1,5 +1,5 @@
 /**
- * A bounded cache of successful Authenticate results for the gateway (ARCHITECTURE.md step 2).
+ * A bounded cache of successful Authenticate results for the gateway.
  *
  * Revocation bound: an entry lives at most `ttlMs` (≤ 5,000 ms) counted from the moment the
  * Authenticate call that produced it *started*. A key revoked (or expired, or its endpoint

@@ -1,4 +1,4 @@
-/** The breaker state machine (reliability plan T16) with real opossum and short windows. */
+/** The breaker state machine (closed → open → half-open → closed) with real opossum and short windows. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';

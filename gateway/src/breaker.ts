@@ -1,5 +1,5 @@
 /**
- * One opossum breaker per upstream target (STYLE.md A-12), created in the composition root.
+ * One opossum breaker per upstream target, created in the composition root.
  * The breaker's action is "run this operation", so a caller can guard a phase of its own choosing
  * (a unary call, or "open the stream and get the first token") and can record a failure that
  * happens later (a stream that breaks after its first token).

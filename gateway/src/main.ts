@@ -1,4 +1,4 @@
-/** Composition root of the gateway process (STYLE.md A-13). */
+/** Composition root of the gateway process: environment, logger, signals; start is in server.ts. */
 import { createLogger } from '../../lib/logging/logger.js';
 import { runProcess } from '../../lib/process/run.js';
 import { loadGatewayConfig } from './config.js';
