@@ -17,7 +17,7 @@ import { chat, client, sleep, stream, type Answer, type StreamResult } from './t
 
 const SERVICES = ['postgres', 'redis', 'auth', 'quota', 'inference-cpu', 'gateway'];
 const OURS = ['auth', 'quota', 'inference-cpu', 'gateway'];
-const figure = (text: string): void => void process.stdout.write(`# figure: ${text}\n`);
+const figure = (text: string): void => void process.stdout.write(`figure: ${text}\n`);
 
 /** Sends requests until one is 200; every other answer is kept for the caller to judge. */
 async function untilOk(send: () => Promise<Answer>, timeoutMs: number): Promise<{ failures: Answer[]; seconds: number }> {
@@ -48,6 +48,18 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
   let stack: Stack;
   let demoKey = '';
   let freeKey = '';
+  let failed = false;
+  /** it() that remembers a failure, so that `after` prints the services' logs. */
+  const check = (name: string, fn: () => Promise<void>): void => {
+    it(name, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    });
+  };
 
   /** A fresh inference key (management API): limits are per key, so each scenario gets its own. */
   const newKey = async (name: string): Promise<string> => {
@@ -62,6 +74,7 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
 
   before(async () => {
     stack = await createStack(`xerotier-test-${randomBytes(3).toString('hex')}`);
+    failed = true; // until the stack is up
     let t = performance.now();
     await stack.compose(['build'], 45 * 60_000);
     figure(`build of every default-profile image: ${((performance.now() - t) / 1000).toFixed(1)} s`);
@@ -71,15 +84,16 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     figure(`up -d until every health check passes: ${((performance.now() - t) / 1000).toFixed(1)} s`);
     demoKey = (await stack.exec('auth', ['cat', '/app/.data/demo-api-key'])).trim();
     assert.match(demoKey, /^xero_demo_/);
+    failed = false;
   });
 
   after(async () => {
     if (!stack) return;
-    if (process.exitCode) process.stdout.write(await stack.compose(['logs', '--tail', '40']).catch(() => ''));
+    if (failed) process.stdout.write(await stack.compose(['logs', '--no-color', '--tail', '40']).catch(() => ''));
     await stack.destroy();
   });
 
-  it('publishes only on 127.0.0.1 and runs hardened: non-root, read-only root, memory limit, restart policy', async () => {
+  check('publishes only on 127.0.0.1 and runs hardened: non-root, read-only root, memory limit, restart policy', async () => {
     for (const service of SERVICES) {
       const id = await stack.containerId(service);
       const [info] = JSON.parse(await stack.inspect(id)) as Inspect[];
@@ -97,7 +111,7 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     );
   });
 
-  it('serves models, a completion and a stream with usage through the official openai SDK', async () => {
+  check('serves models, a completion and a stream with usage through the official openai SDK', async () => {
     const openai = client(stack.gatewayUrl, demoKey);
     const models = await openai.models.list();
     assert.equal(models.data.length, 1);
@@ -121,7 +135,7 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     figure(`model ${completion.model}, ${usage?.completion_tokens} streamed tokens`);
   });
 
-  it('answers management calls: lists keys and creates one that then works', async () => {
+  check('answers management calls: lists keys and creates one that then works', async () => {
     const url = `${stack.gatewayUrl}/demo/v1/management/api-keys`;
     const headers = { authorization: `Bearer ${demoKey}`, 'content-type': 'application/json' };
     const list = await fetch(url, { headers });
@@ -133,7 +147,7 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     assert.equal((await chat(stack.gatewayUrl, key)).status, 200);
   });
 
-  it('refuses the request past the free tier’s 20 per minute with 429 and Retry-After', async () => {
+  check('refuses the request past the free tier’s 20 per minute with 429 and Retry-After', async () => {
     await stack.exec('auth', ['node', 'dist/bin/xero.js', 'endpoints', 'create', 'demo', 'free', '--tier', 'free', '--model', 'm']);
     const out = await stack.exec('auth', ['node', 'dist/bin/xero.js', '--json', 'keys', 'create', 'demo', '--name', 'free', '--scopes', 'inference']);
     freeKey = (JSON.parse(out) as { key: string }).key;
@@ -147,7 +161,7 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     figure(`21st free-tier request: 429 in ${last?.ms.toFixed(0)} ms, Retry-After ${last?.retryAfter} s`);
   });
 
-  it('inference worker crash: fast 503 with Retry-After, 200 again once the restart policy brings it back', async () => {
+  check('inference worker crash: fast 503 with Retry-After, 200 again once the restart policy brings it back', async () => {
     const key = await newKey('inference-crash');
     assert.equal((await chat(stack.gatewayUrl, key)).status, 200);
     await stack.crash('inference-cpu');
@@ -158,7 +172,7 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     await stack.waitHealthy(['inference-cpu'], 120_000);
   });
 
-  it('quota crash: fail-closed (the documented default) answers 503 with Retry-After, then recovers', async () => {
+  check('quota crash: fail-closed (the documented default) answers 503 with Retry-After, then recovers', async () => {
     const key = await newKey('quota-crash');
     assert.equal((await chat(stack.gatewayUrl, key)).status, 200);
     await stack.crash('quota');
@@ -169,7 +183,7 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     await stack.waitHealthy(['quota'], 120_000);
   });
 
-  it('auth crash: a key used in the last GATEWAY_AUTH_CACHE_TTL_MS (5 s) keeps working, an uncached one gets 503', async () => {
+  check('auth crash: a key used in the last GATEWAY_AUTH_CACHE_TTL_MS (5 s) keeps working, an uncached one gets 503', async () => {
     const warm = await newKey('auth-crash-cached');
     const fresh = { key: await newKey('auth-crash-uncached') };
     const warmed = performance.now();
@@ -187,7 +201,7 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     await stack.waitHealthy(['auth'], 120_000);
   });
 
-  it('restarting PostgreSQL and Redis keeps keys, projects and endpoints, and the limits still hold', async () => {
+  check('restarting PostgreSQL and Redis keeps keys, projects and endpoints, and the limits still hold', async () => {
     const survivor = await newKey('before-restart');
     const t = performance.now();
     await stack.compose(['restart', 'postgres', 'redis'], 120_000);
@@ -208,7 +222,7 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     assert.ok(older.status === 200 || older.status === 429, `the key created before the restart is still known (${older.status})`);
   });
 
-  it('`compose restart gateway` under light traffic: every request that had started completes', async () => {
+  check('`compose restart gateway` under light traffic: every request that had started completes', async () => {
     const results: StreamResult[] = [];
     let running = true;
     // Light traffic: two clients, each with its own key (60 requests/min), about 2 streams a second.
@@ -240,7 +254,7 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     assert.equal(results.at(-1)?.outcome, 'completed', 'traffic flows again');
   });
 
-  it('keeps the secrets out of every image and every log line', async () => {
+  check('keeps the secrets out of every image and every log line', async () => {
     const env = await stack.exec('auth', ['node', '-e', 'process.stdout.write(JSON.stringify([process.env.SERVICE_TOKEN, process.env.AUTH_KEY_PEPPER]))']);
     const secrets = [...(JSON.parse(env) as string[]), demoKey.slice(-20)];
     assert.ok(secrets.every((s) => s.length >= 16));
