@@ -6,7 +6,7 @@
  *
  * One Compose project with a random name, random secrets and free ports on 127.0.0.1
  * (test/compose/stack.ts), the production docker-compose.yml plus test/compose/test-override.yml
- * (tiny generated model, faster health checks). `down -v` at the end, whatever happened.
+ * (tiny generated model, more frequent health checks). `down -v` at the end, whatever happened.
  * Every fault prints its figures; bounds are generous (2 shared cores, other work running).
  */
 import assert from 'node:assert/strict';
@@ -75,6 +75,10 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
   before(async () => {
     stack = await createStack(`xerotier-test-${randomBytes(3).toString('hex')}`);
     failed = true; // until the stack is up
+    // Interrupted (Ctrl-C, CI timeout): still take the stack down.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => void stack.destroy().finally(() => process.exit(130)));
+    }
     let t = performance.now();
     await stack.compose(['build'], 45 * 60_000);
     figure(`build of every default-profile image: ${((performance.now() - t) / 1000).toFixed(1)} s`);
