@@ -188,17 +188,27 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
   });
 
   check('auth crash: a key used in the last GATEWAY_AUTH_CACHE_TTL_MS (5 s) keeps working, an uncached one gets 503', async () => {
-    const warm = await newKey('auth-crash-cached');
+    // The kill must land well within the 5 s bound after the warming request; on a busy host the
+    // docker exec alone can take seconds, so the scenario is retried (auth restarts in between).
     const fresh = { key: await newKey('auth-crash-uncached') };
-    const warmed = performance.now();
-    assert.equal((await chat(stack.gatewayUrl, warm)).status, 200);
-    await stack.crash('auth');
-    const cached = await chat(stack.gatewayUrl, warm);
-    const age = performance.now() - warmed;
-    const uncached = await chat(stack.gatewayUrl, fresh.key);
-    figure(`auth crash: cached key ${cached.status} at ${age.toFixed(0)} ms after its last check; uncached key ${uncached.status} ${uncached.code ?? ''} in ${uncached.ms.toFixed(0)} ms`);
-    if (age < 4_000) assert.equal(cached.status, 200, 'a cached key keeps working within the bound');
-    if (uncached.status !== 200) assertRetryable503s([uncached], 'auth down, uncached key');
+    let cached: Answer | undefined;
+    let uncached: Answer | undefined;
+    let age = Infinity;
+    for (let attempt = 1; attempt <= 3 && age >= 4_000; attempt++) {
+      await stack.waitHealthy(['auth'], 120_000);
+      const warm = await newKey(`auth-crash-cached-${attempt}`);
+      const kill = await stack.prepareCrash('auth');
+      assert.equal((await chat(stack.gatewayUrl, warm)).status, 200);
+      const warmed = performance.now();
+      await kill();
+      cached = await chat(stack.gatewayUrl, warm);
+      age = performance.now() - warmed;
+      uncached = await chat(stack.gatewayUrl, fresh.key);
+      figure(`auth crash (attempt ${attempt}): cached key ${cached.status} at ${age.toFixed(0)} ms after its last check; uncached key ${uncached.status} ${uncached.code ?? ''} in ${uncached.ms.toFixed(0)} ms`);
+    }
+    assert.ok(age < 4_000, 'the crash landed within the cache bound');
+    assert.equal(cached?.status, 200, 'a cached key keeps working within the bound');
+    if (uncached && uncached.status !== 200) assertRetryable503s([uncached], 'auth down, uncached key');
     const { failures, seconds } = await untilOk(() => chat(stack.gatewayUrl, fresh.key), 120_000);
     assertRetryable503s(failures, 'auth down');
     figure(`auth crash: uncached key 200 again after ${seconds.toFixed(1)} s`);
@@ -249,7 +259,7 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     const refused = results.filter((r) => r.outcome === 'refused');
     figure(
       `gateway restart (${restartSeconds.toFixed(1)} s until healthy): ${results.length} streams, ${count('completed')} completed, ` +
-        `${refused.length} refused (${[...new Set(refused.map((r) => r.status))].join(',') || '–'}), ` +
+        `${refused.length} refused (${[...new Set(refused.map((r) => `${r.status} ${r.code}`))].join(', ') || '–'}), ` +
         `${count('not-connected')} not connected, ${count('broken')} broken`,
     );
     assert.equal(count('broken'), 0, 'no stream that had started was cut');

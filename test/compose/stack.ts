@@ -53,6 +53,8 @@ export interface Stack {
   waitHealthy(services: string[], timeoutMs: number): Promise<number>;
   /** SIGKILLs the service's main process (a crash: the restart policy applies, unlike `docker kill`). */
   crash(service: string): Promise<void>;
+  /** The same, split: looks the container up now and returns the kill, for when timing matters. */
+  prepareCrash(service: string): Promise<() => Promise<void>>;
   exec(service: string, command: string[]): Promise<string>;
   /** `docker inspect` of a container or image, optionally with a Go template. */
   inspect(id: string, format?: string): Promise<string>;
@@ -129,11 +131,14 @@ export async function createStack(project: string): Promise<Stack> {
         await new Promise((r) => setTimeout(r, 500));
       }
     },
-    async crash(service) {
+    async prepareCrash(service) {
       const id = await containerId(service);
       // PID 1 is the init (`init: true`); its child is node. Killing node ends the container with
       // 137, as an out-of-memory kill or a crash would; `docker kill` would count as a manual stop.
-      await docker(['exec', id, 'sh', '-c', 'kill -KILL $(cat /proc/1/task/1/children)']);
+      return async () => void (await docker(['exec', id, 'sh', '-c', 'kill -KILL $(cat /proc/1/task/1/children)']));
+    },
+    async crash(service) {
+      await (await this.prepareCrash(service))();
     },
     async exec(service, command) {
       return compose(['exec', '-T', service, ...command]);

@@ -43,6 +43,7 @@ export type StreamOutcome =
 export interface StreamResult {
   outcome: StreamOutcome;
   status?: number | undefined;
+  code?: string | null | undefined;
   retryAfter?: string | null | undefined;
   ms: number;
 }
@@ -66,7 +67,7 @@ export async function stream(openai: OpenAI, maxTokens: number): Promise<StreamR
   } catch (err) {
     if (err instanceof OpenAI.APIConnectionError) return { outcome: 'not-connected', ms: ms() };
     if (err instanceof OpenAI.APIError) {
-      return { outcome: 'refused', status: err.status, retryAfter: err.headers?.get('retry-after') ?? null, ms: ms() };
+      return { outcome: 'refused', status: err.status, code: err.code, retryAfter: err.headers?.get('retry-after') ?? null, ms: ms() };
     }
     throw err;
   }
