@@ -113,6 +113,13 @@ export async function createStack(project: string): Promise<Stack> {
     return (await docker(['inspect', '--format', '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}', id])).trim();
   };
 
+  const prepareCrash = async (service: string): Promise<() => Promise<void>> => {
+    const id = await containerId(service);
+    // PID 1 is the init (`init: true`); its child is node. Killing node ends the container with
+    // 137, as an out-of-memory kill or a crash would; `docker kill` would count as a manual stop.
+    return async () => void (await docker(['exec', id, 'sh', '-c', 'kill -KILL $(cat /proc/1/task/1/children)']));
+  };
+
   return {
     project,
     ports,
@@ -131,14 +138,9 @@ export async function createStack(project: string): Promise<Stack> {
         await new Promise((r) => setTimeout(r, 500));
       }
     },
-    async prepareCrash(service) {
-      const id = await containerId(service);
-      // PID 1 is the init (`init: true`); its child is node. Killing node ends the container with
-      // 137, as an out-of-memory kill or a crash would; `docker kill` would count as a manual stop.
-      return async () => void (await docker(['exec', id, 'sh', '-c', 'kill -KILL $(cat /proc/1/task/1/children)']));
-    },
+    prepareCrash,
     async crash(service) {
-      await (await this.prepareCrash(service))();
+      await (await prepareCrash(service))();
     },
     async exec(service, command) {
       return compose(['exec', '-T', service, ...command]);
