@@ -1,5 +1,5 @@
 /**
- * Container health probe (STYLE.md A-23): a tiny node script shipped in the image instead of a
+ * Container health probe: a tiny node script shipped in the image instead of a
  * downloaded grpc-health-probe binary. Compose runs it as the healthcheck of every service.
  *
  *   node dist/docker/health-probe.js host:port [service]   gRPC grpc.health.v1.Health/Check

@@ -1,6 +1,6 @@
 /**
- * docker-compose.yml and docker/Dockerfile, checked without Docker (none on our machines; STYLE.md
- * A-23): the Compose file validates against the vendored Compose-spec schema, every variable set
+ * docker-compose.yml and docker/Dockerfile, checked without Docker (the stack itself is built,
+ * started and broken by `npm run test:compose`, test/compose/compose.suite.ts): the Compose file validates against the vendored Compose-spec schema, every variable set
  * for one of our processes is accepted by that process's config schema, every build target and
  * entry file exists, every dependency has a health check, every named volume is declared, and the
  * addresses the services give each other line up.
@@ -38,6 +38,8 @@ const read = (file: string): string => readFileSync(path.join(root, file), 'utf8
 type Env = Record<string, string | number | boolean | null>;
 interface Service {
   image?: string;
+  read_only?: boolean;
+  tmpfs?: string[];
   build?: { context: string; dockerfile: string; target: string; args?: Record<string, string> };
   command?: string[];
   entrypoint?: string[];
@@ -161,6 +163,25 @@ describe('compose-support helpers', () => {
 });
 
 describe('docker-compose.yml', () => {
+  it('works with Compose v1 and v2: no top-level name (v1 refuses it), no fixed network name', () => {
+    assert.equal(rawCompose.name, undefined);
+    assert.deepEqual(compose.networks?.['xerotier'] ?? {}, {}, 'the network is named per project');
+  });
+
+  it('publishes every port on 127.0.0.1 only', () => {
+    for (const [name, service] of services) {
+      for (const port of service.ports ?? []) assert.match(port, /^127\.0\.0\.1:/, `${name}: ${port}`);
+    }
+    assert.ok(compose.services['gateway']?.ports?.length, 'the gateway is published');
+  });
+
+  it('runs our processes and the state stores with a read-only root filesystem and a tmpfs /tmp', () => {
+    for (const [name, service] of services.filter(([, s]) => !s.profiles || s.build)) {
+      assert.equal(service.read_only, true, `${name}: read_only`);
+      assert.ok(service.tmpfs?.includes('/tmp'), `${name}: tmpfs /tmp`);
+    }
+  });
+
   it('validates against the Compose specification schema (docker/compose-spec.json)', () => {
     const { $schema: _draft, ...schema } = JSON.parse(read('docker/compose-spec.json')) as Record<string, unknown>;
     // The spec targets permissive draft-07 validators; strict mode would reject its union types.
@@ -361,7 +382,8 @@ describe('docker-compose.yml', () => {
       assert.ok(!defaults.has(secret), `${secret} has no default`);
     }
     const gateway = compose.services['gateway'];
-    assert.ok(gateway?.ports?.some((p) => p === `${envExample.get('GATEWAY_PUBLISH_PORT')}:8080`));
+    const published = `127.0.0.1:${envExample.get('GATEWAY_PUBLISH_PORT')}:8080`;
+    assert.ok(gateway?.ports?.includes(published), `the gateway publishes ${published}`);
     assert.ok(
       rawCompose.services['postgres']?.image?.includes('${POSTGRES_VERSION') &&
         rawCompose.services['redis']?.image?.includes('${REDIS_VERSION'),
@@ -374,6 +396,14 @@ describe('docker-compose.yml', () => {
 
 describe('docker/Dockerfile', () => {
   const targets = ['gateway', 'auth', 'quota', 'inference-cpu', 'inference-gpu'];
+
+  it('has no syntax directive (BuildKit would fetch a frontend image) and builds no GPU stage for a CPU target', () => {
+    assert.doesNotMatch(read('docker/Dockerfile'), /^#\s*syntax\s*=/im);
+    // The classic builder builds every stage above the target: GPU stages must come after the CPU ones.
+    const order = dockerfile.stages.map((s) => s.name ?? '');
+    const lastCpu = Math.max(...['gateway', 'auth', 'quota', 'inference-cpu'].map((t) => order.indexOf(t)));
+    for (const gpu of ['prod-deps-gpu', 'inference-gpu']) assert.ok(order.indexOf(gpu) > lastCpu, `${gpu} after the CPU targets`);
+  });
 
   it('has a target per process, each running node on its compiled main.js', () => {
     for (const target of targets) {
