@@ -110,8 +110,11 @@ export function createApp(deps: GatewayDeps): express.Express {
     next(repeatedHeader(req.rawHeaders));
   });
 
-  app.use((_req: Request, _res: Response, next: NextFunction) => {
+  app.use((_req: Request, res: Response, next: NextFunction) => {
     if (deps.draining()) {
+      // Close the connection after this answer, so keep-alive clients reconnect to a live
+      // replica instead of hearing 503 on the same socket until the drain grace ends.
+      res.setHeader('connection', 'close');
       next(draining());
     } else {
       next();

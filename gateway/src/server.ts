@@ -182,9 +182,12 @@ export async function startGateway(
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = setTimeout(() => shutdown.abort(), config.GATEWAY_DRAIN_GRACE_MS);
+      // Keep-alive sockets that go idle during the drain are closed as they do.
+      const idleCloser = setInterval(() => server.closeIdleConnections(), 250);
       // gRPC streams end with gateway_draining at the grace too; the extra second lets them say so.
       await Promise.all([closed, grpc.shutdown(config.GATEWAY_DRAIN_GRACE_MS + 1000)]);
       clearTimeout(grace);
+      clearInterval(idleCloser);
       shutdown.abort();
       registry?.close();
       await pool.close();
