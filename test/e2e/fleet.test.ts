@@ -96,7 +96,9 @@ describe('fleet: workers join and leave at run time', () => {
         [0, 1].map((i) => startChildWorker({ INFERENCE_REGISTRY_ADDRESS: `127.0.0.1:${platform.authPort}`, INFERENCE_WORKER_ID: `pair-${i}` })),
       );
       const addresses = children.map((c) => `127.0.0.1:${c.port}`).sort();
-      const registryAddresses = (g: typeof second) => g.pool.workers.filter((w) => w.source === 'registry').map((w) => w.address).sort();
+      // The platform's own in-process worker registers too; these are the two started here.
+      const registryAddresses = (g: typeof second) =>
+        g.pool.workers.filter((w) => w.source === 'registry' && addresses.includes(w.address)).map((w) => w.address).sort();
       await waitFor(() => registryAddresses(second).length === 2 && registryAddresses(platform.gateway).length === 2, 10_000, 'both gateways to see both workers');
       assert.deepEqual(registryAddresses(second), addresses);
       assert.deepEqual(registryAddresses(platform.gateway), addresses);
@@ -106,6 +108,8 @@ describe('fleet: workers join and leave at run time', () => {
       await waitFor(() => registryAddresses(second).length === 1 && registryAddresses(platform.gateway).length === 1, LEASE_MS, 'the draining worker to leave');
       console.log(`# SIGTERM → gone from both gateways in ${(performance.now() - stopped).toFixed(0)} ms`);
       await children[1]!.kill('SIGKILL');
+      // The in-process worker is known to the second gateway through the registry alone.
+      assert.ok(second.pool.workers.some((w) => w.address === `127.0.0.1:${platform.workers[0]!.port}` && w.source === 'registry'));
     } finally {
       await second.stop();
       await platform.stop();
