@@ -1,5 +1,5 @@
 /**
- * createApp: the gateway's express app from its dependencies (no listening: server.ts listens).
+ * createApp: the gateway's express app from its dependencies (no listening: start.ts listens).
  * Routing (path-based and DNS-based), request ids, body parsing, the OpenAI error envelope.
  */
 import { httpMetricsMiddleware } from '../../lib/metrics/http.js';

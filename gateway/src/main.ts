@@ -1,8 +1,8 @@
-/** Composition root of the gateway process: environment, logger, signals; start is in server.ts. */
+/** Composition root of the gateway process: environment, logger, signals; the start function is in start.ts. */
 import { createLogger } from '../../lib/logging/logger.js';
 import { runProcess } from '../../lib/process/run.js';
 import { loadGatewayConfig } from './config.js';
-import { startGateway } from './server.js';
+import { startGateway } from './start.js';
 
 await runProcess('gateway', async () => {
   const config = loadGatewayConfig(process.env);

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadGatewayConfig } from '../../gateway/src/config.js';
-import { startGateway } from '../../gateway/src/server.js';
+import { startGateway } from '../../gateway/src/start.js';
 import { createLogger } from '../../lib/logging/logger.js';
 import { startChildWorker } from '../helpers/child-worker.js';
 import { startPlatform, waitFor } from '../helpers/platform.js';

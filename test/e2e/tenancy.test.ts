@@ -9,7 +9,7 @@ import { AuthServiceDefinition, Scope } from '../../gen/xerotier/auth/v1/auth_se
 import { callOptions, createAppClient, createGrpcChannel } from '../../lib/grpc/client.js';
 import { createLogger } from '../../lib/logging/logger.js';
 import { loadGatewayConfig } from '../../gateway/src/config.js';
-import { startGateway, type Gateway } from '../../gateway/src/server.js';
+import { startGateway, type Gateway } from '../../gateway/src/start.js';
 import { startPlatform, type Platform } from '../helpers/platform.js';
 import { rawRequest } from '../helpers/raw-request.js';
 

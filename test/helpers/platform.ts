@@ -19,7 +19,7 @@ import { createSimulatorEngine, type SimulatorOptions } from '../../services/inf
 import { startLedgerService, type RunningLedgerService } from '../../services/ledger/src/start.js';
 import { loadLedgerConfig } from '../../services/ledger/src/config.js';
 import { loadGatewayConfig } from '../../gateway/src/config.js';
-import { startGateway, type Gateway } from '../../gateway/src/server.js';
+import { startGateway, type Gateway } from '../../gateway/src/start.js';
 import { createLogger } from '../../lib/logging/logger.js';
 import { captureLogs, type LogCapture } from './log-capture.js';
 

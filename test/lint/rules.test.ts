@@ -25,16 +25,16 @@ describe('eslint.config.js', () => {
   });
 
   it('a service importing another service or the gateway is refused', async () => {
-    const other = "import { startQuotaService } from '../../quota/src/app.js';\nexport const x = startQuotaService;\n";
+    const other = "import { startQuotaService } from '../../quota/src/start.js';\nexport const x = startQuotaService;\n";
     assert.deepEqual(await rulesFor('services/auth/src/main.ts', other), ['import-x/no-restricted-paths']);
-    const gateway = "import { startGateway } from '../../../gateway/src/server.js';\nexport const x = startGateway;\n";
+    const gateway = "import { startGateway } from '../../../gateway/src/start.js';\nexport const x = startGateway;\n";
     assert.deepEqual(await rulesFor('services/auth/src/main.ts', gateway), ['import-x/no-restricted-paths']);
     const own = "import { createAuthMetrics } from './metrics.js';\nexport const x = createAuthMetrics;\n";
     assert.deepEqual(await rulesFor('services/auth/src/main.ts', own), []);
   });
 
   it('the gateway importing a service is refused; gen/ and lib/ are fine', async () => {
-    const service = "import { startAuthService } from '../../services/auth/src/app.js';\nexport const x = startAuthService;\n";
+    const service = "import { startAuthService } from '../../services/auth/src/start.js';\nexport const x = startAuthService;\n";
     assert.deepEqual(await rulesFor('gateway/src/main.ts', service), ['import-x/no-restricted-paths']);
     const shared =
       "import { AuthServiceDefinition } from '../../gen/xerotier/auth/v1/auth_service.js';\n" +
@@ -43,11 +43,11 @@ describe('eslint.config.js', () => {
   });
 
   it('lib importing process code, and runtime code importing scripts/ or test/, are refused', async () => {
-    const gateway = "import { startGateway } from '../../gateway/src/server.js';\nexport const x = startGateway;\n";
+    const gateway = "import { startGateway } from '../../gateway/src/start.js';\nexport const x = startGateway;\n";
     assert.deepEqual(await rulesFor('lib/process/run.ts', gateway), ['import-x/no-restricted-paths']);
     const script = "import { startPlatform } from '../../../test/helpers/platform.js';\nexport const x = startPlatform;\n";
     assert.deepEqual(await rulesFor('services/quota/src/main.ts', script), ['import-x/no-restricted-paths']);
-    const inTest = "import { startGateway } from '../../gateway/src/server.js';\nexport const x = startGateway;\n";
+    const inTest = "import { startGateway } from '../../gateway/src/start.js';\nexport const x = startGateway;\n";
     assert.deepEqual(await rulesFor('test/helpers/platform.ts', inTest), [], 'tests may import anything');
   });
 
