@@ -144,7 +144,7 @@ export async function startGateway(
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
   const grpc = await startGatewayGrpcServer(
-    { config, logger, auth, quota, pool, tiers, metrics, draining: () => draining, shutdown: shutdown.signal },
+    { config, logger, auth, quota, pool, tiers, metrics, usage, draining: () => draining, shutdown: shutdown.signal },
     config.GATEWAY_HOST,
     config.GATEWAY_GRPC_PORT,
   ).catch(async (err: unknown) => {

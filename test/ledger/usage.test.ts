@@ -79,8 +79,8 @@ describe('usage ledger through the platform', () => {
   let acmeKey: string;
   let inferenceOnlyKey: string;
   before(async () => {
-    // Tokens/min low enough that a request without max_tokens (estimate ≈ the context window)
-    // is refused with 429, high enough for every other request here.
+    // Tokens/min low enough that a prompt of ~1,250 tokens can never fit (429 for good), high
+    // enough for every other request here.
     const tiers = cpuStandardTiers({ requestsPerMinute: 1_000_000, tokensPerMinute: 1_000 });
     platform = await startPlatform({
       // Slow enough to cancel a stream after its first token.
@@ -111,7 +111,8 @@ describe('usage ledger through the platform', () => {
       runs.push(send(ask({ max_tokens: 20, stream: true, stream_options: { include_usage: true } })).then((r) => seen('stream', r)));
     }
     for (let i = 0; i < 3; i++) runs.push(send(ask({ max_tokens: 20, n: 2 })).then((r) => seen('invalid', r)));
-    for (let i = 0; i < 3; i++) runs.push(send(ask({})).then((r) => seen('rate_limited', r)));
+    const huge = { messages: [{ role: 'user', content: 'word '.repeat(1000) }] };
+    for (let i = 0; i < 3; i++) runs.push(send(ask(huge)).then((r) => seen('rate_limited', r)));
     for (let i = 0; i < 2; i++) {
       runs.push(send(ask({ max_tokens: 20, stream: true }), () => true).then((r) => seen('cancelled', r)));
     }

@@ -14,7 +14,9 @@ import {
 import { FinishReason as WorkerFinishReason } from '../../../gen/xerotier/inference/v1/inference_service.js';
 import { AppError, invalidRequest, unauthenticated } from '../../../lib/errors/app-error.js';
 import { parseBearer } from '../bearer.js';
-import { admit, authenticate, completionMeta, open, requestSignal, settle, type ChatCall, type ChatDeps } from '../chat/core.js';
+import { admit, authenticate, completionMeta, open, requestSignal, settle, type ChatCall, type ChatDeps, type SettledUsage } from '../chat/core.js';
+import { toHttpError } from '../../../lib/errors/http.js';
+import type { RequestOutcome, UsageTracking } from '../usage/tracker.js';
 import type { Generation } from '../chat/generation.js';
 import type { RequestSignal } from '../chat/request-signal.js';
 import { countsAgainstWorker, draining, streamFailure } from '../failure-policy.js';
@@ -25,6 +27,7 @@ import type { GatewayCallContext } from './call-context.js';
 
 export interface ChatServiceDeps extends ChatDeps {
   logger: Logger;
+  usage: UsageTracking;
   /** True once the gateway stops admitting new requests. */
   draining: () => boolean;
 }
@@ -42,31 +45,44 @@ export function chatService(deps: ChatServiceDeps): ServiceImplementation<typeof
       const call = begin(deps, context, request.project, request.endpoint);
       const who = await authenticate(deps, call);
       context.gateway.keyId = who.principal.keyId;
-      const admission = await admit(deps, call, who, parseChatRequest(request));
-      // Rate-limit figures as response metadata, on success and on error alike.
-      setAll(context.header, rateLimitHeaders(admission.limits.requests, admission.limits.tokens));
-      if (admission.denied) throw admission.denied;
-
-      const signal = requestSignal(deps, call, who, context.signal, callerDeadline(context.metadata));
+      // One usage record per authenticated call, like HTTP.
+      const tracked = deps.usage.track(call.requestId, who.principal, call.arrivedAt);
+      let used: SettledUsage | undefined;
+      let failure: unknown;
       try {
-        const generation = await open(deps, call, who, admission, signal);
+        const admission = await admit(deps, call, who, parseChatRequest(request));
+        // Rate-limit figures as response metadata, on success and on error alike.
+        setAll(context.header, rateLimitHeaders(admission.limits.requests, admission.limits.tokens));
+        if (admission.denied) throw admission.denied;
+
+        const signal = requestSignal(deps, call, who, context.signal, callerDeadline(context.metadata));
         try {
-          const meta = completionMeta(call.requestId, generation);
-          yield {
-            start: {
-              id: meta.id,
-              model: meta.model,
-              workerId: meta.workerId,
-              systemFingerprint: meta.fingerprint,
-              createTime: new Date(meta.created * 1000),
-            },
-          };
-          yield* render(generation, signal, context.signal);
+          const generation = await open(deps, call, who, admission, signal);
+          tracked.firstToken(generation.start);
+          try {
+            const meta = completionMeta(call.requestId, generation);
+            yield {
+              start: {
+                id: meta.id,
+                model: meta.model,
+                workerId: meta.workerId,
+                systemFingerprint: meta.fingerprint,
+                createTime: new Date(meta.created * 1000),
+              },
+            };
+            yield* render(generation, signal, context.signal);
+          } finally {
+            generation.release();
+          }
         } finally {
-          generation.release();
+          used = settle(deps, call, who, admission, signal);
         }
+      } catch (err) {
+        failure = err;
+        throw err;
       } finally {
-        settle(deps, call, who, admission, signal);
+        tracked.end(used ?? { promptTokens: 0, completionTokens: 0 }, used?.completed ?? false);
+        tracked.close(() => outcomeOf(failure, context.signal.aborted));
       }
     },
 
@@ -131,6 +147,14 @@ async function* render(generation: Generation, signal: RequestSignal, callGone: 
     if (countsAgainstWorker(reason)) generation.worker.breaker.recordFailure(err);
     throw streamFailure(reason, err);
   }
+}
+
+/** The usage record's status for a gRPC call: the HTTP status of its error kind, 499 when the caller left. */
+function outcomeOf(failure: unknown, callerGone: boolean): RequestOutcome {
+  if (callerGone) return { status: 499, errorCode: 'cancelled', cancelled: true };
+  if (failure === undefined) return { status: 200, errorCode: '', cancelled: false };
+  const mapped = toHttpError(failure);
+  return { status: mapped.status, errorCode: mapped.body.error.code ?? '', cancelled: false };
 }
 
 function setAll(metadata: Metadata, values: Record<string, string>): void {
