@@ -22,14 +22,14 @@ import { usageRouter } from './routes/usage.js';
 import type { LedgerClient } from './usage/recorder.js';
 import type { UsageTracking } from './usage/tracker.js';
 import type { AuthPort, QuotaPort } from './upstreams.js';
-import type { WorkerPool } from './worker-pool.js';
+import type { Fleet } from './fleet/fleet.js';
 
 export interface GatewayDeps {
   config: GatewayConfig;
   logger: Logger;
   auth: AuthPort;
   quota: QuotaPort;
-  pool: WorkerPool;
+  fleet: Fleet;
   tiers: TierTable;
   /** True once the gateway stops admitting new requests. */
   draining: () => boolean;
@@ -85,8 +85,8 @@ export function createApp(deps: GatewayDeps): express.Express {
     res.status(deps.draining() ? 503 : 200).json({ status: deps.draining() ? 'draining' : 'ok' });
   });
   app.get('/readyz', (_req, res) => {
-    const total = deps.pool.workers.length;
-    const ready = deps.pool.workers.filter((w) => w.connected && (w.status?.modelLoaded ?? false) && w.breaker.state() !== 'open').length;
+    const total = deps.fleet.workers.length;
+    const ready = deps.fleet.workers.filter((w) => w.connected && (w.status?.modelLoaded ?? false) && w.breaker.state() !== 'open').length;
     const ok = !deps.draining() && ready > 0;
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : deps.draining() ? 'draining' : 'not_ready', workers: { ready, total } });
   });

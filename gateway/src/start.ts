@@ -1,5 +1,5 @@
 /**
- * startGateway: wires the gateway's dependencies (clients, breakers, worker pool) and listens.
+ * startGateway: wires the gateway's dependencies (clients, breakers, the fleet of workers) and listens.
  * Stop = stop accepting, let streams finish within the drain grace, then end them with an
  * error event, then close upstream channels.
  */
@@ -15,7 +15,7 @@ import type { GatewayConfig } from './config.js';
 import { createAuthPort, createQuotaPort } from './upstreams.js';
 import { createUsageRecorder } from './usage/recorder.js';
 import { createUsageTracking } from './usage/tracker.js';
-import { createWorkerPool, type WorkerPool } from './worker-pool.js';
+import { createFleet, type Fleet } from './fleet/fleet.js';
 import { watchRegistry } from './fleet/registry-watch.js';
 import { grpcTls } from '../../lib/grpc/tls.js';
 import { startGatewayGrpcServer } from './grpc/server.js';
@@ -27,7 +27,7 @@ export interface Gateway {
   server: Server;
   metrics: GatewayMetrics;
   metricsPort: number | undefined;
-  pool: WorkerPool;
+  fleet: Fleet;
   breakers: Breaker[];
   /** Usage records buffered and not yet acknowledged by the ledger (0 without a ledger). */
   usagePending(): number;
@@ -76,7 +76,7 @@ export async function startGateway(
     policy: config.GATEWAY_QUOTA_FAILURE_POLICY,
   });
   const tls = grpcTls(config);
-  const pool = createWorkerPool({
+  const fleet = createFleet({
     workers: config.INFERENCE_WORKERS,
     serviceToken: config.SERVICE_TOKEN,
     tls,
@@ -91,7 +91,7 @@ export async function startGateway(
           address: registryAddress,
           serviceToken: config.SERVICE_TOKEN,
           tls,
-          pool,
+          fleet,
           logger,
           staleAfterMs: config.GATEWAY_REGISTRY_STALE_MS,
         });
@@ -118,7 +118,7 @@ export async function startGateway(
     logger,
     auth,
     quota,
-    pool,
+    fleet,
     tiers,
     metrics,
     usage,
@@ -144,7 +144,7 @@ export async function startGateway(
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
   const grpc = await startGatewayGrpcServer(
-    { config, logger, auth, quota, pool, tiers, metrics, usage, draining: () => draining, shutdown: shutdown.signal },
+    { config, logger, auth, quota, fleet, tiers, metrics, usage, draining: () => draining, shutdown: shutdown.signal },
     config.GATEWAY_HOST,
     config.GATEWAY_GRPC_PORT,
   ).catch(async (err: unknown) => {
@@ -156,7 +156,7 @@ export async function startGateway(
       ? undefined
       : await startMetricsServer(metrics.registry, config.GATEWAY_HOST, config.GATEWAY_METRICS_PORT, {
           '/workers': () => ({
-            workers: pool.workers.map((w) => ({
+            workers: fleet.workers.map((w) => ({
               pool: w.pool,
               address: w.address,
               connected: w.connected,
@@ -174,7 +174,7 @@ export async function startGateway(
     server,
     metrics,
     metricsPort: metricsServer?.port,
-    pool,
+    fleet,
     breakers,
     usagePending: () => recorder?.pending() ?? 0,
     async stop() {
@@ -190,7 +190,7 @@ export async function startGateway(
       clearInterval(idleCloser);
       shutdown.abort();
       registry?.close();
-      await pool.close();
+      await fleet.close();
       await metricsServer?.close();
       auth.close();
       await quota.close();

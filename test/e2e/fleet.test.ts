@@ -45,7 +45,7 @@ describe('fleet: workers join and leave at run time', () => {
         });
         const address = `127.0.0.1:${child.port}`;
         try {
-          const routable = () => platform.gateway.pool.workers.some((w) => w.address === address && w.connected && w.status?.modelLoaded === true);
+          const routable = () => platform.gateway.fleet.workers.some((w) => w.address === address && w.connected && w.status?.modelLoaded === true);
           await waitFor(routable, 10_000, 'the new worker to become routable');
           joinMs.push(performance.now() - started);
           const seen = new Set<string>();
@@ -60,12 +60,12 @@ describe('fleet: workers join and leave at run time', () => {
           await child.kill('SIGKILL');
           const killed = performance.now();
           const statuses: number[] = [];
-          while (platform.gateway.pool.workers.some((w) => w.address === address)) {
+          while (platform.gateway.fleet.workers.some((w) => w.address === address)) {
             statuses.push((await chat(platform.baseUrl(), platform.demoKey)).status);
             if (performance.now() - killed > LEASE_MS * 4) break;
           }
           leaveMs.push(performance.now() - killed);
-          assert.ok(!platform.gateway.pool.workers.some((w) => w.address === address), 'the killed worker left the pool');
+          assert.ok(!platform.gateway.fleet.workers.some((w) => w.address === address), 'the killed worker left the pool');
           assert.deepEqual([...new Set(statuses)], statuses.length ? [200] : [], 'requests kept being served by the survivor');
         } finally {
           await child.kill('SIGKILL');
@@ -98,7 +98,7 @@ describe('fleet: workers join and leave at run time', () => {
       const addresses = children.map((c) => `127.0.0.1:${c.port}`).sort();
       // The platform's own in-process worker registers too; these are the two started here.
       const registryAddresses = (g: typeof second) =>
-        g.pool.workers.filter((w) => w.source === 'registry' && addresses.includes(w.address)).map((w) => w.address).sort();
+        g.fleet.workers.filter((w) => w.source === 'registry' && addresses.includes(w.address)).map((w) => w.address).sort();
       await waitFor(() => registryAddresses(second).length === 2 && registryAddresses(platform.gateway).length === 2, 10_000, 'both gateways to see both workers');
       assert.deepEqual(registryAddresses(second), addresses);
       assert.deepEqual(registryAddresses(platform.gateway), addresses);
@@ -109,7 +109,7 @@ describe('fleet: workers join and leave at run time', () => {
       console.log(`# SIGTERM → gone from both gateways in ${(performance.now() - stopped).toFixed(0)} ms`);
       await children[1]!.kill('SIGKILL');
       // The in-process worker is known to the second gateway through the registry alone.
-      assert.ok(second.pool.workers.some((w) => w.address === `127.0.0.1:${platform.workers[0]!.port}` && w.source === 'registry'));
+      assert.ok(second.fleet.workers.some((w) => w.address === `127.0.0.1:${platform.workers[0]!.port}` && w.source === 'registry'));
     } finally {
       await second.stop();
       await platform.stop();

@@ -87,7 +87,7 @@ describe('resilience', () => {
       quotaEnv: { TIERS_FILE: tiers },
     });
     try {
-      await waitFor(() => platform.gateway.pool.workers.every((w) => w.connected), 5000, 'workers connected');
+      await waitFor(() => platform.gateway.fleet.workers.every((w) => w.connected), 5000, 'workers connected');
       let killedAt = 0;
       const streams = Array.from({ length: 20 }, () =>
         sseRequest({ port: platform.gateway.port, path: PATH, key: platform.demoKey, body: chat({ stream: true }) }).then((r) => ({
@@ -135,12 +135,12 @@ describe('resilience', () => {
       quotaEnv: { TIERS_FILE: tiers },
     });
     try {
-      await waitFor(() => platform.gateway.pool.workers.every((w) => w.connected), 5000, 'workers connected');
+      await waitFor(() => platform.gateway.fleet.workers.every((w) => w.connected), 5000, 'workers connected');
       const requests = Array.from({ length: 6 }, () =>
         sseRequest({ port: platform.gateway.port, path: PATH, key: platform.demoKey, body: chat({ stream: true }) }),
       );
-      await waitFor(() => (platform.gateway.pool.workers[0]?.localInFlight ?? 0) > 0, 2000, 'some requests waiting on the slow worker');
-      const waiting = platform.gateway.pool.workers[0]!.localInFlight;
+      await waitFor(() => (platform.gateway.fleet.workers[0]?.localInFlight ?? 0) > 0, 2000, 'some requests waiting on the slow worker');
+      const waiting = platform.gateway.fleet.workers[0]!.localInFlight;
       await slow.kill('SIGKILL');
       const results = await Promise.all(requests);
       console.log(`# ${waiting} requests waiting for a first token on a killed worker: all moved, statuses ${results.map((r) => r.status).join(',')}`);

@@ -23,7 +23,7 @@ describe('inference worker killed', () => {
   it('turns a dead worker into a fast 503 with Retry-After', async () => {
     const client = new OpenAI({ baseURL: platform.baseUrl(), apiKey: platform.demoKey, maxRetries: 0 });
     // Wait until the gateway sees the worker.
-    for (let i = 0; i < 100 && !platform.gateway.pool.workers[0]?.connected; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && !platform.gateway.fleet.workers[0]?.connected; i++) await new Promise((r) => setTimeout(r, 50));
     const ok = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(ok.model, 'simulator');
 

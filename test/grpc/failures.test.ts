@@ -119,7 +119,7 @@ describe('gRPC front door: failures', () => {
     const chat = clientFor(platform);
     try {
       await platform.workers[0]!.stop();
-      await waitFor(() => !platform.gateway.pool.workers[0]!.connected, 5000, 'the gateway sees the worker gone');
+      await waitFor(() => !platform.gateway.fleet.workers[0]!.connected, 5000, 'the gateway sees the worker gone');
       const err = await failure(chat.complete(ask()), Status.UNAVAILABLE, 'no_healthy_worker');
       assert.equal(err.info['http_status'], '503');
       assert.ok(err.retryDelayMs !== undefined && err.retryDelayMs >= 1000, `retry ${err.retryDelayMs}`);

@@ -121,7 +121,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       { logger: logger('gateway') },
     );
     stops.push(() => gateway.stop());
-    await waitFor(() => gateway.pool.workers.filter((w) => w.connected).length >= workers.length, 5000);
+    await waitFor(() => gateway.fleet.workers.filter((w) => w.connected).length >= workers.length, 5000);
     const platform: Platform = {
       gateway,
       workers,

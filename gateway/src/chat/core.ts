@@ -15,7 +15,7 @@ import type { Tier, TierTable } from '../../../lib/tiers/tier-table.js';
 import type { GatewayConfig } from '../config.js';
 import { openFailure, rateLimited } from '../failure-policy.js';
 import type { AuthPort, QuotaPort } from '../upstreams.js';
-import type { WorkerPool } from '../worker-pool.js';
+import type { Fleet } from '../fleet/fleet.js';
 import { openGeneration, type Generation } from './generation.js';
 import { createRequestSignal, type RequestSignal } from './request-signal.js';
 
@@ -23,7 +23,7 @@ export interface ChatDeps {
   config: GatewayConfig;
   auth: AuthPort;
   quota: QuotaPort;
-  pool: WorkerPool;
+  fleet: Fleet;
   tiers: TierTable;
   /** Aborted when the gateway's drain grace is over. */
   shutdown: AbortSignal;
@@ -107,7 +107,7 @@ export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, inp
 
   // Fail fast, before charging the key's quota, when no worker of the pool could take it.
   const pools = [endpoint.hardwarePool, ...tier.pools.filter((p) => p !== endpoint.hardwarePool)];
-  deps.pool.pick(pools, new Set());
+  deps.fleet.pick(pools, new Set());
 
   const reservation = await deps.quota.reserve({
     requestId: call.requestId,
@@ -161,7 +161,7 @@ export function requestSignal(deps: ChatDeps, call: ChatCall, who: Authorized, c
 export async function open(deps: ChatDeps, call: ChatCall, who: Authorized, admission: Admission, signal: RequestSignal): Promise<Generation> {
   const { tally } = admission;
   const generation = await openGeneration({
-    pool: deps.pool,
+    fleet: deps.fleet,
     pools: admission.pools,
     request: admission.request,
     requestId: call.requestId,

@@ -8,7 +8,7 @@ import type { GenerateRequest, GenerateResponse, Start } from '../../../gen/xero
 import { AppError } from '../../../lib/errors/app-error.js';
 import { callOptions } from '../../../lib/grpc/client.js';
 import { movableBeforeFirstToken, ttftTimeout } from '../failure-policy.js';
-import type { Worker, WorkerPool } from '../worker-pool.js';
+import type { Worker, Fleet } from '../fleet/fleet.js';
 
 export interface Generation {
   worker: Worker;
@@ -23,7 +23,7 @@ export interface Generation {
 }
 
 export interface GenerationOptions {
-  pool: WorkerPool;
+  fleet: Fleet;
   pools: readonly string[];
   request: GenerateRequest;
   requestId: string;
@@ -47,7 +47,7 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
     if (options.signal.aborted) throw new AppError('cancelled', 'request ended before the generation opened');
     let worker: Worker;
     try {
-      worker = options.pool.pick(options.pools, tried);
+      worker = options.fleet.pick(options.pools, tried);
     } catch (err) {
       // Nothing left to try: report the worker failure we saw rather than "no worker".
       throw attempt > 0 && lastError !== undefined ? lastError : err;

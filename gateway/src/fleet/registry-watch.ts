@@ -1,6 +1,6 @@
 /**
- * Keeps the worker pool in step with the fleet registry: follows RegistryService.WatchWorkers (a
- * snapshot, then every join and leave) and adds or removes workers in the pool, so workers join and
+ * Keeps the gateway's fleet in step with the fleet registry: follows RegistryService.WatchWorkers (a
+ * snapshot, then every join and leave) and adds or removes workers in it, so workers join and
  * leave without a gateway restart. The stream reconnects with backoff. While it is down, and for
  * one lease time after a fresh snapshot, workers already known are kept: a restarted registry is
  * empty until workers renew their leases, and requests must keep flowing meanwhile.
@@ -10,13 +10,13 @@ import type { Logger } from 'pino';
 import { RegistryServiceDefinition, type RegisteredWorker } from '../../../gen/xerotier/registry/v1/registry_service.js';
 import { callOptions, createAppClient, createGrpcChannel } from '../../../lib/grpc/client.js';
 import type { GrpcTlsFiles } from '../../../lib/grpc/tls.js';
-import type { WorkerPool } from '../worker-pool.js';
+import type { Fleet } from './fleet.js';
 
 export interface RegistryWatchOptions {
   address: string;
   serviceToken?: string | undefined;
   tls?: GrpcTlsFiles | undefined;
-  pool: WorkerPool;
+  fleet: Fleet;
   logger: Logger;
   /** How long a worker missing from a fresh snapshot is kept before it is dropped. */
   staleAfterMs: number;
@@ -29,7 +29,7 @@ export interface RegistryWatch {
 }
 
 export function watchRegistry(options: RegistryWatchOptions): RegistryWatch {
-  const { pool, logger } = options;
+  const { fleet, logger } = options;
   const channel = createGrpcChannel(options.address, options.tls);
   const client = createAppClient(RegistryServiceDefinition, channel, {
     address: options.address,
@@ -45,16 +45,16 @@ export function watchRegistry(options: RegistryWatchOptions): RegistryWatch {
 
   const upsert = (w: RegisteredWorker): void => {
     const previous = known.get(w.workerId);
-    if (previous !== undefined && previous !== w.address) pool.remove(previous, 'registry');
+    if (previous !== undefined && previous !== w.address) fleet.remove(previous, 'registry');
     known.set(w.workerId, w.address);
     clearTimeout(pending.get(w.address));
     pending.delete(w.address);
-    pool.add({ pool: w.pool, address: w.address }, 'registry');
+    fleet.add({ pool: w.pool, address: w.address }, 'registry');
   };
   const removeId = (workerId: string): void => {
     const address = known.get(workerId);
     known.delete(workerId);
-    if (address !== undefined) pool.remove(address, 'registry');
+    if (address !== undefined) fleet.remove(address, 'registry');
   };
   const snapshot = (workers: RegisteredWorker[]): void => {
     const present = new Set(workers.map((w) => w.address));

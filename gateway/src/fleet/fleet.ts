@@ -1,5 +1,7 @@
 /**
- * Inference workers grouped by hardware pool, and the choice of one for a request: only workers
+ * The gateway's fleet: every inference worker it may route to (static seed plus workers learned
+ * from the registry), each in a hardware pool ("pool" always means a hardware class here), and
+ * the choice of one for a request: only workers
  * that are healthy (status stream alive, model loaded, not draining), whose breaker admits calls
  * and that have free capacity; among them the least loaded by their own signals
  * (in flight + queued relative to capacity, then time to first token).
@@ -9,12 +11,12 @@ import type { Logger } from 'pino';
 import {
   InferenceServiceDefinition,
   type WorkerStatus,
-} from '../../gen/xerotier/inference/v1/inference_service.js';
-import { AppError } from '../../lib/errors/app-error.js';
-import { callOptions, createAppClient, createGrpcChannel, type AppClient } from '../../lib/grpc/client.js';
-import type { GrpcTlsFiles } from '../../lib/grpc/tls.js';
+} from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { AppError } from '../../../lib/errors/app-error.js';
+import { callOptions, createAppClient, createGrpcChannel, type AppClient } from '../../../lib/grpc/client.js';
+import type { GrpcTlsFiles } from '../../../lib/grpc/tls.js';
 import type { Channel } from 'nice-grpc';
-import type { Breaker, BreakerState } from './breaker.js';
+import type { Breaker, BreakerState } from '../breaker.js';
 
 export interface Worker {
   /** Address the gateway dials; the worker's own id arrives with its status. */
@@ -38,7 +40,7 @@ export interface WorkerSpec {
   address: string;
 }
 
-export interface WorkerPool {
+export interface Fleet {
   /** The workers requests may be sent to now. */
   readonly workers: readonly Worker[];
   /** Picks the best worker among `pools`, skipping `exclude`; throws a 503 AppError if none. */
@@ -53,7 +55,7 @@ export interface WorkerPool {
   close(): Promise<void>;
 }
 
-export interface WorkerPoolOptions {
+export interface FleetOptions {
   /** The static seed list (INFERENCE_WORKERS). */
   workers: WorkerSpec[];
   serviceToken?: string | undefined;
@@ -69,7 +71,7 @@ interface Member {
   stop: AbortController;
 }
 
-export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
+export function createFleet(options: FleetOptions): Fleet {
   const members = new Map<string, Member>();
   let workers: Worker[] = [];
   const retired = new Set<Member>();
@@ -189,7 +191,7 @@ function load(w: Worker): number {
   return Math.max(w.localInFlight, reported) / room;
 }
 
-/** Follows the worker's status stream for the pool's lifetime, reconnecting with backoff. */
+/** Follows the worker's status stream for as long as it is in the fleet, reconnecting with backoff. */
 async function watch(worker: Worker, signal: AbortSignal, logger: Logger): Promise<void> {
   let backoff = 100;
   while (!signal.aborted) {
