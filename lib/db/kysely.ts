@@ -55,3 +55,28 @@ export function openPostgres<DB>(location: Extract<StoreLocation, { dialect: 'po
 export function openDatabase<DB>(location: StoreLocation, logger: Logger, options: { foreignKeys?: boolean } = {}): Kysely<DB> {
   return location.dialect === 'sqlite' ? openSqlite<DB>(location.path, options) : openPostgres<DB>(location, logger);
 }
+
+/**
+ * Opens the database, brings it to the latest schema with the service's own migrations, logs
+ * where it is (never the URL: it may hold a password) and returns it; closes it again if the
+ * migration fails.
+ */
+export async function openMigrated<DB>(
+  location: StoreLocation,
+  logger: Logger,
+  options: { name: string; foreignKeys?: boolean; migrate: (db: Kysely<unknown>, schema: string | undefined) => Promise<string[]> },
+): Promise<Kysely<DB>> {
+  const db = openDatabase<DB>(location, logger, { foreignKeys: options.foreignKeys ?? false });
+  try {
+    const applied = await options.migrate(db as Kysely<unknown>, location.dialect === 'postgres' ? (location.schema ?? 'public') : undefined);
+    if (applied.length > 0) logger.info({ applied }, `${options.name} database migrated`);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  logger.info(
+    location.dialect === 'sqlite' ? { dialect: 'sqlite', path: location.path } : { dialect: 'postgres', schema: location.schema ?? 'public' },
+    `${options.name} store open`,
+  );
+  return db;
+}

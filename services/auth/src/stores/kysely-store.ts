@@ -5,7 +5,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { openDatabase, type StoreLocation } from '../../../../lib/db/kysely.js';
+import { openMigrated, type StoreLocation } from '../../../../lib/db/kysely.js';
 import type { AuthDatabase } from './database.js';
 import { keyQueries } from './key-queries.js';
 import { migrateToLatest } from './migrations.js';
@@ -16,23 +16,7 @@ export type { StoreLocation } from '../../../../lib/db/kysely.js';
 
 /** Opens the database, migrates it to the latest version and returns the store. */
 export async function openAuthStore(location: StoreLocation, logger: Logger): Promise<AuthStore> {
-  const db = openDatabase<AuthDatabase>(location, logger, { foreignKeys: true });
-  try {
-    const applied = await migrateToLatest(
-      db as Kysely<unknown>,
-      location.dialect === 'postgres' ? (location.schema ?? 'public') : undefined,
-    );
-    if (applied.length > 0) logger.info({ applied }, 'auth database migrated');
-  } catch (err) {
-    await db.destroy();
-    throw err;
-  }
-  logger.info(
-    location.dialect === 'sqlite'
-      ? { dialect: 'sqlite', path: location.path }
-      : { dialect: 'postgres', schema: location.schema ?? 'public' },
-    'auth store open',
-  );
+  const db = await openMigrated<AuthDatabase>(location, logger, { name: 'auth', foreignKeys: true, migrate: migrateToLatest });
   return createKyselyStore(db, location.dialect);
 }
 

@@ -4,7 +4,7 @@
  * Writes are `INSERT … ON CONFLICT (request_id) DO NOTHING`, so a batch sent twice stores nothing
  * twice. Reads are one project over a time range: a range scan of (project_id, started_at).
  */
-import { openDatabase, type StoreLocation } from '../../../../lib/db/kysely.js';
+import { openMigrated, type StoreLocation } from '../../../../lib/db/kysely.js';
 import { Kysely, sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Logger } from 'pino';
 import { migrateToLatest } from './migrations.js';
@@ -43,23 +43,7 @@ const DAY_MS = 86_400_000;
 
 /** Opens the database, migrates it to the latest version and returns the store. */
 export async function openLedgerStore(location: StoreLocation, logger: Logger): Promise<LedgerStore> {
-  const db = openDatabase<LedgerDatabase>(location, logger);
-  try {
-    const applied = await migrateToLatest(
-      db as Kysely<unknown>,
-      location.dialect === 'postgres' ? (location.schema ?? 'public') : undefined,
-    );
-    if (applied.length > 0) logger.info({ applied }, 'ledger database migrated');
-  } catch (err) {
-    await db.destroy();
-    throw err;
-  }
-  logger.info(
-    location.dialect === 'sqlite'
-      ? { dialect: 'sqlite', path: location.path }
-      : { dialect: 'postgres', schema: location.schema ?? 'public' },
-    'ledger store open',
-  );
+  const db = await openMigrated<LedgerDatabase>(location, logger, { name: 'ledger', migrate: migrateToLatest });
   return createKyselyLedgerStore(db, location.dialect);
 }
 
