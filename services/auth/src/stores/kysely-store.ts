@@ -1,5 +1,5 @@
 /**
- * The AuthStore on Kysely: opens SQLite or PostgreSQL (database.ts), migrates it
+ * The AuthStore on Kysely: opens SQLite or PostgreSQL (lib/db/kysely.ts), migrates it
  * (migrations.ts) and serves the project/endpoint queries (project-queries.ts) and the key
  * queries (key-queries.ts), one query code path for both dialects.
  */
