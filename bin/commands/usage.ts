@@ -9,6 +9,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { AuthServiceDefinition } from '../../gen/xerotier/auth/v1/auth_service.js';
 import { GroupBy, LedgerServiceDefinition, type UsageBucket } from '../../gen/xerotier/ledger/v1/ledger_service.js';
 import { callOptions, createAppClient, createGrpcChannel } from '../../lib/grpc/client.js';
+import { bucketTotals } from '../../lib/usage/bucket-totals.js';
 
 interface UsageOptions {
   auth: string;
@@ -86,13 +87,7 @@ export function registerUsageCommand(program: Command): void {
         if (o.json) {
           const rows = buckets.map((b) => ({
             [o.by]: o.by === 'day' || o.by === 'hour' ? Number(b.group) : b.group,
-            requests: b.requests,
-            errors: b.errors,
-            cancelled: b.cancelled,
-            prompt_tokens: b.promptTokens,
-            completion_tokens: b.completionTokens,
-            cached_tokens: b.cachedTokens,
-            total_tokens: b.promptTokens + b.completionTokens,
+            ...bucketTotals(b),
           }));
           process.stdout.write(`${JSON.stringify({ project: found.slug, start_time: Math.floor(startTime.getTime() / 1000), end_time: Math.floor(endTime.getTime() / 1000), group_by: o.by, data: rows }, null, 2)}\n`);
           return;

@@ -10,6 +10,7 @@ import { Scope } from '../../../gen/xerotier/auth/v1/auth_service.js';
 import type { AuthPort } from '../upstreams.js';
 import { GroupBy, type UsageRecord } from '../../../gen/xerotier/ledger/v1/ledger_service.js';
 import { AppError, invalidRequest } from '../../../lib/errors/app-error.js';
+import { bucketTotals } from '../../../lib/usage/bucket-totals.js';
 import { callOptions } from '../../../lib/grpc/client.js';
 import { bearerKey } from '../bearer.js';
 import type { LedgerClient } from '../usage/recorder.js';
@@ -135,13 +136,7 @@ export function usageRouter(deps: UsageRouteDeps): express.Router {
       object: 'usage.bucket' as const,
       group_by: groupName,
       ...(timeGrouped ? { start_time: Number(b.group) } : { [groupName === 'key' ? 'api_key_id' : groupName]: b.group }),
-      requests: b.requests,
-      errors: b.errors,
-      cancelled: b.cancelled,
-      prompt_tokens: b.promptTokens,
-      completion_tokens: b.completionTokens,
-      cached_tokens: b.cachedTokens,
-      total_tokens: b.promptTokens + b.completionTokens,
+      ...bucketTotals(b),
     }));
     res.json({
       object: 'list',
