@@ -157,12 +157,18 @@ export async function startGateway(
       : await startMetricsServer(metrics.registry, config.GATEWAY_HOST, config.GATEWAY_METRICS_PORT, {
           '/workers': () => ({
             workers: fleet.workers.map((w) => ({
+              worker_id: w.status?.workerId ?? null,
               pool: w.pool,
               address: w.address,
+              source: w.source,
+              model: w.status?.model ?? null,
               connected: w.connected,
+              draining: w.status?.draining ?? false,
               breaker: w.breaker.state(),
               model_loaded: w.status?.modelLoaded ?? false,
               in_flight: w.status?.inFlightCount ?? null,
+              queued: w.status?.queuedCount ?? null,
+              capacity: w.status?.capacity ?? null,
             })),
           }),
         });

@@ -282,6 +282,7 @@ describe('security: public health says nothing about the fleet', () => {
       assert.equal(workers.length, 1);
       assert.equal(workers[0]?.pool, 'cpu');
       assert.equal(workers[0]?.breaker, 'closed');
+      assert.equal((workers[0] as unknown as { worker_id: string | null }).worker_id, platform.workers[0]!.workerId);
       // With its only worker gone the gateway is alive but not ready.
       await platform.workers[0]!.stop();
       const until = Date.now() + 5000;
