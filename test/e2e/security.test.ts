@@ -307,11 +307,21 @@ describe('quota reservation without max_tokens', () => {
     const platform = await startPlatform({ gatewayEnv: { TIERS_FILE: file }, quotaEnv: { TIERS_FILE: file } });
     try {
       const body = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
+      // Settlements travel in batches after the response: wait (bounded) until the gateway's
+      // models route shows the last one, so each request below meets the real usage of the minute.
+      const settled = async (): Promise<void> => {
+        for (let i = 0; i < 100; i++) {
+          const m = await rawRequest(platform.gateway.port, undefined, '/demo/chat/v1/models', platform.demoKey, undefined, 'GET');
+          if (Number(m.headers['x-ratelimit-remaining-tokens']) >= 2500) return;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
       // An explicit max_tokens above the minute is admitted on an empty minute while the prompt fits.
       const big = await rawRequest(platform.gateway.port, undefined, PATH, platform.demoKey, { ...body, max_tokens: 4000 });
       assert.equal(big.status, 200, big.body);
       // Settled to the real usage, so the minute is not used up by reservations.
       for (let i = 0; i < 6; i++) {
+        await settled();
         const r = await rawRequest(platform.gateway.port, undefined, PATH, platform.demoKey, body);
         assert.equal(r.status, 200, r.body);
       }

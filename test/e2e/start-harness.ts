@@ -18,6 +18,7 @@ export const ENTRIES = {
   auth: 'services/auth/src/main.ts',
   quota: 'services/quota/src/main.ts',
   inference: 'services/inference/src/main.ts',
+  ledger: 'services/ledger/src/main.ts',
 } as const;
 export type ProcessName = keyof typeof ENTRIES;
 
@@ -96,8 +97,8 @@ export async function startScript(env: Record<string, string> = {}, readyTimeout
   };
   const started: StartedScript = {
     supervisor,
-    ports: { gateway, auth, quota, inference },
-    metricsPorts: { gateway: mGateway, auth: mAuth, quota: mQuota, inference: mInference },
+    ports: { gateway, auth, quota, inference, ledger },
+    metricsPorts: { gateway: mGateway, auth: mAuth, quota: mQuota, inference: mInference, ledger: mLedger },
     dir,
     keyFile,
     output: () => out,

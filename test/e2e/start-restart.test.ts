@@ -34,7 +34,7 @@ async function ask(platform: StartedScript, path: string, method: 'GET' | 'POST'
   );
 }
 
-const SERVICE: Record<ProcessName, string> = { gateway: 'gateway', auth: 'auth', quota: 'quota', inference: 'inference-cpu' };
+const SERVICE: Record<ProcessName, string> = { gateway: 'gateway', auth: 'auth', quota: 'quota', inference: 'inference-cpu', ledger: 'ledger' };
 
 /** Where the recovery time went, from the log lines written since the kill (ms after it). */
 function timeline(log: string, service: string, killedWall: number): string {

@@ -45,6 +45,7 @@ describe('npm start', () => {
         auth: `http://127.0.0.1:${platform.metricsPorts.auth}/metrics`,
         quota: `http://127.0.0.1:${platform.metricsPorts.quota}/metrics`,
         'inference-cpu': `http://127.0.0.1:${platform.metricsPorts.inference}/metrics`,
+        ledger: `http://127.0.0.1:${platform.metricsPorts.ledger}/metrics`,
       });
       const scrape = async (url: string): Promise<string> => {
         const res = await fetch(url);
