@@ -6,7 +6,7 @@
  * Embedded defaults only: SQLite for auth, in-memory quota, a local model for inference (with the
  * generated tiny test model as an explicit fallback), Prometheus metrics on 9464–9467.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InferenceServiceDefinition } from '../gen/xerotier/inference/v1/inference_service.js';
@@ -110,11 +110,22 @@ async function waitUntilReady(): Promise<boolean> {
       (r) => (r.ok ? (r.json() as Promise<Readiness>) : undefined),
       () => undefined,
     );
-    if (readiness !== undefined && existsSync(demoKeyFile) && readiness.workers.ready === readiness.workers.total) return true;
+    if (readiness !== undefined && existsSync(demoKeyFile) && readiness.workers.ready === readiness.workers.total && (await demoKeyWorks())) {
+      return true;
+    }
     if (i === 10) process.stdout.write('\n  Waiting for the inference worker to load its model (the first start may download it)...\n\n');
     await sleep(500);
   }
   return false;
+}
+
+/** The demo key is accepted end to end (gateway → auth → quota): auth and quota are serving. */
+async function demoKeyWorks(): Promise<boolean> {
+  const key = readFileSync(demoKeyFile, 'utf8').trim();
+  return fetch(`http://127.0.0.1:${ports.gateway}/demo/chat/v1/models`, { headers: { authorization: `Bearer ${key}` } }).then(
+    (r) => r.ok,
+    () => false,
+  );
 }
 
 /** What our inference worker serves, asked over its own gRPC API. */
