@@ -1,7 +1,7 @@
 /**
  * Stopping `npm start`: one Ctrl-C (SIGINT to the supervisor's process group, as a terminal sends
  * it) is one orderly drain — the gateway first, so an open stream finishes, then the worker, then
- * quota and auth, each process receiving exactly one signal. And a supervisor killed outright
+ * quota, the ledger and auth, each process receiving exactly one signal. And a supervisor killed outright
  * leaves no process behind (XERO_EXIT_WITH_PARENT).
  */
 import assert from 'node:assert/strict';
@@ -79,8 +79,8 @@ describe('npm start stop', () => {
 
       const lines = logLines(platform.output());
       const stages = lines.filter((l) => l.service === 'supervisor' && l.msg === 'stopping').map((l) => l.children);
-      assert.deepEqual(stages, [['gateway'], ['inference-cpu'], ['quota', 'auth']], 'gateway, then the worker, then quota and auth');
-      for (const service of ['gateway', 'inference-cpu', 'quota', 'auth']) {
+      assert.deepEqual(stages, [['gateway'], ['inference-cpu'], ['quota', 'ledger', 'auth']], 'gateway, then the worker, then quota, ledger and auth');
+      for (const service of ['gateway', 'inference-cpu', 'quota', 'ledger', 'auth']) {
         const own = lines.filter((l) => l.service === service);
         assert.equal(own.filter((l) => l.msg === 'shutting down').length, 1, `${service} drains once`);
         assert.equal(own.filter((l) => l.msg === 'second signal, exiting now').length, 0, `${service} gets one signal`);
@@ -94,8 +94,8 @@ describe('npm start stop', () => {
   it('a supervisor killed outright leaves no process behind', { timeout: 300_000 }, async () => {
     const platform = await startScript({ INFERENCE_ENGINE: 'simulator' });
     try {
-      const pids = (['gateway', 'auth', 'quota', 'inference'] as const).map((n) => platform.childPid(n));
-      assert.ok(pids.every((p) => p !== undefined), 'four children');
+      const pids = (['gateway', 'auth', 'quota', 'inference', 'ledger'] as const).map((n) => platform.childPid(n));
+      assert.ok(pids.every((p) => p !== undefined), 'five children');
       process.kill(platform.supervisor.pid!, 'SIGKILL');
       const started = performance.now();
       assert.deepEqual(await portsClosed(platform, 30_000), [], 'the children stop on their own');
