@@ -221,6 +221,18 @@ for (const [name, active] of [['activate', true], ['deactivate', false]] as cons
     );
 }
 
+endpoints
+  .command('set-model <project> <slug> <model>')
+  .description('Set the model an endpoint serves (a platform model id workers advertise)')
+  .action(
+    action(async (client, global, project: string, slug: string, model: string) => {
+      const { endpoint } = await client.setEndpointModel({ project, endpoint: slug, model }, opts());
+      if (!endpoint) throw new Error('no endpoint returned');
+      print(global, `endpoint ${endpoint.slug} serves ${endpoint.model}`);
+      return endpointJson(endpoint);
+    }),
+  );
+
 const keys = program.command('keys').description('Manage API keys');
 keys
   .command('create <project>')

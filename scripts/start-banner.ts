@@ -52,7 +52,7 @@ export function formatBanner(info: BannerInfo): string {
   lines.push(
     '',
     `  curl ${base}/chat/completions -H "Authorization: Bearer $(cat ${keyFile})" -H "Content-Type: application/json" \\`,
-    `    -d '{"model":"smollm2-135m-instruct","messages":[{"role":"user","content":"Hello!"}]}'`,
+    `    -d '{"model":"${info.model?.name ?? 'smollm2-135m-instruct'}","messages":[{"role":"user","content":"Hello!"}]}'`,
     '',
     '  Ctrl-C stops everything.',
     '',

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { InferenceServiceDefinition } from '../gen/xerotier/inference/v1/inference_service.js';
 import { callOptions, createAppClient, createGrpcChannel } from '../lib/grpc/client.js';
 import { createLogger } from '../lib/logging/logger.js';
+import { alignDemoEndpoint } from './demo-endpoint.js';
 import { formatBanner, type BannerInfo } from './start-banner.js';
 import { DEFAULT_BACKOFF } from './supervisor/backoff.js';
 import { startSupervisor, type ChildSpec } from './supervisor/supervisor.js';
@@ -139,7 +140,7 @@ async function servedModel(): Promise<BannerInfo['model']> {
       serviceToken: env['SERVICE_TOKEN'],
     });
     const { status } = await client.getStatus({}, { ...callOptions('start-banner'), deadline: 2000 });
-    return status ? { name: status.model, engine: status.engine } : undefined;
+    return status ? { name: status.models[0]?.id ?? status.model, engine: status.engine } : undefined;
   } catch {
     return undefined;
   } finally {
@@ -148,6 +149,16 @@ async function servedModel(): Promise<BannerInfo['model']> {
 }
 
 if (await waitUntilReady()) {
+  await alignDemoEndpoint({
+    authAddress: `127.0.0.1:${ports.auth}`,
+    inferenceAddress: `127.0.0.1:${ports.inference}`,
+    serviceToken: env['SERVICE_TOKEN'],
+    modelsUrl: `http://127.0.0.1:${ports.gateway}/demo/chat/v1/models`,
+    demoKey: readFileSync(demoKeyFile, 'utf8').trim(),
+    project: 'demo',
+    endpoint: 'chat',
+    logger,
+  });
   const model = await servedModel();
   if (!supervisor.isStopping()) {
     process.stdout.write(

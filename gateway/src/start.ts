@@ -17,6 +17,7 @@ import { createUsageRecorder } from './usage/recorder.js';
 import { createUsageTracking } from './usage/tracker.js';
 import { createFleet, type Fleet } from './fleet/fleet.js';
 import { watchRegistry } from './fleet/registry-watch.js';
+import { describeWorker } from './fleet/worker-view.js';
 import { grpcTls } from '../../lib/grpc/tls.js';
 import { startGatewayGrpcServer } from './grpc/server.js';
 
@@ -82,6 +83,15 @@ export async function startGateway(
     tls,
     logger,
     createBreaker: (name) => breaker(name),
+    // A removed worker's breaker leaves the list and the breaker metrics (unless a new worker
+    // took over the same target name meanwhile).
+    dropBreaker: (b) => {
+      const i = breakers.indexOf(b);
+      if (i >= 0) breakers.splice(i, 1);
+      if (breakers.some((other) => other.name === b.name)) return;
+      metrics.breakerState.remove({ target: b.name });
+      for (const state of ['closed', 'half-open', 'open']) metrics.breakerTransitionsTotal.remove({ target: b.name, state });
+    },
   });
   const registryAddress = config.GATEWAY_REGISTRY_ADDRESS ?? config.AUTH_ADDRESS;
   const registry =
@@ -155,22 +165,7 @@ export async function startGateway(
     config.GATEWAY_METRICS_PORT === undefined
       ? undefined
       : await startMetricsServer(metrics.registry, config.GATEWAY_HOST, config.GATEWAY_METRICS_PORT, {
-          '/workers': () => ({
-            workers: fleet.workers.map((w) => ({
-              worker_id: w.status?.workerId ?? null,
-              pool: w.pool,
-              address: w.address,
-              source: w.source,
-              model: w.status?.model ?? null,
-              connected: w.connected,
-              draining: w.status?.draining ?? false,
-              breaker: w.breaker.state(),
-              model_loaded: w.status?.modelLoaded ?? false,
-              in_flight: w.status?.inFlightCount ?? null,
-              queued: w.status?.queuedCount ?? null,
-              capacity: w.status?.capacity ?? null,
-            })),
-          }),
+          '/workers': () => ({ workers: fleet.workers.map(describeWorker) }),
         });
   logger.info({ port, workers: config.INFERENCE_WORKERS.length }, 'gateway listening');
 

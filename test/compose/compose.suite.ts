@@ -15,6 +15,9 @@ import { after, before, describe, it } from 'node:test';
 import { createStack, type Stack } from './stack.js';
 import { chat, client, sleep, stream, type Answer, type StreamResult } from './traffic.js';
 
+/** Platform model id the tiny test model's worker advertises (derived from the model). */
+const TINY_MODEL_ID = 'xerotier-tiny-successor';
+
 const SERVICES = ['postgres', 'redis', 'auth', 'quota', 'inference-cpu', 'gateway'];
 const OURS = ['auth', 'quota', 'inference-cpu', 'gateway'];
 const figure = (text: string): void => void process.stdout.write(`figure: ${text}\n`);
@@ -88,6 +91,8 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     figure(`up -d until every health check passes: ${((performance.now() - t) / 1000).toFixed(1)} s`);
     demoKey = (await stack.exec('auth', ['cat', '/app/.data/demo-api-key'])).trim();
     assert.match(demoKey, /^xero_demo_/);
+    // The worker serves the tiny test model here (test-override.yml): the endpoints name its id.
+    await stack.exec('auth', ['node', 'dist/bin/xero.js', 'endpoints', 'set-model', 'demo', 'chat', TINY_MODEL_ID]);
     failed = false;
   });
 
@@ -152,7 +157,7 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
   });
 
   check('refuses the request past the free tier’s 20 per minute with 429 and Retry-After', async () => {
-    await stack.exec('auth', ['node', 'dist/bin/xero.js', 'endpoints', 'create', 'demo', 'free', '--tier', 'free', '--model', 'm']);
+    await stack.exec('auth', ['node', 'dist/bin/xero.js', 'endpoints', 'create', 'demo', 'free', '--tier', 'free', '--model', TINY_MODEL_ID]);
     const out = await stack.exec('auth', ['node', 'dist/bin/xero.js', '--json', 'keys', 'create', 'demo', '--name', 'free', '--scopes', 'inference']);
     freeKey = (JSON.parse(out) as { key: string }).key;
     const answers: Answer[] = [];

@@ -28,7 +28,7 @@ describe('backpressure', () => {
       const channel = createGrpcChannel(`127.0.0.1:${platform.authPort}`);
       const admin = createAppClient(AuthServiceDefinition, channel, { address: '', target: 'auth' });
       await admin.createEndpoint(
-        { project: 'demo', slug: 'big', tier: 'cpu_standard', model: 'big', hardwarePool: 'cpu', contextWindow: 200_000 },
+        { project: 'demo', slug: 'big', tier: 'cpu_standard', model: 'simulator', hardwarePool: 'cpu', contextWindow: 200_000 },
         callOptions('t'),
       );
       channel.close();

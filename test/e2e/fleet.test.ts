@@ -13,6 +13,8 @@ import { startChildWorker } from '../helpers/child-worker.js';
 import { startPlatform, waitFor } from '../helpers/platform.js';
 
 const LEASE_MS = 1500;
+/** Join/leave rounds of the first test: its p50/p99 figures are printed, not asserted. */
+const ROUNDS = 5;
 const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)] ?? NaN;
 
 async function chat(base: string, key: string): Promise<{ status: number; worker: string | null }> {
@@ -35,7 +37,7 @@ describe('fleet: workers join and leave at run time', () => {
     const joinMs: number[] = [];
     const leaveMs: number[] = [];
     try {
-      for (let round = 0; round < 3; round++) {
+      for (let round = 0; round < ROUNDS; round++) {
         const started = performance.now();
         const child = await startChildWorker({
           INFERENCE_REGISTRY_ADDRESS: `127.0.0.1:${platform.authPort}`,
@@ -72,8 +74,8 @@ describe('fleet: workers join and leave at run time', () => {
         }
       }
       console.log(
-        `# worker start → routable p50 ${pct(joinMs, 50).toFixed(0)} ms, max ${Math.max(...joinMs).toFixed(0)} ms; ` +
-          `SIGKILL → removed p50 ${pct(leaveMs, 50).toFixed(0)} ms, max ${Math.max(...leaveMs).toFixed(0)} ms (lease ${LEASE_MS} ms)`,
+        `# ${ROUNDS} rounds: worker start → routable p50 ${pct(joinMs, 50).toFixed(0)} ms, p99 ${pct(joinMs, 99).toFixed(0)} ms; ` +
+          `SIGKILL → removed p50 ${pct(leaveMs, 50).toFixed(0)} ms, p99 ${pct(leaveMs, 99).toFixed(0)} ms (lease ${LEASE_MS} ms)`,
       );
     } finally {
       await platform.stop();

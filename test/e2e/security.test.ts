@@ -203,7 +203,7 @@ describe('security: a management key never grants, sees or takes over more than 
     const channel = createGrpcChannel(`127.0.0.1:${platform.authPort}`);
     const admin = createAppClient(AuthServiceDefinition, channel, { address: '', target: 'auth' });
     try {
-      await admin.createEndpoint({ project: 'demo', slug: 'other', tier: 'cpu_standard', model: 'm', hardwarePool: '', contextWindow: 0 }, callOptions('t'));
+      await admin.createEndpoint({ project: 'demo', slug: 'other', tier: 'cpu_standard', model: 'simulator', hardwarePool: '', contextWindow: 0 }, callOptions('t'));
       const mgmt = (key: string, method: string, path: string, body?: unknown) =>
         rawRequest(platform.gateway.port, undefined, `/demo/v1/management${path}`, key, body, method);
       const json = (r: { body: string }) => JSON.parse(r.body) as Record<string, unknown> & { error?: { code: string } };

@@ -27,7 +27,7 @@ describe('tenancy through the gateway', () => {
     admin = createAppClient(AuthServiceDefinition, channel(), { address: '', target: 'auth' });
     const project = await admin.createProject({ slug: 'acme', name: 'Acme' }, callOptions('t'));
     await admin.createEndpoint(
-      { project: 'acme', slug: 'chat', tier: 'cpu_standard', model: 'acme-model', hardwarePool: 'cpu', contextWindow: 2048 },
+      { project: 'acme', slug: 'chat', tier: 'cpu_standard', model: 'simulator', hardwarePool: 'cpu', contextWindow: 2048 },
       callOptions('t'),
     );
     const key = await admin.createApiKey(

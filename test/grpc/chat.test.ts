@@ -37,7 +37,7 @@ describe('gRPC front door: chat', () => {
     admin = createAppClient(AuthServiceDefinition, createGrpcChannel(`127.0.0.1:${platform.authPort}`), { address: '', target: 'auth' });
     await admin.createProject({ slug: 'acme', name: 'Acme' }, callOptions('t'));
     await admin.createEndpoint(
-      { project: 'acme', slug: 'chat', tier: 'cpu_standard', model: 'acme-model', hardwarePool: 'cpu', contextWindow: 2048 },
+      { project: 'acme', slug: 'chat', tier: 'cpu_standard', model: 'simulator', hardwarePool: 'cpu', contextWindow: 2048 },
       callOptions('t'),
     );
     acmeKey = (await admin.createApiKey({ project: 'acme', name: 'acme', scopes: [Scope.SCOPE_INFERENCE], endpointSlug: '' }, callOptions('t'))).secret;
@@ -92,7 +92,7 @@ describe('gRPC front door: chat', () => {
     const chat = clientFor(platform);
     try {
       const { models } = await chat.listModels({ project: 'demo', endpoint: 'chat' });
-      assert.deepEqual(models.map((m) => [m.id, m.ownedBy]), [['smollm2-135m-instruct', 'demo']]);
+      assert.deepEqual(models.map((m) => [m.id, m.ownedBy]), [['simulator', 'demo']]);
     } finally {
       chat.close();
     }
@@ -120,7 +120,7 @@ describe('gRPC front door: chat', () => {
     const create = (name: string, scopes: Scope[], endpointSlug = '') =>
       admin.createApiKey({ project: 'demo', name, scopes, endpointSlug }, callOptions('t'));
     await admin.createEndpoint(
-      { project: 'demo', slug: 'other', tier: 'cpu_standard', model: 'other-model', hardwarePool: 'cpu', contextWindow: 2048 },
+      { project: 'demo', slug: 'other', tier: 'cpu_standard', model: 'simulator', hardwarePool: 'cpu', contextWindow: 2048 },
       callOptions('t'),
     );
     const management = await create('mgmt', [Scope.SCOPE_MANAGEMENT]);

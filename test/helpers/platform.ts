@@ -45,6 +45,12 @@ export interface PlatformOptions {
   ledgerEnv?: Record<string, string>;
   /** Clock for the quota service (epoch ms), to control rate-limit windows. */
   quotaClock?: () => number;
+  /**
+   * Model id of the demo endpoint. Default, as `npm start` does: the model the first worker
+   * advertises (`simulator` for the simulator, the tiny model's id for it), so the demo endpoint
+   * is routed to the workers started here.
+   */
+  demoModel?: string;
 }
 
 export interface Platform {
@@ -60,6 +66,11 @@ export interface Platform {
   metricsPorts: { auth: number | undefined; quota: number | undefined };
   demoKey: string;
   logs: LogCapture;
+  /**
+   * Stops the auth process (and its fleet registry), waits `downMs`, starts it again on the same
+   * port. Projects and keys survive only with a file database (authEnv AUTH_SQLITE_PATH).
+   */
+  restartAuth(downMs?: number): Promise<void>;
   /** Base URL (path form) of an endpoint. */
   baseUrl(project?: string, endpoint?: string): string;
   stop(): Promise<void>;
@@ -72,10 +83,9 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   const demoKeyFile = path.join(dir, 'demo-api-key');
   const stops: Array<() => Promise<void>> = [];
   try {
-    const auth = await startAuthService(
-      loadAuthConfig({ AUTH_PORT: '0', AUTH_SQLITE_PATH: ':memory:', AUTH_DEMO_KEY_FILE: demoKeyFile, AUTH_KEY_PEPPER: 'test-pepper-0123456789abcdef', ...options.authEnv }),
-      { logger: logger('auth') },
-    );
+    const authEnv = { AUTH_PORT: '0', AUTH_SQLITE_PATH: ':memory:', AUTH_DEMO_KEY_FILE: demoKeyFile, AUTH_KEY_PEPPER: 'test-pepper-0123456789abcdef', ...options.authEnv };
+    let auth = await startAuthService(loadAuthConfig(authEnv), { logger: logger('auth') });
+    // Stops whichever auth instance runs by then (restartAuth replaces it).
     stops.push(() => auth.stop());
     const quota = await startQuotaService(loadQuotaConfig({ QUOTA_PORT: '0', ...options.quotaEnv }), {
       logger: logger('quota'),
@@ -106,6 +116,8 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       await worker.ready;
       workers.push(worker);
     }
+    const demoModel = options.demoModel ?? workers[0]?.service.status().models[0]?.id ?? 'simulator';
+    await auth.service.setEndpointModel({ project: 'demo', endpoint: 'chat', model: demoModel });
     const workerList = [...workers.map((w) => `cpu=127.0.0.1:${w.port}`), ...(options.externalWorkers ?? [])].join(',');
     const gateway = await startGateway(
       loadGatewayConfig({
@@ -125,7 +137,9 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     const platform: Platform = {
       gateway,
       workers,
-      authPort: auth.port,
+      get authPort() {
+        return auth.port;
+      },
       quotaPort: quota.port,
       get ledger() {
         return ledger;
@@ -134,6 +148,12 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         ledger = next;
       },
       ledgerEnv,
+      async restartAuth(downMs = 0) {
+        const port = auth.port;
+        await auth.stop();
+        await new Promise((r) => setTimeout(r, downMs));
+        auth = await startAuthService(loadAuthConfig({ ...authEnv, AUTH_PORT: String(port) }), { logger: logger('auth') });
+      },
       metricsPorts: { auth: auth.metricsPort, quota: quota.metricsPort },
       demoKey: readFileSync(demoKeyFile, 'utf8').trim(),
       logs,

@@ -15,7 +15,7 @@ import type { Tier, TierTable } from '../../../lib/tiers/tier-table.js';
 import type { GatewayConfig } from '../config.js';
 import { openFailure, rateLimited } from '../failure-policy.js';
 import type { AuthPort, QuotaPort } from '../upstreams.js';
-import type { Fleet } from '../fleet/fleet.js';
+import type { Fleet, RouteRequest } from '../fleet/fleet.js';
 import { openGeneration, type Generation } from './generation.js';
 import { createRequestSignal, type RequestSignal } from './request-signal.js';
 
@@ -72,7 +72,8 @@ export interface Admission {
   /** Set when quota said no: publish `limits`, then throw it. */
   denied: AppError | undefined;
   request: GenerateRequest;
-  pools: string[];
+  /** The workers that may serve it: the tier's pools, the endpoint's model, the project. */
+  route: RouteRequest;
   /** What this request used so far; `final` once the engine reported its count. */
   tally: { promptTokens: number; completionTokens: number; final: Usage | undefined };
 }
@@ -106,8 +107,8 @@ export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, inp
   const maxTokens = Math.min(input.maxTokens ?? room, room);
 
   // Fail fast, before charging the key's quota, when no worker of the pool could take it.
-  const pools = [endpoint.hardwarePool, ...tier.pools.filter((p) => p !== endpoint.hardwarePool)];
-  deps.fleet.pick(pools, new Set());
+  const route = routeOf(who);
+  deps.fleet.pick(route, new Set());
 
   const reservation = await deps.quota.reserve({
     requestId: call.requestId,
@@ -128,8 +129,18 @@ export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, inp
       seed: input.seed,
       stop: input.stop,
     },
-    pools,
+    route,
     tally: { promptTokens: promptEstimate, completionTokens: 0, final: undefined },
+  };
+}
+
+/** The workers that may serve an endpoint's request: its tier's pools (its own first), its model, its project. */
+export function routeOf(who: Authorized): RouteRequest {
+  const { endpoint, tier } = who;
+  return {
+    pools: [endpoint.hardwarePool, ...tier.pools.filter((p) => p !== endpoint.hardwarePool)],
+    model: endpoint.model,
+    project: who.principal.project?.id ?? '',
   };
 }
 
@@ -162,7 +173,7 @@ export async function open(deps: ChatDeps, call: ChatCall, who: Authorized, admi
   const { tally } = admission;
   const generation = await openGeneration({
     fleet: deps.fleet,
-    pools: admission.pools,
+    route: admission.route,
     request: admission.request,
     requestId: call.requestId,
     signal: signal.signal,
@@ -182,7 +193,8 @@ export async function open(deps: ChatDeps, call: ChatCall, who: Authorized, admi
   deps.metrics.timeToFirstToken.observe({ pool: generation.worker.pool }, (performance.now() - call.arrivedAt) / 1000);
   if (generation.start.promptTokens > 0) tally.promptTokens = generation.start.promptTokens;
   signal.watchIdle(who.tier.idleStreamTimeoutSeconds * 1000);
-  return generation;
+  // Clients see the endpoint's model id (the platform's name), never the worker's own name for it.
+  return { ...generation, start: { ...generation.start, model: who.endpoint.model } };
 }
 
 /**

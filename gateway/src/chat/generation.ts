@@ -8,7 +8,7 @@ import type { GenerateRequest, GenerateResponse, Start } from '../../../gen/xero
 import { AppError } from '../../../lib/errors/app-error.js';
 import { callOptions } from '../../../lib/grpc/client.js';
 import { movableBeforeFirstToken, ttftTimeout } from '../failure-policy.js';
-import type { Worker, Fleet } from '../fleet/fleet.js';
+import type { Worker, Fleet, RouteRequest } from '../fleet/fleet.js';
 
 export interface Generation {
   worker: Worker;
@@ -24,7 +24,8 @@ export interface Generation {
 
 export interface GenerationOptions {
   fleet: Fleet;
-  pools: readonly string[];
+  /** Which workers may serve the request (pools, model, project). */
+  route: RouteRequest;
   request: GenerateRequest;
   requestId: string;
   /** Aborted when the client leaves, the deadline passes or the gateway stops. */
@@ -47,7 +48,7 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
     if (options.signal.aborted) throw new AppError('cancelled', 'request ended before the generation opened');
     let worker: Worker;
     try {
-      worker = options.fleet.pick(options.pools, tried);
+      worker = options.fleet.pick(options.route, tried);
     } catch (err) {
       // Nothing left to try: report the worker failure we saw rather than "no worker".
       throw attempt > 0 && lastError !== undefined ? lastError : err;

@@ -1,8 +1,8 @@
 /**
  * The gateway's fleet: every inference worker it may route to (static seed plus workers learned
  * from the registry), each in a hardware pool ("pool" always means a hardware class here), and
- * the choice of one for a request: only workers
- * that are healthy (status stream alive, model loaded, not draining), whose breaker admits calls
+ * the choice of one for a request: only workers eligible for it (eligibility.ts: pool, model,
+ * owner) that are healthy (status stream alive, model loaded, not draining), whose breaker admits calls
  * and that have free capacity; among them the least loaded by their own signals
  * (in flight + queued relative to capacity, then time to first token).
  */
@@ -17,6 +17,9 @@ import { callOptions, createAppClient, createGrpcChannel, type AppClient } from 
 import type { GrpcTlsFiles } from '../../../lib/grpc/tls.js';
 import type { Channel } from 'nice-grpc';
 import type { Breaker, BreakerState } from '../breaker.js';
+import { eligibleWorkers, visibleTo, type RouteRequest } from './eligibility.js';
+
+export type { RouteRequest } from './eligibility.js';
 
 export interface Worker {
   /** Address the gateway dials; the worker's own id arrives with its status. */
@@ -33,19 +36,36 @@ export interface Worker {
   status: WorkerStatus | undefined;
   /** Whether the status stream is currently connected. */
   connected: boolean;
+  /**
+   * Platform model ids the worker serves: from its registry record, then from its own status
+   * stream (the only source for static seed workers); undefined until either has said.
+   */
+  models: readonly string[] | undefined;
+  /** Owning project id (self-hosted workers): eligible only for that project's requests. */
+  owner: string | undefined;
 }
 
 export interface WorkerSpec {
   pool: string;
   address: string;
+  /** Platform model ids, when known up front (registry record); else learned from the status stream. */
+  models?: readonly string[];
+  /** Owning project id; absent or empty = shared capacity. */
+  owner?: string;
 }
 
 export interface Fleet {
   /** The workers requests may be sent to now. */
   readonly workers: readonly Worker[];
-  /** Picks the best worker among `pools`, skipping `exclude`; throws a 503 AppError if none. */
-  pick(pools: readonly string[], exclude: ReadonlySet<Worker>): Worker;
-  /** Adds a worker learned at run time (no-op when one with that address exists). */
+  /**
+   * Picks the best worker eligible for `request` (eligibility.ts), skipping `exclude`; throws
+   * 404 model_not_found / 503 (model_unavailable, no_healthy_worker, capacity_exceeded) if none.
+   */
+  pick(request: RouteRequest, exclude: ReadonlySet<Worker>): Worker;
+  /**
+   * Adds a worker learned at run time; when one with that address exists, only takes its models
+   * and owner from `spec` (a registry record that changed).
+   */
   add(spec: WorkerSpec, source: Worker['source']): void;
   /**
    * Stops routing to the worker at `address` if it came from `source` (the registry never removes
@@ -62,6 +82,8 @@ export interface FleetOptions {
   tls?: GrpcTlsFiles | undefined;
   logger: Logger;
   createBreaker: (name: string) => Breaker;
+  /** Called once a removed worker's breaker is shut down (drop it from lists and metrics). */
+  dropBreaker?: ((breaker: Breaker) => void) | undefined;
 }
 
 interface Member {
@@ -75,9 +97,23 @@ export function createFleet(options: FleetOptions): Fleet {
   const members = new Map<string, Member>();
   let workers: Worker[] = [];
   const retired = new Set<Member>();
+  /** Every model id a shared worker has advertised since start: such a model is known (503, not 404). */
+  const seenModels = new Set<string>();
+  const learnModels = (worker: Worker, models: readonly string[]): void => {
+    if (worker.models !== undefined && worker.models.join('\n') !== models.join('\n')) {
+      options.logger.info({ worker: worker.address, pool: worker.pool, models, previous: worker.models }, 'worker now serves other models');
+    }
+    worker.models = models;
+    if (visibleTo(worker, '')) for (const m of models) seenModels.add(m);
+  };
 
   const add = (spec: WorkerSpec, source: Worker['source']): void => {
-    if (members.has(spec.address)) return;
+    const existing = members.get(spec.address);
+    if (existing) {
+      if (spec.owner !== undefined) existing.worker.owner = spec.owner === '' ? undefined : spec.owner;
+      if (spec.models !== undefined) learnModels(existing.worker, spec.models);
+      return;
+    }
     const channel = createGrpcChannel(spec.address, options.tls);
     const worker: Worker = {
       address: spec.address,
@@ -93,11 +129,15 @@ export function createFleet(options: FleetOptions): Fleet {
       localAtStatus: 0,
       status: undefined,
       connected: false,
+      models: undefined,
+      owner: spec.owner === '' ? undefined : spec.owner,
     };
+    if (spec.models !== undefined) learnModels(worker, spec.models);
     const member = { worker, channel, stop: new AbortController() };
     members.set(spec.address, member);
     workers = [...workers, worker];
-    void watch(worker, member.stop.signal, options.logger);
+    options.logger.info({ worker: spec.address, pool: spec.pool, source, models: spec.models, owner: worker.owner }, 'worker added to the fleet');
+    void watch(worker, member.stop.signal, options.logger, learnModels);
   };
   for (const spec of options.workers) add(spec, 'static');
 
@@ -108,6 +148,7 @@ export function createFleet(options: FleetOptions): Fleet {
       retired.delete(m);
       m.channel.close();
       m.worker.breaker.shutdown();
+      options.dropBreaker?.(m.worker.breaker);
     }
   }, 1000);
   reaper.unref();
@@ -124,10 +165,11 @@ export function createFleet(options: FleetOptions): Fleet {
       workers = workers.filter((w) => w !== member.worker);
       member.stop.abort();
       member.worker.connected = false;
+      options.logger.info({ worker: address, pool: member.worker.pool, source, workerId: member.worker.status?.workerId }, 'worker removed from the fleet');
       retired.add(member);
     },
-    pick(pools, exclude) {
-      const eligible = workers.filter((w) => pools.includes(w.pool) && !exclude.has(w));
+    pick(request, exclude) {
+      const eligible = eligibleWorkers(workers, request, seenModels).filter((w) => !exclude.has(w));
       if (eligible.length === 0) {
         throw new AppError('unavailable', 'No inference worker serves this endpoint right now.', {
           code: 'no_healthy_worker',
@@ -192,7 +234,12 @@ function load(w: Worker): number {
 }
 
 /** Follows the worker's status stream for as long as it is in the fleet, reconnecting with backoff. */
-async function watch(worker: Worker, signal: AbortSignal, logger: Logger): Promise<void> {
+async function watch(
+  worker: Worker,
+  signal: AbortSignal,
+  logger: Logger,
+  learnModels: (worker: Worker, models: readonly string[]) => void,
+): Promise<void> {
   let backoff = 100;
   while (!signal.aborted) {
     try {
@@ -200,6 +247,7 @@ async function watch(worker: Worker, signal: AbortSignal, logger: Logger): Promi
         if (!worker.connected) logger.info({ worker: worker.address, pool: worker.pool }, 'worker connected');
         worker.connected = true;
         worker.status = update.status;
+        if (update.status && update.status.models.length > 0) learnModels(worker, update.status.models.map((m) => m.id));
         worker.localAtStatus = worker.localInFlight;
         backoff = 100;
       }

@@ -49,7 +49,7 @@ export function watchRegistry(options: RegistryWatchOptions): RegistryWatch {
     known.set(w.workerId, w.address);
     clearTimeout(pending.get(w.address));
     pending.delete(w.address);
-    fleet.add({ pool: w.pool, address: w.address }, 'registry');
+    fleet.add({ pool: w.pool, address: w.address, models: w.models.map((m) => m.id), owner: w.ownerProject }, 'registry');
   };
   const removeId = (workerId: string): void => {
     const address = known.get(workerId);

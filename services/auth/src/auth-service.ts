@@ -29,6 +29,8 @@ import type {
   RotateApiKeyResponse,
   SetEndpointActiveRequest,
   SetEndpointActiveResponse,
+  SetEndpointModelRequest,
+  SetEndpointModelResponse,
 } from '../../../gen/xerotier/auth/v1/auth_service.js';
 import type { TierTable } from '../../../lib/tiers/tier-table.js';
 import { createAuthenticate } from './authenticate.js';
@@ -60,6 +62,7 @@ export interface AuthService {
   createEndpoint(request: CreateEndpointRequest, context?: CallCtx): Promise<CreateEndpointResponse>;
   listEndpoints(request: ListEndpointsRequest, context?: CallCtx): Promise<ListEndpointsResponse>;
   setEndpointActive(request: SetEndpointActiveRequest, context?: CallCtx): Promise<SetEndpointActiveResponse>;
+  setEndpointModel(request: SetEndpointModelRequest, context?: CallCtx): Promise<SetEndpointModelResponse>;
   createApiKey(request: CreateApiKeyRequest, context?: CallCtx): Promise<CreateApiKeyResponse>;
   listApiKeys(request: ListApiKeysRequest, context?: CallCtx): Promise<ListApiKeysResponse>;
   getApiKey(request: GetApiKeyRequest, context?: CallCtx): Promise<GetApiKeyResponse>;

@@ -12,7 +12,7 @@ const MAX_CONTEXT_WINDOW = 10_000_000;
 
 export type ProjectAdmin = Pick<
   AuthService,
-  'createProject' | 'listProjects' | 'createEndpoint' | 'listEndpoints' | 'setEndpointActive'
+  'createProject' | 'listProjects' | 'createEndpoint' | 'listEndpoints' | 'setEndpointActive' | 'setEndpointModel'
 >;
 
 /** The project addressed by id or slug, or NOT_FOUND `project_not_found`. */
@@ -102,6 +102,17 @@ export function createProjectAdmin(options: AuthServiceOptions): ProjectAdmin {
       const endpoint = await store.setEndpointActive(project.id, request.endpoint, request.active);
       if (!endpoint) throw notFound(`Endpoint ${quoted(request.endpoint)} not found.`, { code: 'endpoint_not_found' });
       (context?.logger ?? rootLogger).info({ projectId: project.id, endpoint: endpoint.slug, active: endpoint.active }, 'endpoint updated');
+      return { endpoint: toEndpointMessage(endpoint) };
+    },
+
+    async setEndpointModel(request, context) {
+      if (!MODEL_NAME.test(request.model)) {
+        throw invalidRequest('model must be 1-200 characters of letters, digits and ._:/@+-', { param: 'model' });
+      }
+      const project = await findProjectOrThrow(store, request.project);
+      const endpoint = await store.setEndpointModel(project.id, request.endpoint, request.model);
+      if (!endpoint) throw notFound(`Endpoint ${quoted(request.endpoint)} not found.`, { code: 'endpoint_not_found' });
+      (context?.logger ?? rootLogger).info({ projectId: project.id, endpoint: endpoint.slug, model: endpoint.model }, 'endpoint model set');
       return { endpoint: toEndpointMessage(endpoint) };
     },
   };

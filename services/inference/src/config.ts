@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { bool, logLevel, parseEnv, port } from '../../../lib/config/env.js';
 import { grpcTlsEnv } from '../../../lib/grpc/tls.js';
+import { MODEL_ID } from './model-id.js';
 
 export const HARDWARE_CLASSES = ['cpu', 'cpu-amd', 'cpu-intel', 'gpu-nvidia', 'gpu-amd', 'gpu-intel', 'self-hosted'] as const;
 export type HardwareClassName = (typeof HARDWARE_CLASSES)[number];
@@ -24,6 +25,11 @@ const schema = z.object({
   /** Serve a declared GPU class even if no such GPU is detected (tests, upstream engines). */
   INFERENCE_ALLOW_HARDWARE_MISMATCH: bool(false),
   INFERENCE_ENGINE: z.enum(['llama-cpp', 'openai', 'simulator']).default('simulator'),
+  /**
+   * Platform model id the worker advertises (what endpoints name; model-id.ts). Unset = derived
+   * from the loaded model (llama-cpp: `SmolLM2-135M-Instruct-Q8_0.gguf` → `smollm2-135m-instruct`).
+   */
+  INFERENCE_MODEL_ID: z.string().regex(MODEL_ID, 'letters, digits and ._:/@+-, at most 200').optional(),
   INFERENCE_CAPACITY: z.coerce.number().int().positive().default(4),
   INFERENCE_QUEUE_CAPACITY: z.coerce.number().int().min(0).default(8),
   INFERENCE_DRAIN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),

@@ -15,6 +15,7 @@ import {
   type GenerateRequest,
   type GenerateResponse,
   type InferenceServiceImplementation,
+  type ServedModel,
   type WorkerStatus,
 } from '../../../gen/xerotier/inference/v1/inference_service.js';
 import { AppError, invalidRequest } from '../../../lib/errors/app-error.js';
@@ -27,6 +28,8 @@ import type { ChatMessage, Engine, EngineEvent } from './engines/engine.js';
 
 export interface InferenceServiceDeps {
   engine: Engine;
+  /** The models served, by platform model id (model-id.ts); the first one names the generations. */
+  models: () => ServedModel[];
   admission: Admission;
   workerId: string;
   hardwareClass: HardwareClass;
@@ -80,6 +83,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
       draining,
       hardwareDescription: deps.hardwareDescription(),
       contextWindow: info.contextWindow,
+      models: deps.models(),
     };
   };
 
@@ -110,7 +114,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
     try {
       const info = engine.info();
       const promptTokens = await engine.countPromptTokens(messages);
-      yield { start: { model: info.model, systemFingerprint: info.fingerprint, workerId: deps.workerId, promptTokens } };
+      yield { start: { model: deps.models()[0]?.id ?? info.model, systemFingerprint: info.fingerprint, workerId: deps.workerId, promptTokens } };
       const params = {
         requestId: request.requestId || randomUUID(),
         messages,

@@ -5,7 +5,8 @@
 import { createInferenceMetrics } from './metrics.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { InferenceServiceDefinition } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { InferenceServiceDefinition, type ServedModel } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { servedModelId } from './model-id.js';
 import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
 import { createAdmission } from './admission.js';
 import type { InferenceConfig } from './config.js';
@@ -57,7 +58,13 @@ export async function startInferenceWorker(
       return { worker: workerId, inFlight: s.inFlightCount, queued: s.queuedCount, tokensPerSecond: s.tokensPerSecond };
     },
   });
+  /** What the worker serves, by platform model id (registry record and status stream). */
+  const models = (): ServedModel[] => {
+    const info = engine.info();
+    return [{ id: servedModelId(info, config.INFERENCE_MODEL_ID), contextWindow: info.contextWindow, capabilities: ['chat'] }];
+  };
   service = createInferenceService({
+    models,
     metrics,
     pool: config.INFERENCE_HARDWARE_CLASS,
     engine,
@@ -95,12 +102,11 @@ export async function startInferenceWorker(
         tls: grpcTls(config),
         logger,
         describe: () => {
-          const info = engine.info();
           return {
             workerId,
             address,
             pool: config.INFERENCE_HARDWARE_CLASS,
-            models: [{ id: info.model, contextWindow: info.contextWindow, capabilities: ['chat'] }],
+            models: models(),
             capacity: config.INFERENCE_CAPACITY,
             version: WORKER_VERSION,
             ownerProject: '',

@@ -232,6 +232,22 @@ export interface SetEndpointActiveResponse {
   endpoint?: Endpoint | undefined;
 }
 
+/** SetEndpointModelRequest changes the model an endpoint serves. */
+export interface SetEndpointModelRequest {
+  /** Project id or slug. */
+  project: string;
+  /** Endpoint slug. */
+  endpoint: string;
+  /** Platform model id (what workers advertise). */
+  model: string;
+}
+
+/** SetEndpointModelResponse returns the endpoint. */
+export interface SetEndpointModelResponse {
+  /** The updated endpoint. */
+  endpoint?: Endpoint | undefined;
+}
+
 /** CreateApiKeyRequest creates a key. */
 export interface CreateApiKeyRequest {
   /** Project id or slug. */
@@ -2153,6 +2169,176 @@ export const SetEndpointActiveResponse: MessageFns<SetEndpointActiveResponse> = 
   },
 };
 
+function createBaseSetEndpointModelRequest(): SetEndpointModelRequest {
+  return { project: "", endpoint: "", model: "" };
+}
+
+export const SetEndpointModelRequest: MessageFns<SetEndpointModelRequest> = {
+  encode(message: SetEndpointModelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.project !== "") {
+      writer.uint32(10).string(message.project);
+    }
+    if (message.endpoint !== "") {
+      writer.uint32(18).string(message.endpoint);
+    }
+    if (message.model !== "") {
+      writer.uint32(26).string(message.model);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetEndpointModelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetEndpointModelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.endpoint = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetEndpointModelRequest {
+    return {
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
+      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+    };
+  },
+
+  toJSON(message: SetEndpointModelRequest): unknown {
+    const obj: any = {};
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetEndpointModelRequest>): SetEndpointModelRequest {
+    return SetEndpointModelRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetEndpointModelRequest>): SetEndpointModelRequest {
+    const message = createBaseSetEndpointModelRequest();
+    message.project = object.project ?? "";
+    message.endpoint = object.endpoint ?? "";
+    message.model = object.model ?? "";
+    return message;
+  },
+};
+
+function createBaseSetEndpointModelResponse(): SetEndpointModelResponse {
+  return { endpoint: undefined };
+}
+
+export const SetEndpointModelResponse: MessageFns<SetEndpointModelResponse> = {
+  encode(message: SetEndpointModelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.endpoint !== undefined) {
+      Endpoint.encode(message.endpoint, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetEndpointModelResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetEndpointModelResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.endpoint = Endpoint.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetEndpointModelResponse {
+    return { endpoint: isSet(object.endpoint) ? Endpoint.fromJSON(object.endpoint) : undefined };
+  },
+
+  toJSON(message: SetEndpointModelResponse): unknown {
+    const obj: any = {};
+    if (message.endpoint !== undefined) {
+      obj.endpoint = Endpoint.toJSON(message.endpoint);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetEndpointModelResponse>): SetEndpointModelResponse {
+    return SetEndpointModelResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetEndpointModelResponse>): SetEndpointModelResponse {
+    const message = createBaseSetEndpointModelResponse();
+    message.endpoint = (object.endpoint !== undefined && object.endpoint !== null)
+      ? Endpoint.fromPartial(object.endpoint)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseCreateApiKeyRequest(): CreateApiKeyRequest {
   return { project: "", name: "", scopes: [], endpointSlug: "", expireTime: undefined, actorKeyId: undefined };
 }
@@ -3307,6 +3493,18 @@ export const AuthServiceDefinition = {
       responseStream: false,
       options: {},
     },
+    /**
+     * Sets the model an endpoint serves (its platform model id); gateways route it to the workers
+     * that advertise that id.
+     */
+    setEndpointModel: {
+      name: "SetEndpointModel",
+      requestType: SetEndpointModelRequest as typeof SetEndpointModelRequest,
+      requestStream: false,
+      responseType: SetEndpointModelResponse as typeof SetEndpointModelResponse,
+      responseStream: false,
+      options: {},
+    },
     /** Creates an API key; the full key is returned once, here only. */
     createApiKey: {
       name: "CreateApiKey",
@@ -3386,6 +3584,14 @@ export interface AuthServiceImplementation<CallContextExt = {}> {
     request: SetEndpointActiveRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<SetEndpointActiveResponse>>;
+  /**
+   * Sets the model an endpoint serves (its platform model id); gateways route it to the workers
+   * that advertise that id.
+   */
+  setEndpointModel(
+    request: SetEndpointModelRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<SetEndpointModelResponse>>;
   /** Creates an API key; the full key is returned once, here only. */
   createApiKey(
     request: CreateApiKeyRequest,
@@ -3441,6 +3647,14 @@ export interface AuthServiceClient<CallOptionsExt = {}> {
     request: DeepPartial<SetEndpointActiveRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<SetEndpointActiveResponse>;
+  /**
+   * Sets the model an endpoint serves (its platform model id); gateways route it to the workers
+   * that advertise that id.
+   */
+  setEndpointModel(
+    request: DeepPartial<SetEndpointModelRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<SetEndpointModelResponse>;
   /** Creates an API key; the full key is returned once, here only. */
   createApiKey(
     request: DeepPartial<CreateApiKeyRequest>,

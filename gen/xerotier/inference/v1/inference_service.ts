@@ -324,6 +324,21 @@ export interface WorkerStatus {
   hardwareDescription: string;
   /** Context window in tokens. */
   contextWindow: number;
+  /**
+   * Models the worker serves, by their platform model id (what endpoints name). Gateways route an
+   * endpoint's model only to workers listing it here.
+   */
+  models: ServedModel[];
+}
+
+/** ServedModel is one model a worker serves. */
+export interface ServedModel {
+  /** Platform model id (INFERENCE_MODEL_ID, or derived from the model the engine loaded). */
+  id: string;
+  /** Context window in tokens. */
+  contextWindow: number;
+  /** What the model can do: "chat", "embeddings", "tools", "json_schema". */
+  capabilities: string[];
 }
 
 /** GetStatusResponse returns the status. */
@@ -1203,6 +1218,7 @@ function createBaseWorkerStatus(): WorkerStatus {
     draining: false,
     hardwareDescription: "",
     contextWindow: 0,
+    models: [],
   };
 }
 
@@ -1249,6 +1265,9 @@ export const WorkerStatus: MessageFns<WorkerStatus> = {
     }
     if (message.contextWindow !== 0) {
       writer.uint32(112).int32(message.contextWindow);
+    }
+    for (const v of message.models) {
+      ServedModel.encode(v!, writer.uint32(402).fork()).join();
     }
     return writer;
   },
@@ -1378,6 +1397,14 @@ export const WorkerStatus: MessageFns<WorkerStatus> = {
             message.contextWindow = reader.int32();
             continue;
           }
+          case 50: {
+            if (tag !== 402) {
+              break;
+            }
+
+            message.models.push(ServedModel.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1446,6 +1473,9 @@ export const WorkerStatus: MessageFns<WorkerStatus> = {
         : isSet(object.context_window)
         ? globalThis.Number(object.context_window)
         : 0,
+      models: globalThis.Array.isArray(object?.models)
+        ? object.models.map((e: any) => ServedModel.fromJSON(e))
+        : [],
     };
   },
 
@@ -1493,6 +1523,9 @@ export const WorkerStatus: MessageFns<WorkerStatus> = {
     if (message.contextWindow !== 0) {
       obj.contextWindow = Math.round(message.contextWindow);
     }
+    if (message.models?.length) {
+      obj.models = message.models.map((e) => ServedModel.toJSON(e));
+    }
     return obj;
   },
 
@@ -1515,6 +1548,114 @@ export const WorkerStatus: MessageFns<WorkerStatus> = {
     message.draining = object.draining ?? false;
     message.hardwareDescription = object.hardwareDescription ?? "";
     message.contextWindow = object.contextWindow ?? 0;
+    message.models = object.models?.map((e) => ServedModel.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseServedModel(): ServedModel {
+  return { id: "", contextWindow: 0, capabilities: [] };
+}
+
+export const ServedModel: MessageFns<ServedModel> = {
+  encode(message: ServedModel, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.contextWindow !== 0) {
+      writer.uint32(16).int32(message.contextWindow);
+    }
+    for (const v of message.capabilities) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServedModel {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServedModel();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.contextWindow = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.capabilities.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ServedModel {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      contextWindow: isSet(object.contextWindow)
+        ? globalThis.Number(object.contextWindow)
+        : isSet(object.context_window)
+        ? globalThis.Number(object.context_window)
+        : 0,
+      capabilities: globalThis.Array.isArray(object?.capabilities)
+        ? object.capabilities.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ServedModel): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.contextWindow !== 0) {
+      obj.contextWindow = Math.round(message.contextWindow);
+    }
+    if (message.capabilities?.length) {
+      obj.capabilities = message.capabilities;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ServedModel>): ServedModel {
+    return ServedModel.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ServedModel>): ServedModel {
+    const message = createBaseServedModel();
+    message.id = object.id ?? "";
+    message.contextWindow = object.contextWindow ?? 0;
+    message.capabilities = object.capabilities?.map((e) => e) || [];
     return message;
   },
 };

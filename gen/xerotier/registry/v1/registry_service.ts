@@ -14,7 +14,7 @@ export const protobufFileName = "xerotier/registry/v1/registry_service.proto";
 
 /** ModelInfo is one model a worker serves. */
 export interface ModelInfo {
-  /** Model id as the worker reports it in responses. */
+  /** Platform model id: what endpoints name (INFERENCE_MODEL_ID, or derived from the loaded model). */
   id: string;
   /** Context window in tokens. */
   contextWindow: number;

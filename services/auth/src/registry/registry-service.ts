@@ -24,7 +24,10 @@ export interface RegistryService {
 
 export function createRegistryService(table: LeaseTable, logger: Logger): RegistryService {
   const unsubscribeLog = table.subscribe((e) => {
-    if (e.kind === 'upserted') logger.info({ workerId: e.worker.workerId, address: e.worker.address, pool: e.worker.pool }, 'worker registered');
+    if (e.kind === 'upserted') {
+      const { workerId, address, pool, ownerProject } = e.worker;
+      logger.info({ workerId, address, pool, models: e.worker.models.map((m) => m.id), owner: ownerProject || undefined }, 'worker registered');
+    }
     else logger.info({ workerId: e.workerId, reason: e.reason }, 'worker left the registry');
   });
   // Ends every watch when the service stops, so shutdown does not wait for gateways to hang up.

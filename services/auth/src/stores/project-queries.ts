@@ -5,7 +5,7 @@ import type { AuthStore, EndpointRow, ProjectRow } from './store.js';
 
 export type ProjectQueries = Pick<
   AuthStore,
-  'findProject' | 'listProjects' | 'insertProject' | 'findEndpoint' | 'listEndpoints' | 'insertEndpoint' | 'setEndpointActive'
+  'findProject' | 'listProjects' | 'insertProject' | 'findEndpoint' | 'listEndpoints' | 'insertEndpoint' | 'setEndpointActive' | 'setEndpointModel'
 >;
 
 export const toProject = (r: Selectable<ProjectsTable>): ProjectRow => ({
@@ -98,6 +98,11 @@ export function projectQueries(db: Kysely<AuthDatabase>): ProjectQueries {
         .where('project_id', '=', projectId)
         .where('slug', '=', slug)
         .execute();
+      return findEndpoint(projectId, slug);
+    },
+
+    async setEndpointModel(projectId, slug, model) {
+      await db.updateTable('endpoints').set({ model }).where('project_id', '=', projectId).where('slug', '=', slug).execute();
       return findEndpoint(projectId, slug);
     },
   };

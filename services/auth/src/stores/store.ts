@@ -95,6 +95,8 @@ export interface AuthStore {
   /** @throws UniqueViolationError on a duplicate slug within the project. */
   insertEndpoint(endpoint: EndpointRow): Promise<void>;
   setEndpointActive(projectId: string, slug: string, active: boolean): Promise<EndpointRow | undefined>;
+  /** Sets the endpoint's model; undefined when there is no such endpoint. */
+  setEndpointModel(projectId: string, slug: string, model: string): Promise<EndpointRow | undefined>;
 
   /** The key with this hash, its project and the addressed endpoint (slug may be empty). */
   findKeyForAuth(keyHash: string, endpointSlug: string): Promise<AuthLookup | undefined>;
