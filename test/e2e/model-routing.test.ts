@@ -42,10 +42,14 @@ async function registrySnapshot(address: string, count: number, timeoutMs: numbe
     let ids: string[] = [];
     while (Date.now() < until) {
       const stop = new AbortController();
-      for await (const event of registry.watchWorkers({}, callOptions('t', stop.signal))) {
-        ids = (event.snapshot?.workers ?? []).map((w) => w.workerId).sort();
-        stop.abort();
-        break;
+      try {
+        for await (const event of registry.watchWorkers({}, callOptions('t', stop.signal))) {
+          ids = (event.snapshot?.workers ?? []).map((w) => w.workerId).sort();
+          stop.abort();
+          break;
+        }
+      } catch {
+        // Not listening yet: try again.
       }
       if (ids.length >= count) return ids;
       await new Promise((r) => setTimeout(r, 100));
@@ -189,16 +193,23 @@ describe('model-aware routing (two models on two llama.cpp workers)', () => {
         }
       }
     })();
-    await new Promise((r) => setTimeout(r, 300));
-    const down = performance.now();
-    await platform.restartAuth(300);
-    const up = performance.now();
-    // Every worker is back in the new registry with its next renewal (a third of the lease).
-    const registered = await registrySnapshot(`127.0.0.1:${platform.authPort}`, 2, 5000);
-    const reRegisteredMs = performance.now() - up;
-    await new Promise((r) => setTimeout(r, LEASE_MS));
-    running = false;
-    await traffic;
+    let down = 0;
+    let up = 0;
+    let registered: string[] = [];
+    let reRegisteredMs = NaN;
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      down = performance.now();
+      await platform.restartAuth(300);
+      up = performance.now();
+      // Every worker is back in the new registry with its next renewal (a third of the lease).
+      registered = await registrySnapshot(`127.0.0.1:${platform.authPort}`, 2, 5000);
+      reRegisteredMs = performance.now() - up;
+      await new Promise((r) => setTimeout(r, LEASE_MS));
+    } finally {
+      running = false;
+      await traffic;
+    }
     assert.deepEqual(registered, ['worker-a', 'worker-b']);
     const failed = answers.filter((a) => a.status !== 200);
     console.log(
