@@ -95,7 +95,7 @@ describe('xerotier.gateway.v1 contract (proto-loader + grpc-js)', () => {
     const response = await new Promise<Json>((resolve, reject) =>
       client.ListModels({ project: 'demo', endpoint: 'chat' }, auth(platform.demoKey), (err, r) => (err ? reject(err) : resolve(r ?? {}))),
     );
-    assert.deepEqual((response['models'] as Json[]).map((m) => [m['id'], m['owned_by']]), [['smollm2-135m-instruct', 'demo']]);
+    assert.deepEqual((response['models'] as Json[]).map((m) => [m['id'], m['owned_by']]), [['simulator', 'demo']]);
   });
 
   it('an error is a status with the x-error-code trailer and a google.rpc.Status in grpc-status-details-bin', async () => {
