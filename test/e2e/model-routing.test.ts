@@ -140,6 +140,17 @@ describe('model-aware routing (two models on two llama.cpp workers)', () => {
     assert.deepEqual([...a], [['worker-a', 200]], 'model A’s endpoint: all on worker A');
   });
 
+  it('each registry event is logged once, not once per lease renewal', async () => {
+    // Several renewals (a third of the lease each) have happened by now.
+    await new Promise((r) => setTimeout(r, LEASE_MS));
+    const records = platform.logs.records();
+    const count = (msg: string, key: string, value: string) => records.filter((r) => r['msg'] === msg && r[key] === value).length;
+    assert.equal(count('worker registered', 'workerId', 'worker-b'), 1, 'the registry logs the join once');
+    assert.equal(count('worker added to the fleet', 'worker', `127.0.0.1:${workerB!.port}`), 1, 'the gateway logs the join once');
+    const registered = records.find((r) => r['msg'] === 'worker registered' && r['workerId'] === 'worker-b');
+    assert.deepEqual(registered?.['models'], [B_ID]);
+  });
+
   it('JSON, SSE chunks and /v1/models name the endpoint’s model id', async () => {
     const json = JSON.parse((await chat(platform.baseUrl('demo', 'b'), platform.demoKey)).body) as { model: string; choices: Array<{ message: { content: string } }> };
     assert.equal(json.model, B_ID);
