@@ -51,6 +51,12 @@ describe('xero CLI', () => {
     assert.equal(ep.context_window, 2048);
     const table = await xero(['--auth', t.address, 'endpoints', 'list', 'acme']);
     assert.match(table.stdout, /chat\s+free\s+cpu\s+smollm2-135m-instruct\s+2048\s+yes/);
+    const moved = await json(['endpoints', 'set-model', 'acme', 'chat', 'xerotier-tiny-successor']);
+    assert.equal(moved.model, 'xerotier-tiny-successor');
+    const bad = await xero(['--auth', t.address, 'endpoints', 'set-model', 'acme', 'chat', 'no spaces']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /model/);
+    await json(['endpoints', 'set-model', 'acme', 'chat', 'smollm2-135m-instruct']);
   });
 
   it('creates, lists, rotates and revokes keys', async () => {

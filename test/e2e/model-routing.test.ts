@@ -17,6 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { AuthServiceDefinition } from '../../gen/xerotier/auth/v1/auth_service.js';
 import { RegistryServiceDefinition } from '../../gen/xerotier/registry/v1/registry_service.js';
+import { createChatClient } from '../../client/chat-client.js';
 import { loadGatewayConfig } from '../../gateway/src/config.js';
 import { startGateway, type Gateway } from '../../gateway/src/start.js';
 import { callOptions, createAppClient, createGrpcChannel } from '../../lib/grpc/client.js';
@@ -162,6 +163,17 @@ describe('model-aware routing (two models on two llama.cpp workers)', () => {
       .map((l) => JSON.parse(l.slice(6)) as { model: string });
     assert.ok(chunks.length >= 2);
     assert.deepEqual([...new Set(chunks.map((c) => c.model))], [B_ID]);
+    const chat2 = createChatClient({ address: `127.0.0.1:${platform.gateway.grpcPort}`, apiKey: platform.demoKey });
+    try {
+      const events = [];
+      for await (const e of chat2.createChatCompletion({ project: 'demo', endpoint: 'b', messages: [{ role: 'user', content: 'Hi' }], maxCompletionTokens: 2 })) events.push(e);
+      assert.equal(events[0]?.start?.model, B_ID, 'the gRPC front door’s start names it too');
+      assert.equal(events[0]?.start?.workerId, 'worker-b');
+      const { models: listed } = await chat2.listModels({ project: 'demo', endpoint: 'b' });
+      assert.deepEqual(listed.map((m) => m.id), [B_ID]);
+    } finally {
+      chat2.close();
+    }
     const models = await fetch(`${platform.baseUrl('demo', 'b')}/models`, { headers: { authorization: `Bearer ${platform.demoKey}` } });
     assert.deepEqual(((await models.json()) as { data: Array<{ id: string }> }).data.map((m) => m.id), [B_ID]);
   });
