@@ -73,6 +73,8 @@ export interface Admission {
   denied: AppError | undefined;
   request: GenerateRequest;
   pools: string[];
+  /** The caller's project id (owned workers serve their own project only). */
+  project: string | undefined;
   /** What this request used so far; `final` once the engine reported its count. */
   tally: { promptTokens: number; completionTokens: number; final: Usage | undefined };
 }
@@ -107,7 +109,7 @@ export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, inp
 
   // Fail fast, before charging the key's quota, when no worker of the pool could take it.
   const pools = [endpoint.hardwarePool, ...tier.pools.filter((p) => p !== endpoint.hardwarePool)];
-  deps.fleet.pick(pools, new Set());
+  deps.fleet.pick({ pools, project: who.principal.project?.id }, new Set());
 
   const reservation = await deps.quota.reserve({
     requestId: call.requestId,
@@ -129,6 +131,7 @@ export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, inp
       stop: input.stop,
     },
     pools,
+    project: who.principal.project?.id,
     tally: { promptTokens: promptEstimate, completionTokens: 0, final: undefined },
   };
 }
@@ -163,6 +166,7 @@ export async function open(deps: ChatDeps, call: ChatCall, who: Authorized, admi
   const generation = await openGeneration({
     fleet: deps.fleet,
     pools: admission.pools,
+    project: admission.project,
     request: admission.request,
     requestId: call.requestId,
     signal: signal.signal,

@@ -25,6 +25,8 @@ export interface Generation {
 export interface GenerationOptions {
   fleet: Fleet;
   pools: readonly string[];
+  /** The caller's project id (owned workers serve their own project only). */
+  project: string | undefined;
   request: GenerateRequest;
   requestId: string;
   /** Aborted when the client leaves, the deadline passes or the gateway stops. */
@@ -47,7 +49,7 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
     if (options.signal.aborted) throw new AppError('cancelled', 'request ended before the generation opened');
     let worker: Worker;
     try {
-      worker = options.fleet.pick(options.pools, tried);
+      worker = options.fleet.pick({ pools: options.pools, project: options.project }, tried);
     } catch (err) {
       // Nothing left to try: report the worker failure we saw rather than "no worker".
       throw attempt > 0 && lastError !== undefined ? lastError : err;

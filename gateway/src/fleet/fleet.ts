@@ -22,8 +22,13 @@ export interface Worker {
   /** Address the gateway dials; the worker's own id arrives with its status. */
   address: string;
   pool: string;
-  /** Where the gateway learned of the worker: the static seed list or the fleet registry. */
-  source: 'static' | 'registry';
+  /**
+   * Where the gateway learned of the worker: the static seed list, the fleet registry, or a
+   * self-hosted worker's tunnel (its client is the tunnel, not a dialled channel).
+   */
+  source: 'static' | 'registry' | 'tunnel';
+  /** Project id owning the worker (self-hosted); undefined = shared capacity. */
+  owner?: string | undefined;
   client: AppClient<typeof InferenceServiceDefinition>;
   breaker: Breaker;
   /** Calls this gateway has open on the worker (known before the worker reports them). */
@@ -38,13 +43,22 @@ export interface Worker {
 export interface WorkerSpec {
   pool: string;
   address: string;
+  /** Project id owning the worker: it serves that project's requests only. */
+  owner?: string | undefined;
+}
+
+/** What a request needs from a worker: one of these pools, and not owned by another project. */
+export interface PickRequest {
+  pools: readonly string[];
+  /** The caller's project id; owned workers of other projects are never picked. */
+  project?: string | undefined;
 }
 
 export interface Fleet {
   /** The workers requests may be sent to now. */
   readonly workers: readonly Worker[];
   /** Picks the best worker among `pools`, skipping `exclude`; throws a 503 AppError if none. */
-  pick(pools: readonly string[], exclude: ReadonlySet<Worker>): Worker;
+  pick(request: PickRequest, exclude: ReadonlySet<Worker>): Worker;
   /** Adds a worker learned at run time (no-op when one with that address exists). */
   add(spec: WorkerSpec, source: Worker['source']): void;
   /**
@@ -52,6 +66,12 @@ export interface Fleet {
    * a static worker). Calls already open on it finish; its connection closes once they have.
    */
   remove(address: string, source: Worker['source']): void;
+  /**
+   * Adds a worker whose client is given (a self-hosted worker's tunnel) under a unique `address`
+   * label; its status comes from that client's WatchStatus like any other. Remove it with
+   * remove(address, 'tunnel').
+   */
+  attach(spec: WorkerSpec, client: Worker['client']): Worker;
   close(): Promise<void>;
 }
 
@@ -66,7 +86,8 @@ export interface FleetOptions {
 
 interface Member {
   worker: Worker;
-  channel: Channel;
+  /** Undefined for an attached (tunnel) worker. */
+  channel: Channel | undefined;
   /** Ends the status watch. */
   stop: AbortController;
 }
@@ -83,6 +104,7 @@ export function createFleet(options: FleetOptions): Fleet {
       address: spec.address,
       pool: spec.pool,
       source,
+      owner: spec.owner,
       client: createAppClient(InferenceServiceDefinition, channel, {
         address: spec.address,
         target: 'inference worker',
@@ -106,7 +128,7 @@ export function createFleet(options: FleetOptions): Fleet {
     for (const m of retired) {
       if (m.worker.localInFlight > 0) continue;
       retired.delete(m);
-      m.channel.close();
+      m.channel?.close();
       m.worker.breaker.shutdown();
     }
   }, 1000);
@@ -117,6 +139,27 @@ export function createFleet(options: FleetOptions): Fleet {
       return workers;
     },
     add,
+    attach(spec, client) {
+      const previous = members.get(spec.address);
+      if (previous) this.remove(spec.address, previous.worker.source);
+      const worker: Worker = {
+        address: spec.address,
+        pool: spec.pool,
+        source: 'tunnel',
+        owner: spec.owner,
+        client,
+        breaker: options.createBreaker(`inference:${spec.pool}@${spec.address}`),
+        localInFlight: 0,
+        localAtStatus: 0,
+        status: undefined,
+        connected: false,
+      };
+      const member = { worker, channel: undefined, stop: new AbortController() };
+      members.set(spec.address, member);
+      workers = [...workers, worker];
+      void watch(worker, member.stop.signal, options.logger);
+      return worker;
+    },
     remove(address, source) {
       const member = members.get(address);
       if (member?.worker.source !== source) return;
@@ -126,8 +169,10 @@ export function createFleet(options: FleetOptions): Fleet {
       member.worker.connected = false;
       retired.add(member);
     },
-    pick(pools, exclude) {
-      const eligible = workers.filter((w) => pools.includes(w.pool) && !exclude.has(w));
+    pick({ pools, project }, exclude) {
+      const eligible = workers.filter(
+        (w) => pools.includes(w.pool) && (w.owner === undefined || w.owner === project) && !exclude.has(w),
+      );
       if (eligible.length === 0) {
         throw new AppError('unavailable', 'No inference worker serves this endpoint right now.', {
           code: 'no_healthy_worker',
@@ -163,7 +208,7 @@ export function createFleet(options: FleetOptions): Fleet {
       for (const m of [...members.values(), ...retired]) {
         m.stop.abort();
         m.worker.breaker.shutdown();
-        m.channel.close();
+        m.channel?.close();
       }
       members.clear();
       retired.clear();
