@@ -8,7 +8,8 @@
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import { Scope } from '../../../gen/xerotier/auth/v1/auth_service.js';
-import { WorkerState, type JoinKey, type SelfHostedWorker } from '../../../gen/xerotier/workers/v1/worker_service.js';
+import type { JoinKey, SelfHostedWorker } from '../../../gen/xerotier/workers/v1/worker_service.js';
+import { workerStateName } from '../../../lib/workers/states.js';
 import { AppError } from '../../../lib/errors/app-error.js';
 import { bearerKey } from '../bearer.js';
 import type { WorkersPort } from '../fleet/tunnel/workers-port.js';
@@ -21,18 +22,6 @@ export interface WorkersRouteDeps {
 }
 
 const unix = (d: Date | undefined): number | null => (d === undefined ? null : Math.floor(d.getTime() / 1000));
-
-const stateNames: Record<WorkerState, string> = {
-  [WorkerState.WORKER_STATE_UNSPECIFIED]: 'unknown',
-  [WorkerState.WORKER_STATE_ENROLLING]: 'enrolling',
-  [WorkerState.WORKER_STATE_ONLINE]: 'online',
-  [WorkerState.WORKER_STATE_DRAINING]: 'draining',
-  [WorkerState.WORKER_STATE_OFFLINE]: 'offline',
-  [WorkerState.WORKER_STATE_REVOKED]: 'revoked',
-  [WorkerState.UNRECOGNIZED]: 'unknown',
-};
-
-export const workerStateName = (s: WorkerState): string => stateNames[s];
 
 export function joinKeyObject(k: JoinKey) {
   return {
