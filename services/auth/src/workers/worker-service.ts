@@ -11,9 +11,24 @@
 import type { Logger } from 'pino';
 import {
   WorkerState,
+  type CheckWorkerRequest,
+  type CheckWorkerResponse,
+  type CreateJoinKeyRequest,
+  type CreateJoinKeyResponse,
+  type EnrollRequest,
+  type EnrollResponse,
   type JoinKey,
+  type ListJoinKeysRequest,
+  type ListJoinKeysResponse,
+  type ListWorkersRequest,
+  type ListWorkersResponse,
+  type RefreshCredentialRequest,
+  type RefreshCredentialResponse,
+  type RevokeJoinKeyRequest,
+  type RevokeJoinKeyResponse,
+  type RevokeWorkerRequest,
+  type RevokeWorkerResponse,
   type SelfHostedWorker,
-  type WorkerServiceImplementation,
 } from '../../../../gen/xerotier/workers/v1/worker_service.js';
 import { invalidRequest, notFound, unauthenticated } from '../../../../lib/errors/app-error.js';
 import { resolveActor } from '../key-reach.js';
@@ -36,6 +51,18 @@ export interface WorkerServiceOptions {
   credentialTtlMs: number;
   logger: Logger;
   now?: (() => number) | undefined;
+}
+
+/** The service as plain functions of the request (the nice-grpc implementation and the tests' subject). */
+export interface WorkerService {
+  createJoinKey(request: CreateJoinKeyRequest): Promise<CreateJoinKeyResponse>;
+  listJoinKeys(request: ListJoinKeysRequest): Promise<ListJoinKeysResponse>;
+  revokeJoinKey(request: RevokeJoinKeyRequest): Promise<RevokeJoinKeyResponse>;
+  enroll(request: EnrollRequest): Promise<EnrollResponse>;
+  checkWorker(request: CheckWorkerRequest): Promise<CheckWorkerResponse>;
+  refreshCredential(request: RefreshCredentialRequest): Promise<RefreshCredentialResponse>;
+  listWorkers(request: ListWorkersRequest): Promise<ListWorkersResponse>;
+  revokeWorker(request: RevokeWorkerRequest): Promise<RevokeWorkerResponse>;
 }
 
 const optionalDate = (ms: number | null): Date | undefined => (ms === null ? undefined : new Date(ms));
@@ -112,7 +139,7 @@ function joinKeyUnusable(k: JoinKeyRow, now: number): string | undefined {
   return undefined;
 }
 
-export function createWorkerService(options: WorkerServiceOptions): WorkerServiceImplementation {
+export function createWorkerService(options: WorkerServiceOptions): WorkerService {
   const { store, pepper } = options;
   const now = options.now ?? Date.now;
 
@@ -220,6 +247,7 @@ export function createWorkerService(options: WorkerServiceOptions): WorkerServic
       if (state !== undefined || request.model !== '') {
         await store.recordWorkerState(found.worker.id, state, request.model, t);
         if (state !== undefined) found.worker.state = state;
+        if (request.model !== '') found.worker.model = request.model;
         found.worker.lastSeenAt = t;
       }
       return { worker: toWorkerMessage(found, t) };
