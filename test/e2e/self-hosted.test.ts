@@ -16,6 +16,18 @@ import { startChildWorker, type ChildWorker } from '../helpers/child-worker.js';
 import { startPlatform, waitFor, type Platform } from '../helpers/platform.js';
 import { unthrottledTiers } from '../helpers/tiers.js';
 import { createConnection } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
+
+/** The unthrottled tier table with the self_hosted tier's request timeout shortened (deadline test). */
+function tiersWithSelfHostedTimeout(seconds: number): string {
+  const file = unthrottledTiers();
+  const table = JSON.parse(readFileSync(file, 'utf8')) as { tiers: Record<string, Record<string, unknown>> };
+  table.tiers['self_hosted']!['requestTimeoutSeconds'] = seconds;
+  writeFileSync(file, JSON.stringify(table));
+  return file;
+}
+
+const REQUEST_TIMEOUT_S = 3;
 
 interface Tenant {
   projectId: string;
@@ -60,7 +72,7 @@ describe('self-hosted workers: join keys, enrollment, dial-out tunnel', () => {
   let shared: ChildWorker;
   const children: ChildWorker[] = [];
 
-  const selfHosted = async (joinKey: string, name: string): Promise<{ child: ChildWorker; workerId: string }> => {
+  const selfHosted = async (joinKey: string, name: string, env: Record<string, string> = {}): Promise<{ child: ChildWorker; workerId: string }> => {
     const child = await startChildWorker({
       INFERENCE_JOIN_KEY: joinKey,
       INFERENCE_PLATFORM_ADDRESS: `127.0.0.1:${platform.gateway.grpcPort}`,
@@ -68,6 +80,7 @@ describe('self-hosted workers: join keys, enrollment, dial-out tunnel', () => {
       INFERENCE_HARDWARE_CLASS: 'self-hosted',
       SIM_TOKENS_PER_SECOND: '0',
       SIM_TTFT_MS: '0',
+      ...env,
     });
     children.push(child);
     const workerId = /"workerId":"(wrk_[0-9a-f]+)"/.exec(child.output())?.[1];
@@ -81,7 +94,7 @@ describe('self-hosted workers: join keys, enrollment, dial-out tunnel', () => {
   };
 
   before(async () => {
-    const tiers = unthrottledTiers();
+    const tiers = tiersWithSelfHostedTimeout(REQUEST_TIMEOUT_S);
     // A shared (unowned) self-hosted worker, dialled as usual: other projects' self_hosted capacity.
     shared = await startChildWorker({ INFERENCE_WORKER_ID: 'shared-self-hosted', SIM_TTFT_MS: '0', SIM_TOKENS_PER_SECOND: '0' });
     children.push(shared);
@@ -211,5 +224,49 @@ describe('self-hosted workers: join keys, enrollment, dial-out tunnel', () => {
     assert.ok(cutMs < 5000);
     const listed = await api(platform, 'GET', '/acme/v1/workers', acme.key);
     assert.equal(listed.body.data?.find((w) => w['id'] === workerId)?.['state'], 'revoked');
+  });
+
+  it('cancellation and the deadline reach the worker through the tunnel', async () => {
+    // Only the slow worker below may serve now: the shared one goes away, acme's others are revoked.
+    await shared.kill();
+    for (const w of (await api(platform, 'GET', '/acme/v1/workers', acme.key)).body.data ?? []) {
+      if (w['state'] !== 'revoked') await api(platform, 'DELETE', `/acme/v1/workers/${String(w['id'])}`, acme.key);
+    }
+    await waitFor(() => !platform.gateway.fleet.workers.some((w) => w.source === 'tunnel'), 5000, 'the other tunnels to close');
+    const created = await api(platform, 'POST', '/acme/v1/workers/join-keys', acme.key, { name: 'slow' });
+    // ~100 s per full answer: only a cancel (or the deadline) ends a generation early.
+    const { workerId } = await selfHosted(String(created.body['key']), 'acme-slow', { SIM_TOKENS_PER_SECOND: '20', SIM_RESPONSE_TOKENS: '2000' });
+    const tunnelWorker = () => platform.gateway.fleet.workers.find((w) => w.address === `tunnel:${workerId}`);
+    const idle = () => tunnelWorker()?.status?.inFlightCount === 0;
+
+    const abort = new AbortController();
+    const r = await fetch(`${platform.baseUrl('acme', 'own')}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${acme.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+      signal: abort.signal,
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-xerotier-worker-id'), workerId);
+    const reader = r.body!.getReader();
+    await reader.read();
+    await waitFor(() => tunnelWorker()?.status?.inFlightCount === 1, 3000, 'the generation to run on the worker');
+    const cancelled = performance.now();
+    abort.abort();
+    await waitFor(idle, 3000, 'the worker to stop the cancelled generation');
+    console.log(`# client gone -> generation stopped on the self-hosted worker: ${Math.round(performance.now() - cancelled)} ms`);
+
+    const started = performance.now();
+    const timedOut = await fetch(`${platform.baseUrl('acme', 'own')}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${acme.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    const error = ((await timedOut.json()) as { error?: { code?: string } }).error;
+    const tookMs = performance.now() - started;
+    assert.equal(timedOut.status, 504, `the tier's request timeout ends the request (${error?.code})`);
+    assert.equal(error?.code, 'request_timeout');
+    assert.ok(tookMs >= REQUEST_TIMEOUT_S * 1000 - 100 && tookMs < REQUEST_TIMEOUT_S * 1000 + 3000, `answered at the deadline (${Math.round(tookMs)} ms)`);
+    await waitFor(idle, 3000, 'the worker to stop the generation past its deadline');
   });
 });
