@@ -10,6 +10,7 @@
  *   xero keys list <project>
  *   xero keys revoke <project> <id>
  *   xero keys rotate <project> <id> [--grace <seconds>]
+ *   xero join-keys create|list|revoke …, xero workers list|revoke … (commands/workers.ts)
  *
  * Global: --auth <host:port> (env XERO_AUTH_ADDRESS, default 127.0.0.1:50051),
  * --service-token <token> (env SERVICE_TOKEN), --json. Errors print one line and exit 1.
@@ -332,6 +333,7 @@ keys
   );
 
 (await import('./commands/usage.js')).registerUsageCommand(program);
+(await import('./commands/workers.js')).registerWorkerCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -19,6 +19,8 @@ import { chatCompletionsHandler } from './routes/chat-completions.js';
 import { managementRouter } from './routes/management.js';
 import { modelsHandler } from './routes/models.js';
 import { usageRouter } from './routes/usage.js';
+import { workersRouter } from './routes/workers.js';
+import type { WorkersPort } from './fleet/tunnel/workers-port.js';
 import type { LedgerClient } from './usage/recorder.js';
 import type { UsageTracking } from './usage/tracker.js';
 import type { AuthPort, QuotaPort } from './upstreams.js';
@@ -40,6 +42,8 @@ export interface GatewayDeps {
   usage: UsageTracking;
   /** Ledger client for the usage routes; undefined when LEDGER_ADDRESS=off. */
   ledger: LedgerClient | undefined;
+  /** Join keys and self-hosted worker records (auth's WorkerService). */
+  workers: WorkersPort;
 }
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -49,7 +53,7 @@ export function createApp(deps: GatewayDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.use(httpMetricsMiddleware(deps.metrics, { mounts: ['/:project/v1/management', '/:project/v1/usage'] }));
+  app.use(httpMetricsMiddleware(deps.metrics, { mounts: ['/:project/v1/management', '/:project/v1/usage', '/:project/v1/workers'] }));
   app.use(
     pinoHttp({
       logger: deps.logger,
@@ -127,6 +131,7 @@ export function createApp(deps: GatewayDeps): express.Express {
   app.get('/:project/:endpoint/v1/models', modelsHandler(deps));
   app.use('/:project/v1/management', managementRouter({ auth: deps.auth }));
   app.use('/:project/v1/usage', usageRouter({ auth: deps.auth, ledger: deps.ledger }));
+  app.use('/:project/v1/workers', workersRouter({ auth: deps.auth, workers: deps.workers }));
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(notFound(`Unknown route: ${req.method} ${req.path.slice(0, 200)}`, { code: 'unknown_route' }));

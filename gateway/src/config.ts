@@ -54,6 +54,8 @@ const schema = z.object({
   GATEWAY_REGISTRY_ADDRESS: z.string().optional(),
   /** After a registry restart, a known worker missing from the new snapshot is kept this long. */
   GATEWAY_REGISTRY_STALE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Self-hosted worker tunnels: how often the worker's credential is re-checked (the revocation bound). */
+  GATEWAY_WORKER_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).max(5000).default(2000),
   ...grpcTlsEnv,
   /** Upper bound for a revoked key to be refused on every replica (auth cache TTL). */
   GATEWAY_AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(5000).default(5000),

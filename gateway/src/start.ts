@@ -20,6 +20,8 @@ import { watchRegistry } from './fleet/registry-watch.js';
 import { describeWorker } from './fleet/worker-view.js';
 import { grpcTls } from '../../lib/grpc/tls.js';
 import { startGatewayGrpcServer } from './grpc/server.js';
+import { workerTunnelService } from './fleet/tunnel/tunnel-service.js';
+import { createWorkersPort } from './fleet/tunnel/workers-port.js';
 
 export interface Gateway {
   port: number;
@@ -77,6 +79,8 @@ export async function startGateway(
     policy: config.GATEWAY_QUOTA_FAILURE_POLICY,
   });
   const tls = grpcTls(config);
+  // Join keys, enrollment and self-hosted worker records live in the auth service.
+  const workers = createWorkersPort({ ...common, address: config.AUTH_ADDRESS, breaker: breaker('auth-workers') });
   const fleet = createFleet({
     workers: config.INFERENCE_WORKERS,
     serviceToken: config.SERVICE_TOKEN,
@@ -133,6 +137,7 @@ export async function startGateway(
     metrics,
     usage,
     ledger: recorder?.client,
+    workers,
     draining: () => draining,
     shutdown: shutdown.signal,
   });
@@ -157,6 +162,7 @@ export async function startGateway(
     { config, logger, auth, quota, fleet, tiers, metrics, usage, draining: () => draining, shutdown: shutdown.signal },
     config.GATEWAY_HOST,
     config.GATEWAY_GRPC_PORT,
+    workerTunnelService({ workers, fleet, logger, checkIntervalMs: config.GATEWAY_WORKER_CHECK_INTERVAL_MS }),
   ).catch(async (err: unknown) => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     throw err;
@@ -194,6 +200,7 @@ export async function startGateway(
       await fleet.close();
       await metricsServer?.close();
       auth.close();
+      workers.close();
       await quota.close();
       // After the server closed: every request's record is buffered by now.
       await recorder?.close();

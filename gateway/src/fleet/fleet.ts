@@ -25,8 +25,11 @@ export interface Worker {
   /** Address the gateway dials; the worker's own id arrives with its status. */
   address: string;
   pool: string;
-  /** Where the gateway learned of the worker: the static seed list or the fleet registry. */
-  source: 'static' | 'registry';
+  /**
+   * Where the gateway learned of the worker: the static seed list, the fleet registry, or a
+   * self-hosted worker's tunnel (its client is the tunnel, not a dialled channel).
+   */
+  source: 'static' | 'registry' | 'tunnel';
   client: AppClient<typeof InferenceServiceDefinition>;
   breaker: Breaker;
   /** Calls this gateway has open on the worker (known before the worker reports them). */
@@ -72,6 +75,12 @@ export interface Fleet {
    * a static worker). Calls already open on it finish; its connection closes once they have.
    */
   remove(address: string, source: Worker['source']): void;
+  /**
+   * Adds a worker whose client is given (a self-hosted worker's tunnel) under a unique `address`
+   * label; its status comes from that client's WatchStatus like any other. Remove it with
+   * remove(address, 'tunnel').
+   */
+  attach(spec: WorkerSpec, client: Worker['client']): Worker;
   close(): Promise<void>;
 }
 
@@ -88,7 +97,8 @@ export interface FleetOptions {
 
 interface Member {
   worker: Worker;
-  channel: Channel;
+  /** Undefined for an attached (tunnel) worker. */
+  channel: Channel | undefined;
   /** Ends the status watch. */
   stop: AbortController;
 }
@@ -146,7 +156,7 @@ export function createFleet(options: FleetOptions): Fleet {
     for (const m of retired) {
       if (m.worker.localInFlight > 0) continue;
       retired.delete(m);
-      m.channel.close();
+      m.channel?.close();
       m.worker.breaker.shutdown();
       options.dropBreaker?.(m.worker.breaker);
     }
@@ -158,6 +168,29 @@ export function createFleet(options: FleetOptions): Fleet {
       return workers;
     },
     add,
+    attach(spec, client) {
+      const previous = members.get(spec.address);
+      if (previous) this.remove(spec.address, previous.worker.source);
+      const worker: Worker = {
+        address: spec.address,
+        pool: spec.pool,
+        source: 'tunnel',
+        client,
+        breaker: options.createBreaker(`inference:${spec.pool}@${spec.address}`),
+        localInFlight: 0,
+        localAtStatus: 0,
+        status: undefined,
+        connected: false,
+        models: undefined,
+        owner: spec.owner === '' ? undefined : spec.owner,
+      };
+      if (spec.models !== undefined) learnModels(worker, spec.models);
+      const member = { worker, channel: undefined, stop: new AbortController() };
+      members.set(spec.address, member);
+      workers = [...workers, worker];
+      void watch(worker, member.stop.signal, options.logger, learnModels);
+      return worker;
+    },
     remove(address, source) {
       const member = members.get(address);
       if (member?.worker.source !== source) return;
@@ -205,7 +238,7 @@ export function createFleet(options: FleetOptions): Fleet {
       for (const m of [...members.values(), ...retired]) {
         m.stop.abort();
         m.worker.breaker.shutdown();
-        m.channel.close();
+        m.channel?.close();
       }
       members.clear();
       retired.clear();

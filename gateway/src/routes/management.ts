@@ -50,7 +50,7 @@ const rotateBody = z
   .object({ grace_seconds: z.number().int().min(1).max(30 * 86_400).optional() })
   .strict();
 
-function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   const result = schema.safeParse(body ?? {});
   if (!result.success) {
     const issue = result.error.issues[0];

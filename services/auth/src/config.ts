@@ -45,6 +45,8 @@ const schema = z.object({
   AUTH_DEMO_KEY_FILE: z.string().min(1).default('.data/demo-api-key'),
   /** Fleet registry: a worker that has not renewed its lease for this long is removed. */
   AUTH_REGISTRY_LEASE_TTL_MS: z.coerce.number().int().min(500).max(120_000).default(6_000),
+  /** Self-hosted workers: a worker credential expires this long after enrollment or its last refresh. */
+  AUTH_WORKER_CREDENTIAL_TTL_SECONDS: z.coerce.number().int().min(10).max(30 * 86_400).default(86_400),
   /** Tier table (same file as the gateway's); default config/tiers.json. */
   TIERS_FILE: optionalString,
   SERVICE_TOKEN: optionalString,

@@ -5,6 +5,8 @@
 import type { Logger } from 'pino';
 import { AuthServiceDefinition } from '../../../gen/xerotier/auth/v1/auth_service.js';
 import { RegistryServiceDefinition } from '../../../gen/xerotier/registry/v1/registry_service.js';
+import { WorkerServiceDefinition } from '../../../gen/xerotier/workers/v1/worker_service.js';
+import { createWorkerService } from './workers/worker-service.js';
 import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
 import { grpcTls } from '../../../lib/grpc/tls.js';
 import { createAuthMetrics, type AuthMetrics } from './metrics.js';
@@ -59,7 +61,7 @@ export async function startAuthService(
 
     // The fleet's registry (live inference workers) is hosted here: see docs/decisions.md.
     const registry = createRegistryService(createLeaseTable({ ttlMs: config.AUTH_REGISTRY_LEASE_TTL_MS }), logger);
-    const names = [AuthServiceDefinition.fullName, RegistryServiceDefinition.fullName];
+    const names = [AuthServiceDefinition.fullName, RegistryServiceDefinition.fullName, WorkerServiceDefinition.fullName];
     const grpc = createGrpcServer({
       tls: grpcTls(config),
       logger,
@@ -70,6 +72,17 @@ export async function startAuthService(
     });
     grpc.server.add(AuthServiceDefinition, service);
     grpc.server.add(RegistryServiceDefinition, registry.impl);
+    // Join keys, enrollment and self-hosted worker records (the gateway's worker tunnel asks here).
+    grpc.server.add(
+      WorkerServiceDefinition,
+      createWorkerService({
+        store,
+        pepper: config.AUTH_KEY_PEPPER,
+        credentialTtlMs: config.AUTH_WORKER_CREDENTIAL_TTL_SECONDS * 1000,
+        logger,
+        now: deps.now,
+      }),
+    );
     const port = await grpc.listen(config.AUTH_HOST, config.AUTH_PORT);
     setHealth(grpc.health, names, true);
     logger.info({ port, store: store.dialect }, 'auth service listening');

@@ -18,6 +18,12 @@ const schema = z.object({
    * then only reachable through a gateway's static INFERENCE_WORKERS list).
    */
   INFERENCE_REGISTRY_ADDRESS: z.string().default('127.0.0.1:50051'),
+  /**
+   * Self-hosted mode: a join key (`xjk_…`) and the platform's gRPC front door (the gateway's
+   * GATEWAY_GRPC_PORT). The worker enrolls, then dials out; it listens on no port and joins no registry.
+   */
+  INFERENCE_JOIN_KEY: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+  INFERENCE_PLATFORM_ADDRESS: z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^[A-Za-z0-9.[\]:-]+:\d{1,5}$/, 'must be host:port').optional()),
   /** host:port gateways dial; default INFERENCE_HOST:port (this machine's name when listening on all interfaces). */
   INFERENCE_ADVERTISE_ADDRESS: z.string().optional(),
   ...grpcTlsEnv,
@@ -59,6 +65,9 @@ const schema = z.object({
   SIM_CRASH_AFTER_TOKENS: z.coerce.number().int().min(0).default(0),
   SERVICE_TOKEN: z.string().optional(),
   LOG_LEVEL: logLevel,
+}).refine((c) => (c.INFERENCE_JOIN_KEY === undefined) === (c.INFERENCE_PLATFORM_ADDRESS === undefined), {
+  message: 'INFERENCE_JOIN_KEY and INFERENCE_PLATFORM_ADDRESS go together (self-hosted mode)',
+  path: ['INFERENCE_PLATFORM_ADDRESS'],
 });
 
 export type InferenceConfig = z.infer<typeof schema>;

@@ -15,11 +15,16 @@ import { grpcTls } from '../../../lib/grpc/tls.js';
 import type { Engine } from './engines/engine.js';
 import { describeHardware, detectCpu, hardwareClassToProto, hardwareMismatch } from './hardware.js';
 import { createInferenceService, type InferenceService } from './inference-service.js';
+import { WorkerTunnelServiceDefinition } from '../../../gen/xerotier/gateway/v1/worker_tunnel_service.js';
+import { createAppClient, createGrpcChannel } from '../../../lib/grpc/client.js';
+import { enroll, type Enrollment } from './tunnel/enroll.js';
+import { startTunnelAgent, type TunnelAgent } from './tunnel/agent.js';
 
 /** Reported to the fleet registry. */
 const WORKER_VERSION = '0.1.0';
 
 export interface InferenceWorker {
+  /** 0 for a self-hosted worker: it listens on no port (it dials out). */
   port: number;
   metricsPort: number | undefined;
   workerId: string;
@@ -49,7 +54,28 @@ export async function startInferenceWorker(
     logger.warn({ mismatch }, 'serving a hardware class that does not match the detected hardware');
   };
   if (config.INFERENCE_HARDWARE_CLASS.startsWith('cpu-')) checkHardware();
-  const workerId = config.INFERENCE_WORKER_ID ?? `${config.INFERENCE_HARDWARE_CLASS}-${randomBytes(3).toString('hex')}`;
+  // Self-hosted mode: enroll first; the platform's worker id is then the id this worker reports.
+  const platform = config.INFERENCE_PLATFORM_ADDRESS;
+  const tunnelChannel = platform === undefined ? undefined : createGrpcChannel(platform);
+  const tunnelClient = tunnelChannel && createAppClient(WorkerTunnelServiceDefinition, tunnelChannel, { address: platform ?? '', target: 'platform' });
+  const startAbort = new AbortController();
+  let enrollment: Enrollment | undefined;
+  if (tunnelClient && config.INFERENCE_JOIN_KEY !== undefined) {
+    try {
+      enrollment = await enroll(
+        tunnelClient,
+        { joinKey: config.INFERENCE_JOIN_KEY, name: config.INFERENCE_WORKER_ID ?? '', model: engine.info().model },
+        logger,
+        startAbort.signal,
+      );
+    } catch (err) {
+      tunnelChannel?.close();
+      throw err;
+    }
+    logger.info({ workerId: enrollment.workerId, project: enrollment.project }, 'enrolled as a self-hosted worker');
+  }
+  const workerId =
+    enrollment?.workerId ?? config.INFERENCE_WORKER_ID ?? `${config.INFERENCE_HARDWARE_CLASS}-${randomBytes(3).toString('hex')}`;
   let service: InferenceService | undefined;
   const metrics = createInferenceMetrics({
     workerLoad: () => {
@@ -85,14 +111,19 @@ export async function startInferenceWorker(
   // Health says NOT_SERVING until the engine can serve (a model may still be downloading).
   const names = [InferenceServiceDefinition.fullName];
   setHealth(grpc.health, names, false);
-  const port = await grpc.listen(config.INFERENCE_HOST, config.INFERENCE_PORT);
-  logger.info({ port, workerId, hardware: config.INFERENCE_HARDWARE_CLASS }, 'inference worker listening');
-  const startAbort = new AbortController();
+  // A self-hosted worker listens on no port: its calls arrive through the tunnel it opens.
+  const port = enrollment ? 0 : await grpc.listen(config.INFERENCE_HOST, config.INFERENCE_PORT);
+  if (!enrollment) logger.info({ port, workerId, hardware: config.INFERENCE_HARDWARE_CLASS }, 'inference worker listening');
   let registration: Registration | undefined;
+  let tunnel: TunnelAgent | undefined;
   const ready = (engine.ready() ? Promise.resolve() : engine.start(startAbort.signal)).then(() => {
     checkHardware();
     setHealth(grpc.health, names, true);
     logger.info({ engine: engine.info() }, 'engine ready');
+    if (enrollment && tunnelClient && !startAbort.signal.aborted) {
+      tunnel = startTunnelAgent({ client: tunnelClient, enrollment, service, logger });
+      return;
+    }
     // Routable once it can serve: join the fleet so gateways pick it up without a restart.
     if (config.INFERENCE_REGISTRY_ADDRESS !== 'off' && !startAbort.signal.aborted) {
       const address = advertiseAddress(config.INFERENCE_HOST, port, config.INFERENCE_ADVERTISE_ADDRESS);
@@ -129,6 +160,8 @@ export async function startInferenceWorker(
       setHealth(grpc.health, names, false);
       const grace = config.INFERENCE_DRAIN_GRACE_MS;
       await Promise.race([service.drain(), new Promise((r) => setTimeout(r, grace).unref())]);
+      await tunnel?.stop();
+      tunnelChannel?.close();
       await grpc.shutdown(1000);
       await engine.close();
     },

@@ -40,10 +40,41 @@ export interface ApiKeysTable {
   last_used_at: number | null;
 }
 
+export interface JoinKeysTable {
+  id: string;
+  project_id: string;
+  name: string;
+  prefix: string;
+  key_hash: string;
+  /** 0 = unlimited. */
+  max_uses: number;
+  use_count: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  created_at: number;
+}
+
+export interface SelfHostedWorkersTable {
+  id: string;
+  project_id: string;
+  join_key_id: string;
+  name: string;
+  credential_hash: string;
+  credential_expires_at: number;
+  model: string;
+  /** 'enrolling' | 'online' | 'draining' | 'offline' as last reported. */
+  state: string;
+  last_seen_at: number | null;
+  revoked_at: number | null;
+  created_at: number;
+}
+
 export interface AuthDatabase {
   projects: ProjectsTable;
   endpoints: EndpointsTable;
   api_keys: ApiKeysTable;
+  join_keys: JoinKeysTable;
+  self_hosted_workers: SelfHostedWorkersTable;
 }
 
 export type { StoreLocation } from '../../../../lib/db/kysely.js';

@@ -11,6 +11,7 @@ import { keyQueries } from './key-queries.js';
 import { migrateToLatest } from './migrations.js';
 import { projectQueries } from './project-queries.js';
 import type { AuthStore } from './store.js';
+import { workerQueries } from './worker-queries.js';
 
 export type { StoreLocation } from '../../../../lib/db/kysely.js';
 
@@ -26,6 +27,7 @@ function createKyselyStore(db: Kysely<AuthDatabase>, dialect: 'sqlite' | 'postgr
     dialect,
     ...projectQueries(db),
     ...keyQueries(db),
+    ...workerQueries(db),
     async close() {
       await db.destroy();
     },

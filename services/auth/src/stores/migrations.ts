@@ -60,6 +60,47 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('projects').execute();
     },
   },
+  '0002_join_keys_self_hosted_workers': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('join_keys')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('project_id', 'varchar(64)', (c) => c.notNull().references('projects.id'))
+        .addColumn('name', 'varchar(200)', (c) => c.notNull())
+        .addColumn('prefix', 'varchar(64)', (c) => c.notNull())
+        .addColumn('key_hash', 'varchar(64)', (c) => c.notNull().unique())
+        .addColumn('max_uses', 'integer', (c) => c.notNull())
+        .addColumn('use_count', 'integer', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('self_hosted_workers')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('project_id', 'varchar(64)', (c) => c.notNull().references('projects.id'))
+        .addColumn('join_key_id', 'varchar(64)', (c) => c.notNull().references('join_keys.id'))
+        .addColumn('name', 'varchar(200)', (c) => c.notNull())
+        .addColumn('credential_hash', 'varchar(64)', (c) => c.notNull().unique())
+        .addColumn('credential_expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('model', 'varchar(200)', (c) => c.notNull())
+        .addColumn('state', 'varchar(16)', (c) => c.notNull())
+        .addColumn('last_seen_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('join_keys_project_idx').on('join_keys').columns(['project_id', 'created_at']).execute();
+      await db.schema
+        .createIndex('self_hosted_workers_project_idx')
+        .on('self_hosted_workers')
+        .columns(['project_id', 'created_at'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('self_hosted_workers').execute();
+      await db.schema.dropTable('join_keys').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -4,6 +4,7 @@
  * Times are epoch milliseconds. Key hashes are hex HMAC digests; the store never sees a key.
  */
 import type { ScopeName } from '../../../../lib/auth/scopes.js';
+import type { WorkerStore } from './worker-store.js';
 
 export interface ProjectRow {
   id: string;
@@ -80,7 +81,7 @@ export class UniqueViolationError extends Error {
   }
 }
 
-export interface AuthStore {
+export interface AuthStore extends WorkerStore {
   /** Which database backs the store (for logs and tests). */
   readonly dialect: 'sqlite' | 'postgres';
 
