@@ -167,6 +167,7 @@ export async function startGateway(
               pool: w.pool,
               address: w.address,
               source: w.source,
+              owner_project_id: w.owner ?? null,
               model: w.status?.model ?? null,
               connected: w.connected,
               draining: w.status?.draining ?? false,
