@@ -8,6 +8,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RequestSpec } from './http-load.js';
 import { freePort, stopProcess, waitUntil, WaitAbort, type ChildProcesses, type Proc } from './procs.js';
+import { alignDemoEndpoint } from '../../scripts/demo-endpoint.js';
+import { createLogger } from '../../lib/logging/logger.js';
 
 export type TargetKey = 'mock' | 'ours' | 'portkey';
 
@@ -257,6 +259,19 @@ export async function startOurPlatform(options: {
       throw new Error(`${err instanceof Error ? err.message : String(err)}${d ? '' : `\n${outputs}`}`);
     });
     const key = readFileSync(keyFile, 'utf8').trim();
+    // As `npm start` does: the demo endpoint names the model the worker advertises (`mock` for the
+    // mock upstream, the tiny model's id for it), or the gateway would not route it there.
+    const aligned = await alignDemoEndpoint({
+      authAddress: `127.0.0.1:${authPort}`,
+      inferenceAddress: `127.0.0.1:${inferencePort}`,
+      serviceToken: undefined,
+      modelsUrl: `${base}/demo/chat/v1/models`,
+      demoKey: key,
+      project: 'demo',
+      endpoint: 'chat',
+      logger: createLogger('bench', 'warn'),
+    });
+    if (aligned === undefined) throw new Error('could not point the demo endpoint at the model the worker serves');
     const target: Target = {
       key: 'ours',
       label: options.label ?? 'ours (gateway→auth+quota→worker)',

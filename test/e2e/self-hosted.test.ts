@@ -130,6 +130,12 @@ describe('self-hosted workers: join keys, enrollment, dial-out tunnel', () => {
     const listed = await api(platform, 'GET', '/acme/v1/workers/join-keys', acme.key);
     assert.equal(listed.body.data?.[0]?.['key'], undefined, 'a listing never shows the secret');
     assert.equal((await api(platform, 'GET', '/acme/v1/workers/join-keys', other.key)).status, 403, "another project's key cannot see them");
+    const bad = await api(platform, 'POST', '/acme/v1/workers/join-keys', acme.key, { max_uses: 0, color: 'red' });
+    assert.equal(bad.status, 400);
+    assert.equal((bad.body['error'] as { type?: string }).type, 'invalid_request_error');
+    const unknown = await api(platform, 'DELETE', '/acme/v1/workers/join-keys/jk_unknown', acme.key);
+    assert.equal(unknown.status, 404);
+    assert.equal((unknown.body['error'] as { code?: string }).code, 'join_key_not_found');
 
     const { child, workerId } = await selfHosted(joinKey, 'acme-box');
     assert.ok(!child.output().includes('inference worker listening'), 'the worker did not open a gRPC listener');
