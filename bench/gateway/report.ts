@@ -91,16 +91,18 @@ function failures(results: RunResults): string[] {
 }
 
 function profileSection(root: string, profile: ProfileOutcome): string[] {
-  return [
-    '## Gateway CPU profile',
+  const out = [
+    '## CPU profiles (gateway, inference worker, quota)',
     '',
-    `\`node --cpu-prof\` on the gateway process only, under load: ${profile.load}. File: \`${path.relative(root, profile.file)}\``,
-    `(gitignored; only samples ${(profile.window[0] / 1000).toFixed(1)}–${(profile.window[1] / 1000).toFixed(1)} s after spawn are counted, i.e. the measured load without startup and warm-up;`,
-    `analyse again with \`FROM_MS=${profile.window[0]} TO_MS=${profile.window[1]} node --import tsx bench/lib/cpuprofile.ts <file>\`).`,
-    '',
-    formatProfileMarkdown(profile.summary, 10, PROFILE_WATCH),
+    `\`node --cpu-prof\` on each of these processes (compiled JavaScript, as \`npm start\` runs them), under load: ${profile.load}.`,
+    `Only samples ${(profile.window[0] / 1000).toFixed(1)}–${(profile.window[1] / 1000).toFixed(1)} s after spawn are counted, i.e. the measured load without startup and warm-up;`,
+    `analyse a file again with \`FROM_MS=${profile.window[0]} TO_MS=${profile.window[1]} node --import tsx bench/lib/cpuprofile.ts <file>\` (files are gitignored).`,
     '',
   ];
+  for (const p of profile.processes) {
+    out.push(`### ${p.name}`, '', `File: \`${path.relative(root, p.file)}\``, '', formatProfileMarkdown(p.summary, 10, PROFILE_WATCH), '');
+  }
+  return out;
 }
 
 export function report(root: string, flags: GatewayFlags, results: RunResults): string {
