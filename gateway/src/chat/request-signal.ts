@@ -4,6 +4,7 @@
  * idle-stream timer, the client going away and the gateway's shutdown. `signal` aborts on the
  * first of them; `reason()` says which (see failure-policy.ts for what each one produces).
  */
+import { setMaxListeners } from 'node:events';
 import type { EndReason } from '../failure-policy.js';
 
 export interface RequestSignal {
@@ -47,6 +48,8 @@ export function createRequestSignal(options: RequestSignalOptions): RequestSigna
   const deadlineTimer = setTimeout(expire('request_timeout'), remainingMs);
   let idleMs = 0;
   let idleTimer: NodeJS.Timeout | undefined;
+  // Every request in flight listens on the one shutdown signal: no listener cap (Node warns past 10).
+  setMaxListeners(0, shutdown);
   for (const outside of [clientGone, shutdown]) {
     if (outside.aborted) combined.abort(outside.reason);
     else outside.addEventListener('abort', follow, { once: true });
