@@ -25,8 +25,11 @@ import { RunResults } from './gateway/results.js';
 import { ChildProcesses } from './lib/procs.js';
 import { writeBenchTiers } from './lib/targets.js';
 
-/** Hard ceiling for the whole run: whatever happens, exit (children are killed by the exit hook). */
-const WATCHDOG_MS = 15 * 60_000;
+/**
+ * Hard ceiling for the whole run: whatever happens, exit (children are killed by the exit hook).
+ * Generous: on a loaded 2-core host a full run with --profile takes well over 15 minutes.
+ */
+const WATCHDOG_MS = 30 * 60_000;
 
 let flags: GatewayFlags;
 try {

@@ -17,7 +17,11 @@ import { formatBanner, type BannerInfo } from './start-banner.js';
 import { DEFAULT_BACKOFF } from './supervisor/backoff.js';
 import { startSupervisor, type ChildSpec } from './supervisor/supervisor.js';
 
-const root = path.join(import.meta.dirname, '..');
+// `npm start` runs this file compiled (dist/scripts/start.js, built by scripts/build.mjs) and
+// starts the processes from dist/ too; run through tsx (`node --import tsx scripts/start.ts`) it
+// starts them through tsx as well.
+const compiled = import.meta.filename.endsWith('.js');
+const root = path.join(import.meta.dirname, '..', ...(compiled ? ['..'] : []));
 const env = process.env;
 const setting = (name: string, fallback: string): string => env[name] || fallback;
 
@@ -82,6 +86,7 @@ const children: ChildSpec[] = [
 const logger = createLogger('supervisor', setting('LOG_LEVEL', 'info'));
 const supervisor = startSupervisor({
   root,
+  compiled,
   baseEnv: env,
   children,
   logger,

@@ -1,9 +1,9 @@
 /**
- * The profile phase of `npm run bench -- --profile`: our platform with the gateway under
- * `node --cpu-prof`, saturated (non-stream, then stream) after a warm-up; the gateway's main-thread
- * profile is analysed over the measured load only (bench/lib/cpuprofile.ts).
+ * The profile phase of `npm run bench -- --profile`: our platform with the gateway, the inference
+ * worker and quota under `node --cpu-prof`, saturated (non-stream, then stream) after a warm-up;
+ * each main-thread profile is analysed over the measured load only (bench/lib/cpuprofile.ts).
  */
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { saturate } from '../lib/autocannon.js';
 import { analyzeCpuProfile, loadCpuProfile, type WatchItem } from '../lib/cpuprofile.js';
@@ -21,9 +21,10 @@ export const PROFILE_WATCH: WatchItem[] = [
     combine: 'sum',
   },
   { label: 'Error.stack formatting with source maps (all callers)', names: ['prepareStackTraceCallback'] },
-  { label: 'gRPC client middleware chain (lib/grpc/client.ts, per call)', names: ['middleware'], area: /^lib\/grpc$/ },
+  { label: 'gRPC middleware (lib/grpc: client.ts per call on the gateway, server.ts per call on the services)', names: ['middleware'], area: /^lib\/grpc$/ },
+  { label: 'AbortSignal.any (per request / per call before this was removed from the hot path)', names: ['any'], area: /^node internals$/ },
+  { label: 'upstream fetch on the worker (undici)', names: ['fetch'], area: /^node internals$/ },
   { label: 'AsyncResource.bind in http2 request (per gRPC call, Node 20)', names: ['bind'], area: /^node internals$/ },
-  { label: 'pino-http per-request logger', names: ['loggingMiddleware'], area: /^pino-http$/ },
   { label: 'HTTP metrics middleware (lib/metrics/http.ts)', names: ['(anonymous)'], area: /^lib\/metrics$/ },
   { label: 'JSON body parsing (express.json)', names: ['jsonParser'] },
   { label: 'quota Settle after the response', names: ['settle'], area: /^gateway\/src$/ },
@@ -35,7 +36,7 @@ export async function profilePhase(ctx: PhaseContext): Promise<void> {
   const seconds = flags.profileSeconds;
   const profDir = path.join(root, '.data', 'bench', `profile-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(profDir, { recursive: true });
-  log(`profile: gateway with --cpu-prof --cpu-prof-dir=${path.relative(root, profDir)}`);
+  log(`profile: gateway, inference and quota with --cpu-prof into ${path.relative(root, profDir)}/<process>`);
   const mock = await startMock(ctx, { tokens: 16 });
   running.started(mock.target);
   const dir = path.join(workDir, 'profile');
@@ -53,21 +54,32 @@ export async function profilePhase(ctx: PhaseContext): Promise<void> {
   log(`profile load: ${load}`);
   // SIGTERM → graceful stop → process.exit → V8 writes the profile.
   await stopProcess(ours.gateway, 20_000);
+  await Promise.all([ours.inference, ours.quota].map((p) => stopProcess(p, 20_000)));
   await running.stop(ours.target);
   await running.stop(mock.target);
-  // One file per thread: CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile. Thread 0 is the main
-  // thread (the others are tsx's module-loader worker); fall back to the largest file.
-  const files = readdirSync(profDir)
+  const processes: NonNullable<PhaseContext['results']['profile']>['processes'] = [];
+  for (const name of ['gateway', 'inference', 'quota']) {
+    const file = mainThreadProfile(path.join(profDir, name));
+    if (!file) throw new Error(`${name} wrote no .cpuprofile into ${path.relative(root, profDir)}/${name}`);
+    // Only the measured load (startup and warm-up left out; the profiler starts a few ms after spawn).
+    processes.push({ name, file, summary: analyzeCpuProfile(loadCpuProfile(file), root, { fromMs: loadFrom, toMs: loadTo }) });
+    log(`profile written: ${path.relative(root, file)}`);
+  }
+  results.profile = { load, window: [loadFrom, loadTo], processes };
+}
+
+/**
+ * One file per thread: CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile. Thread 0 is the main
+ * thread (others would be loader or worker threads); fall back to the largest file.
+ */
+function mainThreadProfile(dir: string): string | undefined {
+  if (!existsSync(dir)) return undefined;
+  const files = readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
     .sort(
       (a, b) =>
         Number(a.split('.')[4] !== '0') - Number(b.split('.')[4] !== '0') ||
-        statSync(path.join(profDir, b)).size - statSync(path.join(profDir, a)).size,
+        statSync(path.join(dir, b)).size - statSync(path.join(dir, a)).size,
     );
-  const file = files[0] ? path.join(profDir, files[0]) : undefined;
-  if (!file) throw new Error(`the gateway wrote no .cpuprofile into ${path.relative(root, profDir)}`);
-  // Only the measured load (startup and warm-up left out; the profiler starts a few ms after spawn).
-  const summary = analyzeCpuProfile(loadCpuProfile(file), root, { fromMs: loadFrom, toMs: loadTo });
-  results.profile = { file, summary, load, window: [loadFrom, loadTo] };
-  log(`profile written: ${path.relative(root, file)}`);
+  return files[0] ? path.join(dir, files[0]) : undefined;
 }

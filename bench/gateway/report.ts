@@ -36,7 +36,7 @@ function comparedAndMethod(flags: GatewayFlags): string[] {
     '| target | what it does per request |',
     '|---|---|',
     '| mock direct | nothing: the client talks to the upstream (baseline) |',
-    '| **ours** | gateway (express, pino-http, Prometheus HTTP metrics, JSON parse + zod validation) → **auth**: the key is checked against the gateway\'s auth cache (≤ 5 s TTL; a gRPC `Authenticate` to the auth service on a miss, i.e. about once per 5 s for this single key) → **quota** `Reserve` (gRPC unary, every request) → pick a worker → **inference worker** `Generate` (gRPC server stream; admission, openai engine) → **upstream HTTP** to the mock (SSE parsed and re-framed as proto events) → gateway re-encodes OpenAI JSON/SSE → **quota** `Settle` (gRPC unary, after the response). Circuit breaker around every gRPC call. 4 processes; per request 3 gRPC calls + 1 upstream HTTP request. |',
+    '| **ours** | gateway (express, request id + access log, Prometheus HTTP metrics, JSON parse + zod validation) → **auth**: the key is checked against the gateway\'s auth cache (≤ 5 s TTL; a gRPC `Authenticate` to the auth service on a miss, i.e. about once per 5 s for this single key) → **quota** `Reserve` (gRPC unary, every request) → pick a worker → **inference worker** `Generate` (gRPC server stream; admission, openai engine) → **upstream HTTP** to the mock (SSE parsed and re-framed as proto events) → gateway re-encodes OpenAI JSON/SSE → **quota** `Settle` (gRPC unary, after the response). Circuit breaker around every gRPC call. 4 processes, each started as `npm start` starts it (`node dist/...js`, compiled JavaScript); per request 3 gRPC calls (settlements are batched, so fewer in practice) + 1 upstream HTTP request. |',
     '| Portkey | `@portkey-ai/gateway` Node server (hono): header-configured provider (`x-portkey-provider: openai`, `x-portkey-custom-host`), forwards to the upstream with fetch and relays the response/stream. Proxy only: no auth, no quota, no extra hop. |',
     '',
     `Body: \`${JSON.stringify(BODY)}\` (streaming adds \`"stream": true, "stream_options": {"include_usage": true}\`).`,
@@ -91,16 +91,18 @@ function failures(results: RunResults): string[] {
 }
 
 function profileSection(root: string, profile: ProfileOutcome): string[] {
-  return [
-    '## Gateway CPU profile',
+  const out = [
+    '## CPU profiles (gateway, inference worker, quota)',
     '',
-    `\`node --cpu-prof\` on the gateway process only, under load: ${profile.load}. File: \`${path.relative(root, profile.file)}\``,
-    `(gitignored; only samples ${(profile.window[0] / 1000).toFixed(1)}–${(profile.window[1] / 1000).toFixed(1)} s after spawn are counted, i.e. the measured load without startup and warm-up;`,
-    `analyse again with \`FROM_MS=${profile.window[0]} TO_MS=${profile.window[1]} node --import tsx bench/lib/cpuprofile.ts <file>\`).`,
-    '',
-    formatProfileMarkdown(profile.summary, 10, PROFILE_WATCH),
+    `\`node --cpu-prof\` on each of these processes (compiled JavaScript, as \`npm start\` runs them), under load: ${profile.load}.`,
+    `Only samples ${(profile.window[0] / 1000).toFixed(1)}–${(profile.window[1] / 1000).toFixed(1)} s after spawn are counted, i.e. the measured load without startup and warm-up;`,
+    `analyse a file again with \`FROM_MS=${profile.window[0]} TO_MS=${profile.window[1]} node --import tsx bench/lib/cpuprofile.ts <file>\` (files are gitignored).`,
     '',
   ];
+  for (const p of profile.processes) {
+    out.push(`### ${p.name}`, '', `File: \`${path.relative(root, p.file)}\``, '', formatProfileMarkdown(p.summary, 10, PROFILE_WATCH), '');
+  }
+  return out;
 }
 
 export function report(root: string, flags: GatewayFlags, results: RunResults): string {

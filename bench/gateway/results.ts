@@ -34,9 +34,9 @@ export interface Crash {
 }
 
 export interface ProfileOutcome {
-  file: string;
-  summary: ProfileSummary;
   load: string;
+  /** One analysed profile per process (gateway, inference, quota). */
+  processes: Array<{ name: string; file: string; summary: ProfileSummary }>;
   /** Analysed window, ms after the gateway was spawned. */
   window: [number, number];
 }

@@ -39,7 +39,8 @@ function saturation(flags: GatewayFlags, results: RunResults, stream: boolean): 
         for (const p of perProc) results.record(t.key, `${id}.cpu.${p.name}`, p.ms / r.ok);
       }
       results.fail(t, r.failed, id, r.failure);
-      return `${fmt(r.rps, 0)} req/s, p50 ${fmt(r.p50Ms, 0)} ms, p99 ${fmt(r.p99Ms, 0)} ms${r.failed ? `, ${r.failed} FAILED (${r.failure ?? ''})` : ''}`;
+      const cpu = r.ok > 0 ? `; CPU ms/req ${perProc.map((p) => `${p.name} ${fmt(p.ms / r.ok, 3)}`).join(', ')}` : '';
+      return `${fmt(r.rps, 0)} req/s, p50 ${fmt(r.p50Ms, 0)} ms, p99 ${fmt(r.p99Ms, 0)} ms${cpu}${r.failed ? `, ${r.failed} FAILED (${r.failure ?? ''})` : ''}`;
     },
   };
 }

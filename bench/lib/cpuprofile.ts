@@ -62,7 +62,8 @@ export function areaOf(url: string, root: string): string {
     return rest[0]?.startsWith('@') ? `${rest[0]}/${rest[1] ?? ''}` : (rest[0] ?? file);
   }
   const rel = path.relative(root, file);
-  return rel.startsWith('..') ? file : rel.split(path.sep).slice(0, 2).join('/');
+  // Compiled code (dist/gateway/src/x.js) belongs to the same area as its source.
+  return rel.startsWith('..') ? file : rel.replace(/^dist\//, '').split(path.sep).slice(0, 2).join('/');
 }
 
 function locationOf(frame: CallFrame, root: string): string {

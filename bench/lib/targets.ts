@@ -4,12 +4,18 @@
  *  - ours:    gateway → auth, quota (gRPC) → inference worker (openai engine, gRPC stream) → mock.
  *  - portkey: @portkey-ai/gateway's Node server → mock (x-portkey-custom-host).
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RequestSpec } from './http-load.js';
 import { freePort, stopProcess, waitUntil, WaitAbort, type ChildProcesses, type Proc } from './procs.js';
 import { alignDemoEndpoint } from '../../scripts/demo-endpoint.js';
 import { createLogger } from '../../lib/logging/logger.js';
+
+/** Compiles dist/ when a source is newer than the last build (scripts/build.mjs; fast when current). */
+export function buildDist(root: string): void {
+  execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+}
 
 export type TargetKey = 'mock' | 'ours' | 'portkey';
 
@@ -160,7 +166,7 @@ export async function startOurPlatform(options: {
   queueCapacity?: number;
   /** Startup budget: a llama.cpp worker loads its model first. */
   startTimeoutMs?: number;
-  /** Start the gateway with --cpu-prof into this directory. */
+  /** Start the gateway, the worker and quota with --cpu-prof into <dir>/<process name>/. */
   cpuProfDir?: string | undefined;
   label?: string;
   /** Extra environment per process (debugging, e.g. GRPC_TRACE). */
@@ -177,7 +183,12 @@ export async function startOurPlatform(options: {
   ];
   const keyFile = path.join(dir, 'demo-api-key');
   const common = { LOG_LEVEL: 'warn', TIERS_FILE: options.tiersFile };
-  const tsx = (entry: string, nodeArgs: string[] = []): string[] => [...nodeArgs, '--import', 'tsx', path.join(root, entry)];
+  // The processes run the way `npm start` runs them: compiled JavaScript from dist/ (built here
+  // when a source changed since the last build), no TypeScript loader.
+  buildDist(root);
+  const compiled = (entry: string, nodeArgs: string[] = []): string[] => [...nodeArgs, path.join(root, 'dist', entry.replace(/\.ts$/, '.js'))];
+  const profiled = (name: string): string[] =>
+    options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(options.cpuProfDir, name)}`] : [];
   const started: Proc[] = [];
   let workerLost = 0;
   const onGatewayLine = (line: string): void => {
@@ -193,15 +204,15 @@ export async function startOurPlatform(options: {
     return p;
   };
   try {
-    const auth = start('auth', tsx('services/auth/src/main.ts'), {
+    const auth = start('auth', compiled('services/auth/src/main.ts'), {
       AUTH_HOST: '127.0.0.1',
       AUTH_PORT: String(authPort),
       AUTH_SQLITE_PATH: path.join(dir, 'auth.sqlite'),
       AUTH_DEMO_KEY_FILE: keyFile,
       AUTH_KEY_PEPPER: 'bench-pepper-0123456789abcdef',
     });
-    const quota = start('quota', tsx('services/quota/src/main.ts'), { QUOTA_HOST: '127.0.0.1', QUOTA_PORT: String(quotaPort) });
-    const inference = start('inference', tsx('services/inference/src/main.ts'), {
+    const quota = start('quota', compiled('services/quota/src/main.ts', profiled('quota')), { QUOTA_HOST: '127.0.0.1', QUOTA_PORT: String(quotaPort) });
+    const inference = start('inference', compiled('services/inference/src/main.ts', profiled('inference')), {
       INFERENCE_HOST: '127.0.0.1',
       INFERENCE_PORT: String(inferencePort),
       INFERENCE_HARDWARE_CLASS: 'cpu',
@@ -211,8 +222,7 @@ export async function startOurPlatform(options: {
       INFERENCE_DRAIN_GRACE_MS: '1000',
       ...options.inferenceEnv,
     });
-    const gatewayNodeArgs = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
-    const gateway = start('gateway', tsx('gateway/src/main.ts', gatewayNodeArgs), {
+    const gateway = start('gateway', compiled('gateway/src/main.ts', profiled('gateway')), {
       GATEWAY_HOST: '127.0.0.1',
       GATEWAY_PORT: String(gatewayPort),
       GATEWAY_METRICS_PORT: String(gatewayMetricsPort),

@@ -4,16 +4,14 @@
  */
 import { httpMetricsMiddleware } from '../../lib/metrics/http.js';
 import type { GatewayMetrics } from './metrics.js';
-import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import { AppError, invalidRequest, notFound } from '../../lib/errors/app-error.js';
 import { toHttpError } from '../../lib/errors/http.js';
 import type { TierTable } from '../../lib/tiers/tier-table.js';
 import type { GatewayConfig } from './config.js';
 import { draining } from './failure-policy.js';
-import { redactUrl } from './log-redaction.js';
+import { requestLogging } from './request-log.js';
 import type { RequestLocals } from './request-context.js';
 import { chatCompletionsHandler } from './routes/chat-completions.js';
 import { managementRouter } from './routes/management.js';
@@ -46,42 +44,13 @@ export interface GatewayDeps {
   workers: WorkersPort;
 }
 
-const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 export function createApp(deps: GatewayDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
 
   app.use(httpMetricsMiddleware(deps.metrics, { mounts: ['/:project/v1/management', '/:project/v1/usage', '/:project/v1/workers'] }));
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      // The request id is always the gateway's own: it keys the quota reservation and the
-      // completion id, so a client must never choose it (a repeated id would be taken as a retry
-      // and admitted free). A client's X-Request-ID is kept in the log line for correlation.
-      genReqId: (_req, res) => {
-        const id = `req_${randomBytes(12).toString('hex')}`;
-        res.setHeader('x-request-id', id);
-        return id;
-      },
-      customProps: (req) => {
-        const given = req.headers['x-request-id'];
-        return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? { clientRequestId: given } : {};
-      },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'info'),
-      serializers: {
-        req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: redactUrl(req.url), id: req.id }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-    }),
-  );
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const locals = res.locals as RequestLocals;
-    locals.requestId = String(req.id);
-    locals.logger = req.log;
-    next();
-  });
+  app.use(requestLogging(deps.logger));
 
   // Liveness and readiness are public and say nothing about the fleet beyond counts; per-worker
   // detail (pools, breaker states, load) is for operators, on the metrics port.

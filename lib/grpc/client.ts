@@ -93,16 +93,24 @@ function appClientMiddleware(target: string, token: string | undefined) {
     };
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
+    let followCaller: (() => void) | undefined;
     if (deadline === undefined) {
       if (callerSignal) next.signal = callerSignal;
     } else {
+      // One controller for the deadline and the caller's signal (a listener, removed below,
+      // rather than a per-call AbortSignal.any).
       const controller = new AbortController();
       const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : deadline;
       timer = setTimeout(() => {
         timedOut = true;
         controller.abort();
       }, Math.max(0, ms));
-      next.signal = callerSignal ? AbortSignal.any([callerSignal, controller.signal]) : controller.signal;
+      if (callerSignal?.aborted) controller.abort(callerSignal.reason);
+      else if (callerSignal) {
+        followCaller = () => controller.abort(callerSignal.reason);
+        callerSignal.addEventListener('abort', followCaller, { once: true });
+      }
+      next.signal = controller.signal;
     }
     try {
       return yield* call.next(call.request, next);
@@ -111,6 +119,7 @@ function appClientMiddleware(target: string, token: string | undefined) {
       throw fromClientError(cause, trailer, target);
     } finally {
       clearTimeout(timer);
+      if (followCaller) callerSignal?.removeEventListener('abort', followCaller);
     }
   };
 }

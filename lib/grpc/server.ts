@@ -19,10 +19,10 @@ import { HealthDefinition, HealthServiceImpl, HealthState } from 'nice-grpc-serv
 import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-reflection';
 import { toServerError } from '../errors/grpc.js';
 import type { Registry } from 'prom-client';
-import { grpcMetricsMiddleware, type GrpcServerMetrics } from '../metrics/grpc.js';
+import { statusOfError, type GrpcServerMetrics } from '../metrics/grpc.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { isAppError } from '../errors/app-error.js';
-import { serviceTokenMiddleware } from './service-auth.js';
+import { serviceTokenCheck } from './service-auth.js';
 import { serverCredentials, type GrpcTlsFiles } from './tls.js';
 
 export const REQUEST_ID_METADATA = 'x-request-id';
@@ -61,11 +61,7 @@ const descriptorSetPath = path.join(import.meta.dirname, '..', '..', 'gen', 'des
 
 export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const { logger } = options;
-  const server = createServer()
-    // Outermost, so it sees the final status of every call (credential refusals included).
-    .use(grpcMetricsMiddleware(options.metrics))
-    .use(serviceTokenMiddleware(options.serviceToken))
-    .use(requestContextMiddleware(logger));
+  const server = createServer().use(callMiddleware(logger, options.metrics, options.serviceToken));
   const health = HealthState();
   server.add(HealthDefinition, HealthServiceImpl(health));
   server.add(
@@ -101,31 +97,42 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   };
 }
 
-/** Binds request id + child logger, logs each call once, maps errors to statuses. */
-function requestContextMiddleware(root: Logger) {
-  return async function* middleware<Req, Res>(
-    call: ServerMiddlewareCall<Req, Res, RequestContext>,
-    context: CallContext,
-  ) {
-    const requestId = context.metadata.get(REQUEST_ID_METADATA) ?? 'none';
-    const logger = root.child({ reqId: requestId, rpc: call.method.path });
-    const started = performance.now();
+/**
+ * Everything a call goes through, as ONE middleware layer (each layer is an async generator that
+ * every streamed message passes through): the call count by final status (it sees the status the
+ * client gets, credential refusals included), the service credential, the request id and child
+ * logger, one log line per call, and AppError → gRPC status mapping.
+ */
+function callMiddleware(root: Logger, metrics: GrpcServerMetrics | undefined, serviceToken: string | undefined) {
+  const checkToken = serviceTokenCheck(serviceToken);
+  return async function* middleware<Req, Res>(call: ServerMiddlewareCall<Req, Res, RequestContext>, context: CallContext) {
+    let code: Status | undefined;
     try {
-      const result = yield* call.next(call.request, { ...context, requestId, logger });
-      logger.debug({ ms: Math.round(performance.now() - started) }, 'rpc ok');
-      return result;
-    } catch (err) {
-      if (isAbortError(err)) {
-        logger.debug({ ms: Math.round(performance.now() - started) }, 'rpc cancelled by caller');
-        throw toServerError(err, context.trailer) satisfies ServerError;
+      checkToken(call.method.path, context.metadata);
+      const requestId = context.metadata.get(REQUEST_ID_METADATA) ?? 'none';
+      const logger = root.child({ reqId: requestId, rpc: call.method.path });
+      const started = performance.now();
+      try {
+        const result = yield* call.next(call.request, { ...context, requestId, logger });
+        logger.debug({ ms: Math.round(performance.now() - started) }, 'rpc ok');
+        code = Status.OK;
+        return result;
+      } catch (err) {
+        if (isAbortError(err)) {
+          logger.debug({ ms: Math.round(performance.now() - started) }, 'rpc cancelled by caller');
+          throw toServerError(err, context.trailer) satisfies ServerError;
+        }
+        const mapped = toServerError(err, context.trailer);
+        const level = isAppError(err) && err.kind !== 'internal' ? 'debug' : 'error';
+        logger[level]({ err, code: Status[mapped.code], ms: Math.round(performance.now() - started) }, 'rpc failed');
+        throw mapped;
       }
-      const mapped = toServerError(err, context.trailer);
-      const level = isAppError(err) && err.kind !== 'internal' ? 'debug' : 'error';
-      logger[level](
-        { err, code: Status[mapped.code], ms: Math.round(performance.now() - started) },
-        'rpc failed',
-      );
-      throw mapped;
+    } catch (err) {
+      code = statusOfError(err);
+      throw err;
+    } finally {
+      // No code: the response stream was abandoned (the client went away mid-stream).
+      metrics?.grpcServerHandledTotal.inc({ method: call.method.path, code: Status[code ?? Status.CANCELLED] });
     }
   };
 }

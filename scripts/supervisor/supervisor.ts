@@ -16,7 +16,10 @@ import { nextCrashCount, restartDelay, type BackoffPolicy } from './backoff.js';
 
 export interface ChildSpec {
   name: string;
-  /** Entry file relative to the repository root, run with `node --import tsx`. */
+  /**
+   * Entry file relative to the repository root (`gateway/src/main.ts`); run as its compiled
+   * JavaScript under dist/ or through the tsx loader (SupervisorOptions.compiled).
+   */
   entry: string;
   env: Record<string, string>;
   /** Lower stages stop first; a stage stops only after every child of the previous one exited. */
@@ -25,6 +28,11 @@ export interface ChildSpec {
 
 export interface SupervisorOptions {
   root: string;
+  /**
+   * Run `node dist/<entry>.js` (compiled by scripts/build.mjs: what `npm start` does) instead of
+   * `node --import tsx <entry>.ts`.
+   */
+  compiled: boolean;
   baseEnv: NodeJS.ProcessEnv;
   children: readonly ChildSpec[];
   logger: Logger;
@@ -47,6 +55,11 @@ interface Slot {
   restartTimer: NodeJS.Timeout | undefined;
 }
 
+/** `node` arguments for an entry: its compiled JavaScript, or the TypeScript through tsx. */
+export function childArgs(root: string, entry: string, compiled: boolean): string[] {
+  return compiled ? [path.join(root, 'dist', entry.replace(/\.ts$/, '.js'))] : ['--import', 'tsx', path.join(root, entry)];
+}
+
 const hasExited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null;
 
 export function startSupervisor(options: SupervisorOptions): Supervisor {
@@ -62,7 +75,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
 
   const launch = (slot: Slot): void => {
     slot.restartTimer = undefined;
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(options.root, slot.spec.entry)], {
+    const child = spawn(process.execPath, childArgs(options.root, slot.spec.entry, options.compiled), {
       cwd: options.root,
       env: { ...options.baseEnv, ...slot.spec.env, XERO_EXIT_WITH_PARENT: '1' },
       stdio: ['ignore', 'inherit', 'inherit'],

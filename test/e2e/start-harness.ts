@@ -1,5 +1,6 @@
 /**
- * Runs `scripts/start.ts` (what `npm start` runs) as a user's terminal would: the supervisor in a
+ * Runs what `npm start` runs (scripts/build.mjs, then the compiled `dist/scripts/start.js`, whose
+ * children are `node dist/...js`) as a user's terminal would: the supervisor in a
  * process group of its own, so `interrupt()` sends SIGINT to that whole group like Ctrl-C does.
  * Every port is free and every file lives in a temporary directory; the model is a missing local
  * file with downloads off, so the worker serves the generated tiny model (or the simulator when
@@ -56,7 +57,9 @@ export async function startScript(env: Record<string, string> = {}, readyTimeout
     number, number, number, number, number, number, number, number, number, number, number,
   ];
   const keyFile = path.join(dir, 'demo-api-key');
-  const supervisor = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'scripts/start.ts')], {
+  // `npm start` = build dist/ when stale, then run the compiled supervisor.
+  execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { cwd: root, stdio: 'ignore' });
+  const supervisor = spawn(process.execPath, [path.join(root, 'dist/scripts/start.js')], {
     cwd: root,
     detached: true,
     env: {
@@ -91,7 +94,8 @@ export async function startScript(env: Record<string, string> = {}, readyTimeout
   const pid = supervisor.pid!;
   const known = new Set<number>();
   const childPid = (name: ProcessName): number | undefined => {
-    const found = childrenOf(pid).find((c) => c.args.includes(ENTRIES[name]))?.pid;
+    const compiled = `dist/${ENTRIES[name].replace(/\.ts$/, '.js')}`;
+    const found = childrenOf(pid).find((c) => c.args.includes(compiled))?.pid;
     if (found !== undefined) known.add(found);
     return found;
   };

@@ -25,6 +25,10 @@ describe('npm start', () => {
       assert.match(out, /Model:\s+xerotier-tiny-successor, the built-in TINY TEST MODEL/, 'and so does the banner');
       assert.ok(!out.includes(key), 'the demo key is not printed');
       assert.match(out, new RegExp(`Demo API key:\\s+in ${platform.keyFile}`));
+      // Every process runs its compiled JavaScript (dist/), no TypeScript loader on the request path.
+      for (const name of ['gateway', 'auth', 'quota', 'inference', 'ledger'] as const) {
+        assert.ok(platform.childPid(name) !== undefined, `${name} runs as node dist/...js`);
+      }
 
       // The curl line exactly as printed, run by a shell from the repository root.
       const curl = /^ {2}(curl .*\\\n\s+-d '.*')$/m.exec(out)?.[1];

@@ -4,6 +4,7 @@
  * idle-stream timer, the client going away and the gateway's shutdown. `signal` aborts on the
  * first of them; `reason()` says which (see failure-policy.ts for what each one produces).
  */
+import { setMaxListeners } from 'node:events';
 import type { EndReason } from '../failure-policy.js';
 
 export interface RequestSignal {
@@ -30,25 +31,38 @@ export interface RequestSignalOptions {
 }
 
 export function createRequestSignal(options: RequestSignalOptions): RequestSignal {
-  const timeout = new AbortController();
+  // One controller fed by listeners on the two outside signals (removed in dispose) rather than
+  // AbortSignal.any: the shutdown signal lives as long as the process and would otherwise keep
+  // a dependent signal per request until it is garbage collected.
+  const combined = new AbortController();
+  const { clientGone, shutdown } = options;
+  const follow = function (this: AbortSignal): void {
+    combined.abort(this.reason);
+  };
   let timedOut: 'request_timeout' | 'idle_timeout' | undefined;
   const expire = (kind: 'request_timeout' | 'idle_timeout') => () => {
     timedOut ??= kind;
-    timeout.abort(kind);
+    combined.abort(kind);
   };
   const remainingMs = Math.max(1, options.remainingMs);
   const deadlineTimer = setTimeout(expire('request_timeout'), remainingMs);
   let idleMs = 0;
   let idleTimer: NodeJS.Timeout | undefined;
-  const signal = AbortSignal.any([options.clientGone, timeout.signal, options.shutdown]);
+  // Every request in flight listens on the one shutdown signal: no listener cap (Node warns past 10).
+  setMaxListeners(0, shutdown);
+  for (const outside of [clientGone, shutdown]) {
+    if (outside.aborted) combined.abort(outside.reason);
+    else outside.addEventListener('abort', follow, { once: true });
+  }
+  const signal = combined.signal;
   return {
     signal,
     deadline: new Date(Date.now() + remainingMs),
     reason() {
       // A timeout is reported as such even if a shutdown or a departure followed it.
       if (timedOut) return timedOut;
-      if (options.shutdown.aborted) return 'shutdown';
-      if (options.clientGone.aborted) return 'client_gone';
+      if (shutdown.aborted) return 'shutdown';
+      if (clientGone.aborted) return 'client_gone';
       return undefined;
     },
     watchIdle(ms) {
@@ -65,6 +79,8 @@ export function createRequestSignal(options: RequestSignalOptions): RequestSigna
       clearTimeout(deadlineTimer);
       clearTimeout(idleTimer);
       idleTimer = undefined;
+      clientGone.removeEventListener('abort', follow);
+      shutdown.removeEventListener('abort', follow);
     },
   };
 }

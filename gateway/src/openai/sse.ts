@@ -2,6 +2,7 @@
  * SSE writer for OpenAI streams: headers are committed by the caller only
  * after the first token; each write awaits 'drain' when the socket buffer is full, and a reader
  * too slow to keep the backlog under the cap gets an error instead of growing our memory.
+ * Events written in the same turn of the event loop are coalesced into one socket write.
  */
 import type { Response } from 'express';
 
@@ -22,8 +23,21 @@ export function openSse(res: Response, headers: Record<string, string>): SseWrit
     'x-accel-buffering': 'no',
   });
   res.flushHeaders();
+  // Events that are ready together (one network read from the worker often carries several)
+  // leave as one socket write: the first write of a batch corks the response, and it is uncorked
+  // once the current I/O callbacks are done (res.end() flushes whatever is still corked).
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    res.uncork();
+  };
   const write = (text: string): Promise<void> => {
     if (res.writableEnded || res.destroyed) return Promise.resolve();
+    if (!corked) {
+      corked = true;
+      res.cork();
+      setImmediate(uncork);
+    }
     if (res.write(text)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {

@@ -1,0 +1,64 @@
+/**
+ * Per-request id and logging for the HTTP gateway, kept cheap on the hot path: the gateway's own
+ * request id (`X-Request-ID`), a request logger created only when something logs through it, and
+ * one access-log line per request (`request completed` / `request errored`) written only when its
+ * level is enabled. Field names are those of the usual pino-http line: `req` {method, url, id},
+ * `res` {statusCode}, `responseTime` (ms), `clientRequestId`.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { redactUrl } from './log-redaction.js';
+import type { RequestLocals } from './request-context.js';
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The request's logger is a child with its id, made on first use (most requests never log). */
+function lazyLogger(locals: RequestLocals, root: Logger, bindings: () => Record<string, unknown>): void {
+  let child: Logger | undefined;
+  Object.defineProperty(locals, 'logger', {
+    configurable: true,
+    enumerable: true,
+    get: () => (child ??= root.child(bindings())),
+    set: (l: Logger) => {
+      child = l;
+    },
+  });
+}
+
+export function requestLogging(root: Logger) {
+  return (req: IncomingMessage, res: ServerResponse & { locals: object }, next: () => void): void => {
+    // The request id is always the gateway's own: it keys the quota reservation and the
+    // completion id, so a client must never choose it (a repeated id would be taken as a retry
+    // and admitted free). A client's X-Request-ID is kept in the log line for correlation.
+    const id = `req_${randomBytes(12).toString('hex')}`;
+    res.setHeader('x-request-id', id);
+    const given = req.headers['x-request-id'];
+    const clientRequestId = typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : undefined;
+    const bindings = (): Record<string, unknown> => ({
+      req: { method: req.method, url: redactUrl(req.url ?? ''), id },
+      ...(clientRequestId === undefined ? {} : { clientRequestId }),
+    });
+    const locals = res.locals as RequestLocals;
+    locals.requestId = id;
+    lazyLogger(locals, root, bindings);
+    // Info is the access log's level, errors (5xx) are logged at error: nothing to do when neither is on.
+    if (root.isLevelEnabled('error')) {
+      const started = performance.now();
+      let logged = false;
+      const done = (): void => {
+        if (logged) return;
+        logged = true;
+        const status = res.statusCode;
+        const failed = status >= 500;
+        if (!root.isLevelEnabled(failed ? 'error' : 'info')) return;
+        const fields = { res: { statusCode: status }, responseTime: Math.round(performance.now() - started) };
+        if (failed) locals.logger.error(fields, 'request errored');
+        else locals.logger.info(fields, 'request completed');
+      };
+      res.once('finish', done);
+      res.once('close', done);
+    }
+    next();
+  };
+}
