@@ -103,7 +103,7 @@ export function createChatClient(options: { address: string; apiKey: string; cha
   });
   const toRequest = (r: ChatRequest): Partial<CreateChatCompletionRequest> => ({
     ...r,
-    messages: r.messages.map((m) => ({ role: typeof m.role === 'string' ? roles[m.role] : m.role, content: m.content, name: m.name ?? '' })),
+    messages: r.messages.map((m) => ({ role: typeof m.role === 'string' ? roles[m.role] : m.role, content: m.content, name: m.name ?? '', toolCalls: [], toolCallId: '' })),
   });
 
   async function* createChatCompletion(request: ChatRequest, o?: CallOptions): AsyncGenerator<CreateChatCompletionResponse> {

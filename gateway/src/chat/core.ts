@@ -51,7 +51,12 @@ export interface ChatInput {
   topP: number;
   seed: number | undefined;
   stop: string[];
+  /** Tools, output format, penalties and the other optional parameters, as the worker takes them. */
+  features: ChatFeatures;
 }
+
+/** The request fields beyond the basic sampling ones; the worker refuses those its engine cannot honour. */
+export type ChatFeatures = Omit<GenerateRequest, 'requestId' | 'messages' | 'maxTokens' | 'temperature' | 'topP' | 'seed' | 'stop'>;
 
 export interface Authorized {
   principal: Principal;
@@ -127,6 +132,7 @@ export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, inp
       topP: input.topP,
       seed: input.seed,
       stop: input.stop,
+      ...input.features,
     },
     pools,
     tally: { promptTokens: promptEstimate, completionTokens: 0, final: undefined },

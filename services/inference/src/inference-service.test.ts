@@ -5,7 +5,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { InferenceServiceDefinition, Role, type GenerateRequest } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { InferenceServiceDefinition, Role, GenerateRequest } from '../../../gen/xerotier/inference/v1/inference_service.js';
 import { SAMPLING_DEFAULTS } from '../../../lib/chat/sampling.js';
 import { callOptions, createAppClient, createGrpcChannel } from '../../../lib/grpc/client.js';
 import { loadInferenceConfig } from './config.js';
@@ -46,7 +46,7 @@ after(async () => {
 });
 
 async function generate(over: Partial<GenerateRequest>): Promise<GenerateParams> {
-  const request: GenerateRequest = {
+  const request: GenerateRequest = GenerateRequest.fromPartial({
     requestId: `req-${seen.length}`,
     messages: [
       { role: Role.ROLE_DEVELOPER, content: 'Be brief.', name: '' },
@@ -54,7 +54,7 @@ async function generate(over: Partial<GenerateRequest>): Promise<GenerateParams>
     ],
     stop: [],
     ...over,
-  };
+  });
   for await (const _ of client.generate(request, callOptions(request.requestId))) void _;
   const params = seen.at(-1);
   assert.ok(params, 'the engine was called');

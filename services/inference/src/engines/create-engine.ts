@@ -86,6 +86,9 @@ async function createLlamaEngine(config: InferenceConfig, logger: Logger): Promi
       }
     },
     info: () => current.info(),
+    get unsupported() {
+      return current.unsupported;
+    },
     ready: () => current.ready(),
     countPromptTokens: (m) => current.countPromptTokens(m),
     generate: (p, s) => current.generate(p, s),
