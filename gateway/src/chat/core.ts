@@ -96,6 +96,9 @@ export async function authenticate(deps: ChatDeps, call: ChatCall): Promise<Auth
 
 export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, input: ChatInput): Promise<Admission> {
   const { endpoint, tier } = who;
+  // The caller's own end-user id and tags are theirs to correlate by: recorded with the request.
+  const { user, metadata } = input.features;
+  if (user !== '' || Object.keys(metadata).length > 0) call.logger.info({ user, metadata }, 'request tags');
   // Rough (no tokenizer here); the worker's tokenizer settles the real count.
   const promptEstimate = estimatePromptTokens(input.messages);
   // A prompt that cannot fit the context window is the caller's error whatever the quota says.
