@@ -4,7 +4,7 @@
  * reservation) → open the generation → (the transport renders) → settle the quota to the real
  * usage. Each transport supplies only its own parse and render.
  */
-import { estimatePromptTokens } from '../../../lib/chat/prompt-tokens.js';
+import { estimatePromptTokens, toolsAsText } from '../../../lib/chat/prompt-tokens.js';
 import type { Logger } from 'pino';
 import { Scope, type Endpoint, type Principal } from '../../../gen/xerotier/auth/v1/auth_service.js';
 import type { GenerateRequest, GenerateResponse } from '../../../gen/xerotier/inference/v1/inference_service.js';
@@ -100,7 +100,7 @@ export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, inp
   const { user, metadata } = input.features;
   if (user !== '' || Object.keys(metadata).length > 0) call.logger.info({ user, metadata }, 'request tags');
   // Rough (no tokenizer here); the worker's tokenizer settles the real count.
-  const promptEstimate = estimatePromptTokens(input.messages);
+  const promptEstimate = estimatePromptTokens([...input.messages, ...toolsAsText(input.features.tools)]);
   // A prompt that cannot fit the context window is the caller's error whatever the quota says.
   // The estimate is rough, so only a clear overflow is refused here; the worker's tokenizer
   // refuses the rest with the same code.

@@ -82,3 +82,42 @@ describe('inference service', () => {
     ]);
   });
 });
+
+describe('inference service: reasoning text', () => {
+  it('sends a leading <think>…</think> to `reasoning`, the rest to `text`, and keeps every token counted', async () => {
+    const pieces = ['<thi', 'nk>Two and', ' two.</th', 'ink>\n\n', 'Four', '.'];
+    const thinking: Engine = {
+      ...simulator,
+      async *generate() {
+        for (const text of pieces) yield { type: 'delta', text, tokenCount: 1 };
+        yield { type: 'final', finishReason: 'stop', usage: { promptTokens: 3, completionTokens: pieces.length } };
+      },
+    };
+    const w = await startInferenceWorker(loadInferenceConfig({ INFERENCE_PORT: '0', INFERENCE_DRAIN_GRACE_MS: '100' }), {
+      logger: pino({ level: 'silent' }),
+      engine: thinking,
+    });
+    await w.ready;
+    const ch = createGrpcChannel(`127.0.0.1:${w.port}`);
+    try {
+      const c = createAppClient(InferenceServiceDefinition, ch, { address: `127.0.0.1:${w.port}`, target: 'inference' });
+      let reasoning = '';
+      let text = '';
+      let tokens = 0;
+      const request = GenerateRequest.fromPartial({ requestId: 'think', messages: [{ role: Role.ROLE_USER, content: '2+2?' }] });
+      for await (const e of c.generate(request, callOptions('think'))) {
+        if (!e.delta) continue;
+        reasoning += e.delta.reasoning;
+        text += e.delta.text;
+        tokens += e.delta.tokenCount;
+        assert.ok(!e.delta.text.includes('<') && !e.delta.reasoning.includes('<'), 'no tag leaks');
+      }
+      assert.equal(reasoning, 'Two and two.');
+      assert.equal(text, 'Four.');
+      assert.equal(tokens, pieces.length);
+    } finally {
+      ch.close();
+      await w.stop();
+    }
+  });
+});

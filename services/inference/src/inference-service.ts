@@ -97,7 +97,8 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
     let tokens = 0;
     try {
       const info = engine.info();
-      const promptTokens = await engine.countPromptTokens(params.messages);
+      const offered = params.toolChoice?.mode === 'none' ? [] : (params.tools ?? []);
+      const promptTokens = await engine.countPromptTokens(params.messages, offered);
       yield { start: { model: info.model, systemFingerprint: info.fingerprint, workerId: deps.workerId, promptTokens } };
       const reasoning = createReasoningSplitter();
       let heldTokens = 0;

@@ -96,8 +96,8 @@ export interface Engine {
   readonly unsupported: ReadonlySet<OptionalParam>;
   /** True once start() finished and the engine can serve. */
   ready(): boolean;
-  /** Counts prompt tokens the way the engine will (its own tokenizer where it has one). */
-  countPromptTokens(messages: ChatMessage[]): Promise<number>;
+  /** Counts prompt tokens the way the engine will (its own tokenizer where it has one), with the tools offered. */
+  countPromptTokens(messages: ChatMessage[], tools?: ToolSpec[]): Promise<number>;
   /**
    * Streams deltas then exactly one final event. Aborting `signal` stops generation promptly
    * and yields a final event with finishReason 'cancelled' (partial usage) when possible.

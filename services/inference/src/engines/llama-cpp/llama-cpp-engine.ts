@@ -177,9 +177,9 @@ export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCpp
     // effort is a hosted-model setting with no llama.cpp counterpart.
     unsupported: new Set<OptionalParam>(['logprobs', 'top_logprobs', 'reasoning_effort']),
     ready: () => loaded !== undefined && !closed,
-    countPromptTokens: async (messages) => {
+    countPromptTokens: async (messages, tools) => {
       const state = requireLoaded();
-      return renderPrompt(state.chatWrapper, state.model, messages).promptTokens;
+      return renderPrompt(state.chatWrapper, state.model, messages, tools).promptTokens;
     },
     generate,
     close,

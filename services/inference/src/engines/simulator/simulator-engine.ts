@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { delay } from 'abort-controller-x';
 import { clampMaxTokens, completionRoom } from '../../../../../lib/chat/context-window.js';
-import { estimatePromptTokens } from '../../../../../lib/chat/prompt-tokens.js';
+import { estimatePromptTokens, toolsAsText } from '../../../../../lib/chat/prompt-tokens.js';
 import { AppError } from '../../../../../lib/errors/app-error.js';
 import type { Engine, EngineEvent, GenerateParams, OptionalParam } from '../engine.js';
 import { simulatedToolCall } from './tool-call.js';
@@ -61,9 +61,9 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
       backend: `simulator ${options.tokensPerSecond} tok/s`,
     }),
     // No tokenizer: prompts are counted with the shared estimate (lib/chat/prompt-tokens.ts).
-    countPromptTokens: async (messages) => estimatePromptTokens(messages),
+    countPromptTokens: async (messages, tools = []) => estimatePromptTokens([...messages, ...toolsAsText(tools)]),
     async *generate(params: GenerateParams, signal: AbortSignal): AsyncGenerator<EngineEvent> {
-      const promptTokens = estimatePromptTokens(params.messages);
+      const promptTokens = estimatePromptTokens([...params.messages, ...toolsAsText(params.tools ?? [])]);
       const maxTokens = clampMaxTokens(params.maxTokens, completionRoom(options.contextWindow, promptTokens));
       const limit = Math.min(maxTokens, options.responseTokens);
       const start = seedFrom(params);
