@@ -10,6 +10,9 @@
  *   prompt = the shared estimate (lib/chat/prompt-tokens.ts). Billing is only exact when the
  *   upstream reports usage.
  * - An upstream that ignores `stream: true` and answers one JSON body is served as one delta.
+ * - Tool calls (`delta.tool_calls` pieces, or a message's whole `tool_calls`) and reasoning text
+ *   (`reasoning_content`, or `reasoning`) are relayed as they come; finish_reason `tool_calls`
+ *   is kept.
  */
 import type { Logger } from 'pino';
 import { finishReasonFromOpenAI } from '../../../../../lib/chat/finish-reasons.js';
