@@ -19,10 +19,11 @@ import {
   type CreateChatCompletionRequest,
   type CreateChatCompletionResponse,
   type ListModelsResponse,
+  type ToolCall,
 } from '../gen/xerotier/gateway/v1/chat_service.js';
 import { decodeRichStatus, STATUS_DETAILS_TRAILER, type QuotaViolation } from '../lib/errors/rich-status.js';
 
-export { FinishReason, Role } from '../gen/xerotier/gateway/v1/chat_service.js';
+export { FinishReason, ResponseFormatType, Role, ToolChoiceMode } from '../gen/xerotier/gateway/v1/chat_service.js';
 export type { CreateChatCompletionResponse, ListModelsResponse };
 
 export type RoleName = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
@@ -30,7 +31,7 @@ export type RoleName = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 export interface ChatRequest extends Omit<Partial<CreateChatCompletionRequest>, 'messages'> {
   project: string;
   endpoint: string;
-  messages: Array<{ role: RoleName | Role; content: string; name?: string }>;
+  messages: Array<{ role: RoleName | Role; content: string; name?: string; toolCalls?: ToolCall[]; toolCallId?: string }>;
 }
 
 export interface CallOptions {
@@ -103,7 +104,7 @@ export function createChatClient(options: { address: string; apiKey: string; cha
   });
   const toRequest = (r: ChatRequest): Partial<CreateChatCompletionRequest> => ({
     ...r,
-    messages: r.messages.map((m) => ({ role: typeof m.role === 'string' ? roles[m.role] : m.role, content: m.content, name: m.name ?? '' })),
+    messages: r.messages.map((m) => ({ role: typeof m.role === 'string' ? roles[m.role] : m.role, content: m.content, name: m.name ?? '', toolCalls: m.toolCalls ?? [], toolCallId: m.toolCallId ?? '' })),
   });
 
   async function* createChatCompletion(request: ChatRequest, o?: CallOptions): AsyncGenerator<CreateChatCompletionResponse> {

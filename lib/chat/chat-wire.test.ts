@@ -32,7 +32,8 @@ describe('finish reasons', () => {
 
   it("an upstream's finish_reason reads as length only when it says length", () => {
     assert.equal(finishReasonFromOpenAI('length'), 'length');
-    for (const other of ['stop', 'tool_calls', 'content_filter', 'abort', null, undefined, 3]) {
+    assert.equal(finishReasonFromOpenAI('tool_calls'), 'tool_calls');
+    for (const other of ['stop', 'content_filter', 'abort', null, undefined, 3]) {
       assert.equal(finishReasonFromOpenAI(other), 'stop', String(other));
     }
   });

@@ -4,11 +4,16 @@
  * {@link contentText}; the inference service and its engines work on {@link ChatMessage}.
  */
 import type { ChatRole } from './roles.js';
+import type { ToolCall } from './tools.js';
 
 export interface ChatMessage {
   role: ChatRole;
   content: string;
   name?: string | undefined;
+  /** An assistant turn's tool calls. */
+  toolCalls?: ToolCall[] | undefined;
+  /** A tool turn: the id of the call it answers. */
+  toolCallId?: string | undefined;
 }
 
 /** OpenAI message content: a string, text parts, or null (an assistant turn with tool calls). */

@@ -27,3 +27,8 @@ export function estimatePromptTokens(messages: ReadonlyArray<{ content: OpenAICo
     REPLY_PRIMING_TOKENS,
   );
 }
+
+/** Offered tools count as one more message holding their JSON (names, descriptions, schemas). */
+export function toolsAsText(tools: ReadonlyArray<unknown>): Array<{ content: string }> {
+  return tools.length === 0 ? [] : [{ content: JSON.stringify(tools) }];
+}

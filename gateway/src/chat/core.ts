@@ -4,7 +4,7 @@
  * reservation) → open the generation → (the transport renders) → settle the quota to the real
  * usage. Each transport supplies only its own parse and render.
  */
-import { estimatePromptTokens } from '../../../lib/chat/prompt-tokens.js';
+import { estimatePromptTokens, toolsAsText } from '../../../lib/chat/prompt-tokens.js';
 import type { Logger } from 'pino';
 import { Scope, type Endpoint, type Principal } from '../../../gen/xerotier/auth/v1/auth_service.js';
 import type { GenerateRequest, GenerateResponse } from '../../../gen/xerotier/inference/v1/inference_service.js';
@@ -51,7 +51,12 @@ export interface ChatInput {
   topP: number;
   seed: number | undefined;
   stop: string[];
+  /** Tools, output format, penalties and the other optional parameters, as the worker takes them. */
+  features: ChatFeatures;
 }
+
+/** The request fields beyond the basic sampling ones; the worker refuses those its engine cannot honour. */
+export type ChatFeatures = Omit<GenerateRequest, 'requestId' | 'messages' | 'maxTokens' | 'temperature' | 'topP' | 'seed' | 'stop'>;
 
 export interface Authorized {
   principal: Principal;
@@ -92,8 +97,11 @@ export async function authenticate(deps: ChatDeps, call: ChatCall): Promise<Auth
 
 export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, input: ChatInput): Promise<Admission> {
   const { endpoint, tier } = who;
+  // The caller's own end-user id and tags are theirs to correlate by: recorded with the request.
+  const { user, metadata } = input.features;
+  if (user !== '' || Object.keys(metadata).length > 0) call.logger.info({ user, metadata }, 'request tags');
   // Rough (no tokenizer here); the worker's tokenizer settles the real count.
-  const promptEstimate = estimatePromptTokens(input.messages);
+  const promptEstimate = estimatePromptTokens([...input.messages, ...toolsAsText(input.features.tools)]);
   // A prompt that cannot fit the context window is the caller's error whatever the quota says.
   // The estimate is rough, so only a clear overflow is refused here; the worker's tokenizer
   // refuses the rest with the same code.
@@ -128,6 +136,7 @@ export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, inp
       topP: input.topP,
       seed: input.seed,
       stop: input.stop,
+      ...input.features,
     },
     route,
     tally: { promptTokens: promptEstimate, completionTokens: 0, final: undefined },

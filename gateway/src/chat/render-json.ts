@@ -7,6 +7,8 @@ import { streamFailure } from '../failure-policy.js';
 import type { CompletionMeta, Usage } from './core.js';
 import type { Generation } from './generation.js';
 import type { RequestSignal } from './request-signal.js';
+import { createToolCallAssembly } from '../../../lib/chat/tool-call-assembly.js';
+import type { ToolCall } from '../../../lib/chat/tools.js';
 
 
 export function usageBody(u: Usage) {
@@ -18,12 +20,29 @@ export function usageBody(u: Usage) {
   };
 }
 
+/** The assistant message: content null when the turn is only tool calls, as OpenAI sends it. */
+function responseMessage(text: string, reasoning: string, calls: ToolCall[]) {
+  return {
+    role: 'assistant',
+    content: text === '' && calls.length > 0 ? null : text,
+    refusal: null,
+    ...(reasoning !== '' ? { reasoning_content: reasoning } : {}),
+    ...(calls.length > 0
+      ? { tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }
+      : {}),
+  };
+}
+
 export async function renderJson(res: Response, generation: Generation, meta: CompletionMeta, signal: RequestSignal): Promise<void> {
   let text = '';
+  let reasoning = '';
+  const toolCalls = createToolCallAssembly();
   try {
     for await (const e of generation.events) {
       if (e.delta) {
         text += e.delta.text;
+        reasoning += e.delta.reasoning;
+        e.delta.toolCalls.forEach((piece) => toolCalls.add(piece));
       } else if (e.final) {
         if (e.final.finishReason === FinishReason.FINISH_REASON_CANCELLED) throw new AppError('cancelled', 'request cancelled');
         const usage = { promptTokens: e.final.usage?.promptTokens ?? 0, completionTokens: e.final.usage?.completionTokens ?? 0 };
@@ -35,7 +54,7 @@ export async function renderJson(res: Response, generation: Generation, meta: Co
           choices: [
             {
               index: 0,
-              message: { role: 'assistant', content: text, refusal: null },
+              message: responseMessage(text, reasoning, toolCalls.calls()),
               logprobs: null,
               finish_reason: openAIFinishReason(e.final.finishReason),
             },

@@ -5,7 +5,7 @@
  * after the first token is one error event and no `[DONE]`.
  */
 import type { Response } from 'express';
-import { FinishReason } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { FinishReason, type Delta } from '../../../gen/xerotier/inference/v1/inference_service.js';
 import { AppError } from '../../../lib/errors/app-error.js';
 import { toHttpError } from '../../../lib/errors/http.js';
 import { countsAgainstWorker, streamFailure } from '../failure-policy.js';
@@ -20,6 +20,25 @@ export interface SseOptions {
   includeUsage: boolean;
   /** Rate-limit headers, sent with the 200. */
   headers: Record<string, string>;
+}
+
+/**
+ * A worker delta as OpenAI's `delta`: content (always, as OpenAI sends it, unless the piece is
+ * only tool calls or reasoning), `reasoning_content`, and `tool_calls` pieces (id, type and name
+ * on a call's first piece, argument fragments after).
+ */
+function deltaBody(delta: Delta): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (delta.text !== '' || (delta.reasoning === '' && delta.toolCalls.length === 0)) body['content'] = delta.text;
+  if (delta.reasoning !== '') body['reasoning_content'] = delta.reasoning;
+  if (delta.toolCalls.length > 0) {
+    body['tool_calls'] = delta.toolCalls.map((c) => ({
+      index: c.index,
+      ...(c.id !== '' ? { id: c.id, type: 'function' } : {}),
+      function: { ...(c.name !== '' ? { name: c.name } : {}), arguments: c.arguments },
+    }));
+  }
+  return body;
 }
 
 export async function renderSse(
@@ -45,7 +64,7 @@ export async function renderSse(
   try {
     for await (const e of generation.events) {
       if (e.delta) {
-        await sse.send(chunk(first ? { role: 'assistant', content: e.delta.text } : { content: e.delta.text }, null));
+        await sse.send(chunk({ ...(first ? { role: 'assistant' } : {}), ...deltaBody(e.delta) }, null));
         first = false;
       } else if (e.final) {
         if (e.final.finishReason === FinishReason.FINISH_REASON_CANCELLED) return;

@@ -37,6 +37,7 @@ type Context = CallContext & GatewayCallContext;
 const finishReasons: Partial<Record<WorkerFinishReason, FinishReason>> = {
   [WorkerFinishReason.FINISH_REASON_STOP]: FinishReason.FINISH_REASON_STOP,
   [WorkerFinishReason.FINISH_REASON_LENGTH]: FinishReason.FINISH_REASON_LENGTH,
+  [WorkerFinishReason.FINISH_REASON_TOOL_CALLS]: FinishReason.FINISH_REASON_TOOL_CALLS,
 };
 
 export function chatService(deps: ChatServiceDeps): ServiceImplementation<typeof ChatServiceDefinition, GatewayCallContext> {
@@ -126,7 +127,7 @@ async function* render(generation: Generation, signal: RequestSignal, callGone: 
   try {
     for await (const e of generation.events) {
       if (e.delta) {
-        yield { delta: { content: e.delta.text } };
+        yield { delta: { content: e.delta.text, toolCalls: e.delta.toolCalls, reasoningContent: e.delta.reasoning } };
       } else if (e.final) {
         if (e.final.finishReason === WorkerFinishReason.FINISH_REASON_CANCELLED) return;
         const promptTokens = e.final.usage?.promptTokens ?? 0;

@@ -5,7 +5,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { InferenceServiceDefinition, Role, type GenerateRequest } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { InferenceServiceDefinition, Role, GenerateRequest } from '../../../gen/xerotier/inference/v1/inference_service.js';
 import { SAMPLING_DEFAULTS } from '../../../lib/chat/sampling.js';
 import { callOptions, createAppClient, createGrpcChannel } from '../../../lib/grpc/client.js';
 import { loadInferenceConfig } from './config.js';
@@ -46,7 +46,7 @@ after(async () => {
 });
 
 async function generate(over: Partial<GenerateRequest>): Promise<GenerateParams> {
-  const request: GenerateRequest = {
+  const request: GenerateRequest = GenerateRequest.fromPartial({
     requestId: `req-${seen.length}`,
     messages: [
       { role: Role.ROLE_DEVELOPER, content: 'Be brief.', name: '' },
@@ -54,7 +54,7 @@ async function generate(over: Partial<GenerateRequest>): Promise<GenerateParams>
     ],
     stop: [],
     ...over,
-  };
+  });
   for await (const _ of client.generate(request, callOptions(request.requestId))) void _;
   const params = seen.at(-1);
   assert.ok(params, 'the engine was called');
@@ -80,5 +80,44 @@ describe('inference service', () => {
       { role: 'developer', content: 'Be brief.' },
       { role: 'user', content: 'Hi', name: 'alice' },
     ]);
+  });
+});
+
+describe('inference service: reasoning text', () => {
+  it('sends a leading <think>…</think> to `reasoning`, the rest to `text`, and keeps every token counted', async () => {
+    const pieces = ['<thi', 'nk>Two and', ' two.</th', 'ink>\n\n', 'Four', '.'];
+    const thinking: Engine = {
+      ...simulator,
+      async *generate() {
+        for (const text of pieces) yield { type: 'delta', text, tokenCount: 1 };
+        yield { type: 'final', finishReason: 'stop', usage: { promptTokens: 3, completionTokens: pieces.length } };
+      },
+    };
+    const w = await startInferenceWorker(loadInferenceConfig({ INFERENCE_PORT: '0', INFERENCE_DRAIN_GRACE_MS: '100' }), {
+      logger: pino({ level: 'silent' }),
+      engine: thinking,
+    });
+    await w.ready;
+    const ch = createGrpcChannel(`127.0.0.1:${w.port}`);
+    try {
+      const c = createAppClient(InferenceServiceDefinition, ch, { address: `127.0.0.1:${w.port}`, target: 'inference' });
+      let reasoning = '';
+      let text = '';
+      let tokens = 0;
+      const request = GenerateRequest.fromPartial({ requestId: 'think', messages: [{ role: Role.ROLE_USER, content: '2+2?' }] });
+      for await (const e of c.generate(request, callOptions('think'))) {
+        if (!e.delta) continue;
+        reasoning += e.delta.reasoning;
+        text += e.delta.text;
+        tokens += e.delta.tokenCount;
+        assert.ok(!e.delta.text.includes('<') && !e.delta.reasoning.includes('<'), 'no tag leaks');
+      }
+      assert.equal(reasoning, 'Two and two.');
+      assert.equal(text, 'Four.');
+      assert.equal(tokens, pieces.length);
+    } finally {
+      ch.close();
+      await w.stop();
+    }
   });
 });

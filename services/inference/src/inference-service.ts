@@ -6,25 +6,23 @@
  * temperature / top_p gets them here, so every engine samples the same way whoever called.
  */
 import { recordTokens, type InferenceMetrics } from './metrics.js';
-import { randomUUID } from 'node:crypto';
 import { delay } from 'abort-controller-x';
 import type { CallContext } from 'nice-grpc';
 import {
   HardwareClass,
-  type ChatMessage as ProtoChatMessage,
   type GenerateRequest,
   type GenerateResponse,
   type InferenceServiceImplementation,
   type ServedModel,
   type WorkerStatus,
 } from '../../../gen/xerotier/inference/v1/inference_service.js';
-import { AppError, invalidRequest } from '../../../lib/errors/app-error.js';
+import { AppError } from '../../../lib/errors/app-error.js';
 import type { RequestContext } from '../../../lib/grpc/server.js';
 import type { Admission } from './admission.js';
 import { finishReasonToProto } from '../../../lib/chat/finish-reasons.js';
-import { roleFromProto } from '../../../lib/chat/roles.js';
-import { withSamplingDefaults } from '../../../lib/chat/sampling.js';
-import type { ChatMessage, Engine, EngineEvent } from './engines/engine.js';
+import type { Engine, EngineEvent } from './engines/engine.js';
+import { toGenerateParams } from './generate-params.js';
+import { createReasoningSplitter, type SplitText } from '../../../lib/chat/reasoning.js';
 
 export interface InferenceServiceDeps {
   engine: Engine;
@@ -47,15 +45,6 @@ export interface InferenceService {
 }
 
 const EWMA_ALPHA = 0.2;
-
-export function toEngineMessages(messages: ProtoChatMessage[]): ChatMessage[] {
-  if (messages.length === 0) throw invalidRequest('messages must not be empty', { param: 'messages' });
-  return messages.map((m, i) => {
-    const role = roleFromProto(m.role);
-    if (!role) throw invalidRequest(`messages[${i}].role is not supported`, { param: `messages[${i}].role` });
-    return { role, content: m.content, ...(m.name ? { name: m.name } : {}) };
-  });
-}
 
 export function createInferenceService(deps: InferenceServiceDeps): InferenceService {
   const { engine, admission } = deps;
@@ -104,8 +93,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
     if (!engine.ready()) {
       throw new AppError('unavailable', 'The model is still loading.', { code: 'model_loading', retryAfterSeconds: 5 });
     }
-    if (request.stop.length > 4) throw invalidRequest('at most 4 stop sequences', { param: 'stop' });
-    const messages = toEngineMessages(request.messages);
+    const params = toGenerateParams(request, engine);
     const release = await admission.acquire(context.signal);
     notify();
     const started = performance.now();
@@ -113,22 +101,22 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
     let tokens = 0;
     try {
       const info = engine.info();
-      const promptTokens = await engine.countPromptTokens(messages);
+      const offered = params.toolChoice?.mode === 'none' ? [] : (params.tools ?? []);
+      const promptTokens = await engine.countPromptTokens(params.messages, offered);
       yield { start: { model: deps.models()[0]?.id ?? info.model, systemFingerprint: info.fingerprint, workerId: deps.workerId, promptTokens } };
-      const params = {
-        requestId: request.requestId || randomUUID(),
-        messages,
-        maxTokens: request.maxTokens,
-        ...withSamplingDefaults({ temperature: request.temperature, topP: request.topP }),
-        seed: request.seed,
-        stop: request.stop,
-      };
+      const reasoning = createReasoningSplitter();
+      let heldTokens = 0;
       for await (const event of engine.generate(params, context.signal)) {
         if (event.type === 'delta') {
           firstTokenAt ??= performance.now();
           tokens += event.tokenCount;
-          yield { delta: { text: event.text, tokenCount: event.tokenCount } };
+          const split = reasoning.push(event.text);
+          const delta = toDelta(split, event, heldTokens);
+          heldTokens = delta === undefined ? heldTokens + event.tokenCount : 0;
+          if (delta) yield { delta };
         } else {
+          const rest = toDelta(reasoning.end(), { tokenCount: 0 }, heldTokens);
+          if (rest) yield { delta: rest };
           if (deps.metrics) recordTokens(deps.metrics, event.usage);
           yield { final: toFinal(event) };
           return;
@@ -191,6 +179,19 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
         settleDrain();
       });
     },
+  };
+}
+
+/** A delta for what the splitter let through (undefined when it held everything back). */
+function toDelta(split: SplitText, event: Pick<Extract<EngineEvent, { type: 'delta' }>, 'tokenCount' | 'toolCalls' | 'reasoning'>, heldTokens: number) {
+  const toolCalls = event.toolCalls ?? [];
+  const reasoning = (event.reasoning ?? '') + split.reasoning;
+  if (split.content === '' && reasoning === '' && toolCalls.length === 0) return undefined;
+  return {
+    text: split.content,
+    tokenCount: event.tokenCount + heldTokens,
+    toolCalls: toolCalls.map((c) => ({ index: c.index, id: c.id ?? '', name: c.name ?? '', arguments: c.arguments })),
+    reasoning,
   };
 }
 

@@ -86,6 +86,8 @@ export enum FinishReason {
   FINISH_REASON_LENGTH = 2,
   /** FINISH_REASON_CANCELLED - Cancelled by the caller. */
   FINISH_REASON_CANCELLED = 3,
+  /** FINISH_REASON_TOOL_CALLS - The model called one or more tools. */
+  FINISH_REASON_TOOL_CALLS = 20,
   UNRECOGNIZED = -1,
 }
 
@@ -103,6 +105,9 @@ export function finishReasonFromJSON(object: any): FinishReason {
     case 3:
     case "FINISH_REASON_CANCELLED":
       return FinishReason.FINISH_REASON_CANCELLED;
+    case 20:
+    case "FINISH_REASON_TOOL_CALLS":
+      return FinishReason.FINISH_REASON_TOOL_CALLS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -120,6 +125,8 @@ export function finishReasonToJSON(object: FinishReason): string {
       return "FINISH_REASON_LENGTH";
     case FinishReason.FINISH_REASON_CANCELLED:
       return "FINISH_REASON_CANCELLED";
+    case FinishReason.FINISH_REASON_TOOL_CALLS:
+      return "FINISH_REASON_TOOL_CALLS";
     case FinishReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -204,6 +211,113 @@ export function hardwareClassToJSON(object: HardwareClass): string {
   }
 }
 
+/** ToolChoiceMode says whether and how the model calls tools. */
+export enum ToolChoiceMode {
+  /** TOOL_CHOICE_MODE_UNSPECIFIED - Unspecified: `auto` when tools are given, else `none`. */
+  TOOL_CHOICE_MODE_UNSPECIFIED = 0,
+  /** TOOL_CHOICE_MODE_NONE - Never call a tool. */
+  TOOL_CHOICE_MODE_NONE = 1,
+  /** TOOL_CHOICE_MODE_AUTO - The model decides. */
+  TOOL_CHOICE_MODE_AUTO = 2,
+  /** TOOL_CHOICE_MODE_REQUIRED - Call at least one tool. */
+  TOOL_CHOICE_MODE_REQUIRED = 3,
+  /** TOOL_CHOICE_MODE_NAMED - Call the tool named by tool_choice_name. */
+  TOOL_CHOICE_MODE_NAMED = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function toolChoiceModeFromJSON(object: any): ToolChoiceMode {
+  switch (object) {
+    case 0:
+    case "TOOL_CHOICE_MODE_UNSPECIFIED":
+      return ToolChoiceMode.TOOL_CHOICE_MODE_UNSPECIFIED;
+    case 1:
+    case "TOOL_CHOICE_MODE_NONE":
+      return ToolChoiceMode.TOOL_CHOICE_MODE_NONE;
+    case 2:
+    case "TOOL_CHOICE_MODE_AUTO":
+      return ToolChoiceMode.TOOL_CHOICE_MODE_AUTO;
+    case 3:
+    case "TOOL_CHOICE_MODE_REQUIRED":
+      return ToolChoiceMode.TOOL_CHOICE_MODE_REQUIRED;
+    case 4:
+    case "TOOL_CHOICE_MODE_NAMED":
+      return ToolChoiceMode.TOOL_CHOICE_MODE_NAMED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ToolChoiceMode.UNRECOGNIZED;
+  }
+}
+
+export function toolChoiceModeToJSON(object: ToolChoiceMode): string {
+  switch (object) {
+    case ToolChoiceMode.TOOL_CHOICE_MODE_UNSPECIFIED:
+      return "TOOL_CHOICE_MODE_UNSPECIFIED";
+    case ToolChoiceMode.TOOL_CHOICE_MODE_NONE:
+      return "TOOL_CHOICE_MODE_NONE";
+    case ToolChoiceMode.TOOL_CHOICE_MODE_AUTO:
+      return "TOOL_CHOICE_MODE_AUTO";
+    case ToolChoiceMode.TOOL_CHOICE_MODE_REQUIRED:
+      return "TOOL_CHOICE_MODE_REQUIRED";
+    case ToolChoiceMode.TOOL_CHOICE_MODE_NAMED:
+      return "TOOL_CHOICE_MODE_NAMED";
+    case ToolChoiceMode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** ResponseFormatType is the shape the output must have. */
+export enum ResponseFormatType {
+  /** RESPONSE_FORMAT_TYPE_UNSPECIFIED - Unspecified: plain text. */
+  RESPONSE_FORMAT_TYPE_UNSPECIFIED = 0,
+  /** RESPONSE_FORMAT_TYPE_TEXT - Plain text. */
+  RESPONSE_FORMAT_TYPE_TEXT = 1,
+  /** RESPONSE_FORMAT_TYPE_JSON_OBJECT - Any JSON object. */
+  RESPONSE_FORMAT_TYPE_JSON_OBJECT = 2,
+  /** RESPONSE_FORMAT_TYPE_JSON_SCHEMA - JSON matching a schema. */
+  RESPONSE_FORMAT_TYPE_JSON_SCHEMA = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function responseFormatTypeFromJSON(object: any): ResponseFormatType {
+  switch (object) {
+    case 0:
+    case "RESPONSE_FORMAT_TYPE_UNSPECIFIED":
+      return ResponseFormatType.RESPONSE_FORMAT_TYPE_UNSPECIFIED;
+    case 1:
+    case "RESPONSE_FORMAT_TYPE_TEXT":
+      return ResponseFormatType.RESPONSE_FORMAT_TYPE_TEXT;
+    case 2:
+    case "RESPONSE_FORMAT_TYPE_JSON_OBJECT":
+      return ResponseFormatType.RESPONSE_FORMAT_TYPE_JSON_OBJECT;
+    case 3:
+    case "RESPONSE_FORMAT_TYPE_JSON_SCHEMA":
+      return ResponseFormatType.RESPONSE_FORMAT_TYPE_JSON_SCHEMA;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ResponseFormatType.UNRECOGNIZED;
+  }
+}
+
+export function responseFormatTypeToJSON(object: ResponseFormatType): string {
+  switch (object) {
+    case ResponseFormatType.RESPONSE_FORMAT_TYPE_UNSPECIFIED:
+      return "RESPONSE_FORMAT_TYPE_UNSPECIFIED";
+    case ResponseFormatType.RESPONSE_FORMAT_TYPE_TEXT:
+      return "RESPONSE_FORMAT_TYPE_TEXT";
+    case ResponseFormatType.RESPONSE_FORMAT_TYPE_JSON_OBJECT:
+      return "RESPONSE_FORMAT_TYPE_JSON_OBJECT";
+    case ResponseFormatType.RESPONSE_FORMAT_TYPE_JSON_SCHEMA:
+      return "RESPONSE_FORMAT_TYPE_JSON_SCHEMA";
+    case ResponseFormatType.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** ChatMessage is one message of the conversation. */
 export interface ChatMessage {
   /** Author. */
@@ -212,6 +326,56 @@ export interface ChatMessage {
   content: string;
   /** Optional participant or tool name. */
   name: string;
+  /** Tools an assistant message called. */
+  toolCalls: ToolCall[];
+  /** For a tool message: the id of the call it answers. */
+  toolCallId: string;
+}
+
+/** ToolCall is one function call made by the assistant. */
+export interface ToolCall {
+  /** Call id (`call_...`), echoed by the tool message that answers it. */
+  id: string;
+  /** Function name. */
+  name: string;
+  /** Arguments as a JSON text. */
+  arguments: string;
+}
+
+/** Tool is a function the model may call. */
+export interface Tool {
+  /** Function name. */
+  name: string;
+  /** What the function does. */
+  description: string;
+  /** JSON Schema of the arguments, as JSON text; empty = any object. */
+  parametersJson: string;
+  /** Arguments must match the schema exactly. */
+  strict: boolean;
+}
+
+/** ResponseFormat constrains the output. */
+export interface ResponseFormat {
+  /** The shape. */
+  type: ResponseFormatType;
+  /** json_schema: the schema's name. */
+  name: string;
+  /** json_schema: the JSON Schema, as JSON text. */
+  schemaJson: string;
+  /** json_schema: the output must match the schema exactly. */
+  strict: boolean;
+}
+
+/** ToolCallDelta is a piece of a tool call being generated. */
+export interface ToolCallDelta {
+  /** Which call of the message (0-based). */
+  index: number;
+  /** Call id; set on the call's first piece only. */
+  id: string;
+  /** Function name; set on the call's first piece only. */
+  name: string;
+  /** A fragment of the arguments' JSON text. */
+  arguments: string;
 }
 
 /** GenerateRequest asks for one generation. */
@@ -238,6 +402,52 @@ export interface GenerateRequest {
     | undefined;
   /** Stop sequences (at most 4). */
   stop: string[];
+  /** Functions the model may call. */
+  tools: Tool[];
+  /** Whether and how tools are called. */
+  toolChoice: ToolChoiceMode;
+  /** The tool to call when tool_choice is NAMED. */
+  toolChoiceName: string;
+  /** Whether several calls may be made in one turn; unset = engine default (true). */
+  parallelToolCalls?:
+    | boolean
+    | undefined;
+  /** Output constraint; unset = text. */
+  responseFormat?:
+    | ResponseFormat
+    | undefined;
+  /** OpenAI presence_penalty, -2 to 2. */
+  presencePenalty?:
+    | number
+    | undefined;
+  /** OpenAI frequency_penalty, -2 to 2. */
+  frequencyPenalty?:
+    | number
+    | undefined;
+  /** OpenAI logit_bias: token id → bias (-100 to 100). */
+  logitBias: { [key: number]: number };
+  /** Return log probabilities of the output tokens. */
+  logprobs: boolean;
+  /** Most likely alternatives per token (0 to 20), with logprobs. */
+  topLogprobs?:
+    | number
+    | undefined;
+  /** Reasoning effort for reasoning models (`minimal`, `low`, `medium`, `high`); empty = unset. */
+  reasoningEffort: string;
+  /** End-user identifier from the caller. */
+  user: string;
+  /** Caller's key/value tags. */
+  metadata: { [key: string]: string };
+}
+
+export interface GenerateRequest_LogitBiasEntry {
+  key: number;
+  value: number;
+}
+
+export interface GenerateRequest_MetadataEntry {
+  key: string;
+  value: string;
 }
 
 /** Start opens a generation. */
@@ -258,6 +468,10 @@ export interface Delta {
   text: string;
   /** Tokens this text took. */
   tokenCount: number;
+  /** Tool call pieces (text is then empty). */
+  toolCalls: ToolCallDelta[];
+  /** Reasoning text (a reasoning model's thinking), kept apart from the answer. */
+  reasoning: string;
 }
 
 /** Usage counts tokens with the engine's tokenizer. */
@@ -360,7 +574,7 @@ export interface WatchStatusResponse {
 }
 
 function createBaseChatMessage(): ChatMessage {
-  return { role: 0, content: "", name: "" };
+  return { role: 0, content: "", name: "", toolCalls: [], toolCallId: "" };
 }
 
 export const ChatMessage: MessageFns<ChatMessage> = {
@@ -373,6 +587,12 @@ export const ChatMessage: MessageFns<ChatMessage> = {
     }
     if (message.name !== "") {
       writer.uint32(26).string(message.name);
+    }
+    for (const v of message.toolCalls) {
+      ToolCall.encode(v!, writer.uint32(162).fork()).join();
+    }
+    if (message.toolCallId !== "") {
+      writer.uint32(170).string(message.toolCallId);
     }
     return writer;
   },
@@ -414,6 +634,22 @@ export const ChatMessage: MessageFns<ChatMessage> = {
             message.name = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.toolCalls.push(ToolCall.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.toolCallId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -431,6 +667,16 @@ export const ChatMessage: MessageFns<ChatMessage> = {
       role: isSet(object.role) ? roleFromJSON(object.role) : 0,
       content: isSet(object.content) ? globalThis.String(object.content) : "",
       name: isSet(object.name) ? globalThis.String(object.name) : "",
+      toolCalls: globalThis.Array.isArray(object?.toolCalls)
+        ? object.toolCalls.map((e: any) => ToolCall.fromJSON(e))
+        : globalThis.Array.isArray(object?.tool_calls)
+        ? object.tool_calls.map((e: any) => ToolCall.fromJSON(e))
+        : [],
+      toolCallId: isSet(object.toolCallId)
+        ? globalThis.String(object.toolCallId)
+        : isSet(object.tool_call_id)
+        ? globalThis.String(object.tool_call_id)
+        : "",
     };
   },
 
@@ -445,6 +691,12 @@ export const ChatMessage: MessageFns<ChatMessage> = {
     if (message.name !== "") {
       obj.name = message.name;
     }
+    if (message.toolCalls?.length) {
+      obj.toolCalls = message.toolCalls.map((e) => ToolCall.toJSON(e));
+    }
+    if (message.toolCallId !== "") {
+      obj.toolCallId = message.toolCallId;
+    }
     return obj;
   },
 
@@ -456,6 +708,468 @@ export const ChatMessage: MessageFns<ChatMessage> = {
     message.role = object.role ?? 0;
     message.content = object.content ?? "";
     message.name = object.name ?? "";
+    message.toolCalls = object.toolCalls?.map((e) => ToolCall.fromPartial(e)) || [];
+    message.toolCallId = object.toolCallId ?? "";
+    return message;
+  },
+};
+
+function createBaseToolCall(): ToolCall {
+  return { id: "", name: "", arguments: "" };
+}
+
+export const ToolCall: MessageFns<ToolCall> = {
+  encode(message: ToolCall, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.arguments !== "") {
+      writer.uint32(26).string(message.arguments);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ToolCall {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseToolCall();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.arguments = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ToolCall {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      arguments: isSet(object.arguments) ? globalThis.String(object.arguments) : "",
+    };
+  },
+
+  toJSON(message: ToolCall): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.arguments !== "") {
+      obj.arguments = message.arguments;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ToolCall>): ToolCall {
+    return ToolCall.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ToolCall>): ToolCall {
+    const message = createBaseToolCall();
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    message.arguments = object.arguments ?? "";
+    return message;
+  },
+};
+
+function createBaseTool(): Tool {
+  return { name: "", description: "", parametersJson: "", strict: false };
+}
+
+export const Tool: MessageFns<Tool> = {
+  encode(message: Tool, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.description !== "") {
+      writer.uint32(18).string(message.description);
+    }
+    if (message.parametersJson !== "") {
+      writer.uint32(26).string(message.parametersJson);
+    }
+    if (message.strict !== false) {
+      writer.uint32(32).bool(message.strict);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Tool {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTool();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.description = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.parametersJson = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.strict = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Tool {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      description: isSet(object.description) ? globalThis.String(object.description) : "",
+      parametersJson: isSet(object.parametersJson)
+        ? globalThis.String(object.parametersJson)
+        : isSet(object.parameters_json)
+        ? globalThis.String(object.parameters_json)
+        : "",
+      strict: isSet(object.strict) ? globalThis.Boolean(object.strict) : false,
+    };
+  },
+
+  toJSON(message: Tool): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.description !== "") {
+      obj.description = message.description;
+    }
+    if (message.parametersJson !== "") {
+      obj.parametersJson = message.parametersJson;
+    }
+    if (message.strict !== false) {
+      obj.strict = message.strict;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Tool>): Tool {
+    return Tool.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Tool>): Tool {
+    const message = createBaseTool();
+    message.name = object.name ?? "";
+    message.description = object.description ?? "";
+    message.parametersJson = object.parametersJson ?? "";
+    message.strict = object.strict ?? false;
+    return message;
+  },
+};
+
+function createBaseResponseFormat(): ResponseFormat {
+  return { type: 0, name: "", schemaJson: "", strict: false };
+}
+
+export const ResponseFormat: MessageFns<ResponseFormat> = {
+  encode(message: ResponseFormat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== 0) {
+      writer.uint32(8).int32(message.type);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.schemaJson !== "") {
+      writer.uint32(26).string(message.schemaJson);
+    }
+    if (message.strict !== false) {
+      writer.uint32(32).bool(message.strict);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResponseFormat {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResponseFormat();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.schemaJson = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.strict = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResponseFormat {
+    return {
+      type: isSet(object.type) ? responseFormatTypeFromJSON(object.type) : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      schemaJson: isSet(object.schemaJson)
+        ? globalThis.String(object.schemaJson)
+        : isSet(object.schema_json)
+        ? globalThis.String(object.schema_json)
+        : "",
+      strict: isSet(object.strict) ? globalThis.Boolean(object.strict) : false,
+    };
+  },
+
+  toJSON(message: ResponseFormat): unknown {
+    const obj: any = {};
+    if (message.type !== 0) {
+      obj.type = responseFormatTypeToJSON(message.type);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.schemaJson !== "") {
+      obj.schemaJson = message.schemaJson;
+    }
+    if (message.strict !== false) {
+      obj.strict = message.strict;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResponseFormat>): ResponseFormat {
+    return ResponseFormat.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResponseFormat>): ResponseFormat {
+    const message = createBaseResponseFormat();
+    message.type = object.type ?? 0;
+    message.name = object.name ?? "";
+    message.schemaJson = object.schemaJson ?? "";
+    message.strict = object.strict ?? false;
+    return message;
+  },
+};
+
+function createBaseToolCallDelta(): ToolCallDelta {
+  return { index: 0, id: "", name: "", arguments: "" };
+}
+
+export const ToolCallDelta: MessageFns<ToolCallDelta> = {
+  encode(message: ToolCallDelta, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).int32(message.index);
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.arguments !== "") {
+      writer.uint32(34).string(message.arguments);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ToolCallDelta {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseToolCallDelta();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.arguments = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ToolCallDelta {
+    return {
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      arguments: isSet(object.arguments) ? globalThis.String(object.arguments) : "",
+    };
+  },
+
+  toJSON(message: ToolCallDelta): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.arguments !== "") {
+      obj.arguments = message.arguments;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ToolCallDelta>): ToolCallDelta {
+    return ToolCallDelta.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ToolCallDelta>): ToolCallDelta {
+    const message = createBaseToolCallDelta();
+    message.index = object.index ?? 0;
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    message.arguments = object.arguments ?? "";
     return message;
   },
 };
@@ -469,6 +1183,19 @@ function createBaseGenerateRequest(): GenerateRequest {
     topP: undefined,
     seed: undefined,
     stop: [],
+    tools: [],
+    toolChoice: 0,
+    toolChoiceName: "",
+    parallelToolCalls: undefined,
+    responseFormat: undefined,
+    presencePenalty: undefined,
+    frequencyPenalty: undefined,
+    logitBias: {},
+    logprobs: false,
+    topLogprobs: undefined,
+    reasoningEffort: "",
+    user: "",
+    metadata: {},
   };
 }
 
@@ -495,6 +1222,45 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     for (const v of message.stop) {
       writer.uint32(58).string(v!);
     }
+    for (const v of message.tools) {
+      Tool.encode(v!, writer.uint32(162).fork()).join();
+    }
+    if (message.toolChoice !== 0) {
+      writer.uint32(168).int32(message.toolChoice);
+    }
+    if (message.toolChoiceName !== "") {
+      writer.uint32(178).string(message.toolChoiceName);
+    }
+    if (message.parallelToolCalls !== undefined) {
+      writer.uint32(184).bool(message.parallelToolCalls);
+    }
+    if (message.responseFormat !== undefined) {
+      ResponseFormat.encode(message.responseFormat, writer.uint32(194).fork()).join();
+    }
+    if (message.presencePenalty !== undefined) {
+      writer.uint32(201).double(message.presencePenalty);
+    }
+    if (message.frequencyPenalty !== undefined) {
+      writer.uint32(209).double(message.frequencyPenalty);
+    }
+    globalThis.Object.entries(message.logitBias).forEach(([key, value]: [string, number]) => {
+      GenerateRequest_LogitBiasEntry.encode({ key: key as any, value }, writer.uint32(218).fork()).join();
+    });
+    if (message.logprobs !== false) {
+      writer.uint32(224).bool(message.logprobs);
+    }
+    if (message.topLogprobs !== undefined) {
+      writer.uint32(232).int32(message.topLogprobs);
+    }
+    if (message.reasoningEffort !== "") {
+      writer.uint32(242).string(message.reasoningEffort);
+    }
+    if (message.user !== "") {
+      writer.uint32(250).string(message.user);
+    }
+    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+      GenerateRequest_MetadataEntry.encode({ key: key as any, value }, writer.uint32(258).fork()).join();
+    });
     return writer;
   },
 
@@ -567,6 +1333,116 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
             message.stop.push(reader.string());
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.tools.push(Tool.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.toolChoice = reader.int32() as any;
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.toolChoiceName = reader.string();
+            continue;
+          }
+          case 23: {
+            if (tag !== 184) {
+              break;
+            }
+
+            message.parallelToolCalls = reader.bool();
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.responseFormat = ResponseFormat.decode(reader, reader.uint32());
+            continue;
+          }
+          case 25: {
+            if (tag !== 201) {
+              break;
+            }
+
+            message.presencePenalty = reader.double();
+            continue;
+          }
+          case 26: {
+            if (tag !== 209) {
+              break;
+            }
+
+            message.frequencyPenalty = reader.double();
+            continue;
+          }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            const entry27 = GenerateRequest_LogitBiasEntry.decode(reader, reader.uint32());
+            if (entry27.value !== undefined) {
+              message.logitBias[entry27.key] = entry27.value;
+            }
+            continue;
+          }
+          case 28: {
+            if (tag !== 224) {
+              break;
+            }
+
+            message.logprobs = reader.bool();
+            continue;
+          }
+          case 29: {
+            if (tag !== 232) {
+              break;
+            }
+
+            message.topLogprobs = reader.int32();
+            continue;
+          }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.reasoningEffort = reader.string();
+            continue;
+          }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 32: {
+            if (tag !== 258) {
+              break;
+            }
+
+            const entry32 = GenerateRequest_MetadataEntry.decode(reader, reader.uint32());
+            if (entry32.value !== undefined) {
+              message.metadata[entry32.key] = entry32.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -604,6 +1480,90 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
       stop: globalThis.Array.isArray(object?.stop)
         ? object.stop.map((e: any) => globalThis.String(e))
         : [],
+      tools: globalThis.Array.isArray(object?.tools) ? object.tools.map((e: any) => Tool.fromJSON(e)) : [],
+      toolChoice: isSet(object.toolChoice)
+        ? toolChoiceModeFromJSON(object.toolChoice)
+        : isSet(object.tool_choice)
+        ? toolChoiceModeFromJSON(object.tool_choice)
+        : 0,
+      toolChoiceName: isSet(object.toolChoiceName)
+        ? globalThis.String(object.toolChoiceName)
+        : isSet(object.tool_choice_name)
+        ? globalThis.String(object.tool_choice_name)
+        : "",
+      parallelToolCalls: isSet(object.parallelToolCalls)
+        ? globalThis.Boolean(object.parallelToolCalls)
+        : isSet(object.parallel_tool_calls)
+        ? globalThis.Boolean(object.parallel_tool_calls)
+        : undefined,
+      responseFormat: isSet(object.responseFormat)
+        ? ResponseFormat.fromJSON(object.responseFormat)
+        : isSet(object.response_format)
+        ? ResponseFormat.fromJSON(object.response_format)
+        : undefined,
+      presencePenalty: isSet(object.presencePenalty)
+        ? globalThis.Number(object.presencePenalty)
+        : isSet(object.presence_penalty)
+        ? globalThis.Number(object.presence_penalty)
+        : undefined,
+      frequencyPenalty: isSet(object.frequencyPenalty)
+        ? globalThis.Number(object.frequencyPenalty)
+        : isSet(object.frequency_penalty)
+        ? globalThis.Number(object.frequency_penalty)
+        : undefined,
+      logitBias: isObject(object.logitBias)
+        ? (globalThis.Object.entries(object.logitBias) as [string, any][]).reduce(
+          (acc: { [key: number]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.logit_bias)
+        ? (globalThis.Object.entries(object.logit_bias) as [string, any][]).reduce(
+          (acc: { [key: number]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      logprobs: isSet(object.logprobs) ? globalThis.Boolean(object.logprobs) : false,
+      topLogprobs: isSet(object.topLogprobs)
+        ? globalThis.Number(object.topLogprobs)
+        : isSet(object.top_logprobs)
+        ? globalThis.Number(object.top_logprobs)
+        : undefined,
+      reasoningEffort: isSet(object.reasoningEffort)
+        ? globalThis.String(object.reasoningEffort)
+        : isSet(object.reasoning_effort)
+        ? globalThis.String(object.reasoning_effort)
+        : "",
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+      metadata: isObject(object.metadata)
+        ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -630,6 +1590,57 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     if (message.stop?.length) {
       obj.stop = message.stop;
     }
+    if (message.tools?.length) {
+      obj.tools = message.tools.map((e) => Tool.toJSON(e));
+    }
+    if (message.toolChoice !== 0) {
+      obj.toolChoice = toolChoiceModeToJSON(message.toolChoice);
+    }
+    if (message.toolChoiceName !== "") {
+      obj.toolChoiceName = message.toolChoiceName;
+    }
+    if (message.parallelToolCalls !== undefined) {
+      obj.parallelToolCalls = message.parallelToolCalls;
+    }
+    if (message.responseFormat !== undefined) {
+      obj.responseFormat = ResponseFormat.toJSON(message.responseFormat);
+    }
+    if (message.presencePenalty !== undefined) {
+      obj.presencePenalty = floatToJson(message.presencePenalty);
+    }
+    if (message.frequencyPenalty !== undefined) {
+      obj.frequencyPenalty = floatToJson(message.frequencyPenalty);
+    }
+    if (message.logitBias) {
+      const entries = globalThis.Object.entries(message.logitBias) as [string, number][];
+      if (entries.length > 0) {
+        obj.logitBias = {};
+        entries.forEach(([k, v]) => {
+          obj.logitBias[k] = floatToJson(v);
+        });
+      }
+    }
+    if (message.logprobs !== false) {
+      obj.logprobs = message.logprobs;
+    }
+    if (message.topLogprobs !== undefined) {
+      obj.topLogprobs = Math.round(message.topLogprobs);
+    }
+    if (message.reasoningEffort !== "") {
+      obj.reasoningEffort = message.reasoningEffort;
+    }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    if (message.metadata) {
+      const entries = globalThis.Object.entries(message.metadata) as [string, string][];
+      if (entries.length > 0) {
+        obj.metadata = {};
+        entries.forEach(([k, v]) => {
+          obj.metadata[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -645,6 +1656,207 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     message.topP = object.topP ?? undefined;
     message.seed = object.seed ?? undefined;
     message.stop = object.stop?.map((e) => e) || [];
+    message.tools = object.tools?.map((e) => Tool.fromPartial(e)) || [];
+    message.toolChoice = object.toolChoice ?? 0;
+    message.toolChoiceName = object.toolChoiceName ?? "";
+    message.parallelToolCalls = object.parallelToolCalls ?? undefined;
+    message.responseFormat = (object.responseFormat !== undefined && object.responseFormat !== null)
+      ? ResponseFormat.fromPartial(object.responseFormat)
+      : undefined;
+    message.presencePenalty = object.presencePenalty ?? undefined;
+    message.frequencyPenalty = object.frequencyPenalty ?? undefined;
+    message.logitBias = (globalThis.Object.entries(object.logitBias ?? {}) as [string, number][]).reduce(
+      (acc: { [key: number]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[globalThis.Number(key)] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.logprobs = object.logprobs ?? false;
+    message.topLogprobs = object.topLogprobs ?? undefined;
+    message.reasoningEffort = object.reasoningEffort ?? "";
+    message.user = object.user ?? "";
+    message.metadata = (globalThis.Object.entries(object.metadata ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseGenerateRequest_LogitBiasEntry(): GenerateRequest_LogitBiasEntry {
+  return { key: 0, value: 0 };
+}
+
+export const GenerateRequest_LogitBiasEntry: MessageFns<GenerateRequest_LogitBiasEntry> = {
+  encode(message: GenerateRequest_LogitBiasEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== 0) {
+      writer.uint32(8).int32(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GenerateRequest_LogitBiasEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGenerateRequest_LogitBiasEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.key = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GenerateRequest_LogitBiasEntry {
+    return {
+      key: isSet(object.key) ? globalThis.Number(object.key) : 0,
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: GenerateRequest_LogitBiasEntry): unknown {
+    const obj: any = {};
+    if (message.key !== 0) {
+      obj.key = Math.round(message.key);
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GenerateRequest_LogitBiasEntry>): GenerateRequest_LogitBiasEntry {
+    return GenerateRequest_LogitBiasEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GenerateRequest_LogitBiasEntry>): GenerateRequest_LogitBiasEntry {
+    const message = createBaseGenerateRequest_LogitBiasEntry();
+    message.key = object.key ?? 0;
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseGenerateRequest_MetadataEntry(): GenerateRequest_MetadataEntry {
+  return { key: "", value: "" };
+}
+
+export const GenerateRequest_MetadataEntry: MessageFns<GenerateRequest_MetadataEntry> = {
+  encode(message: GenerateRequest_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GenerateRequest_MetadataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGenerateRequest_MetadataEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GenerateRequest_MetadataEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: GenerateRequest_MetadataEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GenerateRequest_MetadataEntry>): GenerateRequest_MetadataEntry {
+    return GenerateRequest_MetadataEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GenerateRequest_MetadataEntry>): GenerateRequest_MetadataEntry {
+    const message = createBaseGenerateRequest_MetadataEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -779,7 +1991,7 @@ export const Start: MessageFns<Start> = {
 };
 
 function createBaseDelta(): Delta {
-  return { text: "", tokenCount: 0 };
+  return { text: "", tokenCount: 0, toolCalls: [], reasoning: "" };
 }
 
 export const Delta: MessageFns<Delta> = {
@@ -789,6 +2001,12 @@ export const Delta: MessageFns<Delta> = {
     }
     if (message.tokenCount !== 0) {
       writer.uint32(16).int32(message.tokenCount);
+    }
+    for (const v of message.toolCalls) {
+      ToolCallDelta.encode(v!, writer.uint32(162).fork()).join();
+    }
+    if (message.reasoning !== "") {
+      writer.uint32(170).string(message.reasoning);
     }
     return writer;
   },
@@ -822,6 +2040,22 @@ export const Delta: MessageFns<Delta> = {
             message.tokenCount = reader.int32();
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.toolCalls.push(ToolCallDelta.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.reasoning = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -842,6 +2076,12 @@ export const Delta: MessageFns<Delta> = {
         : isSet(object.token_count)
         ? globalThis.Number(object.token_count)
         : 0,
+      toolCalls: globalThis.Array.isArray(object?.toolCalls)
+        ? object.toolCalls.map((e: any) => ToolCallDelta.fromJSON(e))
+        : globalThis.Array.isArray(object?.tool_calls)
+        ? object.tool_calls.map((e: any) => ToolCallDelta.fromJSON(e))
+        : [],
+      reasoning: isSet(object.reasoning) ? globalThis.String(object.reasoning) : "",
     };
   },
 
@@ -853,6 +2093,12 @@ export const Delta: MessageFns<Delta> = {
     if (message.tokenCount !== 0) {
       obj.tokenCount = Math.round(message.tokenCount);
     }
+    if (message.toolCalls?.length) {
+      obj.toolCalls = message.toolCalls.map((e) => ToolCallDelta.toJSON(e));
+    }
+    if (message.reasoning !== "") {
+      obj.reasoning = message.reasoning;
+    }
     return obj;
   },
 
@@ -863,6 +2109,8 @@ export const Delta: MessageFns<Delta> = {
     const message = createBaseDelta();
     message.text = object.text ?? "";
     message.tokenCount = object.tokenCount ?? 0;
+    message.toolCalls = object.toolCalls?.map((e) => ToolCallDelta.fromPartial(e)) || [];
+    message.reasoning = object.reasoning ?? "";
     return message;
   },
 };
@@ -1958,6 +3206,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

@@ -86,8 +86,11 @@ async function createLlamaEngine(config: InferenceConfig, logger: Logger): Promi
       }
     },
     info: () => current.info(),
+    get unsupported() {
+      return current.unsupported;
+    },
     ready: () => current.ready(),
-    countPromptTokens: (m) => current.countPromptTokens(m),
+    countPromptTokens: (m, t) => current.countPromptTokens(m, t),
     generate: (p, s) => current.generate(p, s),
     close: () => current.close(),
   };

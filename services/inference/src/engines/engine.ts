@@ -7,6 +7,7 @@
  */
 import type { ChatMessage } from '../../../../lib/chat/messages.js';
 import type { FinishReason } from '../../../../lib/chat/finish-reasons.js';
+import type { ResponseFormat, ToolCallDelta, ToolChoice, ToolSpec } from '../../../../lib/chat/tools.js';
 
 export type { ChatMessage } from '../../../../lib/chat/messages.js';
 export type { ChatRole } from '../../../../lib/chat/roles.js';
@@ -25,7 +26,37 @@ export interface GenerateParams {
   seed?: number | undefined;
   /** Up to 4 stop sequences; generation stops before them and they are not emitted. */
   stop: string[];
+  /** Functions the model may call, with how (absent = no tools). */
+  tools?: ToolSpec[] | undefined;
+  toolChoice?: ToolChoice | undefined;
+  /** Several calls in one turn; undefined = the engine's default. */
+  parallelToolCalls?: boolean | undefined;
+  /** Output constraint; undefined = text. */
+  responseFormat?: ResponseFormat | undefined;
+  presencePenalty?: number | undefined;
+  frequencyPenalty?: number | undefined;
+  /** Token id → bias, -100 to 100. */
+  logitBias?: Record<number, number> | undefined;
+  reasoningEffort?: string | undefined;
+  user?: string | undefined;
+  metadata?: Record<string, string> | undefined;
 }
+
+export type { ResponseFormat, ToolCall, ToolChoice, ToolSpec } from '../../../../lib/chat/tools.js';
+
+/**
+ * The optional request parameters by their OpenAI name. Each engine declares the ones it cannot
+ * honour ({@link Engine.unsupported}); the inference service refuses a request that sets one.
+ */
+export type OptionalParam =
+  | 'tools'
+  | 'response_format'
+  | 'presence_penalty'
+  | 'frequency_penalty'
+  | 'logit_bias'
+  | 'logprobs'
+  | 'top_logprobs'
+  | 'reasoning_effort';
 
 export interface Usage {
   promptTokens: number;
@@ -33,7 +64,15 @@ export interface Usage {
 }
 
 export type EngineEvent =
-  | { type: 'delta'; text: string; tokenCount: number }
+  | {
+      type: 'delta';
+      text: string;
+      tokenCount: number;
+      /** Pieces of tool calls (OpenAI `delta.tool_calls`); text is then usually ''. */
+      toolCalls?: ToolCallDelta[] | undefined;
+      /** Reasoning text, apart from the answer (OpenAI-compatible `reasoning_content`). */
+      reasoning?: string | undefined;
+    }
   | { type: 'final'; finishReason: FinishReason; usage: Usage };
 
 export interface EngineInfo {
@@ -53,10 +92,12 @@ export interface Engine {
   /** Loads models / checks upstreams. Resolves when the engine can serve. */
   start(signal?: AbortSignal): Promise<void>;
   info(): EngineInfo;
+  /** Optional parameters this engine cannot honour: a request setting one is refused by name. */
+  readonly unsupported: ReadonlySet<OptionalParam>;
   /** True once start() finished and the engine can serve. */
   ready(): boolean;
-  /** Counts prompt tokens the way the engine will (its own tokenizer where it has one). */
-  countPromptTokens(messages: ChatMessage[]): Promise<number>;
+  /** Counts prompt tokens the way the engine will (its own tokenizer where it has one), with the tools offered. */
+  countPromptTokens(messages: ChatMessage[], tools?: ToolSpec[]): Promise<number>;
   /**
    * Streams deltas then exactly one final event. Aborting `signal` stops generation promptly
    * and yields a final event with finishReason 'cancelled' (partial usage) when possible.

@@ -16,9 +16,10 @@
  * sequence, which are never emitted as text (llama-server and vLLM count them the same way).
  */
 import { randomInt } from 'node:crypto';
-import { LlamaCompletion, type LlamaCompletionResponse, type LlamaContextSequence } from 'node-llama-cpp';
+import { LlamaCompletion, TokenBias, type LlamaCompletionResponse, type LlamaContextSequence, type LlamaGrammar, type LlamaModel } from 'node-llama-cpp';
 import { clampMaxTokens, completionRoom } from '../../../../../lib/chat/context-window.js';
 import { invalidRequest } from '../../../../../lib/errors/app-error.js';
+import type { Token } from 'node-llama-cpp';
 import type { EngineEvent, FinishReason, GenerateParams } from '../engine.js';
 import { createEventQueue } from './event-queue.js';
 import type { RenderedPrompt } from './prompt.js';
@@ -30,6 +31,37 @@ export interface Sampling {
   topP: number;
   seed: number;
   stop: string[];
+  /** OpenAI presence / frequency penalties (0 = off), over the last `penaltyWindow` tokens. */
+  presencePenalty: number;
+  frequencyPenalty: number;
+  /** Token id → logit bias (OpenAI logit_bias). */
+  logitBias: Record<number, number>;
+  /** Output constraint (JSON, a schema, a tool call). */
+  grammar?: LlamaGrammar | undefined;
+}
+
+/**
+ * `logit_bias` is added to the token's logit, as OpenAI does (-100 bans it in practice). Token
+ * ids beyond the vocabulary are refused.
+ */
+export function tokenBiasFor(model: LlamaModel, bias: Record<number, number>): TokenBias | undefined {
+  const entries = Object.entries(bias);
+  if (entries.length === 0) return undefined;
+  const vocabulary = vocabularySize(model);
+  const tokenBias = new TokenBias(model.tokenizer);
+  for (const [key, value] of entries) {
+    const token = Number(key);
+    if (!Number.isInteger(token) || token < 0 || token >= vocabulary) {
+      throw invalidRequest(`logit_bias: token id ${key} is not in the model's vocabulary (0 to ${vocabulary - 1}).`, { param: 'logit_bias' });
+    }
+    tokenBias.set(token as Token, { logit: value });
+  }
+  return tokenBias;
+}
+
+function vocabularySize(model: LlamaModel): number {
+  const tokens: unknown = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
+  return Array.isArray(tokens) ? tokens.length : 0;
 }
 
 export function resolveSampling(params: GenerateParams, promptTokens: number, contextWindow: number): Sampling {
@@ -44,6 +76,9 @@ export function resolveSampling(params: GenerateParams, promptTokens: number, co
     topP: params.topP ?? 1,
     seed: params.seed === undefined ? randomInt(0, 2 ** 32 - 1) : Math.trunc(params.seed) >>> 0,
     stop: params.stop.filter((s) => s !== ''),
+    presencePenalty: params.presencePenalty ?? 0,
+    frequencyPenalty: params.frequencyPenalty ?? 0,
+    logitBias: params.logitBias ?? {},
   };
 }
 
@@ -60,7 +95,9 @@ export async function* runCompletion(
   sampling: Sampling,
   stop: AbortController,
   runs: Set<Promise<void>>,
+  tokenBias?: TokenBias | undefined,
 ): AsyncGenerator<EngineEvent, void, undefined> {
+  const penalized = sampling.presencePenalty !== 0 || sampling.frequencyPenalty !== 0;
   const events = createEventQueue<EngineEvent>();
   const completion = new LlamaCompletion({ contextSequence: sequence });
   const sampledBefore = sequence.tokenMeter.usedOutputTokens;
@@ -73,7 +110,19 @@ export async function* runCompletion(
       topP: sampling.topP,
       topK: 0, // whole vocabulary, as OpenAI does; top_p is the only truncation
       seed: sampling.seed,
-      repeatPenalty: false,
+      // No multiplicative repeat penalty (OpenAI has none); OpenAI's additive presence and
+      // frequency penalties over the tokens generated so far (llama.cpp's penalty sampler).
+      repeatPenalty: penalized
+        ? {
+            penalty: 1,
+            presencePenalty: sampling.presencePenalty,
+            frequencyPenalty: sampling.frequencyPenalty,
+            lastTokens: sampling.maxTokens,
+            penalizeNewLine: true,
+          }
+        : false,
+      ...(tokenBias !== undefined ? { tokenBias } : {}),
+      ...(sampling.grammar !== undefined ? { grammar: sampling.grammar } : {}),
       customStopTriggers: [...prompt.templateStops, ...sampling.stop],
       signal: stop.signal,
       stopOnAbortSignal: true, // abort ends with stopReason "abort" instead of throwing

@@ -24,9 +24,12 @@ import {
   type LlamaModel,
 } from 'node-llama-cpp';
 import { unavailable } from '../../../../../lib/errors/app-error.js';
-import type { Engine, EngineEvent, EngineInfo, GenerateParams } from '../engine.js';
+import type { Engine, EngineEvent, EngineInfo, GenerateParams, OptionalParam } from '../engine.js';
 import { detectHardware, loadLlama, noHardware, type LlamaGpuOption, type LlamaHardware } from './backend.js';
-import { resolveSampling, runCompletion } from './generation.js';
+import { randomBytes } from 'node:crypto';
+import { resolveSampling, runCompletion, tokenBiasFor } from './generation.js';
+import { planOutput } from './output-plan.js';
+import { createToolCallOutput } from './tool-call-output.js';
 import { defaultContextSize, describeLoadedModel, pendingInfo } from './model-info.js';
 import { resolveModel, type ModelSource } from './model-file.js';
 import { renderPrompt } from './prompt.js';
@@ -121,8 +124,10 @@ export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCpp
 
   async function* generate(params: GenerateParams, signal: AbortSignal): AsyncGenerator<EngineEvent, void, undefined> {
     const state = requireLoaded();
-    const prompt = renderPrompt(state.chatWrapper, state.model, params.messages);
-    const sampling = resolveSampling(params, prompt.promptTokens, state.context.contextSize);
+    const plan = await planOutput(state.llama, params);
+    const prompt = renderPrompt(state.chatWrapper, state.model, params.messages, plan.tools);
+    const sampling = { ...resolveSampling(params, prompt.promptTokens, state.context.contextSize), grammar: plan.grammar };
+    const tokenBias = tokenBiasFor(state.model, sampling.logitBias);
     let sequence: LlamaContextSequence;
     try {
       sequence = await state.pool.acquire(signal); // rejects at once on an aborted signal
@@ -134,7 +139,8 @@ export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCpp
     const stop = new AbortController();
     const unlink = abortOnAny(stop, [signal, closing.signal]);
     try {
-      yield* runCompletion(sequence, prompt, sampling, stop, runs);
+      const events = runCompletion(sequence, prompt, sampling, stop, runs, tokenBias);
+      yield* plan.mode === 'text' ? events : asToolCalls(events, plan.mode);
     } finally {
       unlink();
       state.pool.release(sequence);
@@ -167,15 +173,32 @@ export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCpp
       return starting;
     },
     info: () => loaded?.info ?? pendingInfo(opts),
+    // Token probabilities are not read out of node-llama-cpp's completion API (yet); reasoning
+    // effort is a hosted-model setting with no llama.cpp counterpart.
+    unsupported: new Set<OptionalParam>(['logprobs', 'top_logprobs', 'reasoning_effort']),
     ready: () => loaded !== undefined && !closed,
-    countPromptTokens: async (messages) => {
+    countPromptTokens: async (messages, tools) => {
       const state = requireLoaded();
-      return renderPrompt(state.chatWrapper, state.model, messages).promptTokens;
+      return renderPrompt(state.chatWrapper, state.model, messages, tools).promptTokens;
     },
     generate,
     close,
     hardware: () => loaded?.hardware ?? noHardware(),
   };
+}
+
+/** A tool-call generation's text as tool-call deltas (tool-call-output.ts); finish_reason `tool_calls` when it called one. */
+async function* asToolCalls(events: AsyncIterable<EngineEvent>, mode: 'tool' | 'either'): AsyncGenerator<EngineEvent, void, undefined> {
+  const output = createToolCallOutput(mode, () => `call_${randomBytes(12).toString('hex')}`);
+  for await (const event of events) {
+    if (event.type === 'delta') {
+      yield* output.push(event.text, event.tokenCount);
+      continue;
+    }
+    const { events: rest, called } = output.end();
+    yield* rest;
+    yield called && event.finishReason === 'stop' ? { ...event, finishReason: 'tool_calls' } : event;
+  }
 }
 
 /** Aborts `target` when any of `sources` aborts (at once if one already has); returns the unlink. */

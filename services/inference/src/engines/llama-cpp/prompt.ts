@@ -4,13 +4,15 @@
  * evaluated, so the prompt we count is the prompt we run.
  *
  * Roles: `system` and `developer` are system messages (consecutive ones are merged by the
- * template); `assistant` is a model turn; `tool` is rendered as a user turn prefixed with
- * "Tool result (name):" because we carry no tool-call ids to pair it with a function call.
- * Message text is inserted as plain text, so "<|im_start|>" typed by a user is not a control
- * token.
+ * template); `assistant` is a model turn, its `tool_calls` written as the JSON objects the tool
+ * grammar makes the model produce (output-plan.ts); `tool` is a user turn prefixed with
+ * "Tool result (name):", the name found through `tool_call_id`. Tools the model may call are
+ * documented in a leading system message, with that same call form (the templates' own
+ * function syntaxes differ per model and would contradict the grammar). Message text is inserted as plain text, so "<|im_start|>" typed by a
+ * user is not a control token.
  */
 import type { ChatHistoryItem, ChatWrapper, LlamaModel, LlamaText, Token } from 'node-llama-cpp';
-import type { ChatMessage } from '../engine.js';
+import type { ChatMessage, ToolSpec } from '../engine.js';
 
 export interface RenderedPrompt {
   /** Tokens handed to LlamaCompletion, without the BOS token it prepends itself. */
@@ -22,33 +24,53 @@ export interface RenderedPrompt {
 }
 
 /** @internal Maps API messages onto node-llama-cpp chat history (see the file comment). */
-export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
-  const history = messages.map((message): ChatHistoryItem => {
+export function toChatHistory(messages: readonly ChatMessage[], tools: readonly ToolSpec[] = []): ChatHistoryItem[] {
+  const callNames = new Map(messages.flatMap((m) => (m.toolCalls ?? []).map((c) => [c.id, c.name] as const)));
+  const history: ChatHistoryItem[] = tools.length > 0 ? [{ type: 'system', text: toolInstructions(tools) }] : [];
+  for (const message of messages) {
     switch (message.role) {
       case 'system':
       case 'developer':
-        return { type: 'system', text: message.content };
+        history.push({ type: 'system', text: message.content });
+        break;
       case 'user':
-        return { type: 'user', text: message.content };
-      case 'assistant':
-        return { type: 'model', response: message.content === '' ? [] : [message.content] };
-      case 'tool':
-        return { type: 'user', text: `${toolPrefix(message.name)}\n${message.content}` };
+        history.push({ type: 'user', text: message.content });
+        break;
+      case 'assistant': {
+        // Earlier calls in the very form the grammar makes the model write them.
+        const calls = (message.toolCalls ?? []).map((c) => `{"name": ${JSON.stringify(c.name)}, "arguments": ${c.arguments}}`);
+        const text = [message.content, ...calls].filter((t) => t !== '').join('\n');
+        history.push({ type: 'model', response: text === '' ? [] : [text] });
+        break;
+      }
+      case 'tool': {
+        const name = message.name ?? (message.toolCallId !== undefined ? callNames.get(message.toolCallId) : undefined);
+        history.push({ type: 'user', text: `${toolPrefix(name)}\n${message.content}` });
+        break;
+      }
     }
-  });
+  }
   // An empty model turn at the end renders the "assistant is speaking now" header.
   history.push({ type: 'model', response: [] });
   return history;
+}
+
+/** The tools, documented in a system message, with the one form a call takes (output-plan.ts). */
+function toolInstructions(tools: readonly ToolSpec[]): string {
+  const list = tools.map((t) => `- ${t.name}${t.description ? `: ${t.description}` : ''}\n  arguments: ${JSON.stringify(t.parameters)}`);
+  return [
+    'You can call these tools:',
+    ...list,
+    'To call a tool, reply with only a JSON object {"name": <tool name>, "arguments": <arguments object>}.',
+  ].join('\n');
 }
 
 function toolPrefix(name: string | undefined): string {
   return name === undefined || name === '' ? 'Tool result:' : `Tool result (${name}):`;
 }
 
-export function renderPrompt(chatWrapper: ChatWrapper, model: LlamaModel, messages: readonly ChatMessage[]): RenderedPrompt {
-  const { contextText, stopGenerationTriggers } = chatWrapper.generateContextState({
-    chatHistory: toChatHistory(messages),
-  });
+export function renderPrompt(chatWrapper: ChatWrapper, model: LlamaModel, messages: readonly ChatMessage[], tools: readonly ToolSpec[] = []): RenderedPrompt {
+  const { contextText, stopGenerationTriggers } = chatWrapper.generateContextState({ chatHistory: toChatHistory(messages, tools) });
   const tokens = contextText.tokenize(model.tokenizer);
   // Templates render BOS themselves; LlamaCompletion prepends one too when the model wants it.
   const bos = model.tokens.bos;

@@ -16,8 +16,8 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AppError } from '../../../../../lib/errors/app-error.js';
-import type { Engine, EngineEvent, EngineInfo, GenerateParams } from '../engine.js';
-import { estimatePromptTokens } from '../../../../../lib/chat/prompt-tokens.js';
+import type { Engine, EngineEvent, EngineInfo, GenerateParams, OptionalParam } from '../engine.js';
+import { estimatePromptTokens, toolsAsText } from '../../../../../lib/chat/prompt-tokens.js';
 import { isRecord, readJson } from './json.js';
 import { chatCompletionBody, normalizeBaseUrl, redactUrl, requestIdHeader, upstreamHeaders } from './request.js';
 import { fromJsonAnswer, readChatStream, UsageTally } from './stream-reader.js';
@@ -166,6 +166,8 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
   return {
     start,
     ready: () => started && !closed,
+    // Everything else goes through to the upstream; token log probabilities are not relayed.
+    unsupported: new Set<OptionalParam>(['logprobs', 'top_logprobs']),
     info(): EngineInfo {
       const name = model ?? '';
       return {
@@ -177,7 +179,7 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
       };
     },
     // No tokenizer here: admission counts with the shared estimate; the upstream's usage settles.
-    countPromptTokens: async (messages) => estimatePromptTokens(messages),
+    countPromptTokens: async (messages, tools = []) => estimatePromptTokens([...messages, ...toolsAsText(tools)]),
     generate,
     async close() {
       closed = true;

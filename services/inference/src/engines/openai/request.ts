@@ -1,6 +1,8 @@
 /**
  * The upstream request: where it goes (a normalized base URL) and what it says (an OpenAI
- * `POST /chat/completions` body for our GenerateParams, always streaming with usage).
+ * `POST /chat/completions` body for our GenerateParams, always streaming with usage). Tools,
+ * tool calls in the history, response_format, penalties, logit_bias, reasoning_effort and user go
+ * through as the client sent them; the upstream honours or refuses them.
  */
 import type { ChatMessage, GenerateParams } from '../engine.js';
 
@@ -40,11 +42,42 @@ export function requestIdHeader(requestId: string): Record<string, string> {
   return /^[\x21-\x7e]{1,200}$/.test(requestId) ? { 'x-request-id': requestId } : {};
 }
 
-function toUpstreamMessage(m: ChatMessage): Record<string, string> {
+function toUpstreamMessage(m: ChatMessage): Record<string, unknown> {
   // `developer` is OpenAI's newer name for `system`; most engine servers only know `system`.
-  const out: Record<string, string> = { role: m.role === 'developer' ? 'system' : m.role, content: m.content };
+  const out: Record<string, unknown> = { role: m.role === 'developer' ? 'system' : m.role, content: m.content };
   if (m.name !== undefined) out['name'] = m.name;
+  if (m.toolCalls !== undefined && m.toolCalls.length > 0) {
+    out['tool_calls'] = m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+    if (m.content === '') out['content'] = null;
+  }
+  if (m.toolCallId !== undefined) out['tool_call_id'] = m.toolCallId;
   return out;
+}
+
+/** Tools, output format and the other optional parameters, in OpenAI's spelling (unset ones omitted). */
+function optionalParams(params: GenerateParams): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (params.tools !== undefined && params.tools.length > 0) {
+    body['tools'] = params.tools.map((t) => ({
+      type: 'function',
+      function: { name: t.name, description: t.description, parameters: t.parameters, ...(t.strict ? { strict: true } : {}) },
+    }));
+    const choice = params.toolChoice;
+    if (choice !== undefined) body['tool_choice'] = choice.mode === 'named' ? { type: 'function', function: { name: choice.name } } : choice.mode;
+  }
+  if (params.parallelToolCalls !== undefined) body['parallel_tool_calls'] = params.parallelToolCalls;
+  const format = params.responseFormat;
+  if (format !== undefined) {
+    body['response_format'] = format.type === 'json_schema'
+      ? { type: 'json_schema', json_schema: { name: format.name, schema: format.schema, strict: format.strict } }
+      : { type: format.type };
+  }
+  if (params.presencePenalty !== undefined) body['presence_penalty'] = params.presencePenalty;
+  if (params.frequencyPenalty !== undefined) body['frequency_penalty'] = params.frequencyPenalty;
+  if (params.logitBias !== undefined) body['logit_bias'] = params.logitBias;
+  if (params.reasoningEffort !== undefined) body['reasoning_effort'] = params.reasoningEffort;
+  if (params.user !== undefined) body['user'] = params.user;
+  return body;
 }
 
 /** The streaming chat-completions body; unset sampling parameters and an empty stop list are omitted. */
@@ -60,5 +93,5 @@ export function chatCompletionBody(model: string, params: GenerateParams): Recor
   if (params.topP !== undefined) body['top_p'] = params.topP;
   if (params.seed !== undefined) body['seed'] = params.seed;
   if (params.stop.length > 0) body['stop'] = params.stop;
-  return body;
+  return { ...body, ...optionalParams(params) };
 }

@@ -10,12 +10,16 @@
  *   prompt = the shared estimate (lib/chat/prompt-tokens.ts). Billing is only exact when the
  *   upstream reports usage.
  * - An upstream that ignores `stream: true` and answers one JSON body is served as one delta.
+ * - Tool calls (`delta.tool_calls` pieces, or a message's whole `tool_calls`) and reasoning text
+ *   (`reasoning_content`, or `reasoning`) are relayed as they come; finish_reason `tool_calls`
+ *   is kept.
  */
 import type { Logger } from 'pino';
 import { finishReasonFromOpenAI } from '../../../../../lib/chat/finish-reasons.js';
 import { estimatePromptTokens } from '../../../../../lib/chat/prompt-tokens.js';
 import { AppError } from '../../../../../lib/errors/app-error.js';
 import type { ChatMessage, EngineEvent, FinishReason, GenerateParams, Usage } from '../engine.js';
+import type { ToolCallDelta } from '../../../../../lib/chat/tools.js';
 import { isRecord } from './json.js';
 import { SseParser } from './sse.js';
 import type { UpstreamCall } from './upstream-call.js';
@@ -108,10 +112,19 @@ export async function* readChatStream(
       if (choice !== undefined) {
         const delta = choice['delta'];
         const content = isRecord(delta) ? delta['content'] : undefined;
-        if (typeof content === 'string' && content.length > 0) {
+        const text = typeof content === 'string' ? content : '';
+        const toolCalls = isRecord(delta) ? toolCallPieces(delta['tool_calls']) : [];
+        const reasoning = isRecord(delta) ? reasoningText(delta) : '';
+        if (text.length > 0 || toolCalls.length > 0 || reasoning.length > 0) {
           const tokenCount = tally.delta(reported);
           tally.settle(reported);
-          yield { type: 'delta', text: content, tokenCount };
+          yield {
+            type: 'delta',
+            text,
+            tokenCount,
+            ...(toolCalls.length > 0 ? { toolCalls } : {}),
+            ...(reasoning.length > 0 ? { reasoning } : {}),
+          };
         }
         const reason = choice['finish_reason'];
         if (typeof reason === 'string' && reason.length > 0) finishReason = finishReasonFromOpenAI(reason);
@@ -126,6 +139,27 @@ export async function* readChatStream(
   }
   if (!tally.reportedByUpstream) logger.debug({ requestId }, 'upstream sent no usage; reporting estimates');
   return finishReason ?? 'stop';
+}
+
+/** The `tool_calls` pieces of a streamed delta (or, whole, of a message). */
+export function toolCallPieces(value: unknown): ToolCallDelta[] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((c: unknown, position: number): ToolCallDelta[] => {
+    if (!isRecord(c)) return [];
+    const fn = isRecord(c['function']) ? c['function'] : {};
+    return [{
+      index: typeof c['index'] === 'number' ? c['index'] : position,
+      ...(typeof c['id'] === 'string' && c['id'] !== '' ? { id: c['id'] } : {}),
+      ...(typeof fn['name'] === 'string' && fn['name'] !== '' ? { name: fn['name'] } : {}),
+      arguments: typeof fn['arguments'] === 'string' ? fn['arguments'] : '',
+    }];
+  });
+}
+
+/** Reasoning text: vLLM and SGLang say `reasoning_content`, newer servers `reasoning`. */
+function reasoningText(delta: Record<string, unknown>): string {
+  const value = delta['reasoning_content'] ?? delta['reasoning'];
+  return typeof value === 'string' ? value : '';
 }
 
 /** Choice 0 of a chunk (servers that omit `index` send one choice). */
@@ -145,11 +179,21 @@ export function fromJsonAnswer(json: unknown, params: GenerateParams, logger: Lo
   const choice = Array.isArray(choices) ? (choices[0] as unknown) : undefined;
   const message = isRecord(choice) ? choice['message'] : undefined;
   const text = isRecord(message) && typeof message['content'] === 'string' ? message['content'] : '';
+  const toolCalls = isRecord(message) ? toolCallPieces(message['tool_calls']) : [];
+  const reasoning = isRecord(message) ? reasoningText(message) : '';
   const u = json['usage'];
   const completion = isRecord(u) && typeof u['completion_tokens'] === 'number' ? u['completion_tokens'] : text.length > 0 ? 1 : 0;
   const prompt = isRecord(u) && typeof u['prompt_tokens'] === 'number' ? u['prompt_tokens'] : estimatePromptTokens(params.messages);
   const events: EngineEvent[] = [];
-  if (text.length > 0) events.push({ type: 'delta', text, tokenCount: completion });
+  if (text.length > 0 || toolCalls.length > 0 || reasoning.length > 0) {
+    events.push({
+      type: 'delta',
+      text,
+      tokenCount: completion,
+      ...(toolCalls.length > 0 ? { toolCalls } : {}),
+      ...(reasoning.length > 0 ? { reasoning } : {}),
+    });
+  }
   events.push({
     type: 'final',
     finishReason: finishReasonFromOpenAI(isRecord(choice) ? choice['finish_reason'] : undefined),

@@ -6,9 +6,10 @@
 import { createHash } from 'node:crypto';
 import { delay } from 'abort-controller-x';
 import { clampMaxTokens, completionRoom } from '../../../../../lib/chat/context-window.js';
-import { estimatePromptTokens } from '../../../../../lib/chat/prompt-tokens.js';
+import { estimatePromptTokens, toolsAsText } from '../../../../../lib/chat/prompt-tokens.js';
 import { AppError } from '../../../../../lib/errors/app-error.js';
-import type { Engine, EngineEvent, GenerateParams } from '../engine.js';
+import type { Engine, EngineEvent, GenerateParams, OptionalParam } from '../engine.js';
+import { simulatedToolCall } from './tool-call.js';
 
 export interface SimulatorOptions {
   tokensPerSecond: number;
@@ -30,6 +31,17 @@ export interface SimulatorOptions {
 
 export const SIMULATOR_MODEL = 'simulator';
 
+/** Its words do not come from a distribution, so nothing that reshapes one can be honoured. */
+const SIMULATOR_UNSUPPORTED: ReadonlySet<OptionalParam> = new Set([
+  'response_format',
+  'presence_penalty',
+  'frequency_penalty',
+  'logit_bias',
+  'logprobs',
+  'top_logprobs',
+  'reasoning_effort',
+]);
+
 const WORDS = [
   'The', 'simulator', 'streams', 'deterministic', 'tokens', 'so', 'tests', 'and', 'benchmarks',
   'can', 'measure', 'the', 'platform', 'without', 'a', 'model', 'this', 'is', 'not', 'inference',
@@ -40,6 +52,7 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
   return {
     async start() {},
     ready: () => true,
+    unsupported: SIMULATOR_UNSUPPORTED,
     info: () => ({
       engine: 'simulator',
       model: SIMULATOR_MODEL,
@@ -48,9 +61,9 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
       backend: `simulator ${options.tokensPerSecond} tok/s`,
     }),
     // No tokenizer: prompts are counted with the shared estimate (lib/chat/prompt-tokens.ts).
-    countPromptTokens: async (messages) => estimatePromptTokens(messages),
+    countPromptTokens: async (messages, tools = []) => estimatePromptTokens([...messages, ...toolsAsText(tools)]),
     async *generate(params: GenerateParams, signal: AbortSignal): AsyncGenerator<EngineEvent> {
-      const promptTokens = estimatePromptTokens(params.messages);
+      const promptTokens = estimatePromptTokens([...params.messages, ...toolsAsText(params.tools ?? [])]);
       const maxTokens = clampMaxTokens(params.maxTokens, completionRoom(options.contextWindow, promptTokens));
       const limit = Math.min(maxTokens, options.responseTokens);
       const start = seedFrom(params);
@@ -58,6 +71,16 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
       let produced = 0;
       try {
         if (options.timeToFirstTokenMs > 0) await delay(signal, options.timeToFirstTokenMs);
+        const call = simulatedToolCall(params);
+        if (call !== undefined) {
+          // The call's head, then its arguments in two fragments, as streaming servers send them.
+          const half = Math.ceil(call.arguments.length / 2);
+          yield { type: 'delta', text: '', tokenCount: 1, toolCalls: [{ index: 0, id: call.id, name: call.name, arguments: '' }] };
+          yield { type: 'delta', text: '', tokenCount: 1, toolCalls: [{ index: 0, arguments: call.arguments.slice(0, half) }] };
+          yield { type: 'delta', text: '', tokenCount: 1, toolCalls: [{ index: 0, arguments: call.arguments.slice(half) }] };
+          yield { type: 'final', finishReason: 'tool_calls', usage: { promptTokens, completionTokens: 3 } };
+          return;
+        }
         while (produced < limit) {
           if (produced > 0 && interTokenMs > 0) await delay(signal, interTokenMs);
           if (options.crashAfterTokens > 0 && produced >= options.crashAfterTokens) process.exit(70);
