@@ -10,15 +10,16 @@ const worker = (pool: string, models: string[] | undefined, owner?: string): Can
   owner,
 });
 const request = (over: Partial<RouteRequest> = {}): RouteRequest => ({ pools: ['cpu'], model: 'a', project: 'prj_1', ...over });
+const never = (): boolean => false;
 const failsWith = (fn: () => unknown, status: string, code: string) =>
   assert.throws(fn, (err: unknown) => isAppError(err) && err.kind === status && err.code === code);
 
 describe('eligibility: pool, model, owner', () => {
   it('keeps only workers of the tier pools that serve the endpoint model', () => {
     const ws = [worker('cpu', ['a']), worker('cpu', ['b']), worker('gpu-nvidia', ['a']), worker('cpu', ['b', 'a'])];
-    assert.deepEqual(eligibleWorkers(ws, request(), new Set()).map((w) => w.name), ['cpu:a:shared', 'cpu:b+a:shared']);
+    assert.deepEqual(eligibleWorkers(ws, request(), never).map((w) => w.name), ['cpu:a:shared', 'cpu:b+a:shared']);
     assert.deepEqual(
-      eligibleWorkers(ws, request({ pools: ['cpu', 'gpu-nvidia'], model: 'a' }), new Set()).map((w) => w.name),
+      eligibleWorkers(ws, request({ pools: ['cpu', 'gpu-nvidia'], model: 'a' }), never).map((w) => w.name),
       ['cpu:a:shared', 'gpu-nvidia:a:shared', 'cpu:b+a:shared'],
     );
   });
@@ -36,23 +37,29 @@ describe('eligibility: pool, model, owner', () => {
   });
 
   it('a model nobody serves or served is 404 model_not_found', () => {
-    failsWith(() => eligibleWorkers([worker('cpu', ['b'])], request(), new Set()), 'not_found', 'model_not_found');
-    failsWith(() => eligibleWorkers([], request(), new Set()), 'not_found', 'model_not_found');
+    failsWith(() => eligibleWorkers([worker('cpu', ['b'])], request(), never), 'not_found', 'model_not_found');
+    failsWith(() => eligibleWorkers([], request(), never), 'not_found', 'model_not_found');
   });
 
   it('another project’s worker does not make a model known (no 503 that would reveal it)', () => {
-    failsWith(() => eligibleWorkers([worker('cpu', ['a'], 'prj_2')], request(), new Set()), 'not_found', 'model_not_found');
+    failsWith(() => eligibleWorkers([worker('cpu', ['a'], 'prj_2')], request(), never), 'not_found', 'model_not_found');
+  });
+
+  it('a model seen before (for this project or shared) stays known after its workers left', () => {
+    const seenForProject = (model: string, project: string) => model === 'a' && project === 'prj_1';
+    failsWith(() => eligibleWorkers([], request(), seenForProject), 'unavailable', 'model_unavailable');
+    failsWith(() => eligibleWorkers([], request({ project: 'prj_2' }), seenForProject), 'not_found', 'model_not_found');
   });
 
   it('a known model with no eligible worker now is 503 model_unavailable with a Retry-After', () => {
     // Served in another pool.
-    failsWith(() => eligibleWorkers([worker('gpu-nvidia', ['a'])], request(), new Set()), 'unavailable', 'model_unavailable');
+    failsWith(() => eligibleWorkers([worker('gpu-nvidia', ['a'])], request(), never), 'unavailable', 'model_unavailable');
     // Served before (the worker left).
-    failsWith(() => eligibleWorkers([worker('cpu', ['b'])], request(), new Set(['a'])), 'unavailable', 'model_unavailable');
+    failsWith(() => eligibleWorkers([worker('cpu', ['b'])], request(), (model: string) => model === 'a'), 'unavailable', 'model_unavailable');
     // A worker of the pool has not said what it serves yet.
-    failsWith(() => eligibleWorkers([worker('cpu', undefined)], request(), new Set()), 'unavailable', 'model_unavailable');
+    failsWith(() => eligibleWorkers([worker('cpu', undefined)], request(), never), 'unavailable', 'model_unavailable');
     try {
-      eligibleWorkers([worker('gpu-nvidia', ['a'])], request(), new Set());
+      eligibleWorkers([worker('gpu-nvidia', ['a'])], request(), never);
     } catch (err) {
       assert.ok(isAppError(err) && (err.retryAfterSeconds ?? 0) > 0);
     }

@@ -44,14 +44,19 @@ export function isEligible(worker: Candidate, request: RouteRequest): boolean {
 
 /**
  * The eligible workers among `workers` (never empty), or the error that says why there are none.
- * `seenModels` holds every model id this gateway has seen advertised by a shared worker.
+ * `seenBefore(model, project)` says whether this gateway has seen a worker visible to `project`
+ * advertise `model` since it started.
  */
-export function eligibleWorkers<W extends Candidate>(workers: readonly W[], request: RouteRequest, seenModels: ReadonlySet<string>): W[] {
+export function eligibleWorkers<W extends Candidate>(
+  workers: readonly W[],
+  request: RouteRequest,
+  seenBefore: (model: string, project: string) => boolean,
+): W[] {
   const eligible = workers.filter((w) => isEligible(w, request));
   if (eligible.length > 0) return eligible;
   const visible = workers.filter((w) => visibleTo(w, request.project));
   const known =
-    seenModels.has(request.model) ||
+    seenBefore(request.model, request.project) ||
     visible.some((w) => w.models?.includes(request.model) ?? false) ||
     // A worker of the endpoint's pools that has not said what it serves yet may serve it.
     visible.some((w) => request.pools.includes(w.pool) && w.models === undefined);

@@ -17,7 +17,7 @@ import { callOptions, createAppClient, createGrpcChannel, type AppClient } from 
 import type { GrpcTlsFiles } from '../../../lib/grpc/tls.js';
 import type { Channel } from 'nice-grpc';
 import type { Breaker, BreakerState } from '../breaker.js';
-import { eligibleWorkers, visibleTo, type RouteRequest } from './eligibility.js';
+import { eligibleWorkers, type RouteRequest } from './eligibility.js';
 
 export type { RouteRequest } from './eligibility.js';
 
@@ -107,14 +107,20 @@ export function createFleet(options: FleetOptions): Fleet {
   const members = new Map<string, Member>();
   let workers: Worker[] = [];
   const retired = new Set<Member>();
-  /** Every model id a shared worker has advertised since start: such a model is known (503, not 404). */
+  /**
+   * Every (owner, model id) advertised since start ('' = shared): such a model stays known to the
+   * projects that could see it (503 model_unavailable, not 404) after its workers left.
+   */
   const seenModels = new Set<string>();
+  const seenKey = (owner: string, model: string): string => `${owner}\u0000${model}`;
+  const seenBefore = (model: string, project: string): boolean =>
+    seenModels.has(seenKey('', model)) || (project !== '' && seenModels.has(seenKey(project, model)));
   const learnModels = (worker: Worker, models: readonly string[]): void => {
     if (worker.models !== undefined && worker.models.join('\n') !== models.join('\n')) {
       options.logger.info({ worker: worker.address, pool: worker.pool, models, previous: worker.models }, 'worker now serves other models');
     }
     worker.models = models;
-    if (visibleTo(worker, '')) for (const m of models) seenModels.add(m);
+    for (const m of models) seenModels.add(seenKey(worker.owner ?? '', m));
   };
 
   const add = (spec: WorkerSpec, source: Worker['source']): void => {
@@ -202,7 +208,7 @@ export function createFleet(options: FleetOptions): Fleet {
       retired.add(member);
     },
     pick(request, exclude) {
-      const eligible = eligibleWorkers(workers, request, seenModels).filter((w) => !exclude.has(w));
+      const eligible = eligibleWorkers(workers, request, seenBefore).filter((w) => !exclude.has(w));
       if (eligible.length === 0) {
         throw new AppError('unavailable', 'No inference worker serves this endpoint right now.', {
           code: 'no_healthy_worker',
