@@ -162,7 +162,7 @@ export async function startGateway(
     { config, logger, auth, quota, fleet, tiers, metrics, usage, draining: () => draining, shutdown: shutdown.signal },
     config.GATEWAY_HOST,
     config.GATEWAY_GRPC_PORT,
-    workerTunnelService({ workers, fleet, logger, checkIntervalMs: config.GATEWAY_WORKER_CHECK_INTERVAL_MS }),
+    workerTunnelService({ workers, fleet, logger, checkIntervalMs: config.GATEWAY_WORKER_CHECK_INTERVAL_MS, draining: () => draining }),
   ).catch(async (err: unknown) => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     throw err;

@@ -100,7 +100,8 @@ describe('self-hosted workers: join keys, enrollment, dial-out tunnel', () => {
     children.push(shared);
     platform = await startPlatform({
       externalWorkers: [`self-hosted=127.0.0.1:${shared.port}`],
-      gatewayEnv: { TIERS_FILE: tiers },
+      // A long drain grace: stopping must still be quick, since idle tunnels close at once.
+      gatewayEnv: { TIERS_FILE: tiers, GATEWAY_DRAIN_GRACE_MS: '20000' },
       quotaEnv: { TIERS_FILE: tiers },
     });
     const admin = createAppClient(AuthServiceDefinition, createGrpcChannel(`127.0.0.1:${platform.authPort}`), { address: '', target: 'auth' });
@@ -118,8 +119,12 @@ describe('self-hosted workers: join keys, enrollment, dial-out tunnel', () => {
   });
 
   after(async () => {
-    for (const c of children) await c.kill();
+    const started = performance.now();
     await platform?.stop();
+    const stopMs = performance.now() - started;
+    console.log(`# platform stop with a self-hosted tunnel open: ${Math.round(stopMs)} ms (drain grace 20000 ms)`);
+    for (const c of children) await c.kill();
+    assert.ok(stopMs < 10_000, 'an idle tunnel does not hold the gateway for its drain grace');
   });
 
   it("serves its project's self_hosted endpoint with no listening port; another project never reaches it", async () => {

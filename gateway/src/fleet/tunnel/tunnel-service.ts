@@ -36,6 +36,8 @@ export interface TunnelServiceDeps {
   logger: Logger;
   /** Credential re-validation (and heartbeat) interval. */
   checkIntervalMs: number;
+  /** True once the gateway stops: each tunnel closes as soon as no call is open on it. */
+  draining: () => boolean;
 }
 
 type Context = CallContext & GatewayCallContext;
@@ -159,6 +161,13 @@ export function workerTunnelService(deps: TunnelServiceDeps): WorkerTunnelServic
       };
       void check();
       const checker = setInterval(() => void check(), deps.checkIntervalMs);
+      // A stopping gateway lets each tunnel's running calls finish, then closes it (the worker
+      // reconnects, to another replica behind the same address if there is one).
+      const drainer = setInterval(() => {
+        if (deps.draining() && tunnel.openCalls() === 0) {
+          end(new AppError('unavailable', 'The gateway is shutting down.', { code: 'gateway_draining', retryAfterSeconds: 1 }));
+        }
+      }, 200);
 
       try {
         for (;;) {
@@ -169,6 +178,7 @@ export function workerTunnelService(deps: TunnelServiceDeps): WorkerTunnelServic
         if (endError !== undefined) throw endError;
       } finally {
         clearInterval(checker);
+        clearInterval(drainer);
         context.signal.removeEventListener('abort', onGone);
         if (fleet.workers.includes(worker)) fleet.remove(address, 'tunnel');
         if (sessions.get(record.id) === replaced) sessions.delete(record.id);
