@@ -108,7 +108,7 @@ describe('self-hosted workers: join keys, enrollment, dial-out tunnel', () => {
     const tenant = async (slug: string): Promise<Tenant> => {
       const project = await admin.createProject({ slug, name: slug }, callOptions('t'));
       await admin.createEndpoint(
-        { project: slug, slug: 'own', tier: 'self_hosted', model: 'own-model', hardwarePool: 'self-hosted', contextWindow: 4096 },
+        { project: slug, slug: 'own', tier: 'self_hosted', model: 'simulator', hardwarePool: 'self-hosted', contextWindow: 4096 },
         callOptions('t'),
       );
       const key = await admin.createApiKey({ project: slug, name: slug, scopes: [Scope.SCOPE_INFERENCE, Scope.SCOPE_MANAGEMENT], endpointSlug: '' }, callOptions('t'));
