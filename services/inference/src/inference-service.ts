@@ -1,6 +1,7 @@
 /**
  * InferenceService implementation: admission, the engine stream mapped to proto messages,
- * load signals (EWMA tokens/s and TTFT) and draining. Engines live in engines/, one folder each.
+ * embeddings (under the same admission), load signals (EWMA tokens/s and TTFT) and draining.
+ * Engines live in engines/, one folder each.
  *
  * This is where the sampling defaults are applied (lib/chat/sampling.ts): a request without
  * temperature / top_p gets them here, so every engine samples the same way whoever called.
@@ -12,6 +13,8 @@ import type { CallContext } from 'nice-grpc';
 import {
   HardwareClass,
   type ChatMessage as ProtoChatMessage,
+  type EmbedRequest,
+  type EmbedResponse,
   type GenerateRequest,
   type GenerateResponse,
   type InferenceServiceImplementation,
@@ -44,6 +47,8 @@ export interface InferenceService {
 }
 
 const EWMA_ALPHA = 0.2;
+/** OpenAI's bound on one embeddings request. */
+const MAX_EMBED_INPUTS = 2048;
 
 export function toEngineMessages(messages: ProtoChatMessage[]): ChatMessage[] {
   if (messages.length === 0) throw invalidRequest('messages must not be empty', { param: 'messages' });
@@ -101,7 +106,12 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
       throw new AppError('unavailable', 'The model is still loading.', { code: 'model_loading', retryAfterSeconds: 5 });
     }
     if (request.stop.length > 4) throw invalidRequest('at most 4 stop sequences', { param: 'stop' });
-    const messages = toEngineMessages(request.messages);
+    // A legacy completion's raw prompt replaces the conversation.
+    const prompt = request.prompt;
+    if (prompt !== undefined && request.messages.length > 0) {
+      throw invalidRequest('a generation has either messages or a prompt, not both', { param: 'prompt' });
+    }
+    const messages = prompt === undefined ? toEngineMessages(request.messages) : [];
     const release = await admission.acquire(context.signal);
     notify();
     const started = performance.now();
@@ -109,7 +119,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
     let tokens = 0;
     try {
       const info = engine.info();
-      const promptTokens = await engine.countPromptTokens(messages);
+      const promptTokens = await engine.countPromptTokens(messages, prompt);
       yield { start: { model: info.model, systemFingerprint: info.fingerprint, workerId: deps.workerId, promptTokens } };
       const params = {
         requestId: request.requestId || randomUUID(),
@@ -118,6 +128,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
         ...withSamplingDefaults({ temperature: request.temperature, topP: request.topP }),
         seed: request.seed,
         stop: request.stop,
+        ...(prompt === undefined ? {} : { prompt }),
       };
       for await (const event of engine.generate(params, context.signal)) {
         if (event.type === 'delta') {
@@ -142,6 +153,42 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
       notify();
       if (draining) settleDrain();
       context.logger.debug({ tokens, ms: Math.round(performance.now() - started) }, 'generation ended');
+    }
+  }
+
+  async function embed(request: EmbedRequest, context: CallContext & RequestContext): Promise<EmbedResponse> {
+    if (draining) {
+      throw new AppError('unavailable', 'The worker is shutting down.', { code: 'worker_draining', retryAfterSeconds: 1 });
+    }
+    if (!engine.ready()) {
+      throw new AppError('unavailable', 'The model is still loading.', { code: 'model_loading', retryAfterSeconds: 5 });
+    }
+    if (request.inputs.length === 0 || request.inputs.length > MAX_EMBED_INPUTS) {
+      throw invalidRequest(`input must hold 1 to ${MAX_EMBED_INPUTS} texts`, { param: 'input' });
+    }
+    if (request.inputs.some((text) => text.length === 0)) throw invalidRequest('input must not contain empty strings', { param: 'input' });
+    if (request.dimensions !== undefined && request.dimensions < 1) throw invalidRequest('dimensions must be at least 1', { param: 'dimensions' });
+    const release = await admission.acquire(context.signal);
+    notify();
+    const started = performance.now();
+    try {
+      const info = engine.info();
+      const result = await engine.embed(
+        { requestId: request.requestId || randomUUID(), inputs: request.inputs, dimensions: request.dimensions },
+        context.signal,
+      );
+      if (deps.metrics) recordTokens(deps.metrics, { promptTokens: result.promptTokens, completionTokens: 0 });
+      return {
+        model: info.model,
+        workerId: deps.workerId,
+        embeddings: result.embeddings.map((values) => ({ values })),
+        promptTokens: result.promptTokens,
+      };
+    } finally {
+      release();
+      notify();
+      if (draining) settleDrain();
+      context.logger.debug({ inputs: request.inputs.length, ms: Math.round(performance.now() - started) }, 'embedding ended');
     }
   }
 
@@ -175,6 +222,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
   return {
     impl: {
       generate,
+      embed,
       getStatus: async () => ({ status: status() }),
       watchStatus,
     },

@@ -97,17 +97,24 @@ for (const kind of STORE_KINDS) {
           hardwarePool: 'cpu',
           contextWindow: 8,
           active: true,
+          kind: 'chat',
           createdAt: t,
         });
         await assert.rejects(
-          store.insertEndpoint({ id: 'ep_2', projectId: 'proj_x', slug: 'chat', tier: 'free', model: 'm', hardwarePool: 'cpu', contextWindow: 8, active: true, createdAt: t }),
+          store.insertEndpoint({ id: 'ep_2', projectId: 'proj_x', slug: 'chat', tier: 'free', model: 'm', hardwarePool: 'cpu', contextWindow: 8, active: true, kind: 'chat', createdAt: t }),
           UniqueViolationError,
         );
+        await store.insertEndpoint({ id: 'ep_3', projectId: 'proj_x', slug: 'emb', tier: 'free', model: 'm', hardwarePool: 'cpu', contextWindow: 8, active: true, kind: 'embeddings', createdAt: t });
+        assert.equal((await store.findEndpoint('proj_x', 'emb'))?.kind, 'embeddings');
+        assert.equal((await store.findEndpoint('proj_x', 'chat'))?.kind, 'chat');
+        assert.equal((await store.findKeyForAuth('nothing', 'emb')), undefined);
         await store.insertApiKey({ ...key('key_1', 'proj_x', 'aa'.repeat(32), t), expiresAt: t + 5, endpointId: 'ep_1' });
         await assert.rejects(store.insertApiKey(key('key_2', 'proj_x', 'aa'.repeat(32))), UniqueViolationError);
 
         const lookup = await store.findKeyForAuth('aa'.repeat(32), 'chat');
         assert.equal(lookup?.key.expiresAt, t + 5);
+        assert.equal(lookup?.endpoint?.kind, 'chat');
+        assert.equal((await store.findKeyForAuth('aa'.repeat(32), 'emb'))?.endpoint?.kind, 'embeddings');
         assert.equal(lookup?.key.endpointSlug, 'chat');
         assert.equal(lookup?.endpoint?.id, 'ep_1');
         assert.equal(lookup?.endpoint?.active, true);

@@ -87,8 +87,9 @@ async function createLlamaEngine(config: InferenceConfig, logger: Logger): Promi
     },
     info: () => current.info(),
     ready: () => current.ready(),
-    countPromptTokens: (m) => current.countPromptTokens(m),
+    countPromptTokens: (m, p) => current.countPromptTokens(m, p),
     generate: (p, s) => current.generate(p, s),
+    embed: (p, s) => current.embed(p, s),
     close: () => current.close(),
   };
   return { engine, gpu: () => current.hardware().gpu };

@@ -4,9 +4,11 @@
  *
  * - model-file.ts: model path or `hf:` URI → file on disk, downloads bounded by a stall timer;
  * - backend.ts: the llama.cpp binaries for the requested GPU, its logs, the hardware in use;
- * - prompt.ts: messages → the model's chat template → tokens (what we count is what we run);
+ * - prompt.ts: messages → the model's chat template → tokens (what we count is what we run), or a
+ *   legacy completion's raw prompt → tokens;
  * - sequence-pool.ts: the context's fixed sequences, one generation each;
  * - generation.ts: sampling and the generation loop;
+ * - embedding.ts: embeddings on a second, embedding-only context created on first use;
  * - model-info.ts: model name, fingerprint and context window reported to clients;
  * - tiny-gguf.ts: the generated tiny model used by tests and as the offline fallback.
  *
@@ -24,12 +26,13 @@ import {
   type LlamaModel,
 } from 'node-llama-cpp';
 import { unavailable } from '../../../../../lib/errors/app-error.js';
-import type { Engine, EngineEvent, EngineInfo, GenerateParams } from '../engine.js';
+import type { ChatMessage, Engine, EngineEvent, EngineInfo, GenerateParams } from '../engine.js';
 import { detectHardware, loadLlama, noHardware, type LlamaGpuOption, type LlamaHardware } from './backend.js';
 import { resolveSampling, runCompletion } from './generation.js';
 import { defaultContextSize, describeLoadedModel, pendingInfo } from './model-info.js';
 import { resolveModel, type ModelSource } from './model-file.js';
-import { renderPrompt } from './prompt.js';
+import { createEmbedder, type Embedder } from './embedding.js';
+import { renderPrompt, renderRawPrompt, type RenderedPrompt } from './prompt.js';
 import { createSequencePool, type SequencePool } from './sequence-pool.js';
 
 
@@ -63,6 +66,7 @@ interface Loaded {
   pool: SequencePool<LlamaContextSequence>;
   info: EngineInfo;
   hardware: LlamaHardware;
+  embedder: Embedder;
 }
 
 export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCppEngineDeps): LlamaCppEngine {
@@ -101,7 +105,8 @@ export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCpp
       const info = await describeLoadedModel({ modelName: opts.modelName, modelFile, model, context, llama, hardware, threads });
       const chatWrapper = resolveChatWrapper(model);
       if (closed) throw unavailable('llama-cpp engine was closed while starting');
-      loaded = { llama, model, context, chatWrapper, pool: createSequencePool(sequences), info, hardware };
+      const embedder = createEmbedder(model, { contextSize: context.contextSize, threads });
+      loaded = { llama, model, context, chatWrapper, pool: createSequencePool(sequences), info, hardware, embedder };
       const { engine: _engine, ...described } = info; // the child logger already says engine
       logger.info(
         { ...described, chatWrapper: chatWrapper.wrapperName, threads, parallel, ...hardware },
@@ -121,7 +126,7 @@ export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCpp
 
   async function* generate(params: GenerateParams, signal: AbortSignal): AsyncGenerator<EngineEvent, void, undefined> {
     const state = requireLoaded();
-    const prompt = renderPrompt(state.chatWrapper, state.model, params.messages);
+    const prompt = render(state, params.messages, params.prompt);
     const sampling = resolveSampling(params, prompt.promptTokens, state.context.contextSize);
     let sequence: LlamaContextSequence;
     try {
@@ -150,6 +155,7 @@ export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCpp
     state.pool.close(unavailable('llama-cpp engine is closed'));
     closing.abort(unavailable('llama-cpp engine is closing'));
     await Promise.allSettled([...runs]);
+    await state.embedder.close();
     // Order matters: sequences live in the context, the context in the model, all in llama.
     await state.context.dispose();
     await state.model.dispose();
@@ -168,14 +174,16 @@ export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCpp
     },
     info: () => loaded?.info ?? pendingInfo(opts),
     ready: () => loaded !== undefined && !closed,
-    countPromptTokens: async (messages) => {
-      const state = requireLoaded();
-      return renderPrompt(state.chatWrapper, state.model, messages).promptTokens;
-    },
+    countPromptTokens: async (messages, prompt) => render(requireLoaded(), messages, prompt).promptTokens,
     generate,
+    embed: (params, signal) => requireLoaded().embedder.embed(params, signal),
     close,
     hardware: () => loaded?.hardware ?? noHardware(),
   };
+}
+
+function render(state: Loaded, messages: ChatMessage[], prompt: string | undefined): RenderedPrompt {
+  return prompt === undefined ? renderPrompt(state.chatWrapper, state.model, messages) : renderRawPrompt(state.model, prompt);
 }
 
 /** Aborts `target` when any of `sources` aborts (at once if one already has); returns the unlink. */

@@ -1,6 +1,7 @@
 /**
  * The upstream request: where it goes (a normalized base URL) and what it says (an OpenAI
- * `POST /chat/completions` body for our GenerateParams, always streaming with usage).
+ * `POST /chat/completions` body for our GenerateParams, or a `POST /completions` body for a raw
+ * prompt, always streaming with usage).
  */
 import type { ChatMessage, GenerateParams } from '../engine.js';
 
@@ -47,11 +48,16 @@ function toUpstreamMessage(m: ChatMessage): Record<string, string> {
   return out;
 }
 
-/** The streaming chat-completions body; unset sampling parameters and an empty stop list are omitted. */
+/** The upstream path: legacy completions for a raw prompt, chat completions otherwise. */
+export function completionPath(params: GenerateParams): string {
+  return params.prompt === undefined ? '/chat/completions' : '/completions';
+}
+
+/** The streaming request body; unset sampling parameters and an empty stop list are omitted. */
 export function chatCompletionBody(model: string, params: GenerateParams): Record<string, unknown> {
   const body: Record<string, unknown> = {
     model,
-    messages: params.messages.map(toUpstreamMessage),
+    ...(params.prompt === undefined ? { messages: params.messages.map(toUpstreamMessage) } : { prompt: params.prompt }),
     stream: true,
     stream_options: { include_usage: true },
   };

@@ -2,13 +2,18 @@
  * The simulator engine: deterministic text at a configured speed, with injectable faults.
  * A tool for load and fault tests and for demos without a model — never inference. It says so
  * in every response: the model is `simulator` and the fingerprint `fp_simulator`.
+ *
+ * A legacy completion (raw `prompt`) gets the same word stream. Embeddings are deterministic
+ * pseudo-random unit vectors derived from a hash of each input (same text, same vector; no
+ * meaning), {@link SIMULATOR_EMBEDDING_DIMENSIONS} long unless `dimensions` asks otherwise.
  */
 import { createHash } from 'node:crypto';
 import { delay } from 'abort-controller-x';
 import { clampMaxTokens, completionRoom } from '../../../../../lib/chat/context-window.js';
-import { estimatePromptTokens } from '../../../../../lib/chat/prompt-tokens.js';
+import { estimatePromptTokens, estimateTextTokens } from '../../../../../lib/chat/prompt-tokens.js';
 import { AppError } from '../../../../../lib/errors/app-error.js';
-import type { Engine, EngineEvent, GenerateParams } from '../engine.js';
+import type { ChatMessage, EmbedParams, EmbedResult, Engine, EngineEvent, GenerateParams } from '../engine.js';
+import { normalize } from '../vector.js';
 
 export interface SimulatorOptions {
   tokensPerSecond: number;
@@ -29,6 +34,7 @@ export interface SimulatorOptions {
 }
 
 export const SIMULATOR_MODEL = 'simulator';
+export const SIMULATOR_EMBEDDING_DIMENSIONS = 64;
 
 const WORDS = [
   'The', 'simulator', 'streams', 'deterministic', 'tokens', 'so', 'tests', 'and', 'benchmarks',
@@ -48,10 +54,11 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
       backend: `simulator ${options.tokensPerSecond} tok/s`,
     }),
     // No tokenizer: prompts are counted with the shared estimate (lib/chat/prompt-tokens.ts).
-    countPromptTokens: async (messages) => estimatePromptTokens(messages),
+    countPromptTokens: async (messages, prompt) => countPrompt(messages, prompt),
     async *generate(params: GenerateParams, signal: AbortSignal): AsyncGenerator<EngineEvent> {
-      const promptTokens = estimatePromptTokens(params.messages);
-      const maxTokens = clampMaxTokens(params.maxTokens, completionRoom(options.contextWindow, promptTokens));
+      const promptTokens = countPrompt(params.messages, params.prompt);
+      const room = completionRoom(options.contextWindow, promptTokens, params.prompt === undefined ? 'messages' : 'prompt');
+      const maxTokens = clampMaxTokens(params.maxTokens, room);
       const limit = Math.min(maxTokens, options.responseTokens);
       const start = seedFrom(params);
       let text = '';
@@ -93,12 +100,30 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
         throw err;
       }
     },
+    embed: async (params) => simulatedEmbeddings(params),
     async close() {},
   };
 }
 
+function countPrompt(messages: ChatMessage[], prompt: string | undefined): number {
+  return prompt === undefined ? estimatePromptTokens(messages) : estimateTextTokens(prompt);
+}
+
+function simulatedEmbeddings(params: EmbedParams): EmbedResult {
+  const dimensions = params.dimensions ?? SIMULATOR_EMBEDDING_DIMENSIONS;
+  const embeddings = params.inputs.map((input) => {
+    const values: number[] = [];
+    for (let block = 0; values.length < dimensions; block++) {
+      const digest = createHash('sha256').update(`${block}\n${input}`).digest();
+      for (let i = 0; i + 1 < digest.length && values.length < dimensions; i += 2) values.push(digest.readUInt16BE(i) / 32768 - 1);
+    }
+    return normalize(values);
+  });
+  return { embeddings, promptTokens: params.inputs.reduce((n, input) => n + estimateTextTokens(input), 0) };
+}
+
 function seedFrom(params: GenerateParams): number {
-  const basis = params.seed !== undefined ? String(params.seed) : params.messages.map((m) => m.content).join('\n');
+  const basis = params.seed !== undefined ? String(params.seed) : (params.prompt ?? params.messages.map((m) => m.content).join('\n'));
   return createHash('sha256').update(basis).digest().readUInt16BE(0);
 }
 
