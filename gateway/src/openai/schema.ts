@@ -39,10 +39,15 @@ export const chatCompletionRequest = z.object({
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
 
 export function parseChatCompletionRequest(body: unknown): ChatCompletionRequest {
+  return parseRequestBody(chatCompletionRequest, body);
+}
+
+/** Validates a JSON request body against `schema`: one 400 naming the first offending `param`. */
+export function parseRequestBody<T>(schema: z.ZodType<T>, body: unknown): T {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw invalidRequest('The request body must be a JSON object.', { code: 'invalid_request' });
   }
-  const result = chatCompletionRequest.safeParse(body);
+  const result = schema.safeParse(body);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const path = issue?.path ?? [];
