@@ -3,7 +3,7 @@
  *
  *   xero projects create <slug> [--name <name>]
  *   xero projects list
- *   xero endpoints create <project> <slug> --tier <tier> --model <model> [--pool <pool>] [--context-window <n>]
+ *   xero endpoints create <project> <slug> --tier <tier> --model <model> [--pool <pool>] [--context-window <n>] [--kind chat|embeddings]
  *   xero endpoints list <project>
  *   xero endpoints activate|deactivate <project> <slug>
  *   xero keys create <project> [--name <name>] [--scopes inference,management] [--endpoint <slug>] [--expires-in <seconds>]
@@ -24,6 +24,7 @@ import {
   type Endpoint,
   type Project,
 } from '../gen/xerotier/auth/v1/auth_service.js';
+import { ENDPOINT_KIND_NAMES, endpointKindName, endpointKindValue, type EndpointKindName } from '../lib/auth/endpoint-kinds.js';
 import { MAX_EXPIRES_AT_MS } from '../lib/auth/expiry.js';
 import { SCOPE_NAMES, isScopeName, scopeName, scopeValue } from '../lib/auth/scopes.js';
 import { isAppError } from '../lib/errors/app-error.js';
@@ -51,6 +52,7 @@ const endpointJson = (e: Endpoint) => ({
   hardware_pool: e.hardwarePool,
   context_window: e.contextWindow,
   active: e.active,
+  kind: endpointKindName(e.kind) ?? 'unknown',
   created_at: unix(e.createTime),
 });
 const keyJson = (k: ApiKey) => ({
@@ -169,6 +171,7 @@ endpoints
   .requiredOption('--model <model>', 'model served by the endpoint')
   .option('--pool <pool>', "hardware pool (default: the tier's first pool)")
   .option('--context-window <tokens>', 'context window in tokens', positiveInt('--context-window'))
+  .addOption(new Option('--kind <kind>', 'what the endpoint serves').choices(ENDPOINT_KIND_NAMES).default('chat'))
   .action(
     action(
       async (
@@ -176,17 +179,25 @@ endpoints
         global,
         project: string,
         slug: string,
-        o: { tier: string; model: string; pool?: string; contextWindow?: number },
+        o: { tier: string; model: string; pool?: string; contextWindow?: number; kind: EndpointKindName },
       ) => {
         const { endpoint } = await client.createEndpoint(
-          { project, slug, tier: o.tier, model: o.model, hardwarePool: o.pool ?? '', contextWindow: o.contextWindow ?? 0 },
+          {
+            project,
+            slug,
+            tier: o.tier,
+            model: o.model,
+            hardwarePool: o.pool ?? '',
+            contextWindow: o.contextWindow ?? 0,
+            kind: endpointKindValue(o.kind),
+          },
           opts(),
         );
         if (!endpoint) throw new Error('no endpoint returned');
         print(
           global,
-          `created endpoint ${endpoint.slug} (${endpoint.id}): tier ${endpoint.tier}, pool ${endpoint.hardwarePool}, ` +
-            `model ${endpoint.model}, context ${endpoint.contextWindow}`,
+          `created endpoint ${endpoint.slug} (${endpoint.id}): ${endpointKindName(endpoint.kind) ?? 'unknown'}, tier ${endpoint.tier}, ` +
+            `pool ${endpoint.hardwarePool}, model ${endpoint.model}, context ${endpoint.contextWindow}`,
         );
         return endpointJson(endpoint);
       },
@@ -201,8 +212,17 @@ endpoints
       print(
         global,
         table([
-          ['ID', 'SLUG', 'TIER', 'POOL', 'MODEL', 'CONTEXT', 'ACTIVE'],
-          ...list.map((e) => [e.id, e.slug, e.tier, e.hardwarePool, e.model, String(e.contextWindow), e.active ? 'yes' : 'no']),
+          ['ID', 'SLUG', 'KIND', 'TIER', 'POOL', 'MODEL', 'CONTEXT', 'ACTIVE'],
+          ...list.map((e) => [
+            e.id,
+            e.slug,
+            endpointKindName(e.kind) ?? 'unknown',
+            e.tier,
+            e.hardwarePool,
+            e.model,
+            String(e.contextWindow),
+            e.active ? 'yes' : 'no',
+          ]),
         ]),
       );
       return list.map(endpointJson);

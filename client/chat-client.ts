@@ -18,13 +18,15 @@ import {
   type ChatServiceClient,
   type CreateChatCompletionRequest,
   type CreateChatCompletionResponse,
+  type CreateEmbeddingRequest,
+  type CreateEmbeddingResponse,
   type ListModelsResponse,
   type ToolCall,
 } from '../gen/xerotier/gateway/v1/chat_service.js';
 import { decodeRichStatus, STATUS_DETAILS_TRAILER, type QuotaViolation } from '../lib/errors/rich-status.js';
 
 export { FinishReason, ResponseFormatType, Role, ToolChoiceMode } from '../gen/xerotier/gateway/v1/chat_service.js';
-export type { CreateChatCompletionResponse, ListModelsResponse };
+export type { CreateChatCompletionResponse, CreateEmbeddingResponse, ListModelsResponse };
 
 export type RoleName = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 
@@ -48,6 +50,11 @@ export interface ChatClient {
   /** Collects a completion into its text, finish reason and usage (unary-style use). */
   complete(request: ChatRequest, options?: CallOptions): Promise<Completion>;
   listModels(request: { project: string; endpoint: string }, options?: CallOptions): Promise<ListModelsResponse>;
+  /** Embeds `inputs` on an embeddings endpoint: one vector per input, in order. */
+  createEmbedding(
+    request: Partial<CreateEmbeddingRequest> & { project: string; endpoint: string; inputs: string[] },
+    options?: CallOptions,
+  ): Promise<CreateEmbeddingResponse>;
   close(): void;
 }
 
@@ -135,6 +142,17 @@ export function createChatClient(options: { address: string; apiKey: string; cha
       const local = localDeadline(o);
       try {
         return await client.listModels(request, callOptions(o, seen, local.signal));
+      } catch (err) {
+        throw local.expired() ? deadlineError(seen) : toChatClientError(err, seen);
+      } finally {
+        local.clear();
+      }
+    },
+    async createEmbedding(request, o) {
+      const seen = Metadata();
+      const local = localDeadline(o);
+      try {
+        return await client.createEmbedding(request, callOptions(o, seen, local.signal));
       } catch (err) {
         throw local.expired() ? deadlineError(seen) : toChatClientError(err, seen);
       } finally {

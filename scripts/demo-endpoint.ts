@@ -2,7 +2,7 @@
  * `npm start`'s demo endpoint names the model its worker actually serves: SmolLM2 when it could be
  * had, the built-in tiny test model when `npm start` fell back to it (offline, nothing cached),
  * whatever LLAMA_MODEL or the upstream is otherwise. Once the worker is ready this asks it which
- * platform model id it advertises, points the demo endpoint at that id when it names another one
+ * platform model id it advertises, points the demo endpoints (chat and embeddings) at that id when it names another one
  * (a previous run served a different model), and waits until the gateway answers with it (its
  * auth cache holds the endpoint for up to GATEWAY_AUTH_CACHE_TTL_MS).
  */
@@ -44,14 +44,15 @@ export async function alignDemoEndpoint(options: DemoEndpointOptions): Promise<s
     const served = status?.models[0]?.id;
     if (!served) return undefined;
     const { endpoints } = await auth.listEndpoints({ project: options.project }, { ...callOptions('start-demo-model'), deadline: 2000 });
-    const demo = endpoints.find((e) => e.slug === options.endpoint);
-    if (!demo) return undefined;
-    if (demo.model !== served) {
+    if (!endpoints.some((e) => e.slug === options.endpoint)) return undefined;
+    // Every demo endpoint (chat and embeddings) is served by the one local worker.
+    for (const demo of endpoints) {
+      if (demo.model === served) continue;
       await auth.setEndpointModel(
-        { project: options.project, endpoint: options.endpoint, model: served },
+        { project: options.project, endpoint: demo.slug, model: served },
         { ...callOptions('start-demo-model'), deadline: 2000 },
       );
-      logger.info({ endpoint: `${options.project}/${options.endpoint}`, model: served, previous: demo.model }, 'the demo endpoint now names the model the worker serves');
+      logger.info({ endpoint: `${options.project}/${demo.slug}`, model: served, previous: demo.model }, 'the demo endpoint now names the model the worker serves');
     }
     // The gateway caches the endpoint with the key (≤ 5 s): wait until it names the new model.
     for (let i = 0; i < 40; i++) {

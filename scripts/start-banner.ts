@@ -1,7 +1,8 @@
 /**
  * The text `npm start` prints once the platform answers: base URLs, where the demo key is (never
- * the key itself: this output is the log stream), a curl line that reads the key from its file,
- * the metrics endpoints, and a plain warning when the tiny test model is what is being served.
+ * the key itself: this output is the log stream), a curl line that reads the key from its file
+ * (and one for the demo `embeddings` endpoint), the metrics endpoints, and a plain warning when
+ * the tiny test model is what is being served.
  */
 import path from 'node:path';
 
@@ -29,6 +30,7 @@ export function displayPath(root: string, file: string): string {
 
 export function formatBanner(info: BannerInfo): string {
   const base = `http://127.0.0.1:${info.gatewayPort}/demo/chat/v1`;
+  const embeddings = `http://127.0.0.1:${info.gatewayPort}/demo/embeddings/v1`;
   const keyFile = displayPath(info.root, info.demoKeyFile);
   const lines = [
     '',
@@ -53,6 +55,10 @@ export function formatBanner(info: BannerInfo): string {
     '',
     `  curl ${base}/chat/completions -H "Authorization: Bearer $(cat ${keyFile})" -H "Content-Type: application/json" \\`,
     `    -d '{"model":"${info.model?.name ?? 'smollm2-135m-instruct'}","messages":[{"role":"user","content":"Hello!"}]}'`,
+    '',
+    '  Embeddings (endpoint `embeddings`, same key):',
+    `  curl ${embeddings}/embeddings -H "Authorization: Bearer $(cat ${keyFile})" -H "Content-Type: application/json" \\`,
+    `    -d '{"model":"smollm2-135m-instruct","input":["Hello!","Bonjour !"]}'`,
     '',
     '  Ctrl-C stops everything.',
     '',

@@ -14,6 +14,8 @@ import { draining } from './failure-policy.js';
 import { requestLogging } from './request-log.js';
 import type { RequestLocals } from './request-context.js';
 import { chatCompletionsHandler } from './routes/chat-completions.js';
+import { completionsHandler } from './routes/completions.js';
+import { embeddingsHandler } from './routes/embeddings.js';
 import { managementRouter } from './routes/management.js';
 import { modelsHandler } from './routes/models.js';
 import { usageRouter } from './routes/usage.js';
@@ -97,6 +99,8 @@ export function createApp(deps: GatewayDeps): express.Express {
   app.use(express.json({ limit: deps.config.GATEWAY_BODY_LIMIT, strict: true }));
 
   app.post('/:project/:endpoint/v1/chat/completions', chatCompletionsHandler(deps));
+  app.post('/:project/:endpoint/v1/completions', completionsHandler(deps));
+  app.post('/:project/:endpoint/v1/embeddings', embeddingsHandler(deps));
   app.get('/:project/:endpoint/v1/models', modelsHandler(deps));
   app.use('/:project/v1/management', managementRouter({ auth: deps.auth }));
   app.use('/:project/v1/usage', usageRouter({ auth: deps.auth, ledger: deps.ledger }));

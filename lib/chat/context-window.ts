@@ -16,14 +16,15 @@ export function effectiveContextWindow(configured: number, actual: number): numb
 
 /**
  * Completion tokens left after the prompt. A prompt that leaves no room for one completion token
- * is the caller's error (400 `context_length_exceeded` on `messages`).
+ * is the caller's error (400 `context_length_exceeded` on `messages`, or `prompt` for a legacy
+ * completion).
  */
-export function completionRoom(contextWindow: number, promptTokens: number): number {
+export function completionRoom(contextWindow: number, promptTokens: number, param: 'messages' | 'prompt' = 'messages'): number {
   if (promptTokens >= contextWindow) {
     throw invalidRequest(
-      `This model's maximum context length is ${contextWindow} tokens, but the messages use ` +
-        `${promptTokens} tokens, leaving no room for a completion. Shorten the messages.`,
-      { code: 'context_length_exceeded', param: 'messages' },
+      `This model's maximum context length is ${contextWindow} tokens, but the ${param} use ` +
+        `${promptTokens} tokens, leaving no room for a completion. Shorten the ${param}.`,
+      { code: 'context_length_exceeded', param },
     );
   }
   return contextWindow - promptTokens;

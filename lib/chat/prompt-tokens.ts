@@ -20,6 +20,11 @@ export const PER_MESSAGE_TOKENS = 4;
 export const REPLY_PRIMING_TOKENS = 2;
 export const CHARACTERS_PER_TOKEN = 4;
 
+/** The estimate of a raw text prompt (a legacy completion, an embedding input): no template frame. */
+export function estimateTextTokens(text: string): number {
+  return Math.ceil(text.length / CHARACTERS_PER_TOKEN);
+}
+
 /** Takes engine messages (string content) as well as OpenAI request messages (text parts, null). */
 export function estimatePromptTokens(messages: ReadonlyArray<{ content: OpenAIContent }>): number {
   return messages.reduce(

@@ -49,8 +49,14 @@ describe('xero CLI', () => {
     const ep = await json(['endpoints', 'create', 'acme', 'chat', '--tier', 'free', '--model', 'smollm2-135m-instruct', '--context-window', '2048']);
     assert.equal(ep.hardware_pool, 'cpu');
     assert.equal(ep.context_window, 2048);
+    assert.equal(ep.kind, 'chat', 'the default kind');
+    const emb = await json(['endpoints', 'create', 'acme', 'emb', '--tier', 'free', '--model', 'smollm2-135m-instruct', '--kind', 'embeddings']);
+    assert.equal(emb.kind, 'embeddings');
+    const refused = await xero(['--auth', t.address, 'endpoints', 'create', 'acme', 'x', '--tier', 'free', '--model', 'm', '--kind', 'images']);
+    assert.notEqual(refused.code, 0);
     const table = await xero(['--auth', t.address, 'endpoints', 'list', 'acme']);
-    assert.match(table.stdout, /chat\s+free\s+cpu\s+smollm2-135m-instruct\s+2048\s+yes/);
+    assert.match(table.stdout, /\schat\s+chat\s+free\s+cpu\s+smollm2-135m-instruct\s+2048\s+yes/);
+    assert.match(table.stdout, /\semb\s+embeddings\s+free\s+cpu\s+smollm2-135m-instruct\s+\d+\s+yes/);
     const moved = await json(['endpoints', 'set-model', 'acme', 'chat', 'xerotier-tiny-successor']);
     assert.equal(moved.model, 'xerotier-tiny-successor');
     const bad = await xero(['--auth', t.address, 'endpoints', 'set-model', 'acme', 'chat', 'no spaces']);

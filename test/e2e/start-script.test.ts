@@ -65,6 +65,17 @@ describe('npm start', () => {
         code: 'OK',
       });
       assert.ok((authenticated ?? 0) >= 1);
+
+      // After the counts above: the embeddings curl line, on the seeded `embeddings` endpoint with the same key.
+      const embeddingsCurl = [...out.matchAll(/^ {2}(curl .*\\\n\s+-d '.*')$/gm)].map((m) => m[1]!).find((c) => c.includes('/demo/embeddings/v1/embeddings'));
+      assert.ok(embeddingsCurl, 'an embeddings curl line is printed');
+      const embedded = JSON.parse((await run('sh', ['-c', `${embeddingsCurl} --silent --show-error`], { cwd: root })).stdout) as {
+        object: string;
+        data: Array<{ embedding: number[] }>;
+      };
+      assert.equal(embedded.object, 'list');
+      assert.equal(embedded.data.length, 2);
+      assert.ok(embedded.data.every((d) => d.embedding.length > 0));
     } finally {
       const code = await platform.interrupt();
       platform.cleanup();

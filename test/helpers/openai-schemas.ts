@@ -9,6 +9,8 @@ const file = path.join(import.meta.dirname, '..', 'fixtures', 'openai', 'openai-
 export type SchemaName =
   | 'CreateChatCompletionResponse'
   | 'CreateChatCompletionStreamResponse'
+  | 'CreateEmbeddingResponse'
+  | 'CreateCompletionResponse'
   | 'ListModelsResponse'
   | 'ErrorResponse';
 

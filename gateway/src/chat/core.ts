@@ -2,12 +2,15 @@
  * The transport-neutral steps of a chat request, shared by the HTTP route and the gRPC service:
  * authenticate → (the transport parses) → admit (context check, worker pre-check, quota
  * reservation) → open the generation → (the transport renders) → settle the quota to the real
- * usage. Each transport supplies only its own parse and render.
+ * usage. Each transport supplies only its own parse and render. A legacy completion is the same
+ * generation with a raw prompt instead of messages; embeddings (embeddings/core.ts) share
+ * authenticate and the quota step (`reserve`).
  */
-import { estimatePromptTokens, toolsAsText } from '../../../lib/chat/prompt-tokens.js';
+import { endpointKindName, type EndpointKindName } from '../../../lib/auth/endpoint-kinds.js';
+import { estimatePromptTokens, estimateTextTokens, toolsAsText } from '../../../lib/chat/prompt-tokens.js';
 import type { Logger } from 'pino';
 import { Scope, type Endpoint, type Principal } from '../../../gen/xerotier/auth/v1/auth_service.js';
-import type { GenerateRequest, GenerateResponse } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { GenerateRequest, type GenerateResponse } from '../../../gen/xerotier/inference/v1/inference_service.js';
 import type { LimitStatus as QuotaLimitStatus } from '../../../gen/xerotier/quota/v1/quota_service.js';
 import { AppError, invalidRequest } from '../../../lib/errors/app-error.js';
 import { recordTokens, type GatewayMetrics } from '../metrics.js';
@@ -45,6 +48,8 @@ export interface ChatCall {
 /** The chat parameters, already validated and mapped by the transport. */
 export interface ChatInput {
   messages: GenerateRequest['messages'];
+  /** A legacy completion's raw prompt (then `messages` is empty). */
+  prompt?: string | undefined;
   /** Requested completion tokens; omitted or too large → the context left. */
   maxTokens: number | undefined;
   temperature: number;
@@ -56,7 +61,13 @@ export interface ChatInput {
 }
 
 /** The request fields beyond the basic sampling ones; the worker refuses those its engine cannot honour. */
-export type ChatFeatures = Omit<GenerateRequest, 'requestId' | 'messages' | 'maxTokens' | 'temperature' | 'topP' | 'seed' | 'stop'>;
+export type ChatFeatures = Omit<GenerateRequest, 'requestId' | 'messages' | 'maxTokens' | 'temperature' | 'topP' | 'seed' | 'stop' | 'prompt'>;
+
+/** No tools, no output format, no penalties: what a request that sets none of them asks for. */
+export function noFeatures(): ChatFeatures {
+  const { requestId: _r, messages: _m, maxTokens: _x, temperature: _t, topP: _p, seed: _s, stop: _o, prompt: _q, ...none } = GenerateRequest.fromPartial({});
+  return none;
+}
 
 export interface Authorized {
   principal: Principal;
@@ -69,27 +80,31 @@ export interface Usage {
   completionTokens: number;
 }
 
-export interface Admission {
-  /** Quota figures for rate-limit headers or metadata (absent when quota admitted fail-open). */
-  limits: { requests: QuotaLimitStatus | undefined; tokens: QuotaLimitStatus | undefined };
-  /** False when quota was unreachable and the policy admitted without a reservation. */
-  reserved: boolean;
-  /** Set when quota said no: publish `limits`, then throw it. */
-  denied: AppError | undefined;
+export interface Admission extends Reservation {
   request: GenerateRequest;
-  /** The workers that may serve it: the tier's pools, the endpoint's model, the project. */
-  route: RouteRequest;
   /** What this request used so far; `final` once the engine reported its count. */
   tally: { promptTokens: number; completionTokens: number; final: Usage | undefined };
 }
 
-export async function authenticate(deps: ChatDeps, call: ChatCall): Promise<Authorized> {
+/**
+ * Authenticates the key for the endpoint and checks that the endpoint serves `kind` (chat for
+ * chat and legacy completions, embeddings for embeddings): the wrong kind is a 400
+ * `endpoint_kind_mismatch`.
+ */
+export async function authenticate(deps: ChatDeps, call: ChatCall, kind: EndpointKindName = 'chat'): Promise<Authorized> {
   const principal = await deps.auth.authenticate(
     { apiKey: call.apiKey, project: call.project, endpoint: call.endpoint, scope: Scope.SCOPE_INFERENCE },
     call.requestId,
   );
   const endpoint = principal.endpoint;
   if (!endpoint) throw new AppError('internal', 'auth returned no endpoint');
+  const serves = endpointKindName(endpoint.kind);
+  if (serves !== kind) {
+    throw invalidRequest(
+      `The endpoint '${endpoint.slug}' serves ${serves ?? 'another kind of request'}; this request needs an endpoint that serves ${kind}.`,
+      { code: 'endpoint_kind_mismatch' },
+    );
+  }
   const tier = deps.tiers.get(endpoint.tier);
   if (!tier) throw new AppError('internal', `endpoint tier ${endpoint.tier} is not configured`);
   return { principal, endpoint, tier };
@@ -100,34 +115,26 @@ export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, inp
   // The caller's own end-user id and tags are theirs to correlate by: recorded with the request.
   const { user, metadata } = input.features;
   if (user !== '' || Object.keys(metadata).length > 0) call.logger.info({ user, metadata }, 'request tags');
+  const promptParam = input.prompt === undefined ? 'messages' : 'prompt';
   // Rough (no tokenizer here); the worker's tokenizer settles the real count.
-  const promptEstimate = estimatePromptTokens([...input.messages, ...toolsAsText(input.features.tools)]);
+  const promptEstimate =
+    input.prompt === undefined
+      ? estimatePromptTokens([...input.messages, ...toolsAsText(input.features.tools)])
+      : estimateTextTokens(input.prompt);
   // A prompt that cannot fit the context window is the caller's error whatever the quota says.
   // The estimate is rough, so only a clear overflow is refused here; the worker's tokenizer
   // refuses the rest with the same code.
   if (promptEstimate > endpoint.contextWindow) {
     throw invalidRequest(
-      `This model's maximum context length is ${endpoint.contextWindow} tokens; the messages are about ${promptEstimate} tokens.`,
-      { code: 'context_length_exceeded', param: 'messages' },
+      `This model's maximum context length is ${endpoint.contextWindow} tokens; the ${promptParam} are about ${promptEstimate} tokens.`,
+      { code: 'context_length_exceeded', param: promptParam },
     );
   }
   const room = Math.max(1, endpoint.contextWindow - promptEstimate);
   const maxTokens = Math.min(input.maxTokens ?? room, room);
-
-  // Fail fast, before charging the key's quota, when no worker of the pool could take it.
-  const route = routeOf(who);
-  deps.fleet.pick(route, new Set());
-
-  const reservation = await deps.quota.reserve({
-    requestId: call.requestId,
-    keyId: who.principal.keyId,
-    tier: endpoint.tier,
-    tokens: reservedTokens(promptEstimate, input.maxTokens === undefined ? undefined : maxTokens, room, tier),
-  });
+  const quota = await reserve(deps, call, who, reservedTokens(promptEstimate, input.maxTokens === undefined ? undefined : maxTokens, room, tier));
   return {
-    limits: { requests: reservation?.requests, tokens: reservation?.tokens },
-    reserved: reservation !== undefined,
-    denied: reservation && reservation.decision !== 1 /* DECISION_ALLOW */ ? rateLimited(reservation) : undefined,
+    ...quota,
     request: {
       requestId: call.requestId,
       messages: input.messages,
@@ -137,8 +144,8 @@ export async function admit(deps: ChatDeps, call: ChatCall, who: Authorized, inp
       seed: input.seed,
       stop: input.stop,
       ...input.features,
+      ...(input.prompt === undefined ? {} : { prompt: input.prompt }),
     },
-    route,
     tally: { promptTokens: promptEstimate, completionTokens: 0, final: undefined },
   };
 }
@@ -150,6 +157,34 @@ export function routeOf(who: Authorized): RouteRequest {
     pools: [endpoint.hardwarePool, ...tier.pools.filter((p) => p !== endpoint.hardwarePool)],
     model: endpoint.model,
     project: who.principal.project?.id ?? '',
+  };
+}
+
+/** The quota step every inference request takes, whatever it asks the worker for. */
+export interface Reservation {
+  /** Quota figures for rate-limit headers or metadata (absent when quota admitted fail-open). */
+  limits: { requests: QuotaLimitStatus | undefined; tokens: QuotaLimitStatus | undefined };
+  /** False when quota was unreachable and the policy admitted without a reservation. */
+  reserved: boolean;
+  /** Set when quota said no: publish `limits`, then throw it. */
+  denied: AppError | undefined;
+  /** The workers that may serve it: the tier's pools, the endpoint's model, the project. */
+  route: RouteRequest;
+}
+
+/**
+ * Checks that a worker could take the request (before charging the key's quota: our overload
+ * never costs the caller quota), then reserves 1 request and `tokens` against the key's limits.
+ */
+export async function reserve(deps: ChatDeps, call: ChatCall, who: Authorized, tokens: number): Promise<Reservation> {
+  const route = routeOf(who);
+  deps.fleet.pick(route, new Set());
+  const reservation = await deps.quota.reserve({ requestId: call.requestId, keyId: who.principal.keyId, tier: who.endpoint.tier, tokens });
+  return {
+    limits: { requests: reservation?.requests, tokens: reservation?.tokens },
+    reserved: reservation !== undefined,
+    denied: reservation && reservation.decision !== 1 /* DECISION_ALLOW */ ? rateLimited(reservation) : undefined,
+    route,
   };
 }
 

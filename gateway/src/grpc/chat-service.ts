@@ -3,6 +3,7 @@
  * worker choice, breakers and failure policy as HTTP) with the gRPC parse (parse.ts) and a gRPC
  * render: a start event, content deltas, one final event. The caller's deadline caps the tier's
  * timeout and travels to the worker; a cancelled call cancels the generation on the worker.
+ * CreateEmbedding takes the steps of embeddings/core.ts the same way.
  */
 import type { Logger } from 'pino';
 import type { CallContext, Metadata, ServiceImplementation } from 'nice-grpc';
@@ -22,7 +23,8 @@ import type { RequestSignal } from '../chat/request-signal.js';
 import { countsAgainstWorker, draining, streamFailure } from '../failure-policy.js';
 import { rateLimitHeaders } from '../openai/rate-limit-headers.js';
 import { callerDeadline } from './caller-deadline.js';
-import { parseChatRequest } from './parse.js';
+import { parseChatRequest, parseEmbeddingRequest } from './parse.js';
+import { admitEmbedding, runEmbedding, settleEmbedding, type Embedded } from '../embeddings/core.js';
 import type { GatewayCallContext } from './call-context.js';
 
 export interface ChatServiceDeps extends ChatDeps {
@@ -83,6 +85,40 @@ export function chatService(deps: ChatServiceDeps): ServiceImplementation<typeof
         throw err;
       } finally {
         tracked.end(used ?? { promptTokens: 0, completionTokens: 0 }, used?.completed ?? false);
+        tracked.close(() => outcomeOf(failure, context.signal.aborted));
+      }
+    },
+
+    async createEmbedding(request, context: Context) {
+      const call = begin(deps, context, request.project, request.endpoint);
+      const who = await authenticate(deps, call, 'embeddings');
+      context.gateway.keyId = who.principal.keyId;
+      const tracked = deps.usage.track(call.requestId, who.principal, call.arrivedAt);
+      let result: Embedded | undefined;
+      let failure: unknown;
+      try {
+        const admission = await admitEmbedding(deps, call, who, parseEmbeddingRequest(request));
+        setAll(context.header, rateLimitHeaders(admission.limits.requests, admission.limits.tokens));
+        if (admission.denied) throw admission.denied;
+        const signal = requestSignal(deps, call, who, context.signal, callerDeadline(context.metadata));
+        try {
+          result = await runEmbedding(deps, call, admission, signal);
+        } finally {
+          signal.dispose();
+          settleEmbedding(deps, call, who, admission, result?.promptTokens ?? 0);
+        }
+        tracked.firstToken({ workerId: result.workerId, model: result.model });
+        return {
+          model: result.model,
+          workerId: result.workerId,
+          embeddings: result.vectors.map((values, index) => ({ index, values })),
+          usage: { promptTokens: result.promptTokens, completionTokens: 0, totalTokens: result.promptTokens },
+        };
+      } catch (err) {
+        failure = err;
+        throw err;
+      } finally {
+        tracked.end({ promptTokens: result?.promptTokens ?? 0, completionTokens: 0 }, result !== undefined);
         tracked.close(() => outcomeOf(failure, context.signal.aborted));
       }
     },

@@ -8,9 +8,17 @@ import {
   Role as WorkerRole,
   ToolChoiceMode as WorkerToolChoiceMode,
 } from '../../../gen/xerotier/inference/v1/inference_service.js';
-import { ResponseFormatType, Role, ToolChoiceMode, type CreateChatCompletionRequest } from '../../../gen/xerotier/gateway/v1/chat_service.js';
+import {
+  ResponseFormatType,
+  Role,
+  ToolChoiceMode,
+  type CreateChatCompletionRequest,
+  type CreateEmbeddingRequest,
+} from '../../../gen/xerotier/gateway/v1/chat_service.js';
 import { invalidRequest } from '../../../lib/errors/app-error.js';
 import type { ChatInput } from '../chat/core.js';
+import type { EmbedInput } from '../embeddings/core.js';
+import { MAX_EMBEDDING_DIMENSIONS, MAX_EMBEDDING_INPUTS } from '../openai/embeddings-schema.js';
 import { withSamplingDefaults } from '../../../lib/chat/sampling.js';
 
 const roles: Partial<Record<Role, WorkerRole>> = {
@@ -102,4 +110,16 @@ export function parseChatRequest(request: CreateChatCompletionRequest): ChatInpu
       metadata: request.metadata,
     },
   };
+}
+
+export function parseEmbeddingRequest(request: CreateEmbeddingRequest): EmbedInput {
+  if (request.inputs.length === 0) refuse('inputs', 'must contain at least one text');
+  if (request.inputs.length > MAX_EMBEDDING_INPUTS) refuse('inputs', `at most ${MAX_EMBEDDING_INPUTS} texts`);
+  if (request.inputs.some((text) => text.length === 0)) refuse('inputs', 'texts must not be empty');
+  const { dimensions } = request;
+  if (dimensions !== undefined && (dimensions < 1 || dimensions > MAX_EMBEDDING_DIMENSIONS)) {
+    refuse('dimensions', `must be between 1 and ${MAX_EMBEDDING_DIMENSIONS}`);
+  }
+  if (request.user.length > MAX_NAME) refuse('user', `at most ${MAX_NAME} characters`);
+  return { inputs: request.inputs, dimensions };
 }

@@ -117,16 +117,23 @@ export const chatCompletionRequest = z.object({
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
 
 export function parseChatCompletionRequest(body: unknown): ChatCompletionRequest {
+  if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
+    for (const [param, refused] of Object.entries(REFUSED)) {
+      if (Object.hasOwn(body, param) && refused((body as Record<string, unknown>)[param])) {
+        throw invalidRequest(`'${param}' is not supported by this platform.`, { code: 'unsupported_parameter', param });
+      }
+    }
+  }
+  return checkCombinations(parseRequestBody(chatCompletionRequest, body));
+}
+
+/** Validates a JSON request body against `schema`: one 400 naming the first offending `param`. */
+export function parseRequestBody<T>(schema: z.ZodType<T>, body: unknown): T {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw invalidRequest('The request body must be a JSON object.', { code: 'invalid_request' });
   }
-  for (const [param, refused] of Object.entries(REFUSED)) {
-    if (Object.hasOwn(body, param) && refused((body as Record<string, unknown>)[param])) {
-      throw invalidRequest(`'${param}' is not supported by this platform.`, { code: 'unsupported_parameter', param });
-    }
-  }
-  const result = chatCompletionRequest.safeParse(body);
-  if (result.success) return checkCombinations(result.data);
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
   const issue = result.error.issues[0];
   const path = issue?.path ?? [];
   const param = path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');

@@ -1,5 +1,6 @@
 /** Store rows → proto messages (the only place that knows both shapes). */
 import type { ApiKey, Endpoint, Project } from '../../../gen/xerotier/auth/v1/auth_service.js';
+import { endpointKindValue } from '../../../lib/auth/endpoint-kinds.js';
 import { scopeValue } from '../../../lib/auth/scopes.js';
 import type { ApiKeyRow, EndpointRow, ProjectRow } from './stores/store.js';
 
@@ -20,6 +21,7 @@ export function toEndpointMessage(e: EndpointRow): Endpoint {
     contextWindow: e.contextWindow,
     active: e.active,
     createTime: new Date(e.createdAt),
+    kind: endpointKindValue(e.kind),
   };
 }
 

@@ -1,4 +1,6 @@
 /** The project and endpoint admin RPCs (operator calls: the gateway never exposes them). */
+import { ENDPOINT_KIND_NAMES, endpointKindName } from '../../../lib/auth/endpoint-kinds.js';
+import { EndpointKind } from '../../../gen/xerotier/auth/v1/auth_service.js';
 import { invalidRequest, notFound } from '../../../lib/errors/app-error.js';
 import type { AuthService, AuthServiceOptions } from './auth-service.js';
 import { toEndpointMessage, toProjectMessage } from './messages.js';
@@ -66,6 +68,10 @@ export function createProjectAdmin(options: AuthServiceOptions): ProjectAdmin {
       if (!Number.isInteger(contextWindow) || contextWindow < 1 || contextWindow > MAX_CONTEXT_WINDOW) {
         throw invalidRequest(`context_window must be between 1 and ${MAX_CONTEXT_WINDOW}.`, { param: 'context_window' });
       }
+      const kind = endpointKindName(request.kind ?? EndpointKind.ENDPOINT_KIND_CHAT);
+      if (kind === undefined) {
+        throw invalidRequest(`kind must be one of: ${ENDPOINT_KIND_NAMES.join(', ')}.`, { param: 'kind' });
+      }
       const endpoint: EndpointRow = {
         id: newId('ep'),
         projectId: project.id,
@@ -75,6 +81,7 @@ export function createProjectAdmin(options: AuthServiceOptions): ProjectAdmin {
         hardwarePool: pool,
         contextWindow,
         active: true,
+        kind,
         createdAt: now(),
       };
       try {
@@ -88,7 +95,7 @@ export function createProjectAdmin(options: AuthServiceOptions): ProjectAdmin {
         }
         throw err;
       }
-      (context?.logger ?? rootLogger).info({ projectId: project.id, endpoint: slug, tier: tier.slug }, 'endpoint created');
+      (context?.logger ?? rootLogger).info({ projectId: project.id, endpoint: slug, tier: tier.slug, kind }, 'endpoint created');
       return { endpoint: toEndpointMessage(endpoint) };
     },
 

@@ -30,6 +30,11 @@ export function toEngineMessages(messages: ProtoChatMessage[]): ChatMessage[] {
 
 export function toGenerateParams(request: GenerateRequest, engine: Pick<Engine, 'unsupported' | 'info'>): GenerateParams {
   if (request.stop.length > 4) throw invalidRequest('at most 4 stop sequences', { param: 'stop' });
+  // A legacy completion's raw prompt replaces the conversation.
+  const prompt = request.prompt;
+  if (prompt !== undefined && request.messages.length > 0) {
+    throw invalidRequest('a generation has either messages or a prompt, not both', { param: 'prompt' });
+  }
   const set = (param: OptionalParam, present: boolean): void => {
     if (present && engine.unsupported.has(param)) {
       throw invalidRequest(`'${param}' is not supported by the ${engine.info().engine} engine serving this endpoint.`, {
@@ -58,7 +63,8 @@ export function toGenerateParams(request: GenerateRequest, engine: Pick<Engine, 
   set('reasoning_effort', request.reasoningEffort !== '');
   return {
     requestId: request.requestId || randomUUID(),
-    messages: toEngineMessages(request.messages),
+    messages: prompt === undefined ? toEngineMessages(request.messages) : [],
+    ...(prompt === undefined ? {} : { prompt }),
     maxTokens: request.maxTokens,
     ...withSamplingDefaults({ temperature: request.temperature, topP: request.topP }),
     seed: request.seed,

@@ -1,6 +1,7 @@
 /**
  * InferenceService implementation: admission, the engine stream mapped to proto messages,
- * load signals (EWMA tokens/s and TTFT) and draining. Engines live in engines/, one folder each.
+ * embeddings (under the same admission), load signals (EWMA tokens/s and TTFT) and draining.
+ * Engines live in engines/, one folder each.
  *
  * This is where the sampling defaults are applied (lib/chat/sampling.ts): a request without
  * temperature / top_p gets them here, so every engine samples the same way whoever called.
@@ -10,13 +11,16 @@ import { delay } from 'abort-controller-x';
 import type { CallContext } from 'nice-grpc';
 import {
   HardwareClass,
+  type EmbedRequest,
+  type EmbedResponse,
   type GenerateRequest,
   type GenerateResponse,
   type InferenceServiceImplementation,
   type ServedModel,
   type WorkerStatus,
 } from '../../../gen/xerotier/inference/v1/inference_service.js';
-import { AppError } from '../../../lib/errors/app-error.js';
+import { randomUUID } from 'node:crypto';
+import { AppError, invalidRequest } from '../../../lib/errors/app-error.js';
 import type { RequestContext } from '../../../lib/grpc/server.js';
 import type { Admission } from './admission.js';
 import { finishReasonToProto } from '../../../lib/chat/finish-reasons.js';
@@ -45,6 +49,8 @@ export interface InferenceService {
 }
 
 const EWMA_ALPHA = 0.2;
+/** OpenAI's bound on one embeddings request. */
+const MAX_EMBED_INPUTS = 2048;
 
 export function createInferenceService(deps: InferenceServiceDeps): InferenceService {
   const { engine, admission } = deps;
@@ -102,7 +108,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
     try {
       const info = engine.info();
       const offered = params.toolChoice?.mode === 'none' ? [] : (params.tools ?? []);
-      const promptTokens = await engine.countPromptTokens(params.messages, offered);
+      const promptTokens = await engine.countPromptTokens(params.messages, offered, params.prompt);
       yield { start: { model: deps.models()[0]?.id ?? info.model, systemFingerprint: info.fingerprint, workerId: deps.workerId, promptTokens } };
       const reasoning = createReasoningSplitter();
       let heldTokens = 0;
@@ -137,6 +143,42 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
     }
   }
 
+  async function embed(request: EmbedRequest, context: CallContext & RequestContext): Promise<EmbedResponse> {
+    if (draining) {
+      throw new AppError('unavailable', 'The worker is shutting down.', { code: 'worker_draining', retryAfterSeconds: 1 });
+    }
+    if (!engine.ready()) {
+      throw new AppError('unavailable', 'The model is still loading.', { code: 'model_loading', retryAfterSeconds: 5 });
+    }
+    if (request.inputs.length === 0 || request.inputs.length > MAX_EMBED_INPUTS) {
+      throw invalidRequest(`input must hold 1 to ${MAX_EMBED_INPUTS} texts`, { param: 'input' });
+    }
+    if (request.inputs.some((text) => text.length === 0)) throw invalidRequest('input must not contain empty strings', { param: 'input' });
+    if (request.dimensions !== undefined && request.dimensions < 1) throw invalidRequest('dimensions must be at least 1', { param: 'dimensions' });
+    const release = await admission.acquire(context.signal);
+    notify();
+    const started = performance.now();
+    try {
+      const info = engine.info();
+      const result = await engine.embed(
+        { requestId: request.requestId || randomUUID(), inputs: request.inputs, dimensions: request.dimensions },
+        context.signal,
+      );
+      if (deps.metrics) recordTokens(deps.metrics, { promptTokens: result.promptTokens, completionTokens: 0 });
+      return {
+        model: info.model,
+        workerId: deps.workerId,
+        embeddings: result.embeddings.map((values) => ({ values })),
+        promptTokens: result.promptTokens,
+      };
+    } finally {
+      release();
+      notify();
+      if (draining) settleDrain();
+      context.logger.debug({ inputs: request.inputs.length, ms: Math.round(performance.now() - started) }, 'embedding ended');
+    }
+  }
+
   async function* watchStatus(
     request: { intervalMs: number },
     context: CallContext,
@@ -167,6 +209,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
   return {
     impl: {
       generate,
+      embed,
       getStatus: async () => ({ status: status() }),
       watchStatus,
     },

@@ -56,6 +56,49 @@ export function scopeToJSON(object: Scope): string {
   }
 }
 
+/** EndpointKind is what an endpoint serves. */
+export enum EndpointKind {
+  /** ENDPOINT_KIND_UNSPECIFIED - Unspecified; read as chat. */
+  ENDPOINT_KIND_UNSPECIFIED = 0,
+  /** ENDPOINT_KIND_CHAT - Text generation: chat completions and legacy completions. */
+  ENDPOINT_KIND_CHAT = 1,
+  /** ENDPOINT_KIND_EMBEDDINGS - Embeddings. */
+  ENDPOINT_KIND_EMBEDDINGS = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function endpointKindFromJSON(object: any): EndpointKind {
+  switch (object) {
+    case 0:
+    case "ENDPOINT_KIND_UNSPECIFIED":
+      return EndpointKind.ENDPOINT_KIND_UNSPECIFIED;
+    case 1:
+    case "ENDPOINT_KIND_CHAT":
+      return EndpointKind.ENDPOINT_KIND_CHAT;
+    case 2:
+    case "ENDPOINT_KIND_EMBEDDINGS":
+      return EndpointKind.ENDPOINT_KIND_EMBEDDINGS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return EndpointKind.UNRECOGNIZED;
+  }
+}
+
+export function endpointKindToJSON(object: EndpointKind): string {
+  switch (object) {
+    case EndpointKind.ENDPOINT_KIND_UNSPECIFIED:
+      return "ENDPOINT_KIND_UNSPECIFIED";
+    case EndpointKind.ENDPOINT_KIND_CHAT:
+      return "ENDPOINT_KIND_CHAT";
+    case EndpointKind.ENDPOINT_KIND_EMBEDDINGS:
+      return "ENDPOINT_KIND_EMBEDDINGS";
+    case EndpointKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Project is a tenant. */
 export interface Project {
   /** Project id, `proj_…`. */
@@ -87,7 +130,11 @@ export interface Endpoint {
   /** Whether the endpoint is serving. */
   active: boolean;
   /** Creation time. */
-  createTime?: Date | undefined;
+  createTime?:
+    | Date
+    | undefined;
+  /** What the endpoint serves (chat and completions, or embeddings). */
+  kind: EndpointKind;
 }
 
 /** ApiKey describes a key without its secret. */
@@ -196,6 +243,8 @@ export interface CreateEndpointRequest {
   hardwarePool: string;
   /** Context window in tokens; 0 = default. */
   contextWindow: number;
+  /** What the endpoint serves; unset = chat. */
+  kind?: EndpointKind | undefined;
 }
 
 /** CreateEndpointResponse returns the endpoint. */
@@ -515,6 +564,7 @@ function createBaseEndpoint(): Endpoint {
     contextWindow: 0,
     active: false,
     createTime: undefined,
+    kind: 0,
   };
 }
 
@@ -546,6 +596,9 @@ export const Endpoint: MessageFns<Endpoint> = {
     }
     if (message.createTime !== undefined) {
       Timestamp.encode(toTimestamp(message.createTime), writer.uint32(74).fork()).join();
+    }
+    if (message.kind !== 0) {
+      writer.uint32(320).int32(message.kind);
     }
     return writer;
   },
@@ -635,6 +688,14 @@ export const Endpoint: MessageFns<Endpoint> = {
             message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 40: {
+            if (tag !== 320) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -674,6 +735,7 @@ export const Endpoint: MessageFns<Endpoint> = {
         : isSet(object.create_time)
         ? fromJsonTimestamp(object.create_time)
         : undefined,
+      kind: isSet(object.kind) ? endpointKindFromJSON(object.kind) : 0,
     };
   },
 
@@ -706,6 +768,9 @@ export const Endpoint: MessageFns<Endpoint> = {
     if (message.createTime !== undefined) {
       obj.createTime = message.createTime.toISOString();
     }
+    if (message.kind !== 0) {
+      obj.kind = endpointKindToJSON(message.kind);
+    }
     return obj;
   },
 
@@ -723,6 +788,7 @@ export const Endpoint: MessageFns<Endpoint> = {
     message.contextWindow = object.contextWindow ?? 0;
     message.active = object.active ?? false;
     message.createTime = object.createTime ?? undefined;
+    message.kind = object.kind ?? 0;
     return message;
   },
 };
@@ -1636,7 +1702,7 @@ export const ListProjectsResponse: MessageFns<ListProjectsResponse> = {
 };
 
 function createBaseCreateEndpointRequest(): CreateEndpointRequest {
-  return { project: "", slug: "", tier: "", model: "", hardwarePool: "", contextWindow: 0 };
+  return { project: "", slug: "", tier: "", model: "", hardwarePool: "", contextWindow: 0, kind: undefined };
 }
 
 export const CreateEndpointRequest: MessageFns<CreateEndpointRequest> = {
@@ -1658,6 +1724,9 @@ export const CreateEndpointRequest: MessageFns<CreateEndpointRequest> = {
     }
     if (message.contextWindow !== 0) {
       writer.uint32(48).int32(message.contextWindow);
+    }
+    if (message.kind !== undefined) {
+      writer.uint32(320).int32(message.kind);
     }
     return writer;
   },
@@ -1723,6 +1792,14 @@ export const CreateEndpointRequest: MessageFns<CreateEndpointRequest> = {
             message.contextWindow = reader.int32();
             continue;
           }
+          case 40: {
+            if (tag !== 320) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1751,6 +1828,7 @@ export const CreateEndpointRequest: MessageFns<CreateEndpointRequest> = {
         : isSet(object.context_window)
         ? globalThis.Number(object.context_window)
         : 0,
+      kind: isSet(object.kind) ? endpointKindFromJSON(object.kind) : undefined,
     };
   },
 
@@ -1774,6 +1852,9 @@ export const CreateEndpointRequest: MessageFns<CreateEndpointRequest> = {
     if (message.contextWindow !== 0) {
       obj.contextWindow = Math.round(message.contextWindow);
     }
+    if (message.kind !== undefined) {
+      obj.kind = endpointKindToJSON(message.kind);
+    }
     return obj;
   },
 
@@ -1788,6 +1869,7 @@ export const CreateEndpointRequest: MessageFns<CreateEndpointRequest> = {
     message.model = object.model ?? "";
     message.hardwarePool = object.hardwarePool ?? "";
     message.contextWindow = object.contextWindow ?? 0;
+    message.kind = object.kind ?? undefined;
     return message;
   },
 };

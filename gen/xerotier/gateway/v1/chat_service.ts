@@ -444,6 +444,44 @@ export interface Model {
   createTime?: Date | undefined;
 }
 
+/** CreateEmbeddingRequest asks for the embeddings of a batch of texts on a project's endpoint. */
+export interface CreateEmbeddingRequest {
+  /** Project slug, as in the HTTP path `/{project}/{endpoint}/v1`. */
+  project: string;
+  /** Endpoint slug within the project (an endpoint of kind embeddings). */
+  endpoint: string;
+  /** Informational: the endpoint's own model is served (the response names it). */
+  model: string;
+  /** Texts to embed, 1 to 2048, none empty. */
+  inputs: string[];
+  /** Vector length; unset = the model's own. Refused when the engine cannot produce it. */
+  dimensions?:
+    | number
+    | undefined;
+  /** Optional end-user identifier for the caller's own records (at most 256 characters). */
+  user: string;
+}
+
+/** CreateEmbeddingResponse returns one embedding per input. */
+export interface CreateEmbeddingResponse {
+  /** Model that serves the endpoint. */
+  model: string;
+  /** Inference worker that computed the embeddings. */
+  workerId: string;
+  /** Embeddings, in input order. */
+  embeddings: EmbeddingVector[];
+  /** Tokens used, as billed (completion_tokens is always 0). */
+  usage?: Usage | undefined;
+}
+
+/** EmbeddingVector is the embedding of one input. */
+export interface EmbeddingVector {
+  /** Position of the input in the request. */
+  index: number;
+  /** The vector (L2-normalized). */
+  values: number[];
+}
+
 function createBaseResponseFormat(): ResponseFormat {
   return { type: 0, name: "", schemaJson: "", strict: false };
 }
@@ -2550,6 +2588,377 @@ export const Model: MessageFns<Model> = {
   },
 };
 
+function createBaseCreateEmbeddingRequest(): CreateEmbeddingRequest {
+  return { project: "", endpoint: "", model: "", inputs: [], dimensions: undefined, user: "" };
+}
+
+export const CreateEmbeddingRequest: MessageFns<CreateEmbeddingRequest> = {
+  encode(message: CreateEmbeddingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.project !== "") {
+      writer.uint32(10).string(message.project);
+    }
+    if (message.endpoint !== "") {
+      writer.uint32(18).string(message.endpoint);
+    }
+    if (message.model !== "") {
+      writer.uint32(26).string(message.model);
+    }
+    for (const v of message.inputs) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.dimensions !== undefined) {
+      writer.uint32(40).uint32(message.dimensions);
+    }
+    if (message.user !== "") {
+      writer.uint32(50).string(message.user);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateEmbeddingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateEmbeddingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.endpoint = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.inputs.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.dimensions = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateEmbeddingRequest {
+    return {
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
+      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      inputs: globalThis.Array.isArray(object?.inputs) ? object.inputs.map((e: any) => globalThis.String(e)) : [],
+      dimensions: isSet(object.dimensions) ? globalThis.Number(object.dimensions) : undefined,
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+    };
+  },
+
+  toJSON(message: CreateEmbeddingRequest): unknown {
+    const obj: any = {};
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.inputs?.length) {
+      obj.inputs = message.inputs;
+    }
+    if (message.dimensions !== undefined) {
+      obj.dimensions = Math.round(message.dimensions);
+    }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateEmbeddingRequest>): CreateEmbeddingRequest {
+    return CreateEmbeddingRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateEmbeddingRequest>): CreateEmbeddingRequest {
+    const message = createBaseCreateEmbeddingRequest();
+    message.project = object.project ?? "";
+    message.endpoint = object.endpoint ?? "";
+    message.model = object.model ?? "";
+    message.inputs = object.inputs?.map((e) => e) || [];
+    message.dimensions = object.dimensions ?? undefined;
+    message.user = object.user ?? "";
+    return message;
+  },
+};
+
+function createBaseCreateEmbeddingResponse(): CreateEmbeddingResponse {
+  return { model: "", workerId: "", embeddings: [], usage: undefined };
+}
+
+export const CreateEmbeddingResponse: MessageFns<CreateEmbeddingResponse> = {
+  encode(message: CreateEmbeddingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.workerId !== "") {
+      writer.uint32(18).string(message.workerId);
+    }
+    for (const v of message.embeddings) {
+      EmbeddingVector.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.usage !== undefined) {
+      Usage.encode(message.usage, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateEmbeddingResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateEmbeddingResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.workerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.embeddings.push(EmbeddingVector.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.usage = Usage.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateEmbeddingResponse {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      workerId: isSet(object.workerId)
+        ? globalThis.String(object.workerId)
+        : isSet(object.worker_id)
+        ? globalThis.String(object.worker_id)
+        : "",
+      embeddings: globalThis.Array.isArray(object?.embeddings)
+        ? object.embeddings.map((e: any) => EmbeddingVector.fromJSON(e))
+        : [],
+      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+    };
+  },
+
+  toJSON(message: CreateEmbeddingResponse): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.workerId !== "") {
+      obj.workerId = message.workerId;
+    }
+    if (message.embeddings?.length) {
+      obj.embeddings = message.embeddings.map((e) => EmbeddingVector.toJSON(e));
+    }
+    if (message.usage !== undefined) {
+      obj.usage = Usage.toJSON(message.usage);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateEmbeddingResponse>): CreateEmbeddingResponse {
+    return CreateEmbeddingResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateEmbeddingResponse>): CreateEmbeddingResponse {
+    const message = createBaseCreateEmbeddingResponse();
+    message.model = object.model ?? "";
+    message.workerId = object.workerId ?? "";
+    message.embeddings = object.embeddings?.map((e) => EmbeddingVector.fromPartial(e)) || [];
+    message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
+    return message;
+  },
+};
+
+function createBaseEmbeddingVector(): EmbeddingVector {
+  return { index: 0, values: [] };
+}
+
+export const EmbeddingVector: MessageFns<EmbeddingVector> = {
+  encode(message: EmbeddingVector, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).uint32(message.index);
+    }
+    if (message.values.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.values) {
+        writer.float(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EmbeddingVector {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEmbeddingVector();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag === 21) {
+              message.values.push(reader.float());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.values.push(reader.float());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EmbeddingVector {
+    return {
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      values: globalThis.Array.isArray(object?.values) ? object.values.map((e: any) => globalThis.Number(e)) : [],
+    };
+  },
+
+  toJSON(message: EmbeddingVector): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.values?.length) {
+      obj.values = message.values.map((e) => floatToJson(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EmbeddingVector>): EmbeddingVector {
+    return EmbeddingVector.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EmbeddingVector>): EmbeddingVector {
+    const message = createBaseEmbeddingVector();
+    message.index = object.index ?? 0;
+    message.values = object.values?.map((e) => e) || [];
+    return message;
+  },
+};
+
 /**
  * ChatService is the gateway's public gRPC front door for internal callers: the same API keys,
  * quota, worker choice and breakers as the HTTP API, without HTTP. Authenticate with the metadata
@@ -2571,6 +2980,15 @@ export const ChatServiceDefinition = {
       responseStream: true,
       options: {},
     },
+    /** Embeds a batch of texts on an embeddings endpoint (one vector per input, in order). */
+    createEmbedding: {
+      name: "CreateEmbedding",
+      requestType: CreateEmbeddingRequest as typeof CreateEmbeddingRequest,
+      requestStream: false,
+      responseType: CreateEmbeddingResponse as typeof CreateEmbeddingResponse,
+      responseStream: false,
+      options: {},
+    },
     /** Lists the model the endpoint serves. */
     listModels: {
       name: "ListModels",
@@ -2589,6 +3007,11 @@ export interface ChatServiceImplementation<CallContextExt = {}> {
     request: CreateChatCompletionRequest,
     context: CallContext & CallContextExt,
   ): ServerStreamingMethodResult<DeepPartial<CreateChatCompletionResponse>>;
+  /** Embeds a batch of texts on an embeddings endpoint (one vector per input, in order). */
+  createEmbedding(
+    request: CreateEmbeddingRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<CreateEmbeddingResponse>>;
   /** Lists the model the endpoint serves. */
   listModels(
     request: ListModelsRequest,
@@ -2602,6 +3025,11 @@ export interface ChatServiceClient<CallOptionsExt = {}> {
     request: DeepPartial<CreateChatCompletionRequest>,
     options?: CallOptions & CallOptionsExt,
   ): AsyncIterable<CreateChatCompletionResponse>;
+  /** Embeds a batch of texts on an embeddings endpoint (one vector per input, in order). */
+  createEmbedding(
+    request: DeepPartial<CreateEmbeddingRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<CreateEmbeddingResponse>;
   /** Lists the model the endpoint serves. */
   listModels(
     request: DeepPartial<ListModelsRequest>,

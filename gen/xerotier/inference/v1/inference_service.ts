@@ -438,6 +438,11 @@ export interface GenerateRequest {
   user: string;
   /** Caller's key/value tags. */
   metadata: { [key: string]: string };
+  /**
+   * Raw text prompt of a legacy completion: when set, `messages` is empty and no chat template
+   * is applied (the model continues the text as given).
+   */
+  prompt?: string | undefined;
 }
 
 export interface GenerateRequest_LogitBiasEntry {
@@ -571,6 +576,34 @@ export interface WatchStatusRequest {
 export interface WatchStatusResponse {
   /** Status. */
   status?: WorkerStatus | undefined;
+}
+
+/** EmbedRequest asks for the embeddings of a batch of texts. */
+export interface EmbedRequest {
+  /** Correlation id (gateway request id). */
+  requestId: string;
+  /** Texts to embed, 1 to 2048, none empty. */
+  inputs: string[];
+  /** Requested vector length; unset = the model's own. An engine that cannot produce it refuses. */
+  dimensions?: number | undefined;
+}
+
+/** Embedding is one input's vector. */
+export interface Embedding {
+  /** The vector (L2-normalized). */
+  values: number[];
+}
+
+/** EmbedResponse returns one embedding per input, in input order. */
+export interface EmbedResponse {
+  /** Model name reported to clients. */
+  model: string;
+  /** Worker id that served the request. */
+  workerId: string;
+  /** Embeddings, in input order. */
+  embeddings: Embedding[];
+  /** Tokens of all inputs, as the engine counts them. */
+  promptTokens: number;
 }
 
 function createBaseChatMessage(): ChatMessage {
@@ -1196,6 +1229,7 @@ function createBaseGenerateRequest(): GenerateRequest {
     reasoningEffort: "",
     user: "",
     metadata: {},
+    prompt: undefined,
   };
 }
 
@@ -1261,6 +1295,9 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
     globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
       GenerateRequest_MetadataEntry.encode({ key: key as any, value }, writer.uint32(258).fork()).join();
     });
+    if (message.prompt !== undefined) {
+      writer.uint32(322).string(message.prompt);
+    }
     return writer;
   },
 
@@ -1443,6 +1480,14 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
             }
             continue;
           }
+          case 40: {
+            if (tag !== 322) {
+              break;
+            }
+
+            message.prompt = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1564,6 +1609,7 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
           {},
         )
         : {},
+      prompt: isSet(object.prompt) ? globalThis.String(object.prompt) : undefined,
     };
   },
 
@@ -1641,6 +1687,9 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
         });
       }
     }
+    if (message.prompt !== undefined) {
+      obj.prompt = message.prompt;
+    }
     return obj;
   },
 
@@ -1687,6 +1736,7 @@ export const GenerateRequest: MessageFns<GenerateRequest> = {
       },
       {},
     );
+    message.prompt = object.prompt ?? undefined;
     return message;
   },
 };
@@ -3119,6 +3169,321 @@ export const WatchStatusResponse: MessageFns<WatchStatusResponse> = {
   },
 };
 
+function createBaseEmbedRequest(): EmbedRequest {
+  return { requestId: "", inputs: [], dimensions: undefined };
+}
+
+export const EmbedRequest: MessageFns<EmbedRequest> = {
+  encode(message: EmbedRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    for (const v of message.inputs) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.dimensions !== undefined) {
+      writer.uint32(24).int32(message.dimensions);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EmbedRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEmbedRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.inputs.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.dimensions = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EmbedRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      inputs: globalThis.Array.isArray(object?.inputs) ? object.inputs.map((e: any) => globalThis.String(e)) : [],
+      dimensions: isSet(object.dimensions) ? globalThis.Number(object.dimensions) : undefined,
+    };
+  },
+
+  toJSON(message: EmbedRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.inputs?.length) {
+      obj.inputs = message.inputs;
+    }
+    if (message.dimensions !== undefined) {
+      obj.dimensions = Math.round(message.dimensions);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EmbedRequest>): EmbedRequest {
+    return EmbedRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EmbedRequest>): EmbedRequest {
+    const message = createBaseEmbedRequest();
+    message.requestId = object.requestId ?? "";
+    message.inputs = object.inputs?.map((e) => e) || [];
+    message.dimensions = object.dimensions ?? undefined;
+    return message;
+  },
+};
+
+function createBaseEmbedding(): Embedding {
+  return { values: [] };
+}
+
+export const Embedding: MessageFns<Embedding> = {
+  encode(message: Embedding, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.values.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.values) {
+        writer.float(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Embedding {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEmbedding();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 13) {
+              message.values.push(reader.float());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.values.push(reader.float());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Embedding {
+    return {
+      values: globalThis.Array.isArray(object?.values) ? object.values.map((e: any) => globalThis.Number(e)) : [],
+    };
+  },
+
+  toJSON(message: Embedding): unknown {
+    const obj: any = {};
+    if (message.values?.length) {
+      obj.values = message.values.map((e) => floatToJson(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Embedding>): Embedding {
+    return Embedding.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Embedding>): Embedding {
+    const message = createBaseEmbedding();
+    message.values = object.values?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseEmbedResponse(): EmbedResponse {
+  return { model: "", workerId: "", embeddings: [], promptTokens: 0 };
+}
+
+export const EmbedResponse: MessageFns<EmbedResponse> = {
+  encode(message: EmbedResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.workerId !== "") {
+      writer.uint32(18).string(message.workerId);
+    }
+    for (const v of message.embeddings) {
+      Embedding.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.promptTokens !== 0) {
+      writer.uint32(32).int32(message.promptTokens);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EmbedResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEmbedResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.workerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.embeddings.push(Embedding.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.promptTokens = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EmbedResponse {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      workerId: isSet(object.workerId)
+        ? globalThis.String(object.workerId)
+        : isSet(object.worker_id)
+        ? globalThis.String(object.worker_id)
+        : "",
+      embeddings: globalThis.Array.isArray(object?.embeddings)
+        ? object.embeddings.map((e: any) => Embedding.fromJSON(e))
+        : [],
+      promptTokens: isSet(object.promptTokens)
+        ? globalThis.Number(object.promptTokens)
+        : isSet(object.prompt_tokens)
+        ? globalThis.Number(object.prompt_tokens)
+        : 0,
+    };
+  },
+
+  toJSON(message: EmbedResponse): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.workerId !== "") {
+      obj.workerId = message.workerId;
+    }
+    if (message.embeddings?.length) {
+      obj.embeddings = message.embeddings.map((e) => Embedding.toJSON(e));
+    }
+    if (message.promptTokens !== 0) {
+      obj.promptTokens = Math.round(message.promptTokens);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EmbedResponse>): EmbedResponse {
+    return EmbedResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EmbedResponse>): EmbedResponse {
+    const message = createBaseEmbedResponse();
+    message.model = object.model ?? "";
+    message.workerId = object.workerId ?? "";
+    message.embeddings = object.embeddings?.map((e) => Embedding.fromPartial(e)) || [];
+    message.promptTokens = object.promptTokens ?? 0;
+    return message;
+  },
+};
+
 /** InferenceService generates chat completions on one hardware class with one engine. */
 export type InferenceServiceDefinition = typeof InferenceServiceDefinition;
 export const InferenceServiceDefinition = {
@@ -3152,6 +3517,15 @@ export const InferenceServiceDefinition = {
       responseStream: true,
       options: {},
     },
+    /** Embeds a batch of texts with the worker's model (one vector per input, in order). */
+    embed: {
+      name: "Embed",
+      requestType: EmbedRequest as typeof EmbedRequest,
+      requestStream: false,
+      responseType: EmbedResponse as typeof EmbedResponse,
+      responseStream: false,
+      options: {},
+    },
   },
 } as const;
 
@@ -3168,6 +3542,8 @@ export interface InferenceServiceImplementation<CallContextExt = {}> {
     request: WatchStatusRequest,
     context: CallContext & CallContextExt,
   ): ServerStreamingMethodResult<DeepPartial<WatchStatusResponse>>;
+  /** Embeds a batch of texts with the worker's model (one vector per input, in order). */
+  embed(request: EmbedRequest, context: CallContext & CallContextExt): Promise<DeepPartial<EmbedResponse>>;
 }
 
 export interface InferenceServiceClient<CallOptionsExt = {}> {
@@ -3183,6 +3559,8 @@ export interface InferenceServiceClient<CallOptionsExt = {}> {
     request: DeepPartial<WatchStatusRequest>,
     options?: CallOptions & CallOptionsExt,
   ): AsyncIterable<WatchStatusResponse>;
+  /** Embeds a batch of texts with the worker's model (one vector per input, in order). */
+  embed(request: DeepPartial<EmbedRequest>, options?: CallOptions & CallOptionsExt): Promise<EmbedResponse>;
 }
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {

@@ -20,6 +20,8 @@ export interface EndpointsTable {
   hardware_pool: string;
   context_window: number;
   active: number;
+  /** 'chat' | 'embeddings' (lib/auth/endpoint-kinds.ts). */
+  kind: string;
   created_at: number;
 }
 

@@ -107,6 +107,7 @@ export function keyQueries(db: Kysely<AuthDatabase>): KeyQueries {
           're.hardware_pool as re_hardware_pool',
           're.context_window as re_context_window',
           're.active as re_active',
+          're.kind as re_kind',
           're.created_at as re_created_at',
         ])
         .where('k.key_hash', '=', keyHash)
@@ -126,6 +127,7 @@ export function keyQueries(db: Kysely<AuthDatabase>): KeyQueries {
         row.re_hardware_pool !== null &&
         row.re_context_window !== null &&
         row.re_active !== null &&
+        row.re_kind !== null &&
         row.re_created_at !== null
       ) {
         lookup.endpoint = toEndpoint({
@@ -137,6 +139,7 @@ export function keyQueries(db: Kysely<AuthDatabase>): KeyQueries {
           hardware_pool: row.re_hardware_pool,
           context_window: row.re_context_window,
           active: row.re_active,
+          kind: row.re_kind,
           created_at: row.re_created_at,
         });
       }

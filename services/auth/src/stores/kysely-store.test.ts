@@ -3,8 +3,13 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import type { Kysely } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import { openDatabase, type StoreLocation } from '../../../../lib/db/kysely.js';
+import type { AuthDatabase } from './database.js';
 import { openAuthStore } from './kysely-store.js';
-import { migrations } from './migrations.js';
+import { migrateToLatest, migrations } from './migrations.js';
+import { toEndpoint } from './project-queries.js';
 import { UniqueViolationError, type NewApiKeyRow } from './store.js';
 import { captureLogger } from '../../../../test/helpers/log-capture.js';
 import { STORE_KINDS, createPgTestSchema, openTestStore, silentLogger } from '../../../../test/support/auth-stores.js';
@@ -97,17 +102,24 @@ for (const kind of STORE_KINDS) {
           hardwarePool: 'cpu',
           contextWindow: 8,
           active: true,
+          kind: 'chat',
           createdAt: t,
         });
         await assert.rejects(
-          store.insertEndpoint({ id: 'ep_2', projectId: 'proj_x', slug: 'chat', tier: 'free', model: 'm', hardwarePool: 'cpu', contextWindow: 8, active: true, createdAt: t }),
+          store.insertEndpoint({ id: 'ep_2', projectId: 'proj_x', slug: 'chat', tier: 'free', model: 'm', hardwarePool: 'cpu', contextWindow: 8, active: true, kind: 'chat', createdAt: t }),
           UniqueViolationError,
         );
+        await store.insertEndpoint({ id: 'ep_3', projectId: 'proj_x', slug: 'emb', tier: 'free', model: 'm', hardwarePool: 'cpu', contextWindow: 8, active: true, kind: 'embeddings', createdAt: t });
+        assert.equal((await store.findEndpoint('proj_x', 'emb'))?.kind, 'embeddings');
+        assert.equal((await store.findEndpoint('proj_x', 'chat'))?.kind, 'chat');
+        assert.equal((await store.findKeyForAuth('nothing', 'emb')), undefined);
         await store.insertApiKey({ ...key('key_1', 'proj_x', 'aa'.repeat(32), t), expiresAt: t + 5, endpointId: 'ep_1' });
         await assert.rejects(store.insertApiKey(key('key_2', 'proj_x', 'aa'.repeat(32))), UniqueViolationError);
 
         const lookup = await store.findKeyForAuth('aa'.repeat(32), 'chat');
         assert.equal(lookup?.key.expiresAt, t + 5);
+        assert.equal(lookup?.endpoint?.kind, 'chat');
+        assert.equal((await store.findKeyForAuth('aa'.repeat(32), 'emb'))?.endpoint?.kind, 'embeddings');
         assert.equal(lookup?.key.endpointSlug, 'chat');
         assert.equal(lookup?.endpoint?.id, 'ep_1');
         assert.equal(lookup?.endpoint?.active, true);
@@ -133,6 +145,35 @@ for (const kind of STORE_KINDS) {
         assert.equal(await store.revokeApiKey('proj_other', 'key_3', t), undefined);
       } finally {
         await db.cleanup();
+      }
+    });
+
+    it('migration 0002 gives endpoints created before kinds existed the kind chat', async () => {
+      const pgSchema = kind === 'postgres' ? await createPgTestSchema() : undefined;
+      const location: StoreLocation = pgSchema
+        ? { dialect: 'postgres', url: pgSchema.url, schema: pgSchema.schema, poolSize: 2 }
+        : { dialect: 'sqlite', path: ':memory:' };
+      const raw = openDatabase<unknown>(location, silentLogger());
+      try {
+        const first = migrations['0001_projects_endpoints_api_keys']!;
+        const old = new Migrator({
+          db: raw,
+          provider: { getMigrations: () => Promise.resolve({ '0001_projects_endpoints_api_keys': first }) },
+          ...(pgSchema ? { migrationTableSchema: pgSchema.schema } : {}),
+        });
+        assert.equal((await old.migrateToLatest()).error, undefined);
+        const db = raw as Kysely<AuthDatabase>;
+        await db.insertInto('projects').values({ id: 'proj_o', slug: 'old', name: 'Old', created_at: 1 }).execute();
+        // A row as version 0001 wrote it: no kind column yet.
+        const row = { id: 'ep_o', project_id: 'proj_o', slug: 'chat', tier: 'free', model: 'm', hardware_pool: 'cpu', context_window: 8, active: 1, created_at: 1 };
+        await (raw as Kysely<{ endpoints: typeof row }>).insertInto('endpoints').values(row).execute();
+        assert.deepEqual(await migrateToLatest(raw, pgSchema?.schema), ['0002_endpoint_kind']);
+        const migrated = await db.selectFrom('endpoints').selectAll().where('id', '=', 'ep_o').executeTakeFirstOrThrow();
+        assert.equal(migrated.kind, 'chat');
+        assert.equal(toEndpoint(migrated).kind, 'chat');
+      } finally {
+        await raw.destroy();
+        await pgSchema?.drop();
       }
     });
   });

@@ -101,6 +101,19 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('join_keys').execute();
     },
   },
+  '0003_endpoint_kind': {
+    // What an endpoint serves ('chat' or 'embeddings'); endpoints created before kinds existed
+    // served chat.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('endpoints')
+        .addColumn('kind', 'varchar(20)', (c) => c.notNull().defaultTo('chat'))
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('endpoints').dropColumn('kind').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

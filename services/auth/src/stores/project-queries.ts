@@ -1,5 +1,6 @@
 /** Projects and endpoints on Kysely (both dialects): rows in, rows out, no policy. */
 import type { Kysely, Selectable } from 'kysely';
+import { isEndpointKindName } from '../../../../lib/auth/endpoint-kinds.js';
 import { guardUnique, type AuthDatabase, type EndpointsTable, type ProjectsTable } from './database.js';
 import type { AuthStore, EndpointRow, ProjectRow } from './store.js';
 
@@ -24,6 +25,8 @@ export const toEndpoint = (r: Selectable<EndpointsTable>): EndpointRow => ({
   hardwarePool: r.hardware_pool,
   contextWindow: Number(r.context_window),
   active: Number(r.active) === 1,
+  // Rows are written with known kinds only; anything else reads as the default, chat.
+  kind: isEndpointKindName(r.kind) ? r.kind : 'chat',
   createdAt: Number(r.created_at),
 });
 
@@ -85,6 +88,7 @@ export function projectQueries(db: Kysely<AuthDatabase>): ProjectQueries {
             hardware_pool: e.hardwarePool,
             context_window: e.contextWindow,
             active: e.active ? 1 : 0,
+            kind: e.kind,
             created_at: e.createdAt,
           })
           .execute(),

@@ -3,6 +3,7 @@
  * (kysely-store.ts) serves SQLite and PostgreSQL; the service holds all policy, the store none.
  * Times are epoch milliseconds. Key hashes are hex HMAC digests; the store never sees a key.
  */
+import type { EndpointKindName } from '../../../../lib/auth/endpoint-kinds.js';
 import type { ScopeName } from '../../../../lib/auth/scopes.js';
 import type { WorkerStore } from './worker-store.js';
 
@@ -22,6 +23,8 @@ export interface EndpointRow {
   hardwarePool: string;
   contextWindow: number;
   active: boolean;
+  /** What the endpoint serves. */
+  kind: EndpointKindName;
   createdAt: number;
 }
 

@@ -90,8 +90,9 @@ async function createLlamaEngine(config: InferenceConfig, logger: Logger): Promi
       return current.unsupported;
     },
     ready: () => current.ready(),
-    countPromptTokens: (m, t) => current.countPromptTokens(m, t),
+    countPromptTokens: (m, t, p) => current.countPromptTokens(m, t, p),
     generate: (p, s) => current.generate(p, s),
+    embed: (p, s) => current.embed(p, s),
     close: () => current.close(),
   };
   return { engine, gpu: () => current.hardware().gpu };

@@ -40,6 +40,27 @@ export interface GenerateParams {
   reasoningEffort?: string | undefined;
   user?: string | undefined;
   metadata?: Record<string, string> | undefined;
+  /**
+   * Raw text prompt of a legacy completion: when set, `messages` is empty and the model continues
+   * this text as given (no chat template, no template end-of-turn stops).
+   */
+  prompt?: string | undefined;
+}
+
+export interface EmbedParams {
+  /** Correlation id (the gateway's X-Request-ID). */
+  requestId: string;
+  /** Non-empty texts, one vector each. */
+  inputs: string[];
+  /** Requested vector length; undefined = the model's own. An engine that cannot produce it refuses (400 naming `dimensions`). */
+  dimensions?: number | undefined;
+}
+
+export interface EmbedResult {
+  /** One L2-normalized vector per input, in input order. */
+  embeddings: number[][];
+  /** Tokens of all inputs, counted as the engine evaluated them. */
+  promptTokens: number;
 }
 
 export type { ResponseFormat, ToolCall, ToolChoice, ToolSpec } from '../../../../lib/chat/tools.js';
@@ -96,13 +117,18 @@ export interface Engine {
   readonly unsupported: ReadonlySet<OptionalParam>;
   /** True once start() finished and the engine can serve. */
   ready(): boolean;
-  /** Counts prompt tokens the way the engine will (its own tokenizer where it has one), with the tools offered. */
-  countPromptTokens(messages: ChatMessage[], tools?: ToolSpec[]): Promise<number>;
+  /**
+   * Counts prompt tokens the way the engine will (its own tokenizer where it has one): the chat
+   * `messages` with the tools offered, or, when `prompt` is given, that raw text prompt.
+   */
+  countPromptTokens(messages: ChatMessage[], tools?: ToolSpec[], prompt?: string): Promise<number>;
   /**
    * Streams deltas then exactly one final event. Aborting `signal` stops generation promptly
    * and yields a final event with finishReason 'cancelled' (partial usage) when possible.
    * Errors throw (AppError subclasses from lib/errors for caller errors such as context overflow).
    */
   generate(params: GenerateParams, signal: AbortSignal): AsyncIterable<EngineEvent>;
+  /** Embeds a batch of texts. Caller errors (too long, unsupported dimensions) throw lib/errors 400s. */
+  embed(params: EmbedParams, signal: AbortSignal): Promise<EmbedResult>;
   close(): Promise<void>;
 }

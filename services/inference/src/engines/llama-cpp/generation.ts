@@ -65,7 +65,7 @@ function vocabularySize(model: LlamaModel): number {
 }
 
 export function resolveSampling(params: GenerateParams, promptTokens: number, contextWindow: number): Sampling {
-  const room = completionRoom(contextWindow, promptTokens);
+  const room = completionRoom(contextWindow, promptTokens, params.prompt === undefined ? 'messages' : 'prompt');
   if (params.maxTokens !== undefined && !(Number.isInteger(params.maxTokens) && params.maxTokens > 0)) {
     // LlamaCompletion treats 0 as "no limit", so never pass it through.
     throw invalidRequest('max_tokens must be a positive integer', { param: 'max_tokens' });

@@ -4,9 +4,11 @@
  *
  * - model-file.ts: model path or `hf:` URI → file on disk, downloads bounded by a stall timer;
  * - backend.ts: the llama.cpp binaries for the requested GPU, its logs, the hardware in use;
- * - prompt.ts: messages → the model's chat template → tokens (what we count is what we run);
+ * - prompt.ts: messages → the model's chat template → tokens (what we count is what we run), or a
+ *   legacy completion's raw prompt → tokens;
  * - sequence-pool.ts: the context's fixed sequences, one generation each;
  * - generation.ts: sampling and the generation loop;
+ * - embedding.ts: embeddings on a second, embedding-only context created on first use;
  * - model-info.ts: model name, fingerprint and context window reported to clients;
  * - tiny-gguf.ts: the generated tiny model used by tests and as the offline fallback.
  *
@@ -24,7 +26,7 @@ import {
   type LlamaModel,
 } from 'node-llama-cpp';
 import { unavailable } from '../../../../../lib/errors/app-error.js';
-import type { Engine, EngineEvent, EngineInfo, GenerateParams, OptionalParam } from '../engine.js';
+import type { ChatMessage, Engine, EngineEvent, EngineInfo, GenerateParams, OptionalParam, ToolSpec } from '../engine.js';
 import { detectHardware, loadLlama, noHardware, type LlamaGpuOption, type LlamaHardware } from './backend.js';
 import { randomBytes } from 'node:crypto';
 import { resolveSampling, runCompletion, tokenBiasFor } from './generation.js';
@@ -32,7 +34,8 @@ import { planOutput } from './output-plan.js';
 import { createToolCallOutput } from './tool-call-output.js';
 import { defaultContextSize, describeLoadedModel, pendingInfo } from './model-info.js';
 import { resolveModel, type ModelSource } from './model-file.js';
-import { renderPrompt } from './prompt.js';
+import { createEmbedder, type Embedder } from './embedding.js';
+import { renderPrompt, renderRawPrompt, type RenderedPrompt } from './prompt.js';
 import { createSequencePool, type SequencePool } from './sequence-pool.js';
 
 
@@ -66,6 +69,7 @@ interface Loaded {
   pool: SequencePool<LlamaContextSequence>;
   info: EngineInfo;
   hardware: LlamaHardware;
+  embedder: Embedder;
 }
 
 export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCppEngineDeps): LlamaCppEngine {
@@ -104,7 +108,8 @@ export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCpp
       const info = await describeLoadedModel({ modelName: opts.modelName, modelFile, model, context, llama, hardware, threads });
       const chatWrapper = resolveChatWrapper(model);
       if (closed) throw unavailable('llama-cpp engine was closed while starting');
-      loaded = { llama, model, context, chatWrapper, pool: createSequencePool(sequences), info, hardware };
+      const embedder = createEmbedder(model, { contextSize: context.contextSize, threads });
+      loaded = { llama, model, context, chatWrapper, pool: createSequencePool(sequences), info, hardware, embedder };
       const { engine: _engine, ...described } = info; // the child logger already says engine
       logger.info(
         { ...described, chatWrapper: chatWrapper.wrapperName, threads, parallel, ...hardware },
@@ -125,7 +130,7 @@ export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCpp
   async function* generate(params: GenerateParams, signal: AbortSignal): AsyncGenerator<EngineEvent, void, undefined> {
     const state = requireLoaded();
     const plan = await planOutput(state.llama, params);
-    const prompt = renderPrompt(state.chatWrapper, state.model, params.messages, plan.tools);
+    const prompt = render(state, params.messages, plan.tools, params.prompt);
     const sampling = { ...resolveSampling(params, prompt.promptTokens, state.context.contextSize), grammar: plan.grammar };
     const tokenBias = tokenBiasFor(state.model, sampling.logitBias);
     let sequence: LlamaContextSequence;
@@ -156,6 +161,7 @@ export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCpp
     state.pool.close(unavailable('llama-cpp engine is closed'));
     closing.abort(unavailable('llama-cpp engine is closing'));
     await Promise.allSettled([...runs]);
+    await state.embedder.close();
     // Order matters: sequences live in the context, the context in the model, all in llama.
     await state.context.dispose();
     await state.model.dispose();
@@ -177,11 +183,9 @@ export function createLlamaCppEngine(opts: LlamaCppEngineOptions, deps: LlamaCpp
     // effort is a hosted-model setting with no llama.cpp counterpart.
     unsupported: new Set<OptionalParam>(['logprobs', 'top_logprobs', 'reasoning_effort']),
     ready: () => loaded !== undefined && !closed,
-    countPromptTokens: async (messages, tools) => {
-      const state = requireLoaded();
-      return renderPrompt(state.chatWrapper, state.model, messages, tools).promptTokens;
-    },
+    countPromptTokens: async (messages, tools, prompt) => render(requireLoaded(), messages, tools, prompt).promptTokens,
     generate,
+    embed: (params, signal) => requireLoaded().embedder.embed(params, signal),
     close,
     hardware: () => loaded?.hardware ?? noHardware(),
   };
@@ -199,6 +203,11 @@ async function* asToolCalls(events: AsyncIterable<EngineEvent>, mode: 'tool' | '
     yield* rest;
     yield called && event.finishReason === 'stop' ? { ...event, finishReason: 'tool_calls' } : event;
   }
+}
+
+/** The chat conversation through the model's template (with the tools offered), or a legacy completion's raw prompt. */
+function render(state: Loaded, messages: ChatMessage[], tools: readonly ToolSpec[] | undefined, prompt: string | undefined): RenderedPrompt {
+  return prompt === undefined ? renderPrompt(state.chatWrapper, state.model, messages, tools) : renderRawPrompt(state.model, prompt);
 }
 
 /** Aborts `target` when any of `sources` aborts (at once if one already has); returns the unlink. */

@@ -69,6 +69,18 @@ function toolPrefix(name: string | undefined): string {
   return name === undefined || name === '' ? 'Tool result:' : `Tool result (${name}):`;
 }
 
+/**
+ * A legacy completion's raw prompt: the text tokenized as is (special-token text such as
+ * "<|im_end|>" stays plain text), no chat template and so no template stops; the model stops at
+ * its end-of-generation token, a stop sequence or max_tokens.
+ */
+export function renderRawPrompt(model: LlamaModel, text: string): RenderedPrompt {
+  const tokens = model.tokenize(text, false);
+  const bos = model.tokens.bos;
+  const prependsBos = model.tokens.shouldPrependBosToken && bos !== null;
+  return { inputTokens: tokens, promptTokens: tokens.length + (prependsBos ? 1 : 0), templateStops: [] };
+}
+
 export function renderPrompt(chatWrapper: ChatWrapper, model: LlamaModel, messages: readonly ChatMessage[], tools: readonly ToolSpec[] = []): RenderedPrompt {
   const { contextText, stopGenerationTriggers } = chatWrapper.generateContextState({ chatHistory: toChatHistory(messages, tools) });
   const tokens = contextText.tokenize(model.tokenizer);

@@ -1,11 +1,13 @@
 /**
  * The openai engine: fronts one OpenAI-compatible engine server on the same host (vLLM, SGLang,
  * TGI, llama.cpp server, Ollama) and forwards each generation as a streaming
- * `POST {baseUrl}/chat/completions`. The pieces, one file each in this folder:
+ * `POST {baseUrl}/chat/completions` (a legacy completion's raw prompt as `POST {baseUrl}/completions`,
+ * embeddings as `POST {baseUrl}/embeddings`). The pieces, one file each in this folder:
  *
  * - request.ts: the base URL and the request body (`developer` sent as `system`);
  * - upstream-call.ts: one request's lifetime, its stall timer and the one cancel path;
  * - stream-reader.ts: SSE (sse.ts, on eventsource-parser) or a JSON answer → engine events, usage;
+ * - embeddings.ts: the embeddings pass-through;
  * - upstream-errors.ts: HTTP status and error bodies → AppError, without leaking the upstream.
  *
  * Model: `opts.model`, else the first id of `GET {baseUrl}/models` at start(). start() always
@@ -17,9 +19,10 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AppError } from '../../../../../lib/errors/app-error.js';
 import type { Engine, EngineEvent, EngineInfo, GenerateParams, OptionalParam } from '../engine.js';
-import { estimatePromptTokens, toolsAsText } from '../../../../../lib/chat/prompt-tokens.js';
+import { estimatePromptTokens, estimateTextTokens, toolsAsText } from '../../../../../lib/chat/prompt-tokens.js';
+import { upstreamEmbeddings } from './embeddings.js';
 import { isRecord, readJson } from './json.js';
-import { chatCompletionBody, normalizeBaseUrl, redactUrl, requestIdHeader, upstreamHeaders } from './request.js';
+import { chatCompletionBody, completionPath, normalizeBaseUrl, redactUrl, requestIdHeader, upstreamHeaders } from './request.js';
 import { fromJsonAnswer, readChatStream, UsageTally } from './stream-reader.js';
 import { openUpstreamCall, type UpstreamCall } from './upstream-call.js';
 import { describeNetworkError, GENERIC_UNAVAILABLE, httpError } from './upstream-errors.js';
@@ -124,10 +127,10 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
     if (closed || model === undefined) throw new AppError('unavailable', 'The inference engine is not ready.');
     const call = openUpstreamCall(signal, requestTimeoutMs);
     inflight.add(call);
-    const tally = new UsageTally(params.messages);
+    const tally = new UsageTally(params);
     try {
       const res = await call.wait(
-        fetch(`${baseUrl}/chat/completions`, {
+        fetch(`${baseUrl}${completionPath(params)}`, {
           method: 'POST',
           headers: {
             ...upstreamHeaders('text/event-stream', opts.apiKey),
@@ -179,8 +182,23 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
       };
     },
     // No tokenizer here: admission counts with the shared estimate; the upstream's usage settles.
-    countPromptTokens: async (messages, tools = []) => estimatePromptTokens([...messages, ...toolsAsText(tools)]),
+    countPromptTokens: async (messages, tools = [], prompt) =>
+      prompt === undefined ? estimatePromptTokens([...messages, ...toolsAsText(tools)]) : estimateTextTokens(prompt),
     generate,
+    async embed(params, signal) {
+      if (closed || model === undefined) throw new AppError('unavailable', 'The inference engine is not ready.');
+      const call = openUpstreamCall(signal, requestTimeoutMs);
+      inflight.add(call);
+      try {
+        return await upstreamEmbeddings({ baseUrl, apiKey: opts.apiKey, model, call, logger }, params);
+      } catch (err) {
+        if (signal.aborted) throw signal.reason ?? err;
+        throw failure(err, call, params.requestId);
+      } finally {
+        inflight.delete(call);
+        call.close();
+      }
+    },
     async close() {
       closed = true;
       started = false;

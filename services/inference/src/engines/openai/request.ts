@@ -1,8 +1,9 @@
 /**
  * The upstream request: where it goes (a normalized base URL) and what it says (an OpenAI
- * `POST /chat/completions` body for our GenerateParams, always streaming with usage). Tools,
- * tool calls in the history, response_format, penalties, logit_bias, reasoning_effort and user go
- * through as the client sent them; the upstream honours or refuses them.
+ * `POST /chat/completions` body for our GenerateParams, or a `POST /completions` body for a raw
+ * prompt, always streaming with usage). Tools, tool calls in the history, response_format,
+ * penalties, logit_bias, reasoning_effort and user go through as the client sent them; the
+ * upstream honours or refuses them.
  */
 import type { ChatMessage, GenerateParams } from '../engine.js';
 
@@ -80,11 +81,16 @@ function optionalParams(params: GenerateParams): Record<string, unknown> {
   return body;
 }
 
-/** The streaming chat-completions body; unset sampling parameters and an empty stop list are omitted. */
+/** The upstream path: legacy completions for a raw prompt, chat completions otherwise. */
+export function completionPath(params: GenerateParams): string {
+  return params.prompt === undefined ? '/chat/completions' : '/completions';
+}
+
+/** The streaming request body; unset sampling parameters and an empty stop list are omitted. */
 export function chatCompletionBody(model: string, params: GenerateParams): Record<string, unknown> {
   const body: Record<string, unknown> = {
     model,
-    messages: params.messages.map(toUpstreamMessage),
+    ...(params.prompt === undefined ? { messages: params.messages.map(toUpstreamMessage) } : { prompt: params.prompt }),
     stream: true,
     stream_options: { include_usage: true },
   };

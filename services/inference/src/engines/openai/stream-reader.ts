@@ -1,5 +1,6 @@
 /**
- * Reads an upstream chat-completions answer into engine events.
+ * Reads an upstream chat-completions answer into engine events (or a legacy completions answer,
+ * for a raw prompt: its text is in `choices[].text` instead of the delta's or message's content).
  *
  * - Streaming (SSE): each content chunk is one `delta` with tokenCount 1, unless the chunk carries
  *   a running `usage.completion_tokens` (vLLM continuous usage stats), in which case the
@@ -16,9 +17,9 @@
  */
 import type { Logger } from 'pino';
 import { finishReasonFromOpenAI } from '../../../../../lib/chat/finish-reasons.js';
-import { estimatePromptTokens } from '../../../../../lib/chat/prompt-tokens.js';
+import { estimatePromptTokens, estimateTextTokens } from '../../../../../lib/chat/prompt-tokens.js';
 import { AppError } from '../../../../../lib/errors/app-error.js';
-import type { ChatMessage, EngineEvent, FinishReason, GenerateParams, Usage } from '../engine.js';
+import type { EngineEvent, FinishReason, GenerateParams, Usage } from '../engine.js';
 import type { ToolCallDelta } from '../../../../../lib/chat/tools.js';
 import { isRecord } from './json.js';
 import { SseParser } from './sse.js';
@@ -31,7 +32,7 @@ export class UsageTally {
   private completion: number | undefined;
   private counted = 0;
 
-  constructor(private readonly messages: ChatMessage[]) {}
+  constructor(private readonly params: Pick<GenerateParams, 'messages' | 'prompt'>) {}
 
   get reportedByUpstream(): boolean {
     return this.prompt !== undefined;
@@ -58,7 +59,7 @@ export class UsageTally {
 
   usage(): Usage {
     return {
-      promptTokens: this.prompt ?? estimatePromptTokens(this.messages),
+      promptTokens: this.prompt ?? estimatePrompt(this.params),
       completionTokens: this.completion ?? this.counted,
     };
   }
@@ -111,7 +112,8 @@ export async function* readChatStream(
       const choice = firstChoice(obj['choices']);
       if (choice !== undefined) {
         const delta = choice['delta'];
-        const content = isRecord(delta) ? delta['content'] : undefined;
+        // A chat chunk carries `delta`; a legacy completion chunk carries `text`.
+        const content = isRecord(delta) ? delta['content'] : choice['text'];
         const text = typeof content === 'string' ? content : '';
         const toolCalls = isRecord(delta) ? toolCallPieces(delta['tool_calls']) : [];
         const reasoning = isRecord(delta) ? reasoningText(delta) : '';
@@ -178,12 +180,13 @@ export function fromJsonAnswer(json: unknown, params: GenerateParams, logger: Lo
   const choices = json['choices'];
   const choice = Array.isArray(choices) ? (choices[0] as unknown) : undefined;
   const message = isRecord(choice) ? choice['message'] : undefined;
-  const text = isRecord(message) && typeof message['content'] === 'string' ? message['content'] : '';
+  const content = isRecord(message) ? message['content'] : isRecord(choice) ? choice['text'] : undefined;
+  const text = typeof content === 'string' ? content : '';
   const toolCalls = isRecord(message) ? toolCallPieces(message['tool_calls']) : [];
   const reasoning = isRecord(message) ? reasoningText(message) : '';
   const u = json['usage'];
   const completion = isRecord(u) && typeof u['completion_tokens'] === 'number' ? u['completion_tokens'] : text.length > 0 ? 1 : 0;
-  const prompt = isRecord(u) && typeof u['prompt_tokens'] === 'number' ? u['prompt_tokens'] : estimatePromptTokens(params.messages);
+  const prompt = isRecord(u) && typeof u['prompt_tokens'] === 'number' ? u['prompt_tokens'] : estimatePrompt(params);
   const events: EngineEvent[] = [];
   if (text.length > 0 || toolCalls.length > 0 || reasoning.length > 0) {
     events.push({
@@ -200,4 +203,8 @@ export function fromJsonAnswer(json: unknown, params: GenerateParams, logger: Lo
     usage: { promptTokens: prompt, completionTokens: completion },
   });
   return events;
+}
+
+function estimatePrompt(params: Pick<GenerateParams, 'messages' | 'prompt'>): number {
+  return params.prompt === undefined ? estimatePromptTokens(params.messages) : estimateTextTokens(params.prompt);
 }

@@ -2,14 +2,19 @@
  * The simulator engine: deterministic text at a configured speed, with injectable faults.
  * A tool for load and fault tests and for demos without a model — never inference. It says so
  * in every response: the model is `simulator` and the fingerprint `fp_simulator`.
+ *
+ * A legacy completion (raw `prompt`) gets the same word stream. Embeddings are deterministic
+ * pseudo-random unit vectors derived from a hash of each input (same text, same vector; no
+ * meaning), {@link SIMULATOR_EMBEDDING_DIMENSIONS} long unless `dimensions` asks otherwise.
  */
 import { createHash } from 'node:crypto';
 import { delay } from 'abort-controller-x';
 import { clampMaxTokens, completionRoom } from '../../../../../lib/chat/context-window.js';
-import { estimatePromptTokens, toolsAsText } from '../../../../../lib/chat/prompt-tokens.js';
+import { estimatePromptTokens, estimateTextTokens, toolsAsText } from '../../../../../lib/chat/prompt-tokens.js';
 import { AppError } from '../../../../../lib/errors/app-error.js';
-import type { Engine, EngineEvent, GenerateParams, OptionalParam } from '../engine.js';
+import type { ChatMessage, EmbedParams, EmbedResult, Engine, EngineEvent, GenerateParams, OptionalParam, ToolSpec } from '../engine.js';
 import { simulatedToolCall } from './tool-call.js';
+import { normalize } from '../vector.js';
 
 export interface SimulatorOptions {
   tokensPerSecond: number;
@@ -30,6 +35,7 @@ export interface SimulatorOptions {
 }
 
 export const SIMULATOR_MODEL = 'simulator';
+export const SIMULATOR_EMBEDDING_DIMENSIONS = 64;
 
 /** Its words do not come from a distribution, so nothing that reshapes one can be honoured. */
 const SIMULATOR_UNSUPPORTED: ReadonlySet<OptionalParam> = new Set([
@@ -61,10 +67,11 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
       backend: `simulator ${options.tokensPerSecond} tok/s`,
     }),
     // No tokenizer: prompts are counted with the shared estimate (lib/chat/prompt-tokens.ts).
-    countPromptTokens: async (messages, tools = []) => estimatePromptTokens([...messages, ...toolsAsText(tools)]),
+    countPromptTokens: async (messages, tools = [], prompt) => countPrompt(messages, tools, prompt),
     async *generate(params: GenerateParams, signal: AbortSignal): AsyncGenerator<EngineEvent> {
-      const promptTokens = estimatePromptTokens([...params.messages, ...toolsAsText(params.tools ?? [])]);
-      const maxTokens = clampMaxTokens(params.maxTokens, completionRoom(options.contextWindow, promptTokens));
+      const promptTokens = countPrompt(params.messages, params.tools ?? [], params.prompt);
+      const room = completionRoom(options.contextWindow, promptTokens, params.prompt === undefined ? 'messages' : 'prompt');
+      const maxTokens = clampMaxTokens(params.maxTokens, room);
       const limit = Math.min(maxTokens, options.responseTokens);
       const start = seedFrom(params);
       let text = '';
@@ -116,12 +123,30 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
         throw err;
       }
     },
+    embed: async (params) => simulatedEmbeddings(params),
     async close() {},
   };
 }
 
+function countPrompt(messages: ChatMessage[], tools: readonly ToolSpec[], prompt: string | undefined): number {
+  return prompt === undefined ? estimatePromptTokens([...messages, ...toolsAsText(tools)]) : estimateTextTokens(prompt);
+}
+
+function simulatedEmbeddings(params: EmbedParams): EmbedResult {
+  const dimensions = params.dimensions ?? SIMULATOR_EMBEDDING_DIMENSIONS;
+  const embeddings = params.inputs.map((input) => {
+    const values: number[] = [];
+    for (let block = 0; values.length < dimensions; block++) {
+      const digest = createHash('sha256').update(`${block}\n${input}`).digest();
+      for (let i = 0; i + 1 < digest.length && values.length < dimensions; i += 2) values.push(digest.readUInt16BE(i) / 32768 - 1);
+    }
+    return normalize(values);
+  });
+  return { embeddings, promptTokens: params.inputs.reduce((n, input) => n + estimateTextTokens(input), 0) };
+}
+
 function seedFrom(params: GenerateParams): number {
-  const basis = params.seed !== undefined ? String(params.seed) : params.messages.map((m) => m.content).join('\n');
+  const basis = params.seed !== undefined ? String(params.seed) : (params.prompt ?? params.messages.map((m) => m.content).join('\n'));
   return createHash('sha256').update(basis).digest().readUInt16BE(0);
 }
 

@@ -1,0 +1,72 @@
+/**
+ * POST /{project}/{endpoint}/v1/completions over HTTP (OpenAI's legacy completions): the steps
+ * of chat/core.ts — a completion is a generation with a raw prompt instead of messages, on a
+ * chat endpoint, with the same quota, worker choice, breakers and failure policy — with the
+ * completions parse and the `text_completion` renderers (JSON, or SSE with `stream: true`).
+ */
+import type { Request, Response } from 'express';
+import { AppError } from '../../../lib/errors/app-error.js';
+import { bearerKey } from '../bearer.js';
+import { admit, authenticate, completionMeta, open, requestSignal, settle, type ChatCall, type SettledUsage } from '../chat/core.js';
+import { promptText, toCompletionInput } from '../completions/input.js';
+import { renderCompletionJson } from '../completions/render-json.js';
+import { renderCompletionSse } from '../completions/render-sse.js';
+import { parseCompletionsRequest } from '../openai/completions-schema.js';
+import { rateLimitHeaders } from '../openai/rate-limit-headers.js';
+import type { RequestLocals } from '../request-context.js';
+import type { HttpChatDeps } from './chat-completions.js';
+
+export function completionsHandler(deps: HttpChatDeps) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const locals = res.locals as RequestLocals;
+    const call: ChatCall = {
+      requestId: locals.requestId,
+      logger: locals.logger,
+      arrivedAt: performance.now(),
+      apiKey: bearerKey(req),
+      project: String(req.params['project']),
+      endpoint: String(req.params['endpoint']),
+    };
+
+    const who = await authenticate(deps, call, 'chat');
+    // One usage record per authenticated request, whatever happens next.
+    const usage = deps.usage.begin(res, who.principal, call.arrivedAt);
+    let used: SettledUsage | undefined;
+    try {
+      const body = parseCompletionsRequest(req.body);
+      const admission = await admit(deps, call, who, toCompletionInput(body));
+      locals.headers = rateLimitHeaders(admission.limits.requests, admission.limits.tokens);
+      res.set(locals.headers);
+      if (admission.denied) throw admission.denied;
+
+      const clientGone = new AbortController();
+      const gone = (): void => {
+        if (!res.writableFinished) clientGone.abort(new AppError('cancelled', 'client closed the connection'));
+      };
+      res.on('close', gone);
+      if (res.closed) gone(); // closed while authentication and admission ran
+      const signal = requestSignal(deps, call, who, clientGone.signal);
+      try {
+        const generation = await open(deps, call, who, admission, signal);
+        usage.firstToken(generation.start);
+        try {
+          const meta = { ...completionMeta(call.requestId, generation), id: `cmpl-${call.requestId.replace(/^req_/, '')}` };
+          res.setHeader('x-xerotier-worker-id', meta.workerId);
+          const echo = body.echo === true ? promptText(body) : undefined;
+          if (body.stream) {
+            const includeUsage = body.stream_options?.include_usage === true;
+            await renderCompletionSse(res, generation, meta, signal, { includeUsage, headers: locals.headers, echo });
+          } else {
+            await renderCompletionJson(res, generation, meta, signal, echo);
+          }
+        } finally {
+          generation.release();
+        }
+      } finally {
+        used = settle(deps, call, who, admission, signal);
+      }
+    } finally {
+      usage.end(used ?? { promptTokens: 0, completionTokens: 0 }, used?.completed ?? false);
+    }
+  };
+}

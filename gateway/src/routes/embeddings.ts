@@ -1,0 +1,59 @@
+/**
+ * POST /{project}/{endpoint}/v1/embeddings over HTTP: the steps of embeddings/core.ts with the
+ * OpenAI parse and the OpenAI `list` rendering. The endpoint must be of kind embeddings.
+ */
+import type { Request, Response } from 'express';
+import { AppError } from '../../../lib/errors/app-error.js';
+import { bearerKey } from '../bearer.js';
+import { authenticate, requestSignal, type ChatCall } from '../chat/core.js';
+import { admitEmbedding, runEmbedding, settleEmbedding, type Embedded } from '../embeddings/core.js';
+import { embeddingsBody } from '../embeddings/render-json.js';
+import { parseEmbeddingsRequest } from '../openai/embeddings-schema.js';
+import { rateLimitHeaders } from '../openai/rate-limit-headers.js';
+import type { RequestLocals } from '../request-context.js';
+import type { HttpChatDeps } from './chat-completions.js';
+
+export function embeddingsHandler(deps: HttpChatDeps) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const locals = res.locals as RequestLocals;
+    const call: ChatCall = {
+      requestId: locals.requestId,
+      logger: locals.logger,
+      arrivedAt: performance.now(),
+      apiKey: bearerKey(req),
+      project: String(req.params['project']),
+      endpoint: String(req.params['endpoint']),
+    };
+    const who = await authenticate(deps, call, 'embeddings');
+    // One usage record per authenticated request, whatever happens next.
+    const usage = deps.usage.begin(res, who.principal, call.arrivedAt);
+    let result: Embedded | undefined;
+    try {
+      const body = parseEmbeddingsRequest(req.body);
+      const inputs = typeof body.input === 'string' ? [body.input] : body.input;
+      const admission = await admitEmbedding(deps, call, who, { inputs, dimensions: body.dimensions ?? undefined });
+      locals.headers = rateLimitHeaders(admission.limits.requests, admission.limits.tokens);
+      res.set(locals.headers);
+      if (admission.denied) throw admission.denied;
+
+      const clientGone = new AbortController();
+      const gone = (): void => {
+        if (!res.writableFinished) clientGone.abort(new AppError('cancelled', 'client closed the connection'));
+      };
+      res.on('close', gone);
+      if (res.closed) gone();
+      const signal = requestSignal(deps, call, who, clientGone.signal);
+      try {
+        result = await runEmbedding(deps, call, admission, signal);
+      } finally {
+        signal.dispose();
+        settleEmbedding(deps, call, who, admission, result?.promptTokens ?? 0);
+      }
+      usage.firstToken({ workerId: result.workerId, model: result.model });
+      res.setHeader('x-xerotier-worker-id', result.workerId);
+      res.status(200).json(embeddingsBody(result, body.encoding_format ?? 'float'));
+    } finally {
+      usage.end({ promptTokens: result?.promptTokens ?? 0, completionTokens: 0 }, result !== undefined);
+    }
+  };
+}
