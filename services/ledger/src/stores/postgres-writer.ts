@@ -1,0 +1,53 @@
+/**
+ * The PostgreSQL write path: one statement per batch whatever its size. The batch travels as 17
+ * array parameters expanded by unnest() (no per-row SQL to build or parse); the raw insert skips
+ * request ids already stored, and only the rows it actually inserted (its RETURNING) are summed
+ * into the rollup in the same statement, so the two can never disagree and a re-sent batch adds
+ * nothing. Rollup rows are upserted in key order so concurrent batches lock them in one order.
+ */
+import { sql, type Kysely } from 'kysely';
+import type { LedgerRow } from './store.js';
+
+export function createPostgresWriter(db: Kysely<unknown>): (rows: readonly LedgerRow[]) => Promise<number> {
+  return async (rows) => {
+    const col = <T>(pick: (r: LedgerRow) => T): T[] => rows.map(pick);
+    const result = await sql<{ inserted: number }>`
+      WITH input AS (
+        SELECT * FROM unnest(
+          ${col((r) => r.requestId)}::text[], ${col((r) => r.projectId)}::text[], ${col((r) => r.endpoint)}::text[],
+          ${col((r) => r.keyId)}::text[], ${col((r) => r.model)}::text[], ${col((r) => r.workerId)}::text[],
+          ${col((r) => r.hardwarePool)}::text[], ${col((r) => r.tier)}::text[], ${col((r) => r.httpStatus)}::int[],
+          ${col((r) => r.errorCode)}::text[], ${col((r) => r.promptTokens)}::bigint[], ${col((r) => r.completionTokens)}::bigint[],
+          ${col((r) => r.cachedTokens)}::bigint[], ${col((r) => r.ttftMs)}::bigint[], ${col((r) => r.durationMs)}::bigint[],
+          ${col((r) => r.startedAt)}::bigint[], ${col((r) => (r.cancelled ? 1 : 0))}::int[]
+        ) AS t(request_id, project_id, endpoint, key_id, model, worker_id, hardware_pool, tier, http_status, error_code,
+               prompt_tokens, completion_tokens, cached_tokens, ttft_ms, duration_ms, started_at, cancelled)
+      ), inserted AS (
+        INSERT INTO usage_records (request_id, project_id, endpoint, key_id, model, worker_id, hardware_pool, tier,
+          http_status, error_code, prompt_tokens, completion_tokens, cached_tokens, ttft_ms, duration_ms, started_at, cancelled)
+        SELECT * FROM input
+        ON CONFLICT (request_id) DO NOTHING
+        RETURNING project_id, started_at, key_id, endpoint, model, http_status, error_code, cancelled,
+                  prompt_tokens, completion_tokens, cached_tokens
+      ), rolled AS (
+        INSERT INTO usage_rollup (project_id, hour_start, key_id, endpoint, model, requests, errors, cancelled,
+          prompt_tokens, completion_tokens, cached_tokens)
+        SELECT project_id, started_at - (started_at % 3600000), key_id, endpoint, model, count(*),
+               sum(CASE WHEN cancelled = 0 AND (error_code <> '' OR http_status >= 400) THEN 1 ELSE 0 END),
+               sum(cancelled), sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens)
+        FROM inserted
+        GROUP BY 1, 2, 3, 4, 5
+        ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (project_id, hour_start, key_id, endpoint, model) DO UPDATE SET
+          requests = usage_rollup.requests + excluded.requests,
+          errors = usage_rollup.errors + excluded.errors,
+          cancelled = usage_rollup.cancelled + excluded.cancelled,
+          prompt_tokens = usage_rollup.prompt_tokens + excluded.prompt_tokens,
+          completion_tokens = usage_rollup.completion_tokens + excluded.completion_tokens,
+          cached_tokens = usage_rollup.cached_tokens + excluded.cached_tokens
+        RETURNING 1
+      )
+      SELECT count(*)::int AS inserted FROM inserted`.execute(db);
+    return Number(result.rows[0]?.inserted ?? 0);
+  };
+}
