@@ -122,8 +122,8 @@ describe('usage delivery when the gateway is killed', () => {
       const lost = beforeKill.filter((id) => !ids.has(id));
       const inFlight = completed.length - beforeKill.length - (completed.length - restartedAt);
       console.log(
-        `# ${attempts} requests sent, ${completed.length} completed, ${failed} failed at the kill; ${beforeKill.length} completed before the kill, ` +
-          `${storedAtKill} of them in the ledger at the kill, ${recovered} recovered from the spool; ${stored.length} records; ` +
+        `# ${attempts} requests sent, ${completed.length} completed, ${failed} failed (cut by the kill or refused while no gateway listened); ${beforeKill.length} completed before the kill, ` +
+          `${storedAtKill} records in the ledger right after the kill, ${recovered} recovered from the spool; ${stored.length} records; ` +
           `${lost.length} lost; ${inFlight} completed within ${GRACE_MS} ms of the kill`,
       );
       assert.ok(recovered > 0, 'the restarted gateway delivered records from the spool');
