@@ -134,12 +134,13 @@ async function readLatency(schema: string): Promise<void> {
     }
     await store.insert(rows);
   }
-  await sql(`ANALYZE ${schema}.usage_records; ANALYZE ${schema}.usage_rollup;`);
+  await sql(`ANALYZE ${schema}.usage_records; ANALYZE ${schema}.usage_hourly; ANALYZE ${schema}.usage_daily;`);
   const loadSeconds = (performance.now() - loadStarted) / 1000;
   console.log(
     `loaded ${READ_ROWS.toLocaleString('en')} rows (one project, 30 days) through the store in batches of ${LOAD_BATCH.toLocaleString('en')}: ` +
       `${loadSeconds.toFixed(1)} s = ${Math.round(READ_ROWS / loadSeconds).toLocaleString('en')} records/s; ` +
-      `rollup rows: ${(await count(`SELECT count(*) FROM ${schema}.usage_rollup`)).toLocaleString('en')}`,
+      `rollup rows: ${(await count(`SELECT count(*) FROM ${schema}.usage_hourly`)).toLocaleString('en')} hourly, ` +
+      `${(await count(`SELECT count(*) FROM ${schema}.usage_daily`)).toLocaleString('en')} daily`,
   );
   try {
     const cases: Array<[GroupName, number, string]> = [
@@ -178,7 +179,7 @@ await sql(`CREATE SCHEMA ${schema}`);
 try {
   await writeRate('SQLite (file)', { LEDGER_SQLITE_PATH: path.join(dir, 'ledger.sqlite') });
   await writeRate('PostgreSQL', { LEDGER_DATABASE_URL: PG_URL, LEDGER_DATABASE_SCHEMA: schema });
-  await sql(`TRUNCATE ${schema}.usage_records`);
+  await sql(`TRUNCATE ${schema}.usage_records, ${schema}.usage_hourly, ${schema}.usage_daily`);
   await readLatency(schema);
 } finally {
   await sql(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);

@@ -100,8 +100,8 @@ for (const kind of STORE_KINDS) {
     });
 
     it('grouped reads over any range equal the sums of the raw records, however often batches are re-sent', async () => {
-      // Whole hours come from the rollup, the partial hours at the edges from the raw rows: an
-      // oracle over the raw rows checks every grouping on ranges that do and do not align.
+      // Whole days and hours come from the rollups, the partial hours at the edges from the raw
+      // rows: an oracle over the raw rows checks every grouping on ranges that do and do not align.
       const p = 'proj_rollup';
       let seed = 7;
       const rand = (n: number): number => {
@@ -127,11 +127,13 @@ for (const kind of STORE_KINDS) {
       assert.equal(await store.insert(rows), 150, 'only the new rows count');
       assert.equal(await store.insert(rows.slice(100, 300)), 0);
       if (kind === 'postgres') {
-        // The rollup holds each request once: re-sent rows added nothing.
-        const summed = await withPgClient((c) =>
-          c.query<{ n: string }>(`SELECT sum(requests) AS n FROM ${t.env['LEDGER_DATABASE_SCHEMA']}.usage_rollup WHERE project_id = $1`, [p]),
-        );
-        assert.equal(Number(summed.rows[0]?.n), 400);
+        // Each rollup holds each request once: re-sent rows added nothing.
+        for (const table of ['usage_hourly', 'usage_daily']) {
+          const summed = await withPgClient((c) =>
+            c.query<{ n: string }>(`SELECT sum(requests) AS n FROM ${t.env['LEDGER_DATABASE_SCHEMA']}.${table} WHERE project_id = $1`, [p]),
+          );
+          assert.equal(Number(summed.rows[0]?.n), 400, table);
+        }
       }
       const groupOf = (r: (typeof rows)[number], groupBy: string): string => {
         if (groupBy === 'hour') return String((r.startedAt - (r.startedAt % HOUR)) / 1000);
@@ -143,6 +145,8 @@ for (const kind of STORE_KINDS) {
         [Date.UTC(2026, 0, 1, 12), Date.UTC(2026, 0, 2, 3)],
         [T0 + 1234, T0 + 17 * HOUR + 999],
         [T0 + 5 * 60_000, T0 + 40 * 60_000],
+        // Raw edges, whole hours of 1 January and 3 January, the whole of 2 January from the daily rollup.
+        [T0 - 5 * HOUR + 1234, T0 + 40 * HOUR + 777],
       ];
       for (const [from, to] of ranges) {
         for (const groupBy of ['hour', 'day', 'key', 'endpoint', 'model'] as const) {

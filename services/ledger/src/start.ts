@@ -25,7 +25,6 @@ export interface RunningLedgerService {
 }
 
 const DAY_MS = 86_400_000;
-const HOUR_MS = 3_600_000;
 
 export function storeLocation(config: LedgerConfig): StoreLocation {
   return config.LEDGER_DATABASE_URL === undefined
@@ -70,9 +69,9 @@ export async function startLedgerService(
 
     const applyRetention = async (): Promise<number> => {
       if (config.LEDGER_RETENTION_DAYS === 0) return 0;
-      // A whole UTC hour: raw rows and rollup hours leave together.
+      // A whole UTC day: raw rows and their rollup hours and days leave together.
       const cutoff = now() - config.LEDGER_RETENTION_DAYS * DAY_MS;
-      const deleted = await store.deleteBefore(cutoff - (cutoff % HOUR_MS));
+      const deleted = await store.deleteBefore(cutoff - (cutoff % DAY_MS));
       if (deleted > 0) logger.info({ deleted, retentionDays: config.LEDGER_RETENTION_DAYS }, 'ledger retention applied');
       return deleted;
     };

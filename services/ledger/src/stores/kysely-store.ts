@@ -2,9 +2,10 @@
  * The LedgerStore on Kysely: one read code path for SQLite (better-sqlite3, the embedded
  * default) and PostgreSQL (`pg` Pool), opened the same way as the auth service's store. Writes
  * take each dialect's cheapest path (sqlite-writer.ts, postgres-writer.ts): raw rows keyed by
- * request id (a batch sent twice stores nothing twice) and, atomically with them, the hourly
- * rollup. Grouped reads take whole hours from the rollup and only the partial hours at the
- * range's edges from the raw rows; raw reads are a range scan of (project_id, started_at).
+ * request id (a batch sent twice stores nothing twice) and, atomically with them, the hourly and
+ * daily rollups (rollups.ts). Grouped reads take whole days and hours from the rollups and only
+ * the partial hours at the range's edges from the raw rows; raw reads are a range scan of
+ * (project_id, started_at).
  */
 import { openMigrated, openSqliteDatabase, pingDatabase, sqliteKysely, type StoreLocation } from '../../../../lib/db/kysely.js';
 import { Kysely, sql, type RawBuilder, type Selectable } from 'kysely';
@@ -12,6 +13,7 @@ import type { Logger } from 'pino';
 import { migrateToLatest } from './migrations.js';
 import { createPostgresWriter } from './postgres-writer.js';
 import { createSqliteWriter } from './sqlite-writer.js';
+import { DAILY, DAY_MS, HOUR_MS, HOURLY, type Rollup } from './rollups.js';
 import type { GroupName, LedgerRow, LedgerStore, UsageBucketRow } from './store.js';
 
 interface UsageRecordsTable {
@@ -34,10 +36,10 @@ interface UsageRecordsTable {
   cancelled: number;
 }
 
-/** Figures of one (project, UTC hour, key, endpoint, model). */
+/** Figures of one (project, UTC hour or day, key, endpoint, model): rollups.ts. */
 interface UsageRollupTable {
   project_id: string;
-  hour_start: number;
+  bucket_start: number;
   key_id: string;
   endpoint: string;
   model: string;
@@ -51,7 +53,8 @@ interface UsageRollupTable {
 
 export interface LedgerDatabase {
   usage_records: UsageRecordsTable;
-  usage_rollup: UsageRollupTable;
+  usage_hourly: UsageRollupTable;
+  usage_daily: UsageRollupTable;
 }
 
 /** Stores rows whose request id is new and adds them to the rollup, atomically; returns how many were new. */
@@ -59,8 +62,6 @@ export type LedgerWriter = (rows: readonly LedgerRow[]) => number | Promise<numb
 
 export type { StoreLocation } from '../../../../lib/db/kysely.js';
 
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
 
 /** Opens the database, migrates it to the latest version and returns the store. */
 export async function openLedgerStore(location: StoreLocation, logger: Logger): Promise<LedgerStore> {
@@ -98,10 +99,32 @@ const BUCKET_MS: Partial<Record<GroupName, number>> = { hour: HOUR_MS, day: DAY_
 const COLUMN = { key: 'key_id', endpoint: 'endpoint', model: 'model' } as const;
 
 /** The grouped expression over `time` (a column in ms); widths are inlined literals so SELECT and GROUP BY match. */
-function groupExpression(groupBy: GroupName, time: 'started_at' | 'hour_start'): RawBuilder<string | number> {
+function groupExpression(groupBy: GroupName, time: 'started_at' | 'bucket_start'): RawBuilder<string | number> {
   const width = BUCKET_MS[groupBy];
-  if (width !== undefined) return width === HOUR_MS && time === 'hour_start' ? sql<number>`hour_start` : sql<number>`${sql.ref(time)} - (${sql.ref(time)} % ${sql.lit(width)})`;
+  if (width !== undefined) return sql<number>`${sql.ref(time)} - (${sql.ref(time)} % ${sql.lit(width)})`;
   return sql<string>`${sql.ref(COLUMN[groupBy as keyof typeof COLUMN])}`;
+}
+
+type Span = [from: number, to: number];
+
+/**
+ * Splits [from, to) into the parts each table answers exactly: whole UTC days (unless grouping
+ * by hour) from the daily rollup, whole hours from the hourly one, the partial hours at the
+ * edges from the raw rows.
+ */
+function plan(from: number, to: number, groupBy: GroupName): { raw: Span[]; rollups: Array<[Rollup, Span]> } {
+  const floor = (t: number, w: number): number => Math.floor(t / w) * w;
+  const ceil = (t: number, w: number): number => Math.ceil(t / w) * w;
+  const nonEmpty = (spans: Span[]): Span[] => spans.filter(([a, b]) => a < b);
+  const [h1, h2] = [ceil(from, HOUR_MS), floor(to, HOUR_MS)];
+  if (h1 >= h2) return { raw: [[from, to]], rollups: [] };
+  const raw = nonEmpty([[from, h1], [h2, to]]);
+  const [d1, d2] = [ceil(h1, DAY_MS), floor(h2, DAY_MS)];
+  if (groupBy === 'hour' || d1 >= d2) return { raw, rollups: [[HOURLY, [h1, h2]]] };
+  return {
+    raw,
+    rollups: [[DAILY, [d1, d2] as Span], ...nonEmpty([[h1, d1], [d2, h2]]).map((span) => [HOURLY, span] as [Rollup, Span])],
+  };
 }
 
 /** @internal exported for tests that bring their own Kysely instance. */
@@ -119,45 +142,44 @@ export function createKyselyLedgerStore(db: Kysely<LedgerDatabase>, dialect: 'sq
       // Time buckets page by raising the range start to the bucket after the cursor (stays a
       // range scan); other groups page by comparing the grouped column.
       const start = width !== undefined && after !== undefined ? Math.max(from, Number(after) * 1000 + width) : from;
-      // [start, to) = raw head [start, hoursFrom) + whole hours [hoursFrom, hoursTo) from the
-      // rollup + raw tail [hoursTo, to). Figures are identical either way; the rollup has one
-      // row per hour and (key, endpoint, model) where the raw table has one per request.
-      const hoursFrom = Math.ceil(start / HOUR_MS) * HOUR_MS;
-      const hoursTo = Math.floor(to / HOUR_MS) * HOUR_MS;
-      const useRollup = hoursFrom < hoursTo;
-      const rawRanges: Array<[number, number]> = useRollup
-        ? [[start, hoursFrom], [hoursTo, to]].filter(([a, b]) => a! < b!) as Array<[number, number]>
-        : [[start, to]];
-      const rollup = db
-        .selectFrom('usage_rollup')
-        .select([
-          groupExpression(groupBy, 'hour_start').as('grp'),
-          'requests',
-          'errors',
-          'cancelled',
-          'prompt_tokens',
-          'completion_tokens',
-          'cached_tokens',
-        ])
-        .where('project_id', '=', projectId)
-        .where('hour_start', '>=', hoursFrom)
-        .where('hour_start', '<', hoursTo);
-      const raw = db
-        .selectFrom('usage_records')
-        .select([
-          groupExpression(groupBy, 'started_at').as('grp'),
-          sql<number>`1`.as('requests'),
-          sql<number>`case when cancelled = 0 and (error_code <> '' or http_status >= 400) then 1 else 0 end`.as('errors'),
-          'cancelled',
-          'prompt_tokens',
-          'completion_tokens',
-          'cached_tokens',
-        ])
-        .where('project_id', '=', projectId)
-        .where((eb) => eb.or(rawRanges.map(([a, b]) => eb.and([eb('started_at', '>=', a), eb('started_at', '<', b)]))));
-      const parts = useRollup ? (rawRanges.length > 0 ? rollup.unionAll(raw) : rollup) : raw;
+      const { raw, rollups } = plan(start, to, groupBy);
+      const parts = rollups.map(([{ table }, [a, b]]) =>
+        db
+          .selectFrom(table)
+          .select([
+            groupExpression(groupBy, 'bucket_start').as('grp'),
+            'requests',
+            'errors',
+            'cancelled',
+            'prompt_tokens',
+            'completion_tokens',
+            'cached_tokens',
+          ])
+          .where('project_id', '=', projectId)
+          .where('bucket_start', '>=', a)
+          .where('bucket_start', '<', b),
+      );
+      const rawPart =
+        raw.length === 0
+          ? undefined
+          : db
+              .selectFrom('usage_records')
+              .select([
+                groupExpression(groupBy, 'started_at').as('grp'),
+                sql<number>`1`.as('requests'),
+                sql<number>`case when cancelled = 0 and (error_code <> '' or http_status >= 400) then 1 else 0 end`.as('errors'),
+                'cancelled',
+                'prompt_tokens',
+                'completion_tokens',
+                'cached_tokens',
+              ])
+              .where('project_id', '=', projectId)
+              .where((eb) => eb.or(raw.map(([a, b]) => eb.and([eb('started_at', '>=', a), eb('started_at', '<', b)]))));
+      const [first, ...rest] = rawPart ? [rawPart, ...parts] : parts;
+      if (!first) return { buckets: [], hasMore: false };
+      const union = rest.reduce((u, part) => u.unionAll(part), first);
       let q = db
-        .selectFrom(parts.as('u'))
+        .selectFrom(union.as('u'))
         .select([
           'u.grp',
           sql<number>`sum(u.requests)`.as('requests'),
@@ -209,10 +231,10 @@ export function createKyselyLedgerStore(db: Kysely<LedgerDatabase>, dialect: 'sq
       // Project by project over (project_id, started_at), the projects taken from the rollup
       // (the raw table has no index on the time alone); bounded statements never hold one long lock.
       const projects = await db
-        .selectFrom('usage_rollup')
+        .selectFrom('usage_hourly')
         .select('project_id')
         .distinct()
-        .where('hour_start', '<', cutoff)
+        .where('bucket_start', '<', cutoff)
         .execute();
       let total = 0;
       for (const { project_id: projectId } of projects) {
@@ -233,8 +255,9 @@ export function createKyselyLedgerStore(db: Kysely<LedgerDatabase>, dialect: 'sq
           if (deleted < batch) break;
         }
       }
-      // Rollup hours that lie wholly before the cutoff (the service passes whole hours).
-      await db.deleteFrom('usage_rollup').where('hour_start', '<=', cutoff - HOUR_MS).execute();
+      // Rollup buckets that lie wholly before the cutoff (the service passes whole UTC days).
+      await db.deleteFrom('usage_hourly').where('bucket_start', '<=', cutoff - HOUR_MS).execute();
+      await db.deleteFrom('usage_daily').where('bucket_start', '<=', cutoff - DAY_MS).execute();
       return total;
     },
 

@@ -7,6 +7,12 @@
 import { sql, type Kysely } from 'kysely';
 import { Migrator, type Migration } from 'kysely/migration';
 
+/** As of 0002 (a migration never follows later code): the rollup tables and their widths. */
+const ROLLUPS_0002 = [
+  { table: 'usage_hourly', width: 3_600_000 },
+  { table: 'usage_daily', width: 86_400_000 },
+] as const;
+
 export const migrations: Record<string, Migration> = {
   '0001_usage_records': {
     async up(db: Kysely<unknown>) {
@@ -43,43 +49,44 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('usage_records').execute();
     },
   },
-  '0002_usage_rollup': {
+  '0002_usage_rollups': {
     async up(db: Kysely<unknown>) {
-      // The figures of every (project, UTC hour, key, endpoint, model), added to in the same
-      // statement or transaction that inserts the raw rows: grouped reads of whole hours read
-      // this table instead of aggregating raw rows.
-      await db.schema
-        .createTable('usage_rollup')
-        .addColumn('project_id', 'varchar(64)', (c) => c.notNull())
-        .addColumn('hour_start', 'bigint', (c) => c.notNull())
-        .addColumn('key_id', 'varchar(64)', (c) => c.notNull())
-        .addColumn('endpoint', 'varchar(64)', (c) => c.notNull())
-        .addColumn('model', 'varchar(200)', (c) => c.notNull())
-        .addColumn('requests', 'bigint', (c) => c.notNull())
-        .addColumn('errors', 'bigint', (c) => c.notNull())
-        .addColumn('cancelled', 'bigint', (c) => c.notNull())
-        .addColumn('prompt_tokens', 'bigint', (c) => c.notNull())
-        .addColumn('completion_tokens', 'bigint', (c) => c.notNull())
-        .addColumn('cached_tokens', 'bigint', (c) => c.notNull())
-        // One project over a time range is a range scan of the primary key.
-        .addPrimaryKeyConstraint('usage_rollup_pk', ['project_id', 'hour_start', 'key_id', 'endpoint', 'model'])
-        .execute();
-      // Records stored before this migration.
-      await sql`
-        INSERT INTO usage_rollup (project_id, hour_start, key_id, endpoint, model, requests, errors, cancelled,
-                                  prompt_tokens, completion_tokens, cached_tokens)
-        SELECT project_id, started_at - (started_at % 3600000), key_id, endpoint, model, count(*),
-               sum(CASE WHEN cancelled = 0 AND (error_code <> '' OR http_status >= 400) THEN 1 ELSE 0 END),
-               sum(cancelled), sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens)
-        FROM usage_records
-        GROUP BY project_id, started_at - (started_at % 3600000), key_id, endpoint, model`.execute(db);
+      // rollups.ts: per (project, UTC hour | day, key, endpoint, model), kept in step with the
+      // raw rows by every write; grouped reads of whole hours and days read these instead.
+      for (const { table, width } of ROLLUPS_0002) {
+        await db.schema
+          .createTable(table)
+          .addColumn('project_id', 'varchar(64)', (c) => c.notNull())
+          .addColumn('bucket_start', 'bigint', (c) => c.notNull())
+          .addColumn('key_id', 'varchar(64)', (c) => c.notNull())
+          .addColumn('endpoint', 'varchar(64)', (c) => c.notNull())
+          .addColumn('model', 'varchar(200)', (c) => c.notNull())
+          .addColumn('requests', 'bigint', (c) => c.notNull())
+          .addColumn('errors', 'bigint', (c) => c.notNull())
+          .addColumn('cancelled', 'bigint', (c) => c.notNull())
+          .addColumn('prompt_tokens', 'bigint', (c) => c.notNull())
+          .addColumn('completion_tokens', 'bigint', (c) => c.notNull())
+          .addColumn('cached_tokens', 'bigint', (c) => c.notNull())
+          // One project over a time range is a range scan of the primary key.
+          .addPrimaryKeyConstraint(`${table}_pk`, ['project_id', 'bucket_start', 'key_id', 'endpoint', 'model'])
+          .execute();
+        // Records stored before this migration.
+        await sql`
+          INSERT INTO ${sql.table(table)} (project_id, bucket_start, key_id, endpoint, model, requests, errors, cancelled,
+                                           prompt_tokens, completion_tokens, cached_tokens)
+          SELECT project_id, started_at - (started_at % ${sql.lit(width)}), key_id, endpoint, model, count(*),
+                 sum(CASE WHEN cancelled = 0 AND (error_code <> '' OR http_status >= 400) THEN 1 ELSE 0 END),
+                 sum(cancelled), sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens)
+          FROM usage_records
+          GROUP BY project_id, started_at - (started_at % ${sql.lit(width)}), key_id, endpoint, model`.execute(db);
+      }
       // One index fewer on the hot table: retention now deletes project by project over
-      // (project_id, started_at), the projects taken from the rollup.
+      // (project_id, started_at), the projects taken from the hourly rollup.
       await db.schema.dropIndex('usage_records_started_idx').execute();
     },
     async down(db: Kysely<unknown>) {
       await db.schema.createIndex('usage_records_started_idx').on('usage_records').column('started_at').execute();
-      await db.schema.dropTable('usage_rollup').execute();
+      for (const { table } of ROLLUPS_0002) await db.schema.dropTable(table).execute();
     },
   },
 };

@@ -2,11 +2,26 @@
  * The PostgreSQL write path: one statement per batch whatever its size. The batch travels as 17
  * array parameters expanded by unnest() (no per-row SQL to build or parse); the raw insert skips
  * request ids already stored, and only the rows it actually inserted (its RETURNING) are summed
- * into the rollup in the same statement, so the two can never disagree and a re-sent batch adds
+ * into the rollups in the same statement, so they can never disagree and a re-sent batch adds
  * nothing. Rollup rows are upserted in key order so concurrent batches lock them in one order.
  */
 import { sql, type Kysely } from 'kysely';
+import { addOnConflict, ERROR_SQL, ROLLUP_COLUMNS, ROLLUPS } from './rollups.js';
 import type { LedgerRow } from './store.js';
+
+/** One data-modifying CTE per rollup, fed by the `inserted` CTE (constants only, no input). */
+const ROLLUP_CTES = ROLLUPS.map(
+  ({ table, width }) => `, ${table} AS (
+    INSERT INTO ${table} (${ROLLUP_COLUMNS})
+    SELECT project_id, started_at - (started_at % ${width}), key_id, endpoint, model, count(*), sum(${ERROR_SQL}),
+           sum(cancelled), sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens)
+    FROM inserted
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 4, 5
+    ${addOnConflict(table)}
+    RETURNING 1
+  )`,
+).join('');
 
 export function createPostgresWriter(db: Kysely<unknown>): (rows: readonly LedgerRow[]) => Promise<number> {
   return async (rows) => {
@@ -29,24 +44,7 @@ export function createPostgresWriter(db: Kysely<unknown>): (rows: readonly Ledge
         ON CONFLICT (request_id) DO NOTHING
         RETURNING project_id, started_at, key_id, endpoint, model, http_status, error_code, cancelled,
                   prompt_tokens, completion_tokens, cached_tokens
-      ), rolled AS (
-        INSERT INTO usage_rollup (project_id, hour_start, key_id, endpoint, model, requests, errors, cancelled,
-          prompt_tokens, completion_tokens, cached_tokens)
-        SELECT project_id, started_at - (started_at % 3600000), key_id, endpoint, model, count(*),
-               sum(CASE WHEN cancelled = 0 AND (error_code <> '' OR http_status >= 400) THEN 1 ELSE 0 END),
-               sum(cancelled), sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens)
-        FROM inserted
-        GROUP BY 1, 2, 3, 4, 5
-        ORDER BY 1, 2, 3, 4, 5
-        ON CONFLICT (project_id, hour_start, key_id, endpoint, model) DO UPDATE SET
-          requests = usage_rollup.requests + excluded.requests,
-          errors = usage_rollup.errors + excluded.errors,
-          cancelled = usage_rollup.cancelled + excluded.cancelled,
-          prompt_tokens = usage_rollup.prompt_tokens + excluded.prompt_tokens,
-          completion_tokens = usage_rollup.completion_tokens + excluded.completion_tokens,
-          cached_tokens = usage_rollup.cached_tokens + excluded.cached_tokens
-        RETURNING 1
-      )
+      )${sql.raw(ROLLUP_CTES)}
       SELECT count(*)::int AS inserted FROM inserted`.execute(db);
     return Number(result.rows[0]?.inserted ?? 0);
   };

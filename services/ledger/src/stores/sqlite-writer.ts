@@ -1,12 +1,11 @@
 /**
- * The SQLite write path: two statements prepared once (the raw row, then the rollup upsert) run
+ * The SQLite write path: statements prepared once (the raw row, then one upsert per rollup) run
  * per record inside one transaction per batch. A row whose request id is already stored changes
- * nothing, so it adds nothing to the rollup either: re-sending a batch is harmless.
+ * nothing, so it adds nothing to the rollups either: re-sending a batch is harmless.
  */
 import type Database from 'better-sqlite3';
+import { addOnConflict, isError, ROLLUP_COLUMNS, ROLLUPS } from './rollups.js';
 import type { LedgerRow } from './store.js';
-
-const HOUR_MS = 3_600_000;
 
 export function createSqliteWriter(database: Database.Database): (rows: readonly LedgerRow[]) => number {
   const insertRow = database.prepare(
@@ -15,15 +14,10 @@ export function createSqliteWriter(database: Database.Database): (rows: readonly
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (request_id) DO NOTHING`,
   );
-  const addToRollup = database.prepare(
-    `INSERT INTO usage_rollup (project_id, hour_start, key_id, endpoint, model, requests, errors, cancelled,
-       prompt_tokens, completion_tokens, cached_tokens)
-     VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)
-     ON CONFLICT (project_id, hour_start, key_id, endpoint, model) DO UPDATE SET
-       requests = requests + 1, errors = errors + excluded.errors, cancelled = cancelled + excluded.cancelled,
-       prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = completion_tokens + excluded.completion_tokens,
-       cached_tokens = cached_tokens + excluded.cached_tokens`,
-  );
+  const rollups = ROLLUPS.map(({ table, width }) => ({
+    width,
+    add: database.prepare(`INSERT INTO ${table} (${ROLLUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) ${addOnConflict(table)}`),
+  }));
   return database.transaction((rows: readonly LedgerRow[]): number => {
     let inserted = 0;
     for (const r of rows) {
@@ -34,11 +28,13 @@ export function createSqliteWriter(database: Database.Database): (rows: readonly
       );
       if (changes === 0) continue;
       inserted++;
-      const error = !r.cancelled && (r.errorCode !== '' || r.httpStatus >= 400) ? 1 : 0;
-      addToRollup.run(
-        r.projectId, r.startedAt - (r.startedAt % HOUR_MS), r.keyId, r.endpoint, r.model,
-        error, cancelled, r.promptTokens, r.completionTokens, r.cachedTokens,
-      );
+      const error = isError(r) ? 1 : 0;
+      for (const { width, add } of rollups) {
+        add.run(
+          r.projectId, r.startedAt - (r.startedAt % width), r.keyId, r.endpoint, r.model,
+          error, cancelled, r.promptTokens, r.completionTokens, r.cachedTokens,
+        );
+      }
     }
     return inserted;
   });
