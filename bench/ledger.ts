@@ -147,6 +147,7 @@ async function readLatency(schema: string): Promise<void> {
       ['key', 30 * DAY_MS, 'all 30 days (every row)'],
       ['day', 30 * DAY_MS, 'all 30 days (every row)'],
       ['model', 30 * DAY_MS, 'all 30 days (every row)'],
+      ['hour', 30 * DAY_MS, 'all 30 days (every row; hourly rollup only)'],
       ['hour', DAY_MS, 'last 24 h (~33,000 rows)'],
       ['key', DAY_MS, 'last 24 h (~33,000 rows)'],
     ];
