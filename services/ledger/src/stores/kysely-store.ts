@@ -57,11 +57,10 @@ export interface LedgerDatabase {
   usage_daily: UsageRollupTable;
 }
 
-/** Stores rows whose request id is new and adds them to the rollup, atomically; returns how many were new. */
+/** Stores rows whose request id is new and adds them to the rollups, atomically; returns how many were new. */
 export type LedgerWriter = (rows: readonly LedgerRow[]) => number | Promise<number>;
 
 export type { StoreLocation } from '../../../../lib/db/kysely.js';
-
 
 /** Opens the database, migrates it to the latest version and returns the store. */
 export async function openLedgerStore(location: StoreLocation, logger: Logger): Promise<LedgerStore> {
