@@ -57,7 +57,8 @@ export function openPostgres<DB>(location: Extract<StoreLocation, { dialect: 'po
     },
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
-  pool.on('error', (err) => logger.warn({ err }, 'idle PostgreSQL connection failed'));
+  // The code only (e.g. 57P01 when the server restarts): no stack, no host names.
+  pool.on('error', (err: Error & { code?: string }) => logger.warn({ code: err.code ?? 'unknown' }, 'idle PostgreSQL connection failed'));
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
 
