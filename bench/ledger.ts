@@ -15,12 +15,13 @@ import { createLogger } from '../lib/logging/logger.js';
 import { loadLedgerConfig } from '../services/ledger/src/config.js';
 import { startLedgerService } from '../services/ledger/src/start.js';
 import { openLedgerStore } from '../services/ledger/src/stores/kysely-store.js';
-import type { GroupName } from '../services/ledger/src/stores/store.js';
+import type { GroupName, LedgerRow } from '../services/ledger/src/stores/store.js';
 
 const PG_URL = process.env['BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const WRITE_RECORDS = Number(process.env['BENCH_WRITE_RECORDS'] ?? 100_000);
 const READ_ROWS = Number(process.env['BENCH_READ_ROWS'] ?? 1_000_000);
 const BATCH = 500;
+const LOAD_BATCH = 5_000;
 const IN_FLIGHT = 2;
 const DAY_MS = 86_400_000;
 const logger = createLogger('ledger', 'silent');
@@ -30,6 +31,16 @@ async function sql(query: string): Promise<void> {
   await c.connect();
   try {
     await c.query(query);
+  } finally {
+    await c.end();
+  }
+}
+
+async function count(query: string): Promise<number> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    return Number((await c.query<{ count: string }>(query)).rows[0]?.count ?? 0);
   } finally {
     await c.end();
   }
@@ -96,20 +107,47 @@ async function readLatency(schema: string): Promise<void> {
   const store = await openLedgerStore({ dialect: 'postgres', url: PG_URL, schema }, logger);
   const now = Date.now();
   const loadStarted = performance.now();
-  // 1M rows of one project spread evenly over 30 days, loaded server-side.
-  await sql(`
-    INSERT INTO ${schema}.usage_records
-    SELECT 'req_' || g, 'proj_big', 'ep' || (g % 5), 'key_' || (g % 50), 'model-' || (g % 3), 'cpu-' || (g % 4), 'cpu',
-           'cpu_standard', CASE WHEN g % 20 = 0 THEN 429 ELSE 200 END, CASE WHEN g % 20 = 0 THEN 'rate_limit_exceeded' ELSE '' END,
-           20 + g % 100, 10 + g % 200, 0, 30, 400, ${now} - (g::bigint * ${30 * DAY_MS} / ${READ_ROWS}), CASE WHEN g % 50 = 0 THEN 1 ELSE 0 END
-    FROM generate_series(1, ${READ_ROWS}) AS g;
-    ANALYZE ${schema}.usage_records;`);
-  console.log(`loaded ${READ_ROWS.toLocaleString('en')} rows (one project, 30 days) in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s`);
+  // 1M rows of one project spread evenly over 30 days, written through the store's own write
+  // path (raw rows and the hourly rollup) in batches of LOAD_BATCH.
+  for (let g = 1; g <= READ_ROWS; g += LOAD_BATCH) {
+    const rows: LedgerRow[] = [];
+    for (let i = g; i < g + LOAD_BATCH && i <= READ_ROWS; i++) {
+      rows.push({
+        requestId: `req_${i}`,
+        projectId: 'proj_big',
+        endpoint: `ep${i % 5}`,
+        keyId: `key_${i % 50}`,
+        model: `model-${i % 3}`,
+        workerId: `cpu-${i % 4}`,
+        hardwarePool: 'cpu',
+        tier: 'cpu_standard',
+        httpStatus: i % 20 === 0 ? 429 : 200,
+        errorCode: i % 20 === 0 ? 'rate_limit_exceeded' : '',
+        promptTokens: 20 + (i % 100),
+        completionTokens: 10 + (i % 200),
+        cachedTokens: 0,
+        ttftMs: 30,
+        durationMs: 400,
+        startedAt: now - Math.floor((i * 30 * DAY_MS) / READ_ROWS),
+        cancelled: i % 50 === 0,
+      });
+    }
+    await store.insert(rows);
+  }
+  await sql(`ANALYZE ${schema}.usage_records; ANALYZE ${schema}.usage_hourly; ANALYZE ${schema}.usage_daily;`);
+  const loadSeconds = (performance.now() - loadStarted) / 1000;
+  console.log(
+    `loaded ${READ_ROWS.toLocaleString('en')} rows (one project, 30 days) through the store in batches of ${LOAD_BATCH.toLocaleString('en')}: ` +
+      `${loadSeconds.toFixed(1)} s = ${Math.round(READ_ROWS / loadSeconds).toLocaleString('en')} records/s; ` +
+      `rollup rows: ${(await count(`SELECT count(*) FROM ${schema}.usage_hourly`)).toLocaleString('en')} hourly, ` +
+      `${(await count(`SELECT count(*) FROM ${schema}.usage_daily`)).toLocaleString('en')} daily`,
+  );
   try {
     const cases: Array<[GroupName, number, string]> = [
       ['key', 30 * DAY_MS, 'all 30 days (every row)'],
       ['day', 30 * DAY_MS, 'all 30 days (every row)'],
       ['model', 30 * DAY_MS, 'all 30 days (every row)'],
+      ['hour', 30 * DAY_MS, 'all 30 days (every row; hourly rollup only)'],
       ['hour', DAY_MS, 'last 24 h (~33,000 rows)'],
       ['key', DAY_MS, 'last 24 h (~33,000 rows)'],
     ];
@@ -142,7 +180,7 @@ await sql(`CREATE SCHEMA ${schema}`);
 try {
   await writeRate('SQLite (file)', { LEDGER_SQLITE_PATH: path.join(dir, 'ledger.sqlite') });
   await writeRate('PostgreSQL', { LEDGER_DATABASE_URL: PG_URL, LEDGER_DATABASE_SCHEMA: schema });
-  await sql(`TRUNCATE ${schema}.usage_records`);
+  await sql(`TRUNCATE ${schema}.usage_records, ${schema}.usage_hourly, ${schema}.usage_daily`);
   await readLatency(schema);
 } finally {
   await sql(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);

@@ -45,6 +45,8 @@ const schema = z.object({
   GATEWAY_USAGE_BUFFER_MAX: z.coerce.number().int().min(1).default(100_000),
   /** On shutdown, how long the gateway keeps trying to deliver buffered records (ms). */
   GATEWAY_USAGE_CLOSE_TIMEOUT_MS: z.coerce.number().int().min(0).default(3_000),
+  /** Directory where undelivered usage records are kept on disk, so a killed gateway delivers them after its restart; unset = memory only. */
+  GATEWAY_USAGE_SPOOL_DIR: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   /** Comma-separated `pool=host:port` list of inference workers known at start (a static seed). */
   INFERENCE_WORKERS: workerList,
   /**

@@ -14,6 +14,7 @@ import { createBreaker, type Breaker } from './breaker.js';
 import type { GatewayConfig } from './config.js';
 import { createAuthPort, createQuotaPort } from './upstreams.js';
 import { createUsageRecorder } from './usage/recorder.js';
+import { openUsageSpool } from './usage/spool.js';
 import { createUsageTracking } from './usage/tracker.js';
 import { createFleet, type Fleet } from './fleet/fleet.js';
 import { watchRegistry } from './fleet/registry-watch.js';
@@ -123,6 +124,7 @@ export async function startGateway(
           bufferMax: config.GATEWAY_USAGE_BUFFER_MAX,
           timeoutMs: config.GATEWAY_UNARY_TIMEOUT_MS,
           closeTimeoutMs: config.GATEWAY_USAGE_CLOSE_TIMEOUT_MS,
+          spool: config.GATEWAY_USAGE_SPOOL_DIR === undefined ? undefined : openUsageSpool(config.GATEWAY_USAGE_SPOOL_DIR, logger),
         });
   const usage = createUsageTracking(recorder ? (r) => recorder.add(r) : () => undefined);
   let draining = false;

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 
@@ -18,14 +18,23 @@ export type StoreLocation =
 const PG_INT8_OID = 20;
 const PG_NUMERIC_OID = 1700;
 
-export function openSqlite<DB>(file: string, options: { foreignKeys?: boolean } = {}): Kysely<DB> {
+/** The better-sqlite3 handle itself (WAL, synchronous=NORMAL), for a store that also prepares its own statements. */
+export function openSqliteDatabase(file: string, options: { foreignKeys?: boolean } = {}): Database.Database {
   if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const database = new Database(file);
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   if (options.foreignKeys) database.pragma('foreign_keys = ON');
+  return database;
+}
+
+export function sqliteKysely<DB>(database: Database.Database): Kysely<DB> {
   return new Kysely<DB>({ dialect: new SqliteDialect({ database }) });
+}
+
+export function openSqlite<DB>(file: string, options: { foreignKeys?: boolean } = {}): Kysely<DB> {
+  return sqliteKysely<DB>(openSqliteDatabase(file, options));
 }
 
 export function openPostgres<DB>(location: Extract<StoreLocation, { dialect: 'postgres' }>, logger: Logger): Kysely<DB> {
@@ -48,7 +57,8 @@ export function openPostgres<DB>(location: Extract<StoreLocation, { dialect: 'po
     },
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
-  pool.on('error', (err) => logger.warn({ err }, 'idle PostgreSQL connection failed'));
+  // The code only (e.g. 57P01 when the server restarts): no stack, no host names.
+  pool.on('error', (err: Error & { code?: string }) => logger.warn({ code: err.code ?? 'unknown' }, 'idle PostgreSQL connection failed'));
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
 
@@ -64,9 +74,15 @@ export function openDatabase<DB>(location: StoreLocation, logger: Logger, option
 export async function openMigrated<DB>(
   location: StoreLocation,
   logger: Logger,
-  options: { name: string; foreignKeys?: boolean; migrate: (db: Kysely<unknown>, schema: string | undefined) => Promise<string[]> },
+  options: {
+    name: string;
+    foreignKeys?: boolean;
+    migrate: (db: Kysely<unknown>, schema: string | undefined) => Promise<string[]>;
+    /** Already opened on `location` (closed here if the migration fails); opened here when absent. */
+    db?: Kysely<DB>;
+  },
 ): Promise<Kysely<DB>> {
-  const db = openDatabase<DB>(location, logger, { foreignKeys: options.foreignKeys ?? false });
+  const db = options.db ?? openDatabase<DB>(location, logger, { foreignKeys: options.foreignKeys ?? false });
   try {
     const applied = await options.migrate(db as Kysely<unknown>, location.dialect === 'postgres' ? (location.schema ?? 'public') : undefined);
     if (applied.length > 0) logger.info({ applied }, `${options.name} database migrated`);
@@ -79,4 +95,9 @@ export async function openMigrated<DB>(
     `${options.name} store open`,
   );
   return db;
+}
+
+/** One round trip to the database (`SELECT 1`): for health checks. */
+export async function pingDatabase(db: Kysely<unknown>): Promise<void> {
+  await sql`SELECT 1`.execute(db);
 }

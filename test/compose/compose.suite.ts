@@ -18,8 +18,8 @@ import { chat, client, sleep, stream, type Answer, type StreamResult } from './t
 /** Platform model id the tiny test model's worker advertises (derived from the model). */
 const TINY_MODEL_ID = 'xerotier-tiny-successor';
 
-const SERVICES = ['postgres', 'redis', 'auth', 'quota', 'inference-cpu', 'gateway'];
-const OURS = ['auth', 'quota', 'inference-cpu', 'gateway'];
+const SERVICES = ['postgres', 'redis', 'auth', 'quota', 'ledger', 'inference-cpu', 'gateway'];
+const OURS = ['auth', 'quota', 'ledger', 'inference-cpu', 'gateway'];
 const figure = (text: string): void => void process.stdout.write(`figure: ${text}\n`);
 
 /** Sends requests until one is 200; every other answer is kept for the caller to judge. */
@@ -156,6 +156,35 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     assert.equal((await chat(stack.gatewayUrl, key)).status, 200);
   });
 
+  check('keeps one usage record per request in the ledger (PostgreSQL), with the tokens the client saw', async () => {
+    const answer = await chat(stack.gatewayUrl, demoKey);
+    assert.equal(answer.status, 200);
+    const usage = (answer.body as { usage: { prompt_tokens: number; completion_tokens: number } }).usage;
+    const since = Math.floor(Date.now() / 1000) - 600;
+    const t = performance.now();
+    interface UsageRow {
+      id: string;
+      prompt_tokens: number;
+      completion_tokens: number;
+      worker_id: string;
+    }
+    let record: UsageRow | undefined;
+    while (!record) {
+      const res = await fetch(`${stack.gatewayUrl}/demo/v1/usage/records?start_time=${since}&limit=1000`, { headers: { authorization: `Bearer ${demoKey}` } });
+      assert.equal(res.status, 200);
+      const page = (await res.json()) as { data: UsageRow[] };
+      record = page.data.find((r) => r.id === answer.requestId);
+      if (!record) {
+        assert.ok(performance.now() - t < 30_000, 'the record reached the ledger within 30 s');
+        await sleep(250);
+      }
+    }
+    assert.equal(record.prompt_tokens, usage.prompt_tokens);
+    assert.equal(record.completion_tokens, usage.completion_tokens);
+    assert.equal(record.worker_id, answer.workerId);
+    figure(`usage record of ${answer.requestId} readable after ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  });
+
   check('refuses the request past the free tier’s 20 per minute with 429 and Retry-After', async () => {
     await stack.exec('auth', ['node', 'dist/bin/xero.js', 'endpoints', 'create', 'demo', 'free', '--tier', 'free', '--model', TINY_MODEL_ID]);
     const out = await stack.exec('auth', ['node', 'dist/bin/xero.js', '--json', 'keys', 'create', 'demo', '--name', 'free', '--scopes', 'inference']);
@@ -271,6 +300,34 @@ describe('docker compose stack', { timeout: 60 * 60_000 }, () => {
     for (const r of refused) assert.ok(r.status === 503 && Number(r.retryAfter) >= 1, `refusal ${r.status} is a retryable 503`);
     assert.ok(count('completed') > 0);
     assert.equal(results.at(-1)?.outcome, 'completed', 'traffic flows again');
+  });
+
+  check('`--scale inference-cpu=3`: three workers, each under its own id and address, serve requests', async () => {
+    const t = performance.now();
+    await stack.compose(['up', '-d', '--no-recreate', '--scale', 'inference-cpu=3', 'inference-cpu'], 10 * 60_000);
+    const ids = (await stack.compose(['ps', '-q', 'inference-cpu'])).split('\n').filter(Boolean);
+    assert.equal(ids.length, 3);
+    const until = Date.now() + 5 * 60_000;
+    for (;;) {
+      const states = await Promise.all(ids.map((id) => stack.inspect(id, '{{.State.Health.Status}}')));
+      if (states.every((s) => s.trim() === 'healthy')) break;
+      assert.ok(Date.now() < until, `replicas healthy within 5 min: ${states.join(', ')}`);
+      await sleep(1_000);
+    }
+    const healthy = (performance.now() - t) / 1000;
+    const key = await newKey('scaled');
+    const workers = new Set<string>();
+    const deadline = Date.now() + 120_000;
+    let requests = 0;
+    // Concurrent waves, so that least-loaded routing has to use more than one worker.
+    while (workers.size < 3 && Date.now() < deadline) {
+      const answers = await Promise.all(Array.from({ length: 9 }, () => chat(stack.gatewayUrl, key, '/demo/chat/v1', 24)));
+      requests += answers.length;
+      for (const a of answers) if (a.status === 200) workers.add(a.workerId);
+    }
+    figure(`scale inference-cpu=3: healthy after ${healthy.toFixed(1)} s; ${workers.size} distinct workers served ${requests} requests (${[...workers].join(', ')})`);
+    assert.equal(workers.size, 3, `three workers served: ${[...workers].join(', ')}`);
+    await stack.compose(['up', '-d', '--no-recreate', '--scale', 'inference-cpu=1', 'inference-cpu'], 5 * 60_000);
   });
 
   check('keeps the secrets out of every image and every log line', async () => {

@@ -19,7 +19,6 @@ export interface Ports {
   gateway: number;
   auth: number;
   quota: number;
-  inference: number;
 }
 
 /** A free TCP port on 127.0.0.1 (the kernel picks it; we release it for Docker to bind). */
@@ -63,7 +62,7 @@ export interface Stack {
 }
 
 export async function createStack(project: string): Promise<Stack> {
-  const ports: Ports = { gateway: await freePort(), auth: await freePort(), quota: await freePort(), inference: await freePort() };
+  const ports: Ports = { gateway: await freePort(), auth: await freePort(), quota: await freePort() };
   const dir = mkdtempSync(path.join(tmpdir(), 'xerotier-compose-'));
   const envFile = path.join(dir, 'env');
   // .env.example with random secrets and our ports (every other value stays the documented one).
@@ -75,7 +74,6 @@ export async function createStack(project: string): Promise<Stack> {
     GATEWAY_PUBLISH_PORT: String(ports.gateway),
     AUTH_PUBLISH_PORT: String(ports.auth),
     QUOTA_PUBLISH_PORT: String(ports.quota),
-    INFERENCE_CPU_PUBLISH_PORT: String(ports.inference),
   };
   const lines = readFileSync(path.join(root, '.env.example'), 'utf8')
     .split('\n')

@@ -11,6 +11,9 @@ export interface Answer {
   retryAfter: string | null;
   code: string | undefined;
   body: unknown;
+  /** X-Request-ID and X-Xerotier-Worker-ID of the answer ('' when absent). */
+  requestId: string;
+  workerId: string;
 }
 
 /** One non-streaming chat completion; `status` 0 means no HTTP answer (connection failed). */
@@ -25,9 +28,18 @@ export async function chat(gatewayUrl: string, key: string, path = '/demo/chat/v
     });
     const body: unknown = await res.json().catch(() => undefined);
     const code = (body as { error?: { code?: string } } | undefined)?.error?.code;
-    return { status: res.status, ms: performance.now() - started, retryAfter: res.headers.get('retry-after'), code, body };
+    return {
+      status: res.status,
+      ms: performance.now() - started,
+      retryAfter: res.headers.get('retry-after'),
+      code,
+      body,
+      requestId: res.headers.get('x-request-id') ?? '',
+      workerId: res.headers.get('x-xerotier-worker-id') ?? '',
+    };
   } catch (err) {
-    return { status: 0, ms: performance.now() - started, retryAfter: null, code: String((err as Error).cause ?? err), body: undefined };
+    const code = String((err as Error).cause ?? err);
+    return { status: 0, ms: performance.now() - started, retryAfter: null, code, body: undefined, requestId: '', workerId: '' };
   }
 }
 

@@ -5,7 +5,7 @@ import { openLedgerStore } from '../../services/ledger/src/stores/kysely-store.j
 import type { LedgerStore } from '../../services/ledger/src/stores/store.js';
 import { createLogger } from '../../lib/logging/logger.js';
 import { openAuthStore } from '../../services/auth/src/stores/kysely-store.js';
-import { PG_TEST_URL, STORE_KINDS, createPgSchema, openTestLedgerStore, row, type TestLedgerStore } from './helpers.js';
+import { PG_TEST_URL, STORE_KINDS, createPgSchema, openTestLedgerStore, row, withPgClient, type TestLedgerStore } from './helpers.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 0, 1, 10, 30);
@@ -97,6 +97,75 @@ for (const kind of STORE_KINDS) {
       }
       assert.deepEqual(ids, ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6']);
       assert.equal(await store.records({ projectId: 'proj_other', ...all, after: 'p3' }), undefined);
+    });
+
+    it('grouped reads over any range equal the sums of the raw records, however often batches are re-sent', async () => {
+      // Whole days and hours come from the rollups, the partial hours at the edges from the raw
+      // rows: an oracle over the raw rows checks every grouping on ranges that do and do not align.
+      const p = 'proj_rollup';
+      let seed = 7;
+      const rand = (n: number): number => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+        return seed % n;
+      };
+      const rows = Array.from({ length: 400 }, (_, i) =>
+        row(`ru${i}`, {
+          projectId: p,
+          startedAt: T0 + rand(30 * HOUR),
+          keyId: `key_${rand(3)}`,
+          endpoint: `ep${rand(2)}`,
+          model: `m${rand(2)}`,
+          httpStatus: rand(5) === 0 ? 429 : 200,
+          errorCode: rand(7) === 0 ? 'stream_interrupted' : '',
+          cancelled: rand(9) === 0,
+          promptTokens: rand(100),
+          completionTokens: rand(100),
+          cachedTokens: rand(10),
+        }),
+      );
+      assert.equal(await store.insert(rows.slice(0, 250)), 250);
+      assert.equal(await store.insert(rows), 150, 'only the new rows count');
+      assert.equal(await store.insert(rows.slice(100, 300)), 0);
+      if (kind === 'postgres') {
+        // Each rollup holds each request once: re-sent rows added nothing.
+        for (const table of ['usage_hourly', 'usage_daily']) {
+          const summed = await withPgClient((c) =>
+            c.query<{ n: string }>(`SELECT sum(requests) AS n FROM ${t.env['LEDGER_DATABASE_SCHEMA']}.${table} WHERE project_id = $1`, [p]),
+          );
+          assert.equal(Number(summed.rows[0]?.n), 400, table);
+        }
+      }
+      const groupOf = (r: (typeof rows)[number], groupBy: string): string => {
+        if (groupBy === 'hour') return String((r.startedAt - (r.startedAt % HOUR)) / 1000);
+        if (groupBy === 'day') return String((r.startedAt - (r.startedAt % (24 * HOUR))) / 1000);
+        return groupBy === 'key' ? r.keyId : groupBy === 'endpoint' ? r.endpoint : r.model;
+      };
+      const ranges: Array<[number, number]> = [
+        [0, Date.UTC(2100, 0, 1)],
+        [Date.UTC(2026, 0, 1, 12), Date.UTC(2026, 0, 2, 3)],
+        [T0 + 1234, T0 + 17 * HOUR + 999],
+        [T0 + 5 * 60_000, T0 + 40 * 60_000],
+        // Raw edges, whole hours of 1 January and 3 January, the whole of 2 January from the daily rollup.
+        [T0 - 5 * HOUR + 1234, T0 + 40 * HOUR + 777],
+      ];
+      for (const [from, to] of ranges) {
+        for (const groupBy of ['hour', 'day', 'key', 'endpoint', 'model'] as const) {
+          const expected = new Map<string, number[]>();
+          for (const r of rows.filter((x) => x.startedAt >= from && x.startedAt < to)) {
+            const g = groupOf(r, groupBy);
+            const e = expected.get(g) ?? [0, 0, 0, 0, 0, 0];
+            const error = !r.cancelled && (r.errorCode !== '' || r.httpStatus >= 400);
+            expected.set(g, [e[0]! + 1, e[1]! + (error ? 1 : 0), e[2]! + (r.cancelled ? 1 : 0), e[3]! + r.promptTokens, e[4]! + r.completionTokens, e[5]! + r.cachedTokens]);
+          }
+          const want = [...expected.entries()].sort(([a], [b]) => (groupBy === 'hour' || groupBy === 'day' ? Number(a) - Number(b) : a < b ? -1 : 1));
+          const got = await store.usage({ projectId: p, from, to, limit: 1000, groupBy });
+          assert.deepEqual(
+            got.buckets.map((b) => [b.group, [b.requests, b.errors, b.cancelled, b.promptTokens, b.completionTokens, b.cachedTokens]]),
+            want,
+            `${groupBy} over [${from}, ${to})`,
+          );
+        }
+      }
     });
 
     it('retention deletes only records older than the cutoff, in bounded batches', async () => {

@@ -15,6 +15,8 @@ import { loadGatewayConfig } from '../../gateway/src/config.js';
 import { loadAuthConfig } from '../../services/auth/src/config.js';
 import { loadQuotaConfig } from '../../services/quota/src/config.js';
 import { loadInferenceConfig } from '../../services/inference/src/config.js';
+import { loadLedgerConfig } from '../../services/ledger/src/config.js';
+import { LedgerServiceDefinition } from '../../gen/xerotier/ledger/v1/ledger_service.js';
 import { AuthServiceDefinition } from '../../gen/xerotier/auth/v1/auth_service.js';
 import { QuotaServiceDefinition } from '../../gen/xerotier/quota/v1/quota_service.js';
 import { InferenceServiceDefinition } from '../../gen/xerotier/inference/v1/inference_service.js';
@@ -84,6 +86,7 @@ const loaders: Record<string, (env: NodeJS.ProcessEnv) => object> = {
   'services/auth/src/main.ts': loadAuthConfig,
   'services/quota/src/main.ts': loadQuotaConfig,
   'services/inference/src/main.ts': loadInferenceConfig,
+  'services/ledger/src/main.ts': loadLedgerConfig,
 };
 
 /** The services built from our Dockerfile. */
@@ -120,7 +123,7 @@ function hostPort(address: string): { host: string; port: string } {
 /** The port a service of ours listens on, from its own config variable. */
 function listenPort(service: Service): string {
   const env = envOf(service);
-  const port = env['GATEWAY_PORT'] ?? env['AUTH_PORT'] ?? env['QUOTA_PORT'] ?? env['INFERENCE_PORT'];
+  const port = env['GATEWAY_PORT'] ?? env['AUTH_PORT'] ?? env['QUOTA_PORT'] ?? env['INFERENCE_PORT'] ?? env['LEDGER_PORT'];
   assert.ok(port, 'listen port is set explicitly');
   return port;
 }
@@ -261,6 +264,7 @@ describe('docker-compose.yml', () => {
       'services/auth/src/main.ts': AuthServiceDefinition.fullName,
       'services/quota/src/main.ts': QuotaServiceDefinition.fullName,
       'services/inference/src/main.ts': InferenceServiceDefinition.fullName,
+      'services/ledger/src/main.ts': LedgerServiceDefinition.fullName,
     };
     for (const [name, service] of services) {
       const test = service.healthcheck?.test;
@@ -291,7 +295,7 @@ describe('docker-compose.yml', () => {
         }
       }
     }
-    assert.deepEqual(Object.keys(compose.services['gateway']?.depends_on ?? {}).sort(), ['auth', 'inference-cpu', 'quota']);
+    assert.deepEqual(Object.keys(compose.services['gateway']?.depends_on ?? {}).sort(), ['auth', 'inference-cpu', 'ledger', 'quota']);
   });
 
   it('declares every named volume it mounts, and mounts every one it declares', () => {
@@ -309,29 +313,32 @@ describe('docker-compose.yml', () => {
     assert.ok(declared.has('models') && declared.has('postgres-data'));
   });
 
-  it('wires addresses: gateway → auth, quota and workers; auth → postgres; quota → redis', () => {
+  it('wires addresses: gateway → auth, quota, ledger and workers; auth and ledger → postgres; quota → redis', () => {
     const byName = new Map(services);
     const gateway = envOf(byName.get('gateway') ?? {});
-    for (const key of ['AUTH_ADDRESS', 'QUOTA_ADDRESS'] as const) {
+    for (const key of ['AUTH_ADDRESS', 'QUOTA_ADDRESS', 'LEDGER_ADDRESS'] as const) {
       const { host, port } = hostPort(gateway[key] ?? '');
       const target = byName.get(host);
       assert.ok(target, `${key} names the ${host} service`);
       assert.equal(listenPort(target), port, `${key} port is the one ${host} listens on`);
     }
-    const workers = loadGatewayConfig(gateway).INFERENCE_WORKERS;
-    assert.ok(workers.length > 0);
-    for (const { pool, address } of workers) {
-      const { host, port } = hostPort(address);
-      const target = byName.get(host);
-      assert.ok(target, `worker ${address} is a service`);
-      assert.equal(listenPort(target), port);
-      assert.equal(envOf(target)['INFERENCE_HARDWARE_CLASS'], pool, `${host} serves pool ${pool}`);
+    // CPU workers join auth's registry, each replica under its own id and container address
+    // (so `--scale inference-cpu=N` works): no static entry, no fixed id or address, no host port.
+    assert.deepEqual(loadGatewayConfig(gateway).INFERENCE_WORKERS, []);
+    const cpu = byName.get('inference-cpu') ?? {};
+    const registry = hostPort(envOf(cpu)['INFERENCE_REGISTRY_ADDRESS'] ?? '');
+    assert.equal(registry.host, 'auth');
+    assert.equal(listenPort(byName.get('auth') ?? {}), registry.port);
+    assert.equal(envOf(cpu)['INFERENCE_WORKER_ID'], undefined, 'no fixed worker id');
+    assert.equal(envOf(cpu)['INFERENCE_ADVERTISE_ADDRESS'], undefined, 'no fixed advertised address');
+    assert.deepEqual(cpu.ports ?? [], [], 'replicas publish no host port');
+    for (const [service, variable] of [['auth', 'AUTH_DATABASE_URL'], ['ledger', 'LEDGER_DATABASE_URL']] as const) {
+      const dbUrl = new URL(envOf(byName.get(service) ?? {})[variable] ?? '');
+      assert.equal(dbUrl.hostname, 'postgres', variable);
+      assert.equal(dbUrl.username, envOf(byName.get('postgres') ?? {})['POSTGRES_USER']);
+      assert.equal(dbUrl.password, envOf(byName.get('postgres') ?? {})['POSTGRES_PASSWORD']);
+      assert.equal(dbUrl.pathname, `/${envOf(byName.get('postgres') ?? {})['POSTGRES_DB']}`);
     }
-    const dbUrl = new URL(envOf(byName.get('auth') ?? {})['AUTH_DATABASE_URL'] ?? '');
-    assert.equal(dbUrl.hostname, 'postgres');
-    assert.equal(dbUrl.username, envOf(byName.get('postgres') ?? {})['POSTGRES_USER']);
-    assert.equal(dbUrl.password, envOf(byName.get('postgres') ?? {})['POSTGRES_PASSWORD']);
-    assert.equal(dbUrl.pathname, `/${envOf(byName.get('postgres') ?? {})['POSTGRES_DB']}`);
     assert.equal(new URL(envOf(byName.get('quota') ?? {})['QUOTA_REDIS_URL'] ?? '').hostname, 'redis');
   });
 
@@ -395,13 +402,13 @@ describe('docker-compose.yml', () => {
 });
 
 describe('docker/Dockerfile', () => {
-  const targets = ['gateway', 'auth', 'quota', 'inference-cpu', 'inference-gpu'];
+  const targets = ['gateway', 'auth', 'quota', 'ledger', 'inference-cpu', 'inference-gpu'];
 
   it('has no syntax directive (BuildKit would fetch a frontend image) and builds no GPU stage for a CPU target', () => {
     assert.doesNotMatch(read('docker/Dockerfile'), /^#\s*syntax\s*=/im);
     // The classic builder builds every stage above the target: GPU stages must come after the CPU ones.
     const order = dockerfile.stages.map((s) => s.name ?? '');
-    const lastCpu = Math.max(...['gateway', 'auth', 'quota', 'inference-cpu'].map((t) => order.indexOf(t)));
+    const lastCpu = Math.max(...['gateway', 'auth', 'quota', 'ledger', 'inference-cpu'].map((t) => order.indexOf(t)));
     for (const gpu of ['prod-deps-gpu', 'inference-gpu']) assert.ok(order.indexOf(gpu) > lastCpu, `${gpu} after the CPU targets`);
   });
 

@@ -6,6 +6,8 @@
  * ledger skips request ids it already has, so a retried batch stores nothing twice. The buffer is
  * bounded: past `bufferMax` new records are dropped, counted in `usage_records_dropped_total`
  * and reported by one log line per outage. close() flushes what is buffered (bounded in time).
+ * With a spool (spool.ts) every accepted record is also on disk until acknowledged, so a killed
+ * gateway delivers it after its restart; undelivered records at close stay there too.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
@@ -13,6 +15,7 @@ import { LedgerServiceDefinition, type UsageRecord } from '../../../gen/xerotier
 import { isAppError } from '../../../lib/errors/app-error.js';
 import { callOptions, createAppClient, createGrpcChannel, type AppClient } from '../../../lib/grpc/client.js';
 import type { GrpcTlsFiles } from '../../../lib/grpc/tls.js';
+import type { UsageSpool } from './spool.js';
 
 export type LedgerClient = AppClient<typeof LedgerServiceDefinition>;
 
@@ -31,6 +34,8 @@ export interface RecorderOptions {
   timeoutMs: number;
   /** How long close() keeps trying to deliver what is buffered. */
   closeTimeoutMs: number;
+  /** Keeps every buffered record on disk until acknowledged (closed by close()). */
+  spool?: UsageSpool | undefined;
 }
 
 export interface UsageRecorder {
@@ -62,7 +67,9 @@ export function createUsageRecorder(options: RecorderOptions): UsageRecorder {
     help: 'Usage records dropped because the gateway buffer was full (ledger unreachable too long).',
     registers: [options.registry],
   });
-  const buffer: UsageRecord[] = [];
+  const { spool } = options;
+  /** Records in arrival order, each with its spool segment (-1 without a spool). */
+  const buffer: Array<{ record: UsageRecord; segment: number }> = [...(spool?.recovered ?? [])];
   new Gauge({
     name: 'usage_records_pending',
     help: 'Usage records buffered in the gateway and not yet acknowledged by the ledger.',
@@ -95,11 +102,12 @@ export function createUsageRecorder(options: RecorderOptions): UsageRecorder {
         while (buffer.length > 0) {
           const batch = buffer.slice(0, options.batchMax);
           try {
-            await client.writeRecords({ records: batch }, callOptions('usage-batch', undefined, options.timeoutMs));
+            await client.writeRecords({ records: batch.map((e) => e.record) }, callOptions('usage-batch', undefined, options.timeoutMs));
           } catch (err) {
             if (isAppError(err) && err.kind === 'invalid_request') {
               // Retrying a batch the ledger refuses can never succeed; keep the rest flowing.
               buffer.splice(0, batch.length);
+              spool?.ack(batch.map((e) => e.segment));
               dropped.inc(batch.length);
               logger.error({ code: err.code, count: batch.length }, 'ledger refused a usage batch; records dropped');
               continue;
@@ -110,6 +118,7 @@ export function createUsageRecorder(options: RecorderOptions): UsageRecorder {
             return;
           }
           buffer.splice(0, batch.length);
+          spool?.ack(batch.map((e) => e.segment));
           if (failures > 0) logger.info({ pending: buffer.length }, 'usage ledger reachable again');
           failures = 0;
           dropping = false;
@@ -121,6 +130,7 @@ export function createUsageRecorder(options: RecorderOptions): UsageRecorder {
     return sending;
   };
 
+  if (buffer.length > 0) schedule(0);
   return {
     client,
     add(record) {
@@ -136,7 +146,7 @@ export function createUsageRecorder(options: RecorderOptions): UsageRecorder {
         dropping = true;
         return;
       }
-      buffer.push(record);
+      buffer.push({ record, segment: spool ? spool.append(record) : -1 });
       // A full batch goes now unless the ledger is failing (then the backoff timer owns sending).
       if (buffer.length >= options.batchMax && failures === 0) void send();
       else schedule(options.flushMs);
@@ -151,11 +161,15 @@ export function createUsageRecorder(options: RecorderOptions): UsageRecorder {
         await (sending ?? send());
         if (buffer.length > 0 && failures > 0) await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, until - Date.now()))));
       }
-      if (buffer.length > 0) {
+      if (buffer.length > 0 && spool) {
+        logger.warn({ count: buffer.length }, 'usage records not delivered before shutdown; kept in the spool for the next start');
+        buffer.length = 0;
+      } else if (buffer.length > 0) {
         dropped.inc(buffer.length);
         logger.error({ count: buffer.length }, 'usage records not delivered before shutdown; dropped');
         buffer.length = 0;
       }
+      spool?.close();
       closed = true;
       channel.close();
     },

@@ -9,6 +9,7 @@ import { WorkerServiceDefinition } from '../../../gen/xerotier/workers/v1/worker
 import { createWorkerService } from './workers/worker-service.js';
 import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
 import { grpcTls } from '../../../lib/grpc/tls.js';
+import { watchStoreHealth } from '../../../lib/db/health-watch.js';
 import { createAuthMetrics, type AuthMetrics } from './metrics.js';
 import { loadTierTable } from '../../../lib/tiers/tier-table.js';
 import { createAuthService, type AuthService } from './auth-service.js';
@@ -37,7 +38,13 @@ export function storeLocation(config: AuthConfig): StoreLocation {
 
 export async function startAuthService(
   config: AuthConfig,
-  deps: { logger: Logger; now?: (() => number) | undefined; metrics?: AuthMetrics | undefined },
+  deps: {
+    logger: Logger;
+    now?: (() => number) | undefined;
+    metrics?: AuthMetrics | undefined;
+    /** How often the database is pinged for the health status (default 5 s). */
+    storeHealthIntervalMs?: number | undefined;
+  },
 ): Promise<RunningAuthService> {
   const { logger } = deps;
   if (config.AUTH_KEY_PEPPER === DEV_KEY_PEPPER) {
@@ -85,6 +92,14 @@ export async function startAuthService(
     );
     const port = await grpc.listen(config.AUTH_HOST, config.AUTH_PORT);
     setHealth(grpc.health, names, true);
+    // Keys cannot be checked without the database: AuthService (and the server) report
+    // NOT_SERVING while it is unreachable; the registry keeps serving from memory.
+    const storeHealth = watchStoreHealth({
+      ping: () => store.ping(),
+      onChange: (reachable) => setHealth(grpc.health, [AuthServiceDefinition.fullName], reachable),
+      logger,
+      intervalMs: deps.storeHealthIntervalMs ?? 5_000,
+    });
     logger.info({ port, store: store.dialect }, 'auth service listening');
     return {
       port,
@@ -92,6 +107,7 @@ export async function startAuthService(
       store,
       service,
       async stop() {
+        storeHealth.stop();
         registry.close();
         await grpc.shutdown(5_000);
         await store.close();

@@ -8,6 +8,7 @@ import { LedgerServiceDefinition } from '../../../gen/xerotier/ledger/v1/ledger_
 import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
 import { createLedgerMetrics } from './metrics.js';
 import { grpcTls } from '../../../lib/grpc/tls.js';
+import { watchStoreHealth, type StoreHealthWatch } from '../../../lib/db/health-watch.js';
 import type { LedgerConfig } from './config.js';
 import { createLedgerService } from './ledger-service.js';
 import { openLedgerStore, type StoreLocation } from './stores/kysely-store.js';
@@ -33,12 +34,18 @@ export function storeLocation(config: LedgerConfig): StoreLocation {
 
 export async function startLedgerService(
   config: LedgerConfig,
-  deps: { logger: Logger; now?: (() => number) | undefined },
+  deps: {
+    logger: Logger;
+    now?: (() => number) | undefined;
+    /** How often the database is pinged for the health status (default 5 s). */
+    storeHealthIntervalMs?: number | undefined;
+  },
 ): Promise<RunningLedgerService> {
   const { logger } = deps;
   const now = deps.now ?? Date.now;
   const store = await openLedgerStore(storeLocation(config), logger);
   let retentionTimer: NodeJS.Timeout | undefined;
+  let storeHealth: StoreHealthWatch | undefined;
   try {
     const names = [LedgerServiceDefinition.fullName];
     const grpc = createGrpcServer({
@@ -52,10 +59,19 @@ export async function startLedgerService(
     grpc.server.add(LedgerServiceDefinition, createLedgerService(store));
     const port = await grpc.listen(config.LEDGER_HOST, config.LEDGER_PORT);
     setHealth(grpc.health, names, true);
+    // NOT_SERVING while the database is unreachable (gateways keep their records meanwhile).
+    storeHealth = watchStoreHealth({
+      ping: () => store.ping(),
+      onChange: (reachable) => setHealth(grpc.health, names, reachable),
+      logger,
+      intervalMs: deps.storeHealthIntervalMs ?? 5_000,
+    });
 
     const applyRetention = async (): Promise<number> => {
       if (config.LEDGER_RETENTION_DAYS === 0) return 0;
-      const deleted = await store.deleteBefore(now() - config.LEDGER_RETENTION_DAYS * DAY_MS);
+      // A whole UTC day: raw rows and their rollup hours and days leave together.
+      const cutoff = now() - config.LEDGER_RETENTION_DAYS * DAY_MS;
+      const deleted = await store.deleteBefore(cutoff - (cutoff % DAY_MS));
       if (deleted > 0) logger.info({ deleted, retentionDays: config.LEDGER_RETENTION_DAYS }, 'ledger retention applied');
       return deleted;
     };
@@ -75,12 +91,14 @@ export async function startLedgerService(
       applyRetention,
       async stop() {
         clearInterval(retentionTimer);
+        storeHealth?.stop();
         await grpc.shutdown(5_000);
         await store.close();
       },
     };
   } catch (err) {
     clearInterval(retentionTimer);
+    storeHealth?.stop();
     await store.close();
     throw err;
   }

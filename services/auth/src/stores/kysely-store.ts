@@ -5,7 +5,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { openMigrated, type StoreLocation } from '../../../../lib/db/kysely.js';
+import { openMigrated, pingDatabase, type StoreLocation } from '../../../../lib/db/kysely.js';
 import type { AuthDatabase } from './database.js';
 import { keyQueries } from './key-queries.js';
 import { migrateToLatest } from './migrations.js';
@@ -28,6 +28,7 @@ function createKyselyStore(db: Kysely<AuthDatabase>, dialect: 'sqlite' | 'postgr
     ...projectQueries(db),
     ...keyQueries(db),
     ...workerQueries(db),
+    ping: () => pingDatabase(db as Kysely<unknown>),
     async close() {
       await db.destroy();
     },

@@ -123,5 +123,7 @@ export interface AuthStore extends WorkerStore {
   /** Records a successful use, unless one was recorded less than `minIntervalMs` ago. */
   touchApiKey(keyId: string, now: number, minIntervalMs: number): Promise<void>;
 
+  /** One round trip to the database (health checks); rejects when it is unreachable. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,13 +1,19 @@
 /**
- * The LedgerStore on Kysely: one query code path for SQLite (better-sqlite3, the embedded
- * default) and PostgreSQL (`pg` Pool), opened the same way as the auth service's store.
- * Writes are `INSERT … ON CONFLICT (request_id) DO NOTHING`, so a batch sent twice stores nothing
- * twice. Reads are one project over a time range: a range scan of (project_id, started_at).
+ * The LedgerStore on Kysely: one read code path for SQLite (better-sqlite3, the embedded
+ * default) and PostgreSQL (`pg` Pool), opened the same way as the auth service's store. Writes
+ * take each dialect's cheapest path (sqlite-writer.ts, postgres-writer.ts): raw rows keyed by
+ * request id (a batch sent twice stores nothing twice) and, atomically with them, the hourly and
+ * daily rollups (rollups.ts). Grouped reads take whole days and hours from the rollups and only
+ * the partial hours at the range's edges from the raw rows; raw reads are a range scan of
+ * (project_id, started_at).
  */
-import { openMigrated, type StoreLocation } from '../../../../lib/db/kysely.js';
+import { openMigrated, openSqliteDatabase, pingDatabase, sqliteKysely, type StoreLocation } from '../../../../lib/db/kysely.js';
 import { Kysely, sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Logger } from 'pino';
 import { migrateToLatest } from './migrations.js';
+import { createPostgresWriter } from './postgres-writer.js';
+import { createSqliteWriter } from './sqlite-writer.js';
+import { DAILY, DAY_MS, HOUR_MS, HOURLY, type Rollup } from './rollups.js';
 import type { GroupName, LedgerRow, LedgerStore, UsageBucketRow } from './store.js';
 
 interface UsageRecordsTable {
@@ -30,43 +36,42 @@ interface UsageRecordsTable {
   cancelled: number;
 }
 
+/** Figures of one (project, UTC hour or day, key, endpoint, model): rollups.ts. */
+interface UsageRollupTable {
+  project_id: string;
+  bucket_start: number;
+  key_id: string;
+  endpoint: string;
+  model: string;
+  requests: number;
+  errors: number;
+  cancelled: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cached_tokens: number;
+}
+
 export interface LedgerDatabase {
   usage_records: UsageRecordsTable;
+  usage_hourly: UsageRollupTable;
+  usage_daily: UsageRollupTable;
 }
+
+/** Stores rows whose request id is new and adds them to the rollups, atomically; returns how many were new. */
+export type LedgerWriter = (rows: readonly LedgerRow[]) => number | Promise<number>;
 
 export type { StoreLocation } from '../../../../lib/db/kysely.js';
 
-/** Rows per INSERT statement: 17 parameters each stays under both dialects' parameter limits. */
-const INSERT_CHUNK = 500;
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
-
 /** Opens the database, migrates it to the latest version and returns the store. */
 export async function openLedgerStore(location: StoreLocation, logger: Logger): Promise<LedgerStore> {
+  if (location.dialect === 'sqlite') {
+    const database = openSqliteDatabase(location.path);
+    const db = await openMigrated(location, logger, { name: 'ledger', migrate: migrateToLatest, db: sqliteKysely<LedgerDatabase>(database) });
+    return createKyselyLedgerStore(db, 'sqlite', createSqliteWriter(database));
+  }
   const db = await openMigrated<LedgerDatabase>(location, logger, { name: 'ledger', migrate: migrateToLatest });
-  return createKyselyLedgerStore(db, location.dialect);
+  return createKyselyLedgerStore(db, 'postgres', createPostgresWriter(db as Kysely<unknown>));
 }
-
-
-const toRow = (r: LedgerRow): UsageRecordsTable => ({
-  request_id: r.requestId,
-  project_id: r.projectId,
-  endpoint: r.endpoint,
-  key_id: r.keyId,
-  model: r.model,
-  worker_id: r.workerId,
-  hardware_pool: r.hardwarePool,
-  tier: r.tier,
-  http_status: r.httpStatus,
-  error_code: r.errorCode,
-  prompt_tokens: r.promptTokens,
-  completion_tokens: r.completionTokens,
-  cached_tokens: r.cachedTokens,
-  ttft_ms: r.ttftMs,
-  duration_ms: r.durationMs,
-  started_at: r.startedAt,
-  cancelled: r.cancelled ? 1 : 0,
-});
 
 const fromRow = (r: Selectable<UsageRecordsTable>): LedgerRow => ({
   requestId: r.request_id,
@@ -92,56 +97,99 @@ const fromRow = (r: Selectable<UsageRecordsTable>): LedgerRow => ({
 const BUCKET_MS: Partial<Record<GroupName, number>> = { hour: HOUR_MS, day: DAY_MS };
 const COLUMN = { key: 'key_id', endpoint: 'endpoint', model: 'model' } as const;
 
-/** The grouped expression; widths are inlined literals so SELECT and GROUP BY match textually. */
-function groupExpression(groupBy: GroupName): RawBuilder<string | number> {
+/** The grouped expression over `time` (a column in ms); widths are inlined literals so SELECT and GROUP BY match. */
+function groupExpression(groupBy: GroupName, time: 'started_at' | 'bucket_start'): RawBuilder<string | number> {
   const width = BUCKET_MS[groupBy];
-  if (width !== undefined) return sql<number>`started_at - (started_at % ${sql.lit(width)})`;
+  if (width !== undefined) return sql<number>`${sql.ref(time)} - (${sql.ref(time)} % ${sql.lit(width)})`;
   return sql<string>`${sql.ref(COLUMN[groupBy as keyof typeof COLUMN])}`;
 }
 
+type Span = [from: number, to: number];
+
+/**
+ * Splits [from, to) into the parts each table answers exactly: whole UTC days (unless grouping
+ * by hour) from the daily rollup, whole hours from the hourly one, the partial hours at the
+ * edges from the raw rows.
+ */
+function plan(from: number, to: number, groupBy: GroupName): { raw: Span[]; rollups: Array<[Rollup, Span]> } {
+  const floor = (t: number, w: number): number => Math.floor(t / w) * w;
+  const ceil = (t: number, w: number): number => Math.ceil(t / w) * w;
+  const nonEmpty = (spans: Span[]): Span[] => spans.filter(([a, b]) => a < b);
+  const [h1, h2] = [ceil(from, HOUR_MS), floor(to, HOUR_MS)];
+  if (h1 >= h2) return { raw: [[from, to]], rollups: [] };
+  const raw = nonEmpty([[from, h1], [h2, to]]);
+  const [d1, d2] = [ceil(h1, DAY_MS), floor(h2, DAY_MS)];
+  if (groupBy === 'hour' || d1 >= d2) return { raw, rollups: [[HOURLY, [h1, h2]]] };
+  return {
+    raw,
+    rollups: [[DAILY, [d1, d2] as Span], ...nonEmpty([[h1, d1], [d2, h2]]).map((span) => [HOURLY, span] as [Rollup, Span])],
+  };
+}
+
 /** @internal exported for tests that bring their own Kysely instance. */
-export function createKyselyLedgerStore(db: Kysely<LedgerDatabase>, dialect: 'sqlite' | 'postgres'): LedgerStore {
+export function createKyselyLedgerStore(db: Kysely<LedgerDatabase>, dialect: 'sqlite' | 'postgres', writer: LedgerWriter): LedgerStore {
   return {
     dialect,
 
     async insert(rows) {
       if (rows.length === 0) return 0;
-      return db.transaction().execute(async (trx) => {
-        let inserted = 0;
-        for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-          const result = await trx
-            .insertInto('usage_records')
-            .values(rows.slice(i, i + INSERT_CHUNK).map(toRow))
-            .onConflict((oc) => oc.column('request_id').doNothing())
-            .executeTakeFirst();
-          inserted += Number(result.numInsertedOrUpdatedRows ?? 0);
-        }
-        return inserted;
-      });
+      return writer(rows);
     },
 
     async usage({ projectId, from, to, limit, after, groupBy }) {
       const width = BUCKET_MS[groupBy];
-      // Time buckets page by raising the range start to the bucket after the cursor (stays an
-      // index range scan); other groups page by comparing the grouped column.
+      // Time buckets page by raising the range start to the bucket after the cursor (stays a
+      // range scan); other groups page by comparing the grouped column.
       const start = width !== undefined && after !== undefined ? Math.max(from, Number(after) * 1000 + width) : from;
-      const group = groupExpression(groupBy);
+      const { raw, rollups } = plan(start, to, groupBy);
+      const parts = rollups.map(([{ table }, [a, b]]) =>
+        db
+          .selectFrom(table)
+          .select([
+            groupExpression(groupBy, 'bucket_start').as('grp'),
+            'requests',
+            'errors',
+            'cancelled',
+            'prompt_tokens',
+            'completion_tokens',
+            'cached_tokens',
+          ])
+          .where('project_id', '=', projectId)
+          .where('bucket_start', '>=', a)
+          .where('bucket_start', '<', b),
+      );
+      const rawPart =
+        raw.length === 0
+          ? undefined
+          : db
+              .selectFrom('usage_records')
+              .select([
+                groupExpression(groupBy, 'started_at').as('grp'),
+                sql<number>`1`.as('requests'),
+                sql<number>`case when cancelled = 0 and (error_code <> '' or http_status >= 400) then 1 else 0 end`.as('errors'),
+                'cancelled',
+                'prompt_tokens',
+                'completion_tokens',
+                'cached_tokens',
+              ])
+              .where('project_id', '=', projectId)
+              .where((eb) => eb.or(raw.map(([a, b]) => eb.and([eb('started_at', '>=', a), eb('started_at', '<', b)]))));
+      const [first, ...rest] = rawPart ? [rawPart, ...parts] : parts;
+      if (!first) return { buckets: [], hasMore: false };
+      const union = rest.reduce((u, part) => u.unionAll(part), first);
       let q = db
-        .selectFrom('usage_records')
+        .selectFrom(union.as('u'))
         .select([
-          group.as('grp'),
-          sql<number>`count(*)`.as('requests'),
-          sql<number>`sum(case when cancelled = 0 and (error_code <> '' or http_status >= 400) then 1 else 0 end)`.as('errors'),
-          sql<number>`sum(cancelled)`.as('cancelled'),
-          sql<number>`sum(prompt_tokens)`.as('prompt_tokens'),
-          sql<number>`sum(completion_tokens)`.as('completion_tokens'),
-          sql<number>`sum(cached_tokens)`.as('cached_tokens'),
-        ])
-        .where('project_id', '=', projectId)
-        .where('started_at', '>=', start)
-        .where('started_at', '<', to);
-      if (width === undefined && after !== undefined) q = q.where(group, '>', after);
-      const rows = await q.groupBy(group).orderBy(group).limit(limit + 1).execute();
+          'u.grp',
+          sql<number>`sum(u.requests)`.as('requests'),
+          sql<number>`sum(u.errors)`.as('errors'),
+          sql<number>`sum(u.cancelled)`.as('cancelled'),
+          sql<number>`sum(u.prompt_tokens)`.as('prompt_tokens'),
+          sql<number>`sum(u.completion_tokens)`.as('completion_tokens'),
+          sql<number>`sum(u.cached_tokens)`.as('cached_tokens'),
+        ]);
+      if (width === undefined && after !== undefined) q = q.where('u.grp', '>', after);
+      const rows = await q.groupBy('u.grp').orderBy('u.grp').limit(limit + 1).execute();
       const buckets: UsageBucketRow[] = rows.slice(0, limit).map((r) => ({
         group: width === undefined ? String(r.grp) : String(Math.floor(Number(r.grp) / 1000)),
         requests: Number(r.requests),
@@ -179,20 +227,40 @@ export function createKyselyLedgerStore(db: Kysely<LedgerDatabase>, dialect: 'sq
     },
 
     async deleteBefore(cutoff, batch = 10_000) {
+      // Project by project over (project_id, started_at), the projects taken from the rollup
+      // (the raw table has no index on the time alone); bounded statements never hold one long lock.
+      const projects = await db
+        .selectFrom('usage_hourly')
+        .select('project_id')
+        .distinct()
+        .where('bucket_start', '<', cutoff)
+        .execute();
       let total = 0;
-      for (;;) {
-        // Bounded statements: a large backlog never holds one long lock.
-        const result = await db
-          .deleteFrom('usage_records')
-          .where('request_id', 'in', (eb) =>
-            eb.selectFrom('usage_records').select('request_id').where('started_at', '<', cutoff).limit(batch),
-          )
-          .executeTakeFirst();
-        const deleted = Number(result.numDeletedRows);
-        total += deleted;
-        if (deleted < batch) return total;
+      for (const { project_id: projectId } of projects) {
+        for (;;) {
+          const result = await db
+            .deleteFrom('usage_records')
+            .where('request_id', 'in', (eb) =>
+              eb
+                .selectFrom('usage_records')
+                .select('request_id')
+                .where('project_id', '=', projectId)
+                .where('started_at', '<', cutoff)
+                .limit(batch),
+            )
+            .executeTakeFirst();
+          const deleted = Number(result.numDeletedRows);
+          total += deleted;
+          if (deleted < batch) break;
+        }
       }
+      // Rollup buckets that lie wholly before the cutoff (the service passes whole UTC days).
+      await db.deleteFrom('usage_hourly').where('bucket_start', '<=', cutoff - HOUR_MS).execute();
+      await db.deleteFrom('usage_daily').where('bucket_start', '<=', cutoff - DAY_MS).execute();
+      return total;
     },
+
+    ping: () => pingDatabase(db as Kysely<unknown>),
 
     async close() {
       await db.destroy();

@@ -53,12 +53,18 @@ export interface TimeRange {
 
 export interface LedgerStore {
   readonly dialect: 'sqlite' | 'postgres';
-  /** Stores rows whose request id is new; returns how many were new. */
+  /** Stores rows whose request id is new and adds exactly those to the hourly and daily rollups, atomically; returns how many were new. */
   insert(rows: readonly LedgerRow[]): Promise<number>;
   usage(query: TimeRange & { groupBy: GroupName }): Promise<{ buckets: UsageBucketRow[]; hasMore: boolean }>;
   /** undefined when `after` names no record of the project. */
   records(query: TimeRange): Promise<{ records: LedgerRow[]; hasMore: boolean } | undefined>;
-  /** Deletes rows that started before `cutoff` (epoch ms), at most `batch` per statement; returns the count. */
+  /**
+   * Deletes rows that started before `cutoff` (epoch ms), at most `batch` per statement, and the
+   * rollup hours and days that end at or before it (a whole-day cutoff keeps them in step);
+   * returns the raw rows deleted.
+   */
   deleteBefore(cutoff: number, batch?: number): Promise<number>;
+  /** One round trip to the database (health checks); rejects when it is unreachable. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
