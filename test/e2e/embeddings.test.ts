@@ -52,7 +52,7 @@ describe('embeddings through the gateway (llama.cpp, tiny generated model)', () 
   it('the official SDK embeds a batch (its default base64 transfer): one unit vector per input, in order', async () => {
     const r = await client.embeddings.create({ model: 'smollm2-135m-instruct', input: ['abc', 'xyz', 'abc'] });
     assert.equal(r.object, 'list');
-    assert.equal(r.model, 'xerotier-tiny-successor', 'the engine names the model it served');
+    assert.equal(r.model, 'xerotier-tiny-successor', 'the response names the endpoint model (the id its worker advertises)');
     assert.deepEqual(r.data.map((d) => d.index), [0, 1, 2]);
     const [a, x, a2] = r.data.map((d) => d.embedding) as [number[], number[], number[]];
     assert.ok(a.length > 0);
@@ -127,7 +127,7 @@ describe('embeddings through the gateway (llama.cpp, tiny generated model)', () 
     assert.match(e2.error.message, /serves chat/);
     // The models list still names the endpoint's model.
     const models = await client.models.list();
-    assert.equal(models.data[0]?.id, 'smollm2-135m-instruct');
+    assert.equal(models.data[0]?.id, 'xerotier-tiny-successor');
   });
 
   it('charges quota like chat: one request each, and exactly the tokens reported to the client', async () => {

@@ -117,7 +117,8 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       workers.push(worker);
     }
     const demoModel = options.demoModel ?? workers[0]?.service.status().models[0]?.id ?? 'simulator';
-    await auth.service.setEndpointModel({ project: 'demo', endpoint: 'chat', model: demoModel });
+    // Both demo endpoints (chat and embeddings) name it, as npm start does.
+    for (const endpoint of ['chat', 'embeddings']) await auth.service.setEndpointModel({ project: 'demo', endpoint, model: demoModel });
     const workerList = [...workers.map((w) => `cpu=127.0.0.1:${w.port}`), ...(options.externalWorkers ?? [])].join(',');
     const gateway = await startGateway(
       loadGatewayConfig({
