@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { logLevel, parseEnv, port } from '../../lib/config/env.js';
 import { grpcTlsEnv } from '../../lib/grpc/tls.js';
+import { routingEnv } from './fleet/scoring/settings.js';
 
 const workerList = z
   .string()
@@ -54,6 +55,8 @@ const schema = z.object({
   GATEWAY_REGISTRY_ADDRESS: z.string().optional(),
   /** After a registry restart, a known worker missing from the new snapshot is kept this long. */
   GATEWAY_REGISTRY_STALE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Worker choice: strategy, score weights, exploration (fleet/scoring/settings.ts). */
+  ...routingEnv,
   ...grpcTlsEnv,
   /** Upper bound for a revoked key to be refused on every replica (auth cache TTL). */
   GATEWAY_AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(5000).default(5000),

@@ -17,6 +17,7 @@ import { createUsageRecorder } from './usage/recorder.js';
 import { createUsageTracking } from './usage/tracker.js';
 import { createFleet, type Fleet } from './fleet/fleet.js';
 import { watchRegistry } from './fleet/registry-watch.js';
+import { routerFromConfig } from './fleet/scoring/create-router.js';
 import { grpcTls } from '../../lib/grpc/tls.js';
 import { startGatewayGrpcServer } from './grpc/server.js';
 
@@ -82,6 +83,7 @@ export async function startGateway(
     tls,
     logger,
     createBreaker: (name) => breaker(name),
+    router: routerFromConfig(config),
   });
   const registryAddress = config.GATEWAY_REGISTRY_ADDRESS ?? config.AUTH_ADDRESS;
   const registry =

@@ -169,6 +169,7 @@ export async function open(deps: ChatDeps, call: ChatCall, who: Authorized, admi
     deadline: signal.deadline,
     ttftTimeoutMs: deps.config.GATEWAY_TTFT_TIMEOUT_MS,
     maxAttempts: 3,
+    routing: { project: call.project, free: who.endpoint.tier === 'free' },
     onEvent(event: GenerateResponse) {
       signal.touch();
       if (event.delta) tally.completionTokens += event.delta.tokenCount;

@@ -17,6 +17,8 @@ import { callOptions, createAppClient, createGrpcChannel, type AppClient } from 
 import type { GrpcTlsFiles } from '../../../lib/grpc/tls.js';
 import type { Channel } from 'nice-grpc';
 import type { Breaker, BreakerState } from '../breaker.js';
+import type { Candidate, RoutingHint } from './scoring/candidate.js';
+import type { Router } from './scoring/router.js';
 
 export interface Worker {
   /** Address the gateway dials; the worker's own id arrives with its status. */
@@ -40,11 +42,22 @@ export interface WorkerSpec {
   address: string;
 }
 
+/** What the routing pipeline needs of a request (and whether it is Free tier: free-share.ts). */
+export interface RoutingRequest extends RoutingHint {
+  free: boolean;
+}
+
 export interface Fleet {
   /** The workers requests may be sent to now. */
   readonly workers: readonly Worker[];
-  /** Picks the best worker among `pools`, skipping `exclude`; throws a 503 AppError if none. */
-  pick(pools: readonly string[], exclude: ReadonlySet<Worker>): Worker;
+  /** Scores, picks and takes the feedback of finished requests (scoring/router.ts). */
+  readonly router: Router;
+  /**
+   * Picks a worker among `pools`, skipping `exclude`; throws a 503 AppError if none. With
+   * `routing` the routing pipeline chooses among the eligible workers (and remembers the choice);
+   * without it this only checks that one could take the request (the least loaded is returned).
+   */
+  pick(pools: readonly string[], exclude: ReadonlySet<Worker>, routing?: RoutingRequest): Worker;
   /** Adds a worker learned at run time (no-op when one with that address exists). */
   add(spec: WorkerSpec, source: Worker['source']): void;
   /**
@@ -62,6 +75,7 @@ export interface FleetOptions {
   tls?: GrpcTlsFiles | undefined;
   logger: Logger;
   createBreaker: (name: string) => Breaker;
+  router: Router;
 }
 
 interface Member {
@@ -116,6 +130,7 @@ export function createFleet(options: FleetOptions): Fleet {
     get workers() {
       return workers;
     },
+    router: options.router,
     add,
     remove(address, source) {
       const member = members.get(address);
@@ -126,7 +141,7 @@ export function createFleet(options: FleetOptions): Fleet {
       member.worker.connected = false;
       retired.add(member);
     },
-    pick(pools, exclude) {
+    pick(pools, exclude, routing) {
       const eligible = workers.filter((w) => pools.includes(w.pool) && !exclude.has(w));
       if (eligible.length === 0) {
         throw new AppError('unavailable', 'No inference worker serves this endpoint right now.', {
@@ -148,6 +163,14 @@ export function createFleet(options: FleetOptions): Fleet {
           code: 'capacity_exceeded',
           retryAfterSeconds: 1,
         });
+      }
+      if (routing) {
+        // A half-open breaker is probing: prefer the closed ones while there are any.
+        const closed = free.filter((w) => w.breaker.state() === 'closed');
+        const pool = closed.length > 0 ? closed : free;
+        const candidates = pool.map(candidate);
+        if (routing.free) options.router.admitFree(candidates);
+        return pool[options.router.choose(candidates, routing)]!;
       }
       // Prefer a closed breaker over a half-open one, then the least loaded, then the fastest.
       free.sort(
@@ -189,6 +212,19 @@ function load(w: Worker): number {
   const room = Math.max(1, s.capacity + s.queueCapacity);
   const reported = s.inFlightCount + s.queuedCount + (w.localInFlight - w.localAtStatus);
   return Math.max(w.localInFlight, reported) / room;
+}
+
+/** The routing pipeline's view of an eligible worker (its status is known: it is healthy). */
+function candidate(w: Worker): Candidate {
+  const s = w.status!;
+  return {
+    key: w,
+    address: w.address,
+    inFlight: Math.max(w.localInFlight, s.inFlightCount + s.queuedCount + (w.localInFlight - w.localAtStatus)),
+    capacity: Math.max(1, s.capacity),
+    reportedTtftMs: s.timeToFirstTokenMs > 0 ? s.timeToFirstTokenMs : undefined,
+    owner: undefined,
+  };
 }
 
 /** Follows the worker's status stream for as long as it is in the fleet, reconnecting with backoff. */

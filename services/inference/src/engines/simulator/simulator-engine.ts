@@ -9,6 +9,7 @@ import { clampMaxTokens, completionRoom } from '../../../../../lib/chat/context-
 import { estimatePromptTokens } from '../../../../../lib/chat/prompt-tokens.js';
 import { AppError } from '../../../../../lib/errors/app-error.js';
 import type { Engine, EngineEvent, GenerateParams } from '../engine.js';
+import { createPerformanceModel, NO_PERFORMANCE_MODEL, type SimulatorPerformance } from '../../../../../lib/simulator/performance-model.js';
 
 export interface SimulatorOptions {
   tokensPerSecond: number;
@@ -26,6 +27,8 @@ export interface SimulatorOptions {
   onToken?: ((requestId: string) => void) | undefined;
   /** Called when a generation stops because it was cancelled. */
   onCancel?: ((requestId: string) => void) | undefined;
+  /** Speed factor, degradation and prefix-cache model (lib/simulator/performance-model.ts); default: none. */
+  performance?: SimulatorPerformance | undefined;
 }
 
 export const SIMULATOR_MODEL = 'simulator';
@@ -36,7 +39,7 @@ const WORDS = [
 ];
 
 export function createSimulatorEngine(options: SimulatorOptions): Engine {
-  const interTokenMs = options.tokensPerSecond > 0 ? 1000 / options.tokensPerSecond : 0;
+  const performance = createPerformanceModel(options.performance ?? NO_PERFORMANCE_MODEL);
   return {
     async start() {},
     ready: () => true,
@@ -45,7 +48,7 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
       model: SIMULATOR_MODEL,
       fingerprint: 'fp_simulator',
       contextWindow: options.contextWindow,
-      backend: `simulator ${options.tokensPerSecond} tok/s`,
+      backend: `simulator ${options.tokensPerSecond} tok/s × ${options.performance?.speedFactor ?? 1}`,
     }),
     // No tokenizer: prompts are counted with the shared estimate (lib/chat/prompt-tokens.ts).
     countPromptTokens: async (messages) => estimatePromptTokens(messages),
@@ -54,10 +57,11 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
       const maxTokens = clampMaxTokens(params.maxTokens, completionRoom(options.contextWindow, promptTokens));
       const limit = Math.min(maxTokens, options.responseTokens);
       const start = seedFrom(params);
+      const { firstTokenMs, interTokenMs } = performance.begin(params.messages, promptTokens, options);
       let text = '';
       let produced = 0;
       try {
-        if (options.timeToFirstTokenMs > 0) await delay(signal, options.timeToFirstTokenMs);
+        if (firstTokenMs > 0) await delay(signal, firstTokenMs);
         while (produced < limit) {
           if (produced > 0 && interTokenMs > 0) await delay(signal, interTokenMs);
           if (options.crashAfterTokens > 0 && produced >= options.crashAfterTokens) process.exit(70);
