@@ -7,7 +7,7 @@
  *
  *   npm run bench:routing                 # steady + bursty, 4 strategies (~5 min on 2 cores)
  *   npm run bench:routing -- --quick      # smoke run (short, steady only): checks it runs
- *   flags: --seconds=20 --rate=22 --no-write
+ *   flags: --seconds=20 --rate=14 --no-write
  *
  * Fleet: workers at 1×, 2×, 4× and a 2× worker that is 8× slower from the middle of each run for
  * 30 % of it, then recovers. Every prompt starts with one of four long shared prefixes (≈ 11 prefix
@@ -36,18 +36,18 @@ const { values: flags } = parseArgs({
   allowPositionals: false,
 });
 const SECONDS = Number(flags.seconds ?? (flags.quick ? 8 : 20));
-const RATE = Number(flags.rate ?? 22);
+const RATE = Number(flags.rate ?? 14);
 const SCENARIOS: Scenario[] = flags.quick ? ['steady'] : ['steady', 'bursty'];
 const STRATEGIES = ['round-robin', 'least-loaded', 'scored', 'oracle'] as const;
 type Strategy = (typeof STRATEGIES)[number];
 type Scenario = 'steady' | 'bursty';
 
 /** The simulated fleet (see the header). Times at speed 1. */
-const BASE = { timeToFirstTokenMs: 60, tokensPerSecond: 40, responseTokens: 12 };
+const BASE = { timeToFirstTokenMs: 60, tokensPerSecond: 40, responseTokens: 24 };
 const PREFILL_MS_PER_1K = 400;
 const CACHE_BLOCKS = 24;
 const BLOCK_CHARS = 512;
-const CAPACITY = 4;
+const CAPACITY = 2;
 const QUEUE = 16;
 const DEGRADE = { factor: 8, at: 0.5, for: 0.3 };
 const WORKERS = [
@@ -60,6 +60,8 @@ const WORKERS = [
 const PREFIX_COUNT = 4;
 
 const root = path.resolve(import.meta.dirname, '..');
+/** Time allowed for a run's processes to start before its load begins (adapted run by run). */
+let startupSlackMs = 15_000;
 const t0 = Date.now();
 const log = (msg: string): void => void process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
 const children = new ChildProcesses();
@@ -129,8 +131,8 @@ interface RunResult {
   samples: Sample[];
   wallMs: number;
   hitRate: number;
-  /** Share of each worker (by id) in [before, during, after] the slowdown. */
-  shares: Map<string, [number, number, number]>;
+  /** Share of each worker (by id) in [before, during, after] the slowdown, and overall. */
+  shares: Map<string, [number, number, number, number]>;
 }
 
 async function startShared(dir: string): Promise<{ authPort: number; quotaPort: number; keyFile: string; procs: Proc[] }> {
@@ -162,8 +164,10 @@ async function run(
 ): Promise<RunResult> {
   const ports = await Promise.all(WORKERS.map(() => freePort()));
   const [gatewayPort, metricsPort] = [await freePort(), await freePort()];
-  // Workers count their slowdown from this moment; the load starts at it (see the wait below).
-  const originMs = Date.now() + 12_000;
+  // Workers count their slowdown from this moment; the load starts at it (see the wait below),
+  // so it must lie beyond the start-up of five node processes: 1.5 × the last start-up seen.
+  const launchedAt = Date.now();
+  const originMs = launchedAt + startupSlackMs;
   const tsx = (entry: string): string[] => ['--import', 'tsx', path.join(root, entry)];
   const procs: Proc[] = [];
   const oracleFile = path.join(dir, 'oracle.json');
@@ -216,6 +220,8 @@ async function run(
       GATEWAY_DRAIN_GRACE_MS: '500',
       ROUTING_STRATEGY: strategy,
       ROUTING_PREFIX_BLOCK_CHARS: String(BLOCK_CHARS),
+      // The gateway's per-worker prefix memory sized like the workers' caches (an operator setting).
+      ROUTING_PREFIX_MEMORY_BLOCKS: String(CACHE_BLOCKS),
       ...(strategy === 'oracle' ? { ROUTING_ORACLE_FILE: oracleFile } : {}),
     }),
   });
@@ -236,6 +242,7 @@ async function run(
       if (err instanceof WaitAbort) throw err;
       throw new Error(`${err instanceof Error ? err.message : String(err)}\n${gateway.output().slice(-2000)}`);
     });
+    startupSlackMs = Math.max(6_000, Math.round(1.5 * (Date.now() - launchedAt)));
     const late = Date.now() - originMs;
     if (late > 0) log(`   (start-up took ${late} ms beyond the planned origin: the slowdown comes that much earlier in the load)`);
     else await new Promise((r) => setTimeout(r, -late));
@@ -306,18 +313,22 @@ function replayHitRate(samples: Sample[], originMs: number): number {
   return served === 0 ? 0 : hits / served;
 }
 
-function shares(samples: Sample[]): Map<string, [number, number, number]> {
+function shares(samples: Sample[]): Map<string, [number, number, number, number]> {
   const edges = [SECONDS * 1000 * DEGRADE.at, SECONDS * 1000 * (DEGRADE.at + DEGRADE.for)];
   const windowOf = (ms: number): 0 | 1 | 2 => (ms < edges[0]! ? 0 : ms < edges[1]! ? 1 : 2);
-  const totals = [0, 0, 0];
-  const counts = new Map<string, [number, number, number]>(WORKERS.map((w): [string, [number, number, number]] => [w.id, [0, 0, 0]]));
+  const totals = [0, 0, 0, 0];
+  const counts = new Map<string, [number, number, number, number]>(WORKERS.map((w): [string, [number, number, number, number]] => [w.id, [0, 0, 0, 0]]));
   for (const s of samples) {
     if (!s.worker || s.status !== 200) continue;
     const k = windowOf(s.arrival.atMs);
+    const c = counts.get(s.worker);
+    if (!c) continue;
     totals[k]! += 1;
-    counts.get(s.worker)![k] += 1;
+    totals[3]! += 1;
+    c[k] += 1;
+    c[3] += 1;
   }
-  for (const c of counts.values()) for (const k of [0, 1, 2] as const) c[k] = totals[k]! > 0 ? c[k] / totals[k]! : 0;
+  for (const c of counts.values()) for (const k of [0, 1, 2, 3] as const) c[k] = totals[k]! > 0 ? c[k] / totals[k]! : 0;
   return counts;
 }
 
@@ -331,13 +342,13 @@ function table(results: RunResult[]): string {
     if (rows.length === 0) continue;
     const offered = rows[0]!.samples.length;
     lines.push(`### ${scenario === 'steady' ? 'Steady arrivals' : 'Bursty arrivals'} (${offered} requests in ${SECONDS} s, same schedule for every strategy)`, '');
-    lines.push('| strategy | TTFT p50 (ms) | TTFT p99 (ms) | throughput (req/s) | errors | prefix hit rate | shares before slowdown: 1× / 2× / 4× / 2×→slow | during | after recovery |');
-    lines.push('|---|---:|---:|---:|---:|---:|---|---|---|');
+    lines.push('| strategy | TTFT p50 (ms) | TTFT p99 (ms) | throughput (req/s) | errors | prefix hit rate | worker shares 1× / 2× / 4× / 2×→slow: whole run | before the slowdown | during | after recovery |');
+    lines.push('|---|---:|---:|---:|---:|---:|---|---|---|---|');
     for (const r of rows) {
       const ok = r.samples.filter((s) => s.ttftMs !== undefined).map((s) => s.ttftMs!);
-      const share = (k: 0 | 1 | 2): string => WORKERS.map((w) => pct(r.shares.get(w.id)![k])).join(' / ');
+      const share = (k: 0 | 1 | 2 | 3): string => WORKERS.map((w) => pct(r.shares.get(w.id)![k])).join(' / ');
       lines.push(
-        `| ${r.strategy === 'scored' ? '**ours (scored)**' : r.strategy} | ${ms(percentile(ok, 50))} | ${ms(percentile(ok, 99))} | ${(ok.length / (r.wallMs / 1000)).toFixed(1)} | ${r.samples.length - ok.length} | ${pct(r.hitRate)} | ${share(0)} | ${share(1)} | ${share(2)} |`,
+        `| ${r.strategy === 'scored' ? '**ours (scored)**' : r.strategy} | ${ms(percentile(ok, 50))} | ${ms(percentile(ok, 99))} | ${(ok.length / (r.wallMs / 1000)).toFixed(1)} | ${r.samples.length - ok.length} | ${pct(r.hitRate)} | ${share(3)} | ${share(0)} | ${share(1)} | ${share(2)} |`,
       );
     }
     const p99 = (s: Strategy): number => {

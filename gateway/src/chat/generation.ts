@@ -10,7 +10,7 @@ import { estimatePromptTokens } from '../../../lib/chat/prompt-tokens.js';
 import { AppError } from '../../../lib/errors/app-error.js';
 import { callOptions } from '../../../lib/grpc/client.js';
 import { movableBeforeFirstToken, ttftTimeout } from '../failure-policy.js';
-import type { Worker, Fleet } from '../fleet/fleet.js';
+import type { Worker, Fleet, RoutingRequest } from '../fleet/fleet.js';
 
 export interface Generation {
   worker: Worker;
@@ -47,7 +47,7 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
   const tried = new Set<Worker>();
   let lastError: unknown;
   const { router } = options.fleet;
-  const routing = {
+  const routing: RoutingRequest = {
     ...options.routing,
     prefixBlocks: prefixBlockHashes(options.request.messages, router.settings.prefixBlockChars),
     promptTokens: estimatePromptTokens(options.request.messages),
@@ -66,6 +66,7 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
     const attemptAbort = new AbortController();
     const onAbort = (): void => attemptAbort.abort(options.signal.reason);
     options.signal.addEventListener('abort', onAbort, { once: true });
+    const dispatch = routing.dispatch;
     worker.localInFlight += 1;
     const openedAt = performance.now();
     // Feedback for the router: set once the first token is in, completed by the final event.
@@ -76,8 +77,9 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
       released = true;
       worker.localInFlight -= 1;
       if (options.routing.free) router.endFree();
-      if (feedback.finished) {
-        router.observe(worker, { ttftMs: feedback.ttftMs, tokens: feedback.tokens, decodeMs: performance.now() - feedback.firstAt });
+      if (dispatch) router.answered(worker, dispatch);
+      if (feedback.finished && dispatch) {
+        router.observe(worker, { dispatch, ttftMs: feedback.ttftMs, tokens: feedback.tokens, decodeMs: performance.now() - feedback.firstAt });
       }
       options.signal.removeEventListener('abort', onAbort);
       attemptAbort.abort();
@@ -86,6 +88,7 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
       const { start, first, rest } = await worker.breaker.run(() => firstToken(worker, options, attemptAbort));
       feedback.firstAt = performance.now();
       feedback.ttftMs = feedback.firstAt - openedAt;
+      if (dispatch) router.answered(worker, dispatch);
       const onEvent = (event: GenerateResponse): void => {
         if (event.delta) feedback.tokens += event.delta.tokenCount;
         if (event.final) feedback.finished = true;

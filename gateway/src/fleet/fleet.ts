@@ -17,7 +17,7 @@ import { callOptions, createAppClient, createGrpcChannel, type AppClient } from 
 import type { GrpcTlsFiles } from '../../../lib/grpc/tls.js';
 import type { Channel } from 'nice-grpc';
 import type { Breaker, BreakerState } from '../breaker.js';
-import type { Candidate, RoutingHint } from './scoring/candidate.js';
+import type { Candidate, Dispatch, RoutingHint } from './scoring/candidate.js';
 import type { Router } from './scoring/router.js';
 
 export interface Worker {
@@ -45,6 +45,8 @@ export interface WorkerSpec {
 /** What the routing pipeline needs of a request (and whether it is Free tier: free-share.ts). */
 export interface RoutingRequest extends RoutingHint {
   free: boolean;
+  /** Set by `pick`: how the request was sent, handed back with its outcome (router.observe). */
+  dispatch?: Dispatch | undefined;
 }
 
 export interface Fleet {
@@ -170,7 +172,9 @@ export function createFleet(options: FleetOptions): Fleet {
         const pool = closed.length > 0 ? closed : free;
         const candidates = pool.map(candidate);
         if (routing.free) options.router.admitFree(candidates);
-        return pool[options.router.choose(candidates, routing)]!;
+        const choice = options.router.choose(candidates, routing);
+        routing.dispatch = choice.dispatch;
+        return pool[choice.index]!;
       }
       // Prefer a closed breaker over a half-open one, then the least loaded, then the fastest.
       free.sort(

@@ -26,8 +26,21 @@ export interface RoutingHint {
   project: string | undefined;
 }
 
+/** How the pipeline sent a request (handed back with its outcome). */
+export interface Dispatch {
+  /** The router's clock when the request was sent. */
+  sentAt: number;
+  /** The scorer's expected TTFT there when it was sent (ms). */
+  expectedMs: number;
+  /** The worker had a free slot when the request was sent. */
+  unqueued: boolean;
+  /** The gateway expected the prompt's prefix in the worker's cache. */
+  expectedHit: boolean;
+}
+
 /** What a finished request tells the pipeline about the worker that served it. */
 export interface Outcome {
+  dispatch: Dispatch;
   /** Time from opening the call to its first token. */
   ttftMs: number;
   /** Completion tokens relayed. */

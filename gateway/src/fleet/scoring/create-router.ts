@@ -8,5 +8,5 @@ export function routerFromConfig(config: GatewayConfig): Router {
   const settings = routingSettings(config);
   const oracle =
     settings.strategy === 'oracle' && settings.oracleFile !== undefined ? createOracle(readOracleFile(settings.oracleFile)) : undefined;
-  return createRouter({ settings, random: Math.random, oracle });
+  return createRouter({ settings, random: Math.random, now: () => performance.now(), oracle });
 }

@@ -5,146 +5,170 @@ import type { Candidate, RoutingHint } from './candidate.js';
 import { weightedPick } from './pick.js';
 import { seededRandom } from './random.js';
 import { createRouter, type Router } from './router.js';
-import { features, scores } from './score.js';
+import { estimate, type Observed, type ScoreWeights } from './score.js';
 import { DEFAULT_ROUTING, type RoutingSettings } from './settings.js';
 
 const NO_HINT: RoutingHint = { prefixBlocks: [], promptTokens: 10, project: undefined };
+const W: ScoreWeights = DEFAULT_ROUTING.weights;
+const NOTHING: Observed = { lateness: 1, ttftHitMs: undefined, ttftMissMs: undefined, ttftAverageMs: undefined, tokensPerSecond: undefined, tokensPerRequest: undefined, prefixMatched: 0 };
 
 function candidate(address: string, over: Partial<Candidate> = {}): Candidate {
-  return { key: { address }, address, inFlight: 0, capacity: 4, reportedTtftMs: undefined, owner: undefined, ...over };
+  return { key: { address }, address, inFlight: 0, capacity: 2, reportedTtftMs: undefined, owner: undefined, ...over };
 }
 
-function router(over: Partial<RoutingSettings> = {}, seed = 1): Router {
-  return createRouter({ settings: { ...DEFAULT_ROUTING, ...over }, random: seededRandom(seed) });
+/** A router on a manual clock and a seeded random source. */
+function router(over: Partial<RoutingSettings> = {}, seed = 1): { r: Router; clock: { now: number } } {
+  const clock = { now: 0 };
+  return { r: createRouter({ settings: { ...DEFAULT_ROUTING, ...over }, random: seededRandom(seed), now: () => clock.now }), clock };
 }
 
-/** Counts how often each candidate is chosen over `n` picks with the same view. */
-function shares(r: Router, cs: Candidate[], n: number, hint = NO_HINT): number[] {
+/** Sends `n` requests through the router, each answered at once with the worker's TTFT; returns the shares. */
+function traffic(r: Router, clock: { now: number }, cs: Candidate[], ttft: (i: number) => number, n: number, hint = NO_HINT): number[] {
   const counts = cs.map(() => 0);
-  for (let i = 0; i < n; i++) counts[r.choose(cs, hint)]! += 1;
+  for (let k = 0; k < n; k++) {
+    const { index, dispatch } = r.choose(cs, hint);
+    counts[index]! += 1;
+    clock.now += 10;
+    r.observe(cs[index]!.key, { dispatch, ttftMs: ttft(index), tokens: 10, decodeMs: 10 * ttft(index) });
+  }
   return counts.map((c) => c / n);
 }
 
-describe('scorer features', () => {
-  it('load falls with occupancy relative to capacity', () => {
-    const f = features([candidate('a'), candidate('b', { inFlight: 4 }), candidate('c', { inFlight: 8, capacity: 4 })], [0, 1, 2].map(() => ({ ttftMs: undefined, tokensPerSecond: undefined, prefixMatched: 0 })), NO_HINT);
-    assert.deepEqual(f.map((x) => x.load), [1, 0.5, 1 / 3]);
+describe('scorer estimate (expected TTFT, ms)', () => {
+  it('an idle worker costs its recent prefill; a full one adds the wait for a slot', () => {
+    const seen: Observed = { ...NOTHING, ttftMissMs: 100, ttftAverageMs: 100, tokensPerSecond: 100, tokensPerRequest: 20 };
+    assert.equal(estimate(candidate('a'), seen, NO_HINT, W).cost, 100);
+    // 3 in flight on 2 slots: 2 ahead of a slot × (100 ms TTFT + 200 ms decode) ÷ 2 slots.
+    const full = estimate(candidate('a', { inFlight: 3 }), seen, NO_HINT, W);
+    assert.deepEqual([full.prefillMs, full.waitMs, full.cost], [100, 300, 400]);
   });
 
-  it('ttft and throughput are relative to the best candidate; unknown counts as best', () => {
-    const f = features(
-      [candidate('a'), candidate('b'), candidate('c', { reportedTtftMs: 400 })],
-      [
-        { ttftMs: 100, tokensPerSecond: 50, prefixMatched: 0 },
-        { ttftMs: 300, tokensPerSecond: 100, prefixMatched: 0 },
-        { ttftMs: undefined, tokensPerSecond: undefined, prefixMatched: 0 },
-      ],
-      NO_HINT,
-    );
-    assert.deepEqual(f.map((x) => x.ttft), [1, 1 / 3, 0.25]);
-    assert.deepEqual(f.map((x) => x.throughput), [0.5, 1, 1]);
+  it('a remembered prefix selects the hit TTFT, weighted by the share of blocks held', () => {
+    const seen: Observed = { ...NOTHING, ttftMissMs: 400, ttftHitMs: 40, prefixMatched: 3 };
+    const hint = { prefixBlocks: ['a', 'b', 'c', 'd'], promptTokens: 600, project: undefined };
+    assert.equal(estimate(candidate('a'), seen, hint, W).prefillMs, 0.75 * 40 + 0.25 * 400);
+    assert.equal(estimate(candidate('a'), seen, hint, { ...W, prefix: 0 }).prefillMs, 400);
   });
 
-  it('prefix is the share of the prompt blocks held; owner matches the calling project', () => {
-    const hint = { prefixBlocks: ['x', 'y', 'z', 'w'], promptTokens: 100, project: 'p1' };
-    const f = features(
-      [candidate('a', { owner: 'p1' }), candidate('b', { owner: 'p2' })],
-      [
-        { ttftMs: undefined, tokensPerSecond: undefined, prefixMatched: 3 },
-        { ttftMs: undefined, tokensPerSecond: undefined, prefixMatched: 0 },
-      ],
-      hint,
-    );
-    assert.deepEqual(f.map((x) => [x.prefix, x.owner]), [[0.75, 1], [0, 0]]);
+  it('a request late for its first token slows the whole estimate by its lateness', () => {
+    const seen: Observed = { ...NOTHING, ttftMissMs: 100, ttftAverageMs: 100, lateness: 5 };
+    const e = estimate(candidate('a', { inFlight: 2 }), seen, NO_HINT, W);
+    assert.deepEqual([e.prefillMs, e.waitMs], [500, 250]);
   });
 
-  it('the score is the weighted mean of the features', () => {
-    const [s] = scores([{ load: 1, ttft: 0.5, throughput: 0, prefix: 1, owner: 0 }], { load: 1, ttft: 2, throughput: 0, prefix: 1, owner: 0 });
-    assert.equal(s, (1 + 2 * 0.5 + 1) / 4);
+  it('the calling project\'s own worker is discounted by the owner weight', () => {
+    const seen: Observed = { ...NOTHING, ttftMissMs: 100 };
+    assert.equal(estimate(candidate('a', { owner: 'acme' }), seen, { ...NO_HINT, project: 'acme' }, W).cost, 100 * (1 - W.owner));
+    assert.equal(estimate(candidate('a', { owner: 'acme' }), seen, { ...NO_HINT, project: 'other' }, W).cost, 100);
+  });
+
+  it('without feedback: the worker\'s own report, and the fallback slot time for its queue', () => {
+    const e = estimate(candidate('a', { inFlight: 2, reportedTtftMs: 80 }), NOTHING, NO_HINT, W, 600);
+    assert.deepEqual([e.prefillMs, e.waitMs], [80, 300]);
   });
 });
 
 describe('weighted pick', () => {
-  it('is deterministic for a seed and only picks within the band (no exploration)', () => {
+  const never = [Infinity, Infinity, Infinity].map(() => 0);
+
+  it('is deterministic for a seed and picks only within the band, favouring the cheapest', () => {
     const picks = (seed: number): number[] => {
       const r = seededRandom(seed);
-      return Array.from({ length: 200 }, () => weightedPick([0.9, 0.85, 0.5], r, { exploration: 0, band: 0.1 }));
+      return Array.from({ length: 2000 }, () => weightedPick([100, 124, 300], never, r, { exploration: 0, band: 0.25, probeAfterMs: 1000 }));
     };
     const a = picks(7);
     assert.deepEqual(a, picks(7));
-    assert.ok(!a.includes(2), 'a candidate below the band is never picked');
-    assert.ok(a.filter((i) => i === 0).length > a.filter((i) => i === 1).length, 'the best is the most likely');
+    assert.ok(!a.includes(2), 'a candidate outside the band is never picked');
     assert.ok(a.includes(1), 'a near-tie shares the traffic');
+    // Weighted 1 / (cost + 1): 0.55 and 0.45.
+    const share = a.filter((i) => i === 0).length / a.length;
+    assert.ok(share > 0.5 && share < 0.6, `the cheapest is the most likely: ${share}`);
   });
 
-  it('exploration gives every candidate some picks', () => {
+  it('explores only workers not heard from for probeAfterMs', () => {
     const r = seededRandom(3);
-    const counts = [0, 0, 0, 0];
-    for (let i = 0; i < 4000; i++) counts[weightedPick([1, 0.2, 0.2, 0.2], r, { exploration: 0.1, band: 0 })]! += 1;
-    for (const c of counts.slice(1)) assert.ok(c / 4000 > 0.015 && c / 4000 < 0.04, `explored share ${c / 4000}`);
+    const opts = { exploration: 0.1, band: 0, probeAfterMs: 1000 };
+    const fresh = Array.from({ length: 1000 }, () => weightedPick([100, 900], [5, 5], r, opts));
+    assert.ok(!fresh.includes(1), 'no exploration while every worker is fresh');
+    const stale = Array.from({ length: 1000 }, () => weightedPick([100, 900], [5, 5000], r, opts));
+    const share = stale.filter((i) => i === 1).length / 1000;
+    assert.ok(share > 0.06 && share < 0.14, `explored share ${share}`);
   });
 });
 
 describe('router', () => {
   it('feedback moves traffic away from a worker that became slow, and back after it recovers', () => {
-    const r = router({ exploration: 0.05 });
-    const cs = [candidate('fast'), candidate('slow')];
-    for (let i = 0; i < 5; i++) {
-      r.observe(cs[0]!.key, { ttftMs: 100, tokens: 10, decodeMs: 200 });
-      r.observe(cs[1]!.key, { ttftMs: 100, tokens: 10, decodeMs: 200 });
-    }
-    const before = shares(r, cs, 2000);
-    assert.ok(before[1]! > 0.35, `equal workers share: ${before.join(', ')}`);
-    for (let i = 0; i < 5; i++) r.observe(cs[1]!.key, { ttftMs: 800, tokens: 10, decodeMs: 1600 });
-    const slowed = shares(r, cs, 2000);
+    const { r, clock } = router();
+    const cs = [candidate('a'), candidate('b')];
+    const before = traffic(r, clock, cs, () => 100, 400);
+    assert.ok(before[1]! > 0.3, `equal workers share: ${before.join(', ')}`);
+    const slowed = traffic(r, clock, cs, (i) => (i === 1 ? 800 : 100), 400);
     assert.ok(slowed[1]! < 0.1, `slow worker's share after feedback: ${slowed[1]}`);
-    assert.ok(slowed[1]! > 0.01, 'exploration still tries the slow worker');
-    for (let i = 0; i < 10; i++) r.observe(cs[1]!.key, { ttftMs: 100, tokens: 10, decodeMs: 200 });
-    assert.ok(shares(r, cs, 2000)[1]! > 0.35, 'recovered worker gets its share back');
+    assert.ok(slowed[1]! > 0, 'exploration still tries the slow worker now and then');
+    const recovered = traffic(r, clock, cs, () => 100, 800);
+    assert.ok(recovered[1]! > 0.25, `a recovered worker gets its share back: ${recovered[1]}`);
+  });
+
+  it('a request late for its first token diverts traffic before any request ends', () => {
+    const { r, clock } = router({ exploration: 0 });
+    const cs = [candidate('a'), candidate('b')];
+    traffic(r, clock, cs, () => 100, 50);
+    // One request goes to each worker; b's is still unanswered 1 s later, a's came back.
+    const first = r.choose(cs, NO_HINT);
+    const other = 1 - first.index;
+    const second = r.choose(cs, NO_HINT);
+    assert.equal(second.index, other, 'the load spreads the two requests');
+    r.answered(cs[first.index]!.key, first.dispatch);
+    clock.now += 1000;
+    const next = Array.from({ length: 20 }, () => {
+      const c = r.choose(cs, NO_HINT);
+      r.answered(cs[c.index]!.key, c.dispatch);
+      return c.index;
+    });
+    assert.ok(next.every((i) => i === first.index), `traffic while one request is late: ${next.join(',')}`);
   });
 
   it('sends a prompt back to the worker that holds its prefix', () => {
-    const r = router({ exploration: 0 });
+    const { r, clock } = router({ exploration: 0 });
     const cs = [candidate('a'), candidate('b'), candidate('c')];
     const prompt = (q: string) => [{ content: 'S'.repeat(2048) }, { content: q }];
     const hint = (q: string): RoutingHint => ({ prefixBlocks: prefixBlockHashes(prompt(q), 512), promptTokens: 600, project: undefined });
+    // Every worker known: 300 ms for a new prefix, 30 ms for a remembered one.
+    for (const c of cs) {
+      for (const expectedHit of [true, false]) {
+        r.observe(c.key, { dispatch: { sentAt: 0, expectedMs: 0, unqueued: true, expectedHit }, ttftMs: expectedHit ? 30 : 300, tokens: 10, decodeMs: 100 });
+      }
+    }
     const first = r.choose(cs, hint('one'));
-    const again = Array.from({ length: 50 }, (_, i) => r.choose(cs, hint(`q${i}`)));
-    assert.ok(again.every((i) => i === first), `prefix affinity: ${again.join(',')}`);
-  });
-
-  it('prefix affinity yields to load: a full worker loses the prompt to an idle one', () => {
-    const r = router({ exploration: 0 });
-    const hint: RoutingHint = { prefixBlocks: ['p1', 'p2'], promptTokens: 600, project: undefined };
-    const cs = [candidate('a'), candidate('b')];
-    const first = r.choose(cs, hint);
-    const loaded = cs.map((c, i) => (i === first ? { ...c, inFlight: 20 } : c));
-    assert.equal(r.choose(loaded, hint), 1 - first);
-  });
-
-  it('prefers the calling project\'s own worker', () => {
-    const r = router({ exploration: 0 });
-    const cs = [candidate('shared'), candidate('mine', { owner: 'acme' })];
-    const picks = Array.from({ length: 100 }, () => r.choose(cs, { ...NO_HINT, project: 'acme' }));
-    assert.ok(picks.every((i) => i === 1));
+    r.answered(cs[first.index]!.key, first.dispatch);
+    const again = Array.from({ length: 30 }, (_, i) => {
+      clock.now += 1;
+      const c = r.choose(cs, hint(`q${i}`));
+      r.answered(cs[c.index]!.key, c.dispatch);
+      return c.index;
+    });
+    assert.ok(again.every((i) => i === first.index), `prefix affinity: ${again.join(',')}`);
+    assert.equal(r.choose(cs, hint('x')).dispatch.expectedHit, true);
+    // ... until that worker's queue costs more than a prefill elsewhere.
+    const loaded = cs.map((c, i) => (i === first.index ? { ...c, inFlight: 8 } : c));
+    assert.notEqual(r.choose(loaded, hint('y')).index, first.index);
   });
 
   it('round-robin cycles and least-loaded takes the lowest occupancy', () => {
-    const rr = router({ strategy: 'round-robin' });
     const cs = [candidate('a'), candidate('b', { inFlight: 3 }), candidate('c', { inFlight: 1 })];
-    assert.deepEqual(Array.from({ length: 6 }, () => rr.choose(cs, NO_HINT)), [0, 1, 2, 0, 1, 2]);
-    const ll = router({ strategy: 'least-loaded' });
-    assert.equal(ll.choose([cs[1]!, cs[2]!], NO_HINT), 1);
+    const rr = router({ strategy: 'round-robin' }).r;
+    assert.deepEqual(Array.from({ length: 6 }, () => rr.choose(cs, NO_HINT).index), [0, 1, 2, 0, 1, 2]);
+    const ll = router({ strategy: 'least-loaded' }).r;
+    assert.equal(ll.choose([cs[1]!, cs[2]!], NO_HINT).index, 1);
   });
 
   it('bounds Free while workers queue, not while they have room', () => {
-    const r = router({ freeShare: 0.25 });
-    const idle = [candidate('a', { inFlight: 1 }), candidate('b', { inFlight: 2 })];
-    for (let i = 0; i < 5; i++) r.admitFree(idle);
-    const queued = [candidate('a', { inFlight: 6 }), candidate('b', { inFlight: 4 })];
-    assert.throws(() => r.admitFree(queued), (e: { code?: string }) => e.code === 'capacity_exceeded');
+    const { r } = router({ freeShare: 0.25 });
+    const cs = (a: number, b: number) => [candidate('a', { inFlight: a, capacity: 4 }), candidate('b', { inFlight: b, capacity: 4 })];
+    for (let i = 0; i < 5; i++) r.admitFree(cs(1, 2));
+    assert.throws(() => r.admitFree(cs(6, 4)), (e: { code?: string }) => e.code === 'capacity_exceeded');
     for (let i = 0; i < 4; i++) r.endFree();
-    r.admitFree(queued); // 1 running < floor(0.25 × 8) = 2
-    assert.throws(() => r.admitFree(queued), (e: { code?: string }) => e.code === 'capacity_exceeded');
+    r.admitFree(cs(6, 4)); // 1 running < floor(0.25 × 8 slots) = 2
+    assert.throws(() => r.admitFree(cs(6, 4)), (e: { code?: string }) => e.code === 'capacity_exceeded');
   });
 });

@@ -11,15 +11,20 @@ const weight = (d: number) => z.coerce.number().min(0).max(100).default(d);
 export const routingEnv = {
   /** `scored` (the pipeline); `least-loaded` and `round-robin` (references); `oracle` (benchmark only). */
   ROUTING_STRATEGY: z.enum(['scored', 'least-loaded', 'round-robin', 'oracle']).default('scored'),
-  ROUTING_WEIGHT_LOAD: weight(1),
+  /** Expected TTFT = ttft × prefill estimate + load × queue-wait estimate (score.ts). */
   ROUTING_WEIGHT_TTFT: weight(1),
-  ROUTING_WEIGHT_THROUGHPUT: weight(0.5),
-  ROUTING_WEIGHT_PREFIX: weight(1),
-  ROUTING_WEIGHT_OWNER: weight(2),
-  /** Share of picks made uniformly among all candidates (exploration). */
+  ROUTING_WEIGHT_LOAD: weight(1),
+  /** Weight of the decode time in a request's time on a slot (the queue-wait estimate). */
+  ROUTING_WEIGHT_THROUGHPUT: weight(1),
+  /** Trust in the per-worker prefix memory, 0 (ignore) to 1. */
+  ROUTING_WEIGHT_PREFIX: z.coerce.number().min(0).max(1).default(1),
+  /** Discount of the calling project's own workers' expected TTFT, 0 to 1 (0.5: preferred unless twice as slow). */
+  ROUTING_WEIGHT_OWNER: z.coerce.number().min(0).max(1).default(0.5),
+  /** Share of picks that may go to a worker not heard from for ROUTING_PROBE_AFTER_MS (exploration). */
   ROUTING_EXPLORATION: z.coerce.number().min(0).max(1).default(0.05),
-  /** Candidates within this much of the best score share the traffic (weighted by score). */
-  ROUTING_BAND: z.coerce.number().min(0).max(1).default(0.1),
+  ROUTING_PROBE_AFTER_MS: z.coerce.number().int().min(0).default(2000),
+  /** Workers whose expected TTFT is within this fraction of the best share the traffic (weighted 1/TTFT). */
+  ROUTING_BAND: z.coerce.number().min(0).max(10).default(0.25),
   /** Weight of each new sample in a worker's TTFT and tokens/s averages. */
   ROUTING_EWMA_ALPHA: z.coerce.number().gt(0).max(1).default(0.3),
   /** Prefix blocks remembered per worker (each names ROUTING_PREFIX_BLOCK_CHARS characters). */
@@ -40,6 +45,7 @@ export interface RoutingSettings {
   strategy: RoutingEnv['ROUTING_STRATEGY'];
   weights: ScoreWeights;
   exploration: number;
+  probeAfterMs: number;
   band: number;
   ewmaAlpha: number;
   prefixMemoryBlocks: number;
@@ -54,13 +60,14 @@ export function routingSettings(env: RoutingEnv): RoutingSettings {
   return {
     strategy: env.ROUTING_STRATEGY,
     weights: {
-      load: env.ROUTING_WEIGHT_LOAD,
       ttft: env.ROUTING_WEIGHT_TTFT,
+      load: env.ROUTING_WEIGHT_LOAD,
       throughput: env.ROUTING_WEIGHT_THROUGHPUT,
       prefix: env.ROUTING_WEIGHT_PREFIX,
       owner: env.ROUTING_WEIGHT_OWNER,
     },
     exploration: env.ROUTING_EXPLORATION,
+    probeAfterMs: env.ROUTING_PROBE_AFTER_MS,
     band: env.ROUTING_BAND,
     ewmaAlpha: env.ROUTING_EWMA_ALPHA,
     prefixMemoryBlocks: env.ROUTING_PREFIX_MEMORY_BLOCKS,
