@@ -40,10 +40,11 @@ export function readOracleFile(file: string): OracleFile {
   return oracleFile.parse(JSON.parse(readFileSync(file, 'utf8')));
 }
 
-export function createOracle(file: OracleFile): Oracle {
+/** `now`: epoch ms, the clock the simulated workers' degradation schedules count in. */
+export function createOracle(file: OracleFile, now: () => number = Date.now): Oracle {
   const models = new Map<string, { model: PerformanceModel; spec: OracleFile['workers'][string] }>();
   for (const [address, spec] of Object.entries(file.workers)) {
-    models.set(address, { model: createPerformanceModel(spec), spec });
+    models.set(address, { model: createPerformanceModel(spec, now), spec });
   }
   return {
     choose(candidates, hint) {

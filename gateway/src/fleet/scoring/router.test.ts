@@ -37,10 +37,13 @@ function traffic(r: Router, clock: { now: number }, cs: Candidate[], ttft: (i: n
 describe('scorer estimate (expected TTFT, ms)', () => {
   it('an idle worker costs its recent prefill; a full one adds the wait for a slot', () => {
     const seen: Observed = { ...NOTHING, ttftMissMs: 100, ttftAverageMs: 100, tokensPerSecond: 100, tokensPerRequest: 20 };
-    assert.equal(estimate(candidate('a'), seen, NO_HINT, W).cost, 100);
+    const w = { ...W, throughput: 1 };
+    assert.equal(estimate(candidate('a'), seen, NO_HINT, w).cost, 100);
     // 3 in flight on 2 slots: 2 ahead of a slot × (100 ms TTFT + 200 ms decode) ÷ 2 slots.
-    const full = estimate(candidate('a', { inFlight: 3 }), seen, NO_HINT, W);
+    const full = estimate(candidate('a', { inFlight: 3 }), seen, NO_HINT, w);
     assert.deepEqual([full.prefillMs, full.waitMs, full.cost], [100, 300, 400]);
+    // The decode part counts by the throughput weight.
+    assert.equal(estimate(candidate('a', { inFlight: 3 }), seen, NO_HINT, { ...w, throughput: 0.5 }).waitMs, 200);
   });
 
   it('a remembered prefix selects the hit TTFT, weighted by the share of blocks held', () => {

@@ -1,7 +1,8 @@
 /**
  * Routing configuration (README "Configuration", docs/decisions.md "Routing"): the strategy, the
- * scorer's weights and the picker's knobs. Defaults are the ones the routing benchmark
- * (bench/routing.ts, docs/BENCHMARKS.md) was run with.
+ * scorer's weights and the picker's knobs. Defaults were chosen with the routing benchmark's
+ * event-driven replica (bench/routing-model.ts --sweep, docs/BENCHMARKS.md) and are the ones
+ * the benchmark runs with.
  */
 import { z } from 'zod';
 import type { ScoreWeights } from './score.js';
@@ -15,7 +16,7 @@ export const routingEnv = {
   ROUTING_WEIGHT_TTFT: weight(1),
   ROUTING_WEIGHT_LOAD: weight(1),
   /** Weight of the decode time in a request's time on a slot (the queue-wait estimate). */
-  ROUTING_WEIGHT_THROUGHPUT: weight(1),
+  ROUTING_WEIGHT_THROUGHPUT: weight(0.5),
   /** Trust in the per-worker prefix memory, 0 (ignore) to 1. */
   ROUTING_WEIGHT_PREFIX: z.coerce.number().min(0).max(1).default(1),
   /** Discount of the calling project's own workers' expected TTFT, 0 to 1 (0.5: preferred unless twice as slow). */
@@ -24,9 +25,9 @@ export const routingEnv = {
   ROUTING_EXPLORATION: z.coerce.number().min(0).max(1).default(0.05),
   ROUTING_PROBE_AFTER_MS: z.coerce.number().int().min(0).default(2000),
   /** Workers whose expected TTFT is within this fraction of the best share the traffic (weighted 1/TTFT). */
-  ROUTING_BAND: z.coerce.number().min(0).max(10).default(0.25),
+  ROUTING_BAND: z.coerce.number().min(0).max(10).default(0.1),
   /** Weight of each new sample in a worker's TTFT and tokens/s averages. */
-  ROUTING_EWMA_ALPHA: z.coerce.number().gt(0).max(1).default(0.3),
+  ROUTING_EWMA_ALPHA: z.coerce.number().gt(0).max(1).default(0.5),
   /** Prefix blocks remembered per worker (each names ROUTING_PREFIX_BLOCK_CHARS characters). */
   ROUTING_PREFIX_MEMORY_BLOCKS: z.coerce.number().int().min(0).default(256),
   ROUTING_PREFIX_BLOCK_CHARS: z.coerce.number().int().min(16).default(512),
