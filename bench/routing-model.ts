@@ -6,8 +6,9 @@
  * deterministically and in seconds, so it is what the router's defaults were tuned with; the
  * real-process benchmark is the measurement. A model, not a measurement: its figures say so.
  *
- *   npm run bench:routing -- --model                  # the four strategies, steady and bursty
- *   node --import tsx bench/routing-model.ts --sweep  # + one-knob variations of the defaults
+ *   node --import tsx bench/routing-model.ts           # the four strategies, steady and bursty (~10 s)
+ *   node --import tsx bench/routing-model.ts --sweep   # + one-knob variations of the defaults
+ * (npm run bench:routing prints and writes both tables too, after its real-process runs.)
  */
 import { parseArgs } from 'node:util';
 import { prefixBlockHashes } from '../lib/chat/prefix-blocks.js';

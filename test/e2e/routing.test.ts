@@ -1,6 +1,6 @@
 /**
  * Routing feedback end to end: two simulator workers behind a real gateway (real gRPC), equally
- * fast at first. One becomes 15× slower from its 6th request; with requests sent one at a time
+ * fast at first. One becomes 15× slower from its 3rd request; with requests sent one at a time
  * (so both workers are always idle when the gateway picks and load cannot explain a shift), the
  * time-to-first-token feedback of the finished requests moves the traffic to the other worker.
  */
@@ -28,7 +28,7 @@ describe('routing: feedback from finished requests', () => {
         ...SIMULATOR_DEFAULTS,
         timeToFirstTokenMs: 20,
         tokensPerSecond: 200,
-        performance: { ...NO_PERFORMANCE_MODEL, degrade: degrade ? { factor: 15, afterMs: 0, afterRequests: 6, forMs: 0 } : NO_PERFORMANCE_MODEL.degrade },
+        performance: { ...NO_PERFORMANCE_MODEL, degrade: degrade ? { factor: 15, afterMs: 0, afterRequests: 3, forMs: 0 } : NO_PERFORMANCE_MODEL.degrade },
       });
     const tiers = unthrottledTiers();
     const platform = await startPlatform({
@@ -40,8 +40,8 @@ describe('routing: feedback from finished requests', () => {
       const slow = platform.workers[1]!.workerId;
       let i = 0;
       let slowServed = 0;
-      // Equal workers share the traffic: the slow-to-be worker reaches its 6th request soon.
-      while (slowServed < 6) {
+      // Equal workers share the traffic: the slow-to-be worker reaches its 3rd request soon.
+      while (slowServed < 3) {
         assert.ok(i < 60, `the second worker got ${slowServed} of the first ${i} requests`);
         const r = await chat(platform.baseUrl(), platform.demoKey, i++);
         assert.equal(r.status, 200);
