@@ -320,6 +320,12 @@ function section(results: RunResult[]): string {
     '',
     `Generated ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:routing${flags.quick ? ' -- --quick' : ''}\` (bench/routing.ts) on ${os.cpus().length} cores (shared with other work; 1-minute load average ${os.loadavg()[0]!.toFixed(1)} at the end).`,
     '',
+    ...(os.loadavg()[0]! > 2 * os.cpus().length
+      ? [
+          `⚠ The host was saturated by other work during this run (1-minute load average ${os.loadavg()[0]!.toFixed(0)} on ${os.cpus().length} cores): timers and processes ran late, so these real-process figures measure the host more than the routing. The model below is the routing alone.`,
+          '',
+        ]
+      : []),
     'Real processes: auth, quota, one gateway and four **simulator** workers (the load-test engine, not inference) over gRPC; a fresh gateway and fresh workers',
     `for every strategy (ROUTING_STRATEGY). Workers: speed 1×, 2×, 4× and a 2× worker that becomes ${DEGRADE.factor}× slower at ${pct(DEGRADE.at)} of each run and recovers after ${pct(DEGRADE.for)} of it;`,
     `capacity ${CAPACITY} + queue ${QUEUE} each; at speed 1: first token ${BASE.timeToFirstTokenMs} ms + prefill ${PREFILL_MS_PER_1K} ms per 1,000 uncached prompt tokens, ${BASE.tokensPerSecond.toFixed(1)} tokens/s, ${BASE.responseTokens} tokens per answer.`,

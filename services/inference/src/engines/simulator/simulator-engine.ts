@@ -48,7 +48,7 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
       model: SIMULATOR_MODEL,
       fingerprint: 'fp_simulator',
       contextWindow: options.contextWindow,
-      backend: `simulator ${options.tokensPerSecond} tok/s × ${options.performance?.speedFactor ?? 1}`,
+      backend: `simulator ${options.tokensPerSecond} tok/s${(options.performance?.speedFactor ?? 1) === 1 ? '' : ` × ${options.performance?.speedFactor}`}`,
     }),
     // No tokenizer: prompts are counted with the shared estimate (lib/chat/prompt-tokens.ts).
     countPromptTokens: async (messages) => estimatePromptTokens(messages),
