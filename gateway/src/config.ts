@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { logLevel, parseEnv, port } from '../../lib/config/env.js';
 import { grpcTlsEnv } from '../../lib/grpc/tls.js';
+import { routingEnv } from './fleet/scoring/settings.js';
 
 const workerList = z
   .string()
@@ -58,6 +59,8 @@ const schema = z.object({
   GATEWAY_REGISTRY_STALE_MS: z.coerce.number().int().min(0).default(10_000),
   /** Self-hosted worker tunnels: how often the worker's credential is re-checked (the revocation bound). */
   GATEWAY_WORKER_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).max(5000).default(2000),
+  /** Worker choice: strategy, score weights, exploration (fleet/scoring/settings.ts). */
+  ...routingEnv,
   ...grpcTlsEnv,
   /** Upper bound for a revoked key to be refused on every replica (auth cache TTL). */
   GATEWAY_AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(5000).default(5000),

@@ -19,6 +19,7 @@ import { createUsageTracking } from './usage/tracker.js';
 import { createFleet, type Fleet } from './fleet/fleet.js';
 import { watchRegistry } from './fleet/registry-watch.js';
 import { describeWorker } from './fleet/worker-view.js';
+import { routerFromConfig } from './fleet/scoring/create-router.js';
 import { grpcTls } from '../../lib/grpc/tls.js';
 import { startGatewayGrpcServer } from './grpc/server.js';
 import { workerTunnelService } from './fleet/tunnel/tunnel-service.js';
@@ -97,6 +98,7 @@ export async function startGateway(
       metrics.breakerState.remove({ target: b.name });
       for (const state of ['closed', 'half-open', 'open']) metrics.breakerTransitionsTotal.remove({ target: b.name, state });
     },
+    router: routerFromConfig(config),
   });
   const registryAddress = config.GATEWAY_REGISTRY_ADDRESS ?? config.AUTH_ADDRESS;
   const registry =

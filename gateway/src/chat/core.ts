@@ -224,6 +224,7 @@ export async function open(deps: ChatDeps, call: ChatCall, who: Authorized, admi
     deadline: signal.deadline,
     ttftTimeoutMs: deps.config.GATEWAY_TTFT_TIMEOUT_MS,
     maxAttempts: 3,
+    routing: { project: admission.route.project, free: who.endpoint.tier === 'free' },
     onEvent(event: GenerateResponse) {
       signal.touch();
       if (event.delta) tally.completionTokens += event.delta.tokenCount;

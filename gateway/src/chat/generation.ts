@@ -5,10 +5,12 @@
  * events, drain the call's end, release the worker.
  */
 import type { GenerateRequest, GenerateResponse, Start } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { prefixBlockHashes } from '../../../lib/chat/prefix-blocks.js';
+import { estimatePromptTokens } from '../../../lib/chat/prompt-tokens.js';
 import { AppError } from '../../../lib/errors/app-error.js';
 import { callOptions } from '../../../lib/grpc/client.js';
 import { movableBeforeFirstToken, ttftTimeout } from '../failure-policy.js';
-import type { Worker, Fleet, RouteRequest } from '../fleet/fleet.js';
+import type { Worker, Fleet, RouteRequest, RoutingRequest } from '../fleet/fleet.js';
 
 export interface Generation {
   worker: Worker;
@@ -34,6 +36,8 @@ export interface GenerationOptions {
   deadline: Date;
   ttftTimeoutMs: number;
   maxAttempts: number;
+  /** For the routing pipeline: the calling project and whether its tier is Free. */
+  routing: { project: string; free: boolean };
   /** Sees every event relayed (after `start`); restarts the idle timer, counts tokens. */
   onEvent(event: GenerateResponse): void;
 }
@@ -43,12 +47,18 @@ class TtftTimeout extends Error {}
 export async function openGeneration(options: GenerationOptions): Promise<Generation> {
   const tried = new Set<Worker>();
   let lastError: unknown;
+  const { router } = options.fleet;
+  const routing: RoutingRequest = {
+    ...options.routing,
+    prefixBlocks: prefixBlockHashes(options.request.messages, router.settings.prefixBlockChars),
+    promptTokens: estimatePromptTokens(options.request.messages),
+  };
   for (let attempt = 0; attempt < options.maxAttempts; attempt++) {
     // Ended before (or between) attempts, e.g. the caller left during authentication: open nothing.
     if (options.signal.aborted) throw new AppError('cancelled', 'request ended before the generation opened');
     let worker: Worker;
     try {
-      worker = options.fleet.pick(options.route, tried);
+      worker = options.fleet.pick(options.route, tried, routing);
     } catch (err) {
       // Nothing left to try: report the worker failure we saw rather than "no worker".
       throw attempt > 0 && lastError !== undefined ? lastError : err;
@@ -57,18 +67,35 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
     const attemptAbort = new AbortController();
     const onAbort = (): void => attemptAbort.abort(options.signal.reason);
     options.signal.addEventListener('abort', onAbort, { once: true });
+    const dispatch = routing.dispatch;
     worker.localInFlight += 1;
+    const openedAt = performance.now();
+    // Feedback for the router: set once the first token is in, completed by the final event.
+    const feedback = { ttftMs: -1, firstAt: 0, tokens: 0, finished: false };
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
       worker.localInFlight -= 1;
+      if (options.routing.free) router.endFree();
+      if (dispatch) router.answered(worker, dispatch);
+      if (feedback.finished && dispatch) {
+        router.observe(worker, { dispatch, ttftMs: feedback.ttftMs, tokens: feedback.tokens, decodeMs: performance.now() - feedback.firstAt });
+      }
       options.signal.removeEventListener('abort', onAbort);
       attemptAbort.abort();
     };
     try {
       const { start, first, rest } = await worker.breaker.run(() => firstToken(worker, options, attemptAbort));
-      return { worker, start, events: relay(first, rest, options.onEvent), release };
+      feedback.firstAt = performance.now();
+      feedback.ttftMs = feedback.firstAt - openedAt;
+      if (dispatch) router.answered(worker, dispatch);
+      const onEvent = (event: GenerateResponse): void => {
+        if (event.delta) feedback.tokens += event.delta.tokenCount;
+        if (event.final) feedback.finished = true;
+        options.onEvent(event);
+      };
+      return { worker, start, events: relay(first, rest, onEvent), release };
     } catch (err) {
       release();
       if (options.signal.aborted) throw err;

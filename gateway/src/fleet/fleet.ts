@@ -18,6 +18,8 @@ import type { GrpcTlsFiles } from '../../../lib/grpc/tls.js';
 import type { Channel } from 'nice-grpc';
 import type { Breaker, BreakerState } from '../breaker.js';
 import { eligibleWorkers, type RouteRequest } from './eligibility.js';
+import type { Candidate, Dispatch, RoutingHint } from './scoring/candidate.js';
+import type { Router } from './scoring/router.js';
 
 export type { RouteRequest } from './eligibility.js';
 
@@ -57,14 +59,26 @@ export interface WorkerSpec {
   owner?: string;
 }
 
+/** What the routing pipeline needs of a request (and whether it is Free tier: free-share.ts). */
+export interface RoutingRequest extends RoutingHint {
+  free: boolean;
+  /** Set by `pick`: how the request was sent, handed back with its outcome (router.observe). */
+  dispatch?: Dispatch | undefined;
+}
+
 export interface Fleet {
   /** The workers requests may be sent to now. */
   readonly workers: readonly Worker[];
+  /** Scores, picks and takes the feedback of finished requests (scoring/router.ts). */
+  readonly router: Router;
   /**
-   * Picks the best worker eligible for `request` (eligibility.ts), skipping `exclude`; throws
-   * 404 model_not_found / 503 (model_unavailable, no_healthy_worker, capacity_exceeded) if none.
+   * Picks a worker eligible for `request` (eligibility.ts: pool, model, owner), skipping
+   * `exclude`; throws 404 model_not_found / 503 (model_unavailable, no_healthy_worker,
+   * capacity_exceeded) if none. With `routing` the routing pipeline chooses among the eligible
+   * workers (and remembers the choice); without it this only checks that one could take the
+   * request (the least loaded is returned).
    */
-  pick(request: RouteRequest, exclude: ReadonlySet<Worker>): Worker;
+  pick(request: RouteRequest, exclude: ReadonlySet<Worker>, routing?: RoutingRequest): Worker;
   /**
    * Adds a worker learned at run time; when one with that address exists, only takes its models
    * and owner from `spec` (a registry record that changed).
@@ -93,6 +107,7 @@ export interface FleetOptions {
   createBreaker: (name: string) => Breaker;
   /** Called once a removed worker's breaker is shut down (drop it from lists and metrics). */
   dropBreaker?: ((breaker: Breaker) => void) | undefined;
+  router: Router;
 }
 
 interface Member {
@@ -173,6 +188,7 @@ export function createFleet(options: FleetOptions): Fleet {
     get workers() {
       return workers;
     },
+    router: options.router,
     add,
     attach(spec, client) {
       const previous = members.get(spec.address);
@@ -207,7 +223,7 @@ export function createFleet(options: FleetOptions): Fleet {
       options.logger.info({ worker: address, pool: member.worker.pool, source, workerId: member.worker.status?.workerId }, 'worker removed from the fleet');
       retired.add(member);
     },
-    pick(request, exclude) {
+    pick(request, exclude, routing) {
       const eligible = eligibleWorkers(workers, request, seenBefore).filter((w) => !exclude.has(w));
       if (eligible.length === 0) {
         throw new AppError('unavailable', 'No inference worker serves this endpoint right now.', {
@@ -229,6 +245,16 @@ export function createFleet(options: FleetOptions): Fleet {
           code: 'capacity_exceeded',
           retryAfterSeconds: 1,
         });
+      }
+      if (routing) {
+        // A half-open breaker is probing: prefer the closed ones while there are any.
+        const closed = free.filter((w) => w.breaker.state() === 'closed');
+        const pool = closed.length > 0 ? closed : free;
+        const candidates = pool.map(candidate);
+        if (routing.free) options.router.admitFree(candidates);
+        const choice = options.router.choose(candidates, routing);
+        routing.dispatch = choice.dispatch;
+        return pool[choice.index]!;
       }
       // Prefer a closed breaker over a half-open one, then the least loaded, then the fastest.
       free.sort(
@@ -270,6 +296,19 @@ function load(w: Worker): number {
   const room = Math.max(1, s.capacity + s.queueCapacity);
   const reported = s.inFlightCount + s.queuedCount + (w.localInFlight - w.localAtStatus);
   return Math.max(w.localInFlight, reported) / room;
+}
+
+/** The routing pipeline's view of an eligible worker (its status is known: it is healthy). */
+function candidate(w: Worker): Candidate {
+  const s = w.status!;
+  return {
+    key: w,
+    address: w.address,
+    inFlight: Math.max(w.localInFlight, s.inFlightCount + s.queuedCount + (w.localInFlight - w.localAtStatus)),
+    capacity: Math.max(1, s.capacity),
+    reportedTtftMs: s.timeToFirstTokenMs > 0 ? s.timeToFirstTokenMs : undefined,
+    owner: w.owner,
+  };
 }
 
 /** Follows the worker's status stream for as long as it is in the fleet, reconnecting with backoff. */

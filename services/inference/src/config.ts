@@ -63,6 +63,17 @@ const schema = z.object({
   SIM_FAIL_AFTER_TOKENS: z.coerce.number().int().min(0).default(0),
   SIM_HANG_AFTER_TOKENS: z.coerce.number().int().min(0).default(0),
   SIM_CRASH_AFTER_TOKENS: z.coerce.number().int().min(0).default(0),
+  // simulator performance model (lib/simulator/performance-model.ts): for load and routing tests
+  SIM_SPEED_FACTOR: z.coerce.number().positive().default(1),
+  SIM_PREFILL_MS_PER_1K_TOKENS: z.coerce.number().min(0).default(0),
+  SIM_PREFIX_CACHE_BLOCKS: z.coerce.number().int().min(0).default(0),
+  SIM_PREFIX_BLOCK_CHARS: z.coerce.number().int().positive().default(512),
+  SIM_DEGRADE_FACTOR: z.coerce.number().min(1).default(1),
+  SIM_DEGRADE_AFTER_MS: z.coerce.number().int().min(0).default(0),
+  SIM_DEGRADE_AFTER_REQUESTS: z.coerce.number().int().min(0).default(0),
+  SIM_DEGRADE_FOR_MS: z.coerce.number().int().min(0).default(0),
+  /** Epoch ms SIM_DEGRADE_AFTER_MS counts from (a benchmark aligns several workers); unset = engine start. */
+  SIM_CLOCK_ORIGIN_MS: z.coerce.number().int().min(0).optional(),
   SERVICE_TOKEN: z.string().optional(),
   LOG_LEVEL: logLevel,
 }).refine((c) => (c.INFERENCE_JOIN_KEY === undefined) === (c.INFERENCE_PLATFORM_ADDRESS === undefined), {

@@ -6,6 +6,7 @@ import { isAppError } from '../../../../lib/errors/app-error.js';
 import type { InferenceConfig } from '../config.js';
 import type { Engine } from './engine.js';
 import { createSimulatorEngine } from './simulator/simulator-engine.js';
+import type { SimulatorPerformance } from '../../../../lib/simulator/performance-model.js';
 
 export interface CreatedEngine {
   engine: Engine;
@@ -25,6 +26,7 @@ export async function createEngine(config: InferenceConfig, logger: Logger): Pro
           failAfterTokens: config.SIM_FAIL_AFTER_TOKENS,
           hangAfterTokens: config.SIM_HANG_AFTER_TOKENS,
           crashAfterTokens: config.SIM_CRASH_AFTER_TOKENS,
+          performance: simulatorPerformance(config),
         }),
         gpu: () => false,
       };
@@ -96,4 +98,20 @@ async function createLlamaEngine(config: InferenceConfig, logger: Logger): Promi
     close: () => current.close(),
   };
   return { engine, gpu: () => current.hardware().gpu };
+}
+
+function simulatorPerformance(config: InferenceConfig): SimulatorPerformance {
+  return {
+    speedFactor: config.SIM_SPEED_FACTOR,
+    prefillMsPer1kTokens: config.SIM_PREFILL_MS_PER_1K_TOKENS,
+    prefixCacheBlocks: config.SIM_PREFIX_CACHE_BLOCKS,
+    prefixBlockChars: config.SIM_PREFIX_BLOCK_CHARS,
+    degrade: {
+      factor: config.SIM_DEGRADE_FACTOR,
+      afterMs: config.SIM_DEGRADE_AFTER_MS,
+      afterRequests: config.SIM_DEGRADE_AFTER_REQUESTS,
+      forMs: config.SIM_DEGRADE_FOR_MS,
+    },
+    clockOriginMs: config.SIM_CLOCK_ORIGIN_MS,
+  };
 }

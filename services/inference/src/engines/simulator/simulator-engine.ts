@@ -15,6 +15,7 @@ import { AppError } from '../../../../../lib/errors/app-error.js';
 import type { ChatMessage, EmbedParams, EmbedResult, Engine, EngineEvent, GenerateParams, OptionalParam, ToolSpec } from '../engine.js';
 import { simulatedToolCall } from './tool-call.js';
 import { normalize } from '../vector.js';
+import { createPerformanceModel, NO_PERFORMANCE_MODEL, type SimulatorPerformance } from '../../../../../lib/simulator/performance-model.js';
 
 export interface SimulatorOptions {
   tokensPerSecond: number;
@@ -32,6 +33,8 @@ export interface SimulatorOptions {
   onToken?: ((requestId: string) => void) | undefined;
   /** Called when a generation stops because it was cancelled. */
   onCancel?: ((requestId: string) => void) | undefined;
+  /** Speed factor, degradation and prefix-cache model (lib/simulator/performance-model.ts); default: none. */
+  performance?: SimulatorPerformance | undefined;
 }
 
 export const SIMULATOR_MODEL = 'simulator';
@@ -54,7 +57,7 @@ const WORDS = [
 ];
 
 export function createSimulatorEngine(options: SimulatorOptions): Engine {
-  const interTokenMs = options.tokensPerSecond > 0 ? 1000 / options.tokensPerSecond : 0;
+  const performance = createPerformanceModel(options.performance ?? NO_PERFORMANCE_MODEL);
   return {
     async start() {},
     ready: () => true,
@@ -64,7 +67,7 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
       model: SIMULATOR_MODEL,
       fingerprint: 'fp_simulator',
       contextWindow: options.contextWindow,
-      backend: `simulator ${options.tokensPerSecond} tok/s`,
+      backend: `simulator ${options.tokensPerSecond} tok/s${(options.performance?.speedFactor ?? 1) === 1 ? '' : ` × ${options.performance?.speedFactor}`}`,
     }),
     // No tokenizer: prompts are counted with the shared estimate (lib/chat/prompt-tokens.ts).
     countPromptTokens: async (messages, tools = [], prompt) => countPrompt(messages, tools, prompt),
@@ -74,10 +77,11 @@ export function createSimulatorEngine(options: SimulatorOptions): Engine {
       const maxTokens = clampMaxTokens(params.maxTokens, room);
       const limit = Math.min(maxTokens, options.responseTokens);
       const start = seedFrom(params);
+      const { firstTokenMs, interTokenMs } = performance.begin(params.messages, promptTokens, options);
       let text = '';
       let produced = 0;
       try {
-        if (options.timeToFirstTokenMs > 0) await delay(signal, options.timeToFirstTokenMs);
+        if (firstTokenMs > 0) await delay(signal, firstTokenMs);
         const call = simulatedToolCall(params);
         if (call !== undefined) {
           // The call's head, then its arguments in two fragments, as streaming servers send them.

@@ -1,0 +1,167 @@
+/**
+ * Event-driven replica of the routing benchmark (bench/routing.ts): the same fleet, workload and
+ * strategies, the gateway's real router code (gateway/src/fleet/scoring/) and the simulator's
+ * real performance model (lib/simulator/), on a virtual clock instead of processes. It measures
+ * routing alone (no gateway, gRPC or host overhead; a fixed 5 ms per hop stands in for them),
+ * deterministically and in seconds, so it is what the router's defaults were tuned with; the
+ * real-process benchmark is the measurement. A model, not a measurement: its figures say so.
+ *
+ *   node --import tsx bench/routing-model.ts           # the four strategies, steady and bursty (~10 s)
+ *   node --import tsx bench/routing-model.ts --sweep   # + one-knob variations of the defaults
+ * (npm run bench:routing prints and writes both tables too, after its real-process runs.)
+ */
+import { parseArgs } from 'node:util';
+import { prefixBlockHashes } from '../lib/chat/prefix-blocks.js';
+import { createPerformanceModel } from '../lib/simulator/performance-model.js';
+import type { Candidate, Dispatch } from '../gateway/src/fleet/scoring/candidate.js';
+import { createOracle } from '../gateway/src/fleet/scoring/oracle.js';
+import { seededRandom } from '../gateway/src/fleet/scoring/random.js';
+import { createRouter } from '../gateway/src/fleet/scoring/router.js';
+import { DEFAULT_ROUTING, type RoutingSettings } from '../gateway/src/fleet/scoring/settings.js';
+import { percentile } from './lib/stats.js';
+import { BLOCK_CHARS, CACHE_BLOCKS, CAPACITY, DEGRADE, fleetSpec, PROMPT_TOKENS_ESTIMATE, QUEUE, STRATEGIES, WORKERS, type Scenario, type Strategy } from './routing/fleet.js';
+
+/** Gateway, gRPC and client time per hop in the model. */
+const HOP_MS = 5;
+
+export interface ModelResult {
+  p50: number;
+  p99: number;
+  errors: number;
+  hitRate: number;
+  /** Per worker: [whole run, before, during, after the slowdown]. */
+  shares: number[][];
+}
+
+export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<RoutingSettings> = {}, scale = 1): ModelResult {
+  const spec = fleetSpec({ scale });
+  let now = 0;
+  const clock = (): number => now;
+  const models = WORKERS.map((w) => createPerformanceModel(spec.performance(w, 0), clock));
+  const oracleModels = Object.fromEntries(WORKERS.map((w, k) => [`w${k}`, { ...spec.base, ...spec.performance(w, 0) }]));
+  const settings: RoutingSettings = {
+    ...DEFAULT_ROUTING,
+    strategy,
+    prefixBlockChars: BLOCK_CHARS,
+    prefixMemoryBlocks: CACHE_BLOCKS,
+    ...over,
+  };
+  const oracle = strategy === 'oracle' ? createOracle({ workers: oracleModels }, clock) : undefined;
+  const router = createRouter({ settings, random: seededRandom(5), now: clock, oracle });
+  const keys = WORKERS.map((_, k) => ({ k }));
+  const running = WORKERS.map(() => 0);
+  const inFlight = WORKERS.map(() => 0);
+  const queues: Array<Array<() => void>> = WORKERS.map(() => []);
+  const events: Array<{ t: number; run: () => void }> = [];
+  const at = (t: number, run: () => void): void => void events.push({ t, run });
+  const ttfts: number[] = [];
+  const shares = WORKERS.map(() => [0, 0, 0, 0]);
+  let errors = 0;
+  let hits = 0;
+  const windowOf = (ms: number): number => (ms < spec.seconds * 1000 * DEGRADE.at ? 1 : ms < spec.seconds * 1000 * (DEGRADE.at + DEGRADE.for) ? 2 : 3);
+
+  const generate = (k: number, sentAt: number, dispatch: Dispatch, messages: Array<{ content: string }>): void => {
+    running[k]! += 1;
+    const timing = models[k]!.begin(messages, PROMPT_TOKENS_ESTIMATE, spec.base);
+    if (timing.cachedPromptTokens > 0) hits += 1;
+    const first = now + timing.firstTokenMs;
+    const end = first + (spec.base.responseTokens - 1) * timing.interTokenMs;
+    at(first + HOP_MS, () => {
+      ttfts.push(now - sentAt + HOP_MS);
+      router.answered(keys[k]!, dispatch);
+    });
+    at(end, () => {
+      running[k]! -= 1;
+      queues[k]!.shift()?.();
+    });
+    at(end + HOP_MS, () => {
+      inFlight[k]! -= 1;
+      router.observe(keys[k]!, { dispatch, ttftMs: first + HOP_MS - sentAt, tokens: spec.base.responseTokens, decodeMs: end - first });
+    });
+  };
+
+  for (const a of spec.schedule(scenario, seededRandom(scenario === 'steady' ? 11 : 23))) {
+    at(a.atMs + HOP_MS, () => {
+      const eligible = WORKERS.map((_, k) => k).filter((k) => inFlight[k]! < CAPACITY + QUEUE);
+      if (eligible.length === 0) {
+        errors += 1;
+        return;
+      }
+      const candidates: Candidate[] = eligible.map((k) => ({ key: keys[k]!, address: `w${k}`, inFlight: inFlight[k]!, capacity: CAPACITY, reportedTtftMs: undefined, owner: undefined }));
+      const messages = spec.messages(a);
+      const choice = router.choose(candidates, { prefixBlocks: prefixBlockHashes(messages, BLOCK_CHARS), promptTokens: PROMPT_TOKENS_ESTIMATE, project: undefined });
+      const k = eligible[choice.index]!;
+      inFlight[k]! += 1;
+      shares[k]![0]! += 1;
+      shares[k]![windowOf(a.atMs)]! += 1;
+      const start = (): void => generate(k, a.atMs, choice.dispatch, messages);
+      if (running[k]! < CAPACITY) start();
+      else queues[k]!.push(start);
+    });
+  }
+  while (events.length > 0) {
+    let next = 0;
+    for (let i = 1; i < events.length; i++) if (events[i]!.t < events[next]!.t) next = i;
+    const e = events.splice(next, 1)[0]!;
+    now = e.t;
+    e.run();
+  }
+  const totals = [0, 1, 2, 3].map((w) => shares.reduce((n, s) => n + s[w]!, 0));
+  return {
+    p50: percentile(ttfts, 50),
+    p99: percentile(ttfts, 99),
+    errors,
+    hitRate: ttfts.length > 0 ? hits / ttfts.length : 0,
+    shares: shares.map((s) => s.map((x, w) => (totals[w]! > 0 ? x / totals[w]! : 0))),
+  };
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
+
+export function modelTable(): string {
+  const lines = [
+    '| scenario | strategy | TTFT p50 (ms) | TTFT p99 (ms) | errors | prefix hit rate | worker shares 1× / 2× / 4× / 2×→slow: whole run | before | during | after |',
+    '|---|---|---:|---:|---:|---:|---|---|---|---|',
+  ];
+  for (const scenario of ['steady', 'bursty'] as const) {
+    for (const strategy of STRATEGIES) {
+      const r = runModel(strategy, scenario);
+      const share = (w: number): string => r.shares.map((s) => pct(s[w]!)).join(' / ');
+      lines.push(
+        `| ${scenario} | ${strategy === 'scored' ? '**ours (scored)**' : strategy} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.errors} | ${pct(r.hitRate)} | ${share(0)} | ${share(1)} | ${share(2)} | ${share(3)} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+/** One knob at a time around the defaults: what each default buys (TTFT p99 steady / bursty). */
+export function sweepTable(): string {
+  const variations: Array<[string, Partial<RoutingSettings>]> = [
+    ['defaults', {}],
+    ['ROUTING_EXPLORATION=0', { exploration: 0 }],
+    ['ROUTING_EXPLORATION=0.2', { exploration: 0.2 }],
+    ['ROUTING_BAND=0 (argmin)', { band: 0 }],
+    ['ROUTING_BAND=1', { band: 1 }],
+    ['ROUTING_EWMA_ALPHA=0.1', { ewmaAlpha: 0.1 }],
+    ['ROUTING_EWMA_ALPHA=0.6', { ewmaAlpha: 0.6 }],
+    ['ROUTING_WEIGHT_PREFIX=0 (no affinity)', { weights: { ...DEFAULT_ROUTING.weights, prefix: 0 } }],
+    ['ROUTING_WEIGHT_LOAD=0 (no queue estimate)', { weights: { ...DEFAULT_ROUTING.weights, load: 0 } }],
+    ['ROUTING_WEIGHT_LOAD=2', { weights: { ...DEFAULT_ROUTING.weights, load: 2 } }],
+    ['ROUTING_WEIGHT_THROUGHPUT=0', { weights: { ...DEFAULT_ROUTING.weights, throughput: 0 } }],
+    ['ROUTING_PREFIX_MEMORY_BLOCKS=256 (4× the cache)', { prefixMemoryBlocks: 256 }],
+  ];
+  const lines = ['| ours with | steady p50 / p99 (ms) | bursty p50 / p99 (ms) | hit rate steady / bursty |', '|---|---:|---:|---:|'];
+  for (const [name, over] of variations) {
+    const s = runModel('scored', 'steady', over);
+    const b = runModel('scored', 'bursty', over);
+    lines.push(`| ${name} | ${s.p50.toFixed(0)} / ${s.p99.toFixed(0)} | ${b.p50.toFixed(0)} / ${b.p99.toFixed(0)} | ${pct(s.hitRate)} / ${pct(b.hitRate)} |`);
+  }
+  return lines.join('\n');
+}
+
+if (process.argv[1] && import.meta.filename === process.argv[1]) {
+  const { values } = parseArgs({ options: { sweep: { type: 'boolean', default: false } }, allowPositionals: false });
+  process.stdout.write(`${modelTable()}\n`);
+  if (values.sweep) process.stdout.write(`\n${sweepTable()}\n`);
+}

@@ -1,0 +1,50 @@
+/**
+ * What the routing pipeline sees of a worker and of a request. The fleet builds a Candidate for
+ * every worker that passed the eligibility filter (pool, model, owner, health, breaker,
+ * capacity); the pipeline scores them and picks one.
+ */
+export interface Candidate {
+  /** Identity for the per-worker memory (feedback, prefix affinity): the fleet's worker object. */
+  key: object;
+  address: string;
+  /** Requests running or queued on the worker, as this gateway sees them now. */
+  inFlight: number;
+  /** Requests the worker runs at once. */
+  capacity: number;
+  /** The worker's own time-to-first-token report (its status), used until feedback arrives. */
+  reportedTtftMs: number | undefined;
+  /** The project that owns the worker (self-hosted workers); undefined = a shared worker. */
+  owner: string | undefined;
+}
+
+export interface RoutingHint {
+  /** Chained hashes of the prompt's prefix blocks (lib/chat/prefix-blocks.ts). */
+  prefixBlocks: readonly string[];
+  /** The prompt-token estimate (the oracle's prefill cost). */
+  promptTokens: number;
+  /** The calling project (owner preference). */
+  project: string | undefined;
+}
+
+/** How the pipeline sent a request (handed back with its outcome). */
+export interface Dispatch {
+  /** The router's clock when the request was sent. */
+  sentAt: number;
+  /** The scorer's expected TTFT there when it was sent (ms). */
+  expectedMs: number;
+  /** The worker had a free slot when the request was sent. */
+  unqueued: boolean;
+  /** The gateway expected the prompt's prefix in the worker's cache. */
+  expectedHit: boolean;
+}
+
+/** What a finished request tells the pipeline about the worker that served it. */
+export interface Outcome {
+  dispatch: Dispatch;
+  /** Time from opening the call to its first token. */
+  ttftMs: number;
+  /** Completion tokens relayed. */
+  tokens: number;
+  /** Time from the first token to the end. */
+  decodeMs: number;
+}

@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { prefixBlockHashes } from '../../../../lib/chat/prefix-blocks.js';
+import type { Candidate, RoutingHint } from './candidate.js';
+import { weightedPick } from './pick.js';
+import { seededRandom } from './random.js';
+import { createRouter, type Router } from './router.js';
+import { estimate, type Observed, type ScoreWeights } from './score.js';
+import { DEFAULT_ROUTING, type RoutingSettings } from './settings.js';
+
+const NO_HINT: RoutingHint = { prefixBlocks: [], promptTokens: 10, project: undefined };
+const W: ScoreWeights = DEFAULT_ROUTING.weights;
+const NOTHING: Observed = { lateness: 1, ttftHitMs: undefined, ttftMissMs: undefined, ttftAverageMs: undefined, tokensPerSecond: undefined, tokensPerRequest: undefined, prefixMatched: 0 };
+
+function candidate(address: string, over: Partial<Candidate> = {}): Candidate {
+  return { key: { address }, address, inFlight: 0, capacity: 2, reportedTtftMs: undefined, owner: undefined, ...over };
+}
+
+/** A router on a manual clock and a seeded random source. */
+function router(over: Partial<RoutingSettings> = {}, seed = 1): { r: Router; clock: { now: number } } {
+  const clock = { now: 0 };
+  return { r: createRouter({ settings: { ...DEFAULT_ROUTING, ...over }, random: seededRandom(seed), now: () => clock.now }), clock };
+}
+
+/** Sends `n` requests through the router, each answered at once with the worker's TTFT; returns the shares. */
+function traffic(r: Router, clock: { now: number }, cs: Candidate[], ttft: (i: number) => number, n: number, hint = NO_HINT): number[] {
+  const counts = cs.map(() => 0);
+  for (let k = 0; k < n; k++) {
+    const { index, dispatch } = r.choose(cs, hint);
+    counts[index]! += 1;
+    clock.now += 10;
+    r.observe(cs[index]!.key, { dispatch, ttftMs: ttft(index), tokens: 10, decodeMs: 10 * ttft(index) });
+  }
+  return counts.map((c) => c / n);
+}
+
+describe('scorer estimate (expected TTFT, ms)', () => {
+  it('an idle worker costs its recent prefill; a full one adds the wait for a slot', () => {
+    const seen: Observed = { ...NOTHING, ttftMissMs: 100, ttftAverageMs: 100, tokensPerSecond: 100, tokensPerRequest: 20 };
+    const w = { ...W, throughput: 1 };
+    assert.equal(estimate(candidate('a'), seen, NO_HINT, w).cost, 100);
+    // 3 in flight on 2 slots: 2 ahead of a slot × (100 ms TTFT + 200 ms decode) ÷ 2 slots.
+    const full = estimate(candidate('a', { inFlight: 3 }), seen, NO_HINT, w);
+    assert.deepEqual([full.prefillMs, full.waitMs, full.cost], [100, 300, 400]);
+    // The decode part counts by the throughput weight.
+    assert.equal(estimate(candidate('a', { inFlight: 3 }), seen, NO_HINT, { ...w, throughput: 0.5 }).waitMs, 200);
+  });
+
+  it('a remembered prefix selects the hit TTFT, weighted by the share of blocks held', () => {
+    const seen: Observed = { ...NOTHING, ttftMissMs: 400, ttftHitMs: 40, prefixMatched: 3 };
+    const hint = { prefixBlocks: ['a', 'b', 'c', 'd'], promptTokens: 600, project: undefined };
+    assert.equal(estimate(candidate('a'), seen, hint, W).prefillMs, 0.75 * 40 + 0.25 * 400);
+    assert.equal(estimate(candidate('a'), seen, hint, { ...W, prefix: 0 }).prefillMs, 400);
+  });
+
+  it('a request late for its first token slows the whole estimate by its lateness', () => {
+    const seen: Observed = { ...NOTHING, ttftMissMs: 100, ttftAverageMs: 100, lateness: 5 };
+    const e = estimate(candidate('a', { inFlight: 2 }), seen, NO_HINT, W);
+    assert.deepEqual([e.prefillMs, e.waitMs], [500, 250]);
+  });
+
+  it('the calling project\'s own worker is discounted by the owner weight', () => {
+    const seen: Observed = { ...NOTHING, ttftMissMs: 100 };
+    assert.equal(estimate(candidate('a', { owner: 'acme' }), seen, { ...NO_HINT, project: 'acme' }, W).cost, 100 * (1 - W.owner));
+    assert.equal(estimate(candidate('a', { owner: 'acme' }), seen, { ...NO_HINT, project: 'other' }, W).cost, 100);
+  });
+
+  it('without feedback: the worker\'s own report, and the fallback slot time for its queue', () => {
+    const e = estimate(candidate('a', { inFlight: 2, reportedTtftMs: 80 }), NOTHING, NO_HINT, W, 600);
+    assert.deepEqual([e.prefillMs, e.waitMs], [80, 300]);
+  });
+});
+
+describe('weighted pick', () => {
+  const never = [Infinity, Infinity, Infinity].map(() => 0);
+
+  it('is deterministic for a seed and picks only within the band, favouring the cheapest', () => {
+    const picks = (seed: number): number[] => {
+      const r = seededRandom(seed);
+      return Array.from({ length: 2000 }, () => weightedPick([100, 124, 300], never, r, { exploration: 0, band: 0.25, probeAfterMs: 1000 }));
+    };
+    const a = picks(7);
+    assert.deepEqual(a, picks(7));
+    assert.ok(!a.includes(2), 'a candidate outside the band is never picked');
+    assert.ok(a.includes(1), 'a near-tie shares the traffic');
+    // Weighted 1 / (cost + 1): 0.55 and 0.45.
+    const share = a.filter((i) => i === 0).length / a.length;
+    assert.ok(share > 0.5 && share < 0.6, `the cheapest is the most likely: ${share}`);
+  });
+
+  it('explores only workers not heard from for probeAfterMs', () => {
+    const r = seededRandom(3);
+    const opts = { exploration: 0.1, band: 0, probeAfterMs: 1000 };
+    const fresh = Array.from({ length: 1000 }, () => weightedPick([100, 900], [5, 5], r, opts));
+    assert.ok(!fresh.includes(1), 'no exploration while every worker is fresh');
+    const stale = Array.from({ length: 1000 }, () => weightedPick([100, 900], [5, 5000], r, opts));
+    const share = stale.filter((i) => i === 1).length / 1000;
+    assert.ok(share > 0.06 && share < 0.14, `explored share ${share}`);
+  });
+});
+
+describe('router', () => {
+  it('feedback moves traffic away from a worker that became slow, and back after it recovers', () => {
+    const { r, clock } = router();
+    const cs = [candidate('a'), candidate('b')];
+    const before = traffic(r, clock, cs, () => 100, 400);
+    assert.ok(before[1]! > 0.3, `equal workers share: ${before.join(', ')}`);
+    const slowed = traffic(r, clock, cs, (i) => (i === 1 ? 800 : 100), 400);
+    assert.ok(slowed[1]! < 0.1, `slow worker's share after feedback: ${slowed[1]}`);
+    assert.ok(slowed[1]! > 0, 'exploration still tries the slow worker now and then');
+    const recovered = traffic(r, clock, cs, () => 100, 800);
+    assert.ok(recovered[1]! > 0.25, `a recovered worker gets its share back: ${recovered[1]}`);
+  });
+
+  it('a request late for its first token diverts traffic before any request ends', () => {
+    const { r, clock } = router({ exploration: 0 });
+    const cs = [candidate('a'), candidate('b')];
+    traffic(r, clock, cs, () => 100, 50);
+    // One request goes to each worker; b's is still unanswered 1 s later, a's came back.
+    const first = r.choose(cs, NO_HINT);
+    const other = 1 - first.index;
+    const second = r.choose(cs, NO_HINT);
+    assert.equal(second.index, other, 'the load spreads the two requests');
+    r.answered(cs[first.index]!.key, first.dispatch);
+    clock.now += 1000;
+    const next = Array.from({ length: 20 }, () => {
+      const c = r.choose(cs, NO_HINT);
+      r.answered(cs[c.index]!.key, c.dispatch);
+      return c.index;
+    });
+    assert.ok(next.every((i) => i === first.index), `traffic while one request is late: ${next.join(',')}`);
+  });
+
+  it('sends a prompt back to the worker that holds its prefix', () => {
+    const { r, clock } = router({ exploration: 0 });
+    const cs = [candidate('a'), candidate('b'), candidate('c')];
+    const prompt = (q: string) => [{ content: 'S'.repeat(2048) }, { content: q }];
+    const hint = (q: string): RoutingHint => ({ prefixBlocks: prefixBlockHashes(prompt(q), 512), promptTokens: 600, project: undefined });
+    // Every worker known: 300 ms for a new prefix, 30 ms for a remembered one.
+    for (const c of cs) {
+      for (const expectedHit of [true, false]) {
+        r.observe(c.key, { dispatch: { sentAt: 0, expectedMs: 0, unqueued: true, expectedHit }, ttftMs: expectedHit ? 30 : 300, tokens: 10, decodeMs: 100 });
+      }
+    }
+    const first = r.choose(cs, hint('one'));
+    r.answered(cs[first.index]!.key, first.dispatch);
+    const again = Array.from({ length: 30 }, (_, i) => {
+      clock.now += 1;
+      const c = r.choose(cs, hint(`q${i}`));
+      r.answered(cs[c.index]!.key, c.dispatch);
+      return c.index;
+    });
+    assert.ok(again.every((i) => i === first.index), `prefix affinity: ${again.join(',')}`);
+    assert.equal(r.choose(cs, hint('x')).dispatch.expectedHit, true);
+    // ... until that worker's queue costs more than a prefill elsewhere.
+    const loaded = cs.map((c, i) => (i === first.index ? { ...c, inFlight: 8 } : c));
+    assert.notEqual(r.choose(loaded, hint('y')).index, first.index);
+  });
+
+  it('round-robin cycles and least-loaded takes the lowest occupancy', () => {
+    const cs = [candidate('a'), candidate('b', { inFlight: 3 }), candidate('c', { inFlight: 1 })];
+    const rr = router({ strategy: 'round-robin' }).r;
+    assert.deepEqual(Array.from({ length: 6 }, () => rr.choose(cs, NO_HINT).index), [0, 1, 2, 0, 1, 2]);
+    const ll = router({ strategy: 'least-loaded' }).r;
+    assert.equal(ll.choose([cs[1]!, cs[2]!], NO_HINT).index, 1);
+  });
+
+  it('bounds Free while workers queue, not while they have room', () => {
+    const { r } = router({ freeShare: 0.25 });
+    const cs = (a: number, b: number) => [candidate('a', { inFlight: a, capacity: 4 }), candidate('b', { inFlight: b, capacity: 4 })];
+    for (let i = 0; i < 5; i++) r.admitFree(cs(1, 2));
+    assert.throws(() => r.admitFree(cs(6, 4)), (e: { code?: string }) => e.code === 'capacity_exceeded');
+    for (let i = 0; i < 4; i++) r.endFree();
+    r.admitFree(cs(6, 4)); // 1 running < floor(0.25 × 8 slots) = 2
+    assert.throws(() => r.admitFree(cs(6, 4)), (e: { code?: string }) => e.code === 'capacity_exceeded');
+  });
+});

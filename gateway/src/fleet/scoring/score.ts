@@ -1,0 +1,83 @@
+/**
+ * The score of each eligible worker: the time to first token the request can expect there, in
+ * ms (lower is better), from what this gateway saw and remembers:
+ *
+ *   cost = w.ttft · prefill + w.load · wait,   × (1 − w.owner) for the calling project's own worker
+ *
+ * - prefill: the worker's recent TTFT of requests that found a free slot, for prompts expected
+ *   to hit its prefix cache and for the rest (worker-stats.ts), blended by the share of the
+ *   prompt's prefix blocks the gateway recently sent there, trusted `w.prefix` (0–1); until the
+ *   gateway has a sample, the worker's own TTFT report (status), else 0 (a new worker is tried);
+ *   multiplied by the worst lateness of the requests there still waiting for a first token
+ *   (time waited ÷ TTFT expected when sent), so a slowdown shows before any request ends;
+ * - wait: requests ahead of this one beyond the worker's capacity (running and queued relative
+ *   to capacity) × the time a request holds a slot (average TTFT + answer tokens ÷ recent tokens/s,
+ *   the decode part weighted `w.throughput`, times the same lateness) ÷ capacity.
+ */
+import type { Candidate, RoutingHint } from './candidate.js';
+
+export interface ScoreWeights {
+  ttft: number;
+  load: number;
+  /** Trust in the prefix memory, 0–1. */
+  prefix: number;
+  throughput: number;
+  /** Discount of the calling project's own workers, 0–1. */
+  owner: number;
+}
+
+/** What the router knows of a candidate beyond its status (feedback, prefix memory). */
+export interface Observed {
+  /**
+   * The worst lateness of the requests there still waiting for their first token: time waited ÷
+   * the TTFT expected when each was sent (1 = none late).
+   */
+  lateness: number;
+  ttftHitMs: number | undefined;
+  ttftMissMs: number | undefined;
+  ttftAverageMs: number | undefined;
+  tokensPerSecond: number | undefined;
+  tokensPerRequest: number | undefined;
+  /** Leading prefix blocks of this request the worker was recently sent. */
+  prefixMatched: number;
+}
+
+export interface Estimate {
+  prefillMs: number;
+  waitMs: number;
+  /** Share of the prompt's prefix blocks expected in the worker's cache (0–1). */
+  hitShare: number;
+  cost: number;
+}
+
+/** A request's time on a slot when the worker has no feedback yet, before any worker has: 1 s. */
+export const DEFAULT_SLOT_MS = 1000;
+
+/** The time a request holds a slot on this worker, from feedback (undefined: no feedback yet). */
+export function slotMs(o: Observed, w: ScoreWeights): number | undefined {
+  const ttft = o.ttftAverageMs ?? o.ttftMissMs ?? o.ttftHitMs;
+  if (ttft === undefined) return undefined;
+  const decodeMs = o.tokensPerSecond && o.tokensPerRequest ? (o.tokensPerRequest * 1000) / o.tokensPerSecond : 0;
+  return ttft + w.throughput * decodeMs;
+}
+
+/**
+ * `fallbackSlotMs`: the slot time of a worker without feedback (the mean of the others', else
+ * DEFAULT_SLOT_MS), so a new worker is tried first but its queue still counts.
+ */
+export function estimate(c: Candidate, o: Observed, hint: RoutingHint, w: ScoreWeights, fallbackSlotMs = DEFAULT_SLOT_MS): Estimate {
+  const hitShare = hint.prefixBlocks.length === 0 ? 0 : o.prefixMatched / hint.prefixBlocks.length;
+  const trust = Math.min(1, Math.max(0, w.prefix)) * hitShare;
+  const miss = o.ttftMissMs ?? o.ttftHitMs ?? c.reportedTtftMs ?? 0;
+  const hit = o.ttftHitMs ?? miss;
+  // A request late for its first token is the first sign of a slowdown (feedback only comes
+  // when requests end): everything on that worker is taken to be that much slower.
+  const slowdown = Math.max(1, o.lateness);
+  const prefillMs = (trust * hit + (1 - trust) * miss) * slowdown;
+  const slot = (slotMs(o, w) ?? fallbackSlotMs) * slowdown;
+  const ahead = c.inFlight + 1 - c.capacity;
+  const waitMs = ahead > 0 ? (ahead * slot) / Math.max(1, c.capacity) : 0;
+  const own = c.owner !== undefined && c.owner === hint.project;
+  const cost = (w.ttft * prefillMs + w.load * waitMs) * (own ? 1 - Math.min(1, Math.max(0, w.owner)) : 1);
+  return { prefillMs, waitMs, hitShare, cost };
+}

@@ -1,0 +1,79 @@
+/**
+ * Routing configuration (README "Configuration", docs/decisions.md "Routing"): the strategy, the
+ * scorer's weights and the picker's knobs. Defaults were chosen with the routing benchmark's
+ * event-driven replica (bench/routing-model.ts --sweep, docs/BENCHMARKS.md) and are the ones
+ * the benchmark runs with.
+ */
+import { z } from 'zod';
+import type { ScoreWeights } from './score.js';
+
+const weight = (d: number) => z.coerce.number().min(0).max(100).default(d);
+
+export const routingEnv = {
+  /** `scored` (the pipeline); `least-loaded` and `round-robin` (references); `oracle` (benchmark only). */
+  ROUTING_STRATEGY: z.enum(['scored', 'least-loaded', 'round-robin', 'oracle']).default('scored'),
+  /** Expected TTFT = ttft × prefill estimate + load × queue-wait estimate (score.ts). */
+  ROUTING_WEIGHT_TTFT: weight(1),
+  ROUTING_WEIGHT_LOAD: weight(1),
+  /** Weight of the decode time in a request's time on a slot (the queue-wait estimate). */
+  ROUTING_WEIGHT_THROUGHPUT: weight(0.5),
+  /** Trust in the per-worker prefix memory, 0 (ignore) to 1. */
+  ROUTING_WEIGHT_PREFIX: z.coerce.number().min(0).max(1).default(1),
+  /** Discount of the calling project's own workers' expected TTFT, 0 to 1 (0.5: preferred unless twice as slow). */
+  ROUTING_WEIGHT_OWNER: z.coerce.number().min(0).max(1).default(0.5),
+  /** Share of picks that may go to a worker not heard from for ROUTING_PROBE_AFTER_MS (exploration). */
+  ROUTING_EXPLORATION: z.coerce.number().min(0).max(1).default(0.05),
+  ROUTING_PROBE_AFTER_MS: z.coerce.number().int().min(0).default(2000),
+  /** Workers whose expected TTFT is within this fraction of the best share the traffic (weighted 1/TTFT). */
+  ROUTING_BAND: z.coerce.number().min(0).max(10).default(0.1),
+  /** Weight of each new sample in a worker's TTFT and tokens/s averages. */
+  ROUTING_EWMA_ALPHA: z.coerce.number().gt(0).max(1).default(0.5),
+  /** Prefix blocks remembered per worker (each names ROUTING_PREFIX_BLOCK_CHARS characters). */
+  ROUTING_PREFIX_MEMORY_BLOCKS: z.coerce.number().int().min(0).default(256),
+  ROUTING_PREFIX_BLOCK_CHARS: z.coerce.number().int().min(16).default(512),
+  /**
+   * When the chosen workers already hold queued requests, Free-tier requests may occupy at most
+   * this share of the pool's running capacity; beyond it they get 503 capacity_exceeded.
+   */
+  ROUTING_FREE_SHARE: z.coerce.number().min(0).max(1).default(0.25),
+  /** The oracle's knowledge (JSON, lib/simulator model per worker address); with `oracle` only. */
+  ROUTING_ORACLE_FILE: z.string().optional(),
+};
+
+type RoutingEnv = z.infer<z.ZodObject<typeof routingEnv>>;
+
+export interface RoutingSettings {
+  strategy: RoutingEnv['ROUTING_STRATEGY'];
+  weights: ScoreWeights;
+  exploration: number;
+  probeAfterMs: number;
+  band: number;
+  ewmaAlpha: number;
+  prefixMemoryBlocks: number;
+  prefixBlockChars: number;
+  freeShare: number;
+  oracleFile: string | undefined;
+}
+
+export const DEFAULT_ROUTING: RoutingSettings = routingSettings(z.object(routingEnv).parse({}));
+
+export function routingSettings(env: RoutingEnv): RoutingSettings {
+  return {
+    strategy: env.ROUTING_STRATEGY,
+    weights: {
+      ttft: env.ROUTING_WEIGHT_TTFT,
+      load: env.ROUTING_WEIGHT_LOAD,
+      throughput: env.ROUTING_WEIGHT_THROUGHPUT,
+      prefix: env.ROUTING_WEIGHT_PREFIX,
+      owner: env.ROUTING_WEIGHT_OWNER,
+    },
+    exploration: env.ROUTING_EXPLORATION,
+    probeAfterMs: env.ROUTING_PROBE_AFTER_MS,
+    band: env.ROUTING_BAND,
+    ewmaAlpha: env.ROUTING_EWMA_ALPHA,
+    prefixMemoryBlocks: env.ROUTING_PREFIX_MEMORY_BLOCKS,
+    prefixBlockChars: env.ROUTING_PREFIX_BLOCK_CHARS,
+    freeShare: env.ROUTING_FREE_SHARE,
+    oracleFile: env.ROUTING_ORACLE_FILE,
+  };
+}
