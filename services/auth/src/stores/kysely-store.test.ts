@@ -148,7 +148,7 @@ for (const kind of STORE_KINDS) {
       }
     });
 
-    it('migration 0002 gives endpoints created before kinds existed the kind chat', async () => {
+    it('migration 0003 gives endpoints created before kinds existed the kind chat', async () => {
       const pgSchema = kind === 'postgres' ? await createPgTestSchema() : undefined;
       const location: StoreLocation = pgSchema
         ? { dialect: 'postgres', url: pgSchema.url, schema: pgSchema.schema, poolSize: 2 }
@@ -167,7 +167,7 @@ for (const kind of STORE_KINDS) {
         // A row as version 0001 wrote it: no kind column yet.
         const row = { id: 'ep_o', project_id: 'proj_o', slug: 'chat', tier: 'free', model: 'm', hardware_pool: 'cpu', context_window: 8, active: 1, created_at: 1 };
         await (raw as Kysely<{ endpoints: typeof row }>).insertInto('endpoints').values(row).execute();
-        assert.deepEqual(await migrateToLatest(raw, pgSchema?.schema), ['0002_endpoint_kind']);
+        assert.deepEqual(await migrateToLatest(raw, pgSchema?.schema), ['0002_join_keys_self_hosted_workers', '0003_endpoint_kind']);
         const migrated = await db.selectFrom('endpoints').selectAll().where('id', '=', 'ep_o').executeTakeFirstOrThrow();
         assert.equal(migrated.kind, 'chat');
         assert.equal(toEndpoint(migrated).kind, 'chat');
