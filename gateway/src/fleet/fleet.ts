@@ -146,15 +146,21 @@ export function createFleet(options: FleetOptions): Fleet {
       return;
     }
     const channel = createGrpcChannel(spec.address, options.tls);
+    const client = createAppClient(InferenceServiceDefinition, channel, {
+      address: spec.address,
+      target: 'inference worker',
+      serviceToken: options.serviceToken,
+    });
+    join(spec, source, client, channel);
+  };
+
+  /** Makes a worker of `spec` routable and follows its status stream (through `client`). */
+  const join = (spec: WorkerSpec, source: Worker['source'], client: Worker['client'], channel: Channel | undefined): Worker => {
     const worker: Worker = {
       address: spec.address,
       pool: spec.pool,
       source,
-      client: createAppClient(InferenceServiceDefinition, channel, {
-        address: spec.address,
-        target: 'inference worker',
-        serviceToken: options.serviceToken,
-      }),
+      client,
       breaker: options.createBreaker(`inference:${spec.pool}@${spec.address}`),
       localInFlight: 0,
       localAtStatus: 0,
@@ -169,6 +175,7 @@ export function createFleet(options: FleetOptions): Fleet {
     workers = [...workers, worker];
     options.logger.info({ worker: spec.address, pool: spec.pool, source, models: spec.models, owner: worker.owner }, 'worker added to the fleet');
     void watch(worker, member.stop.signal, options.logger, learnModels);
+    return worker;
   };
   for (const spec of options.workers) add(spec, 'static');
 
@@ -193,25 +200,7 @@ export function createFleet(options: FleetOptions): Fleet {
     attach(spec, client) {
       const previous = members.get(spec.address);
       if (previous) this.remove(spec.address, previous.worker.source);
-      const worker: Worker = {
-        address: spec.address,
-        pool: spec.pool,
-        source: 'tunnel',
-        client,
-        breaker: options.createBreaker(`inference:${spec.pool}@${spec.address}`),
-        localInFlight: 0,
-        localAtStatus: 0,
-        status: undefined,
-        connected: false,
-        models: undefined,
-        owner: spec.owner === '' ? undefined : spec.owner,
-      };
-      if (spec.models !== undefined) learnModels(worker, spec.models);
-      const member = { worker, channel: undefined, stop: new AbortController() };
-      members.set(spec.address, member);
-      workers = [...workers, worker];
-      void watch(worker, member.stop.signal, options.logger, learnModels);
-      return worker;
+      return join(spec, 'tunnel', client, undefined);
     },
     remove(address, source) {
       const member = members.get(address);

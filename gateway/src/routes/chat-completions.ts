@@ -3,9 +3,8 @@
  * OpenAI parse (schema + mapping) and the OpenAI renderers (JSON, or SSE with `stream: true`).
  */
 import type { Request, Response } from 'express';
-import { AppError } from '../../../lib/errors/app-error.js';
-import { bearerKey } from '../bearer.js';
-import { admit, authenticate, completionMeta, open, requestSignal, settle, type ChatCall, type ChatDeps, type SettledUsage } from '../chat/core.js';
+import { clientGoneSignal, httpCall } from './http-call.js';
+import { admit, authenticate, completionMeta, open, requestSignal, settle, type ChatDeps, type SettledUsage } from '../chat/core.js';
 import type { UsageTracking } from '../usage/tracker.js';
 import { toChatInput } from '../chat/openai-input.js';
 import { renderJson } from '../chat/render-json.js';
@@ -19,14 +18,7 @@ export type HttpChatDeps = ChatDeps & { usage: UsageTracking };
 export function chatCompletionsHandler(deps: HttpChatDeps) {
   return async (req: Request, res: Response): Promise<void> => {
     const locals = res.locals as RequestLocals;
-    const call: ChatCall = {
-      requestId: locals.requestId,
-      logger: locals.logger,
-      arrivedAt: performance.now(),
-      apiKey: bearerKey(req),
-      project: String(req.params['project']),
-      endpoint: String(req.params['endpoint']),
-    };
+    const call = httpCall(req, res);
 
     const who = await authenticate(deps, call);
     // One usage record per authenticated request, whatever happens next.
@@ -40,13 +32,7 @@ export function chatCompletionsHandler(deps: HttpChatDeps) {
       res.set(locals.headers);
       if (admission.denied) throw admission.denied;
 
-      const clientGone = new AbortController();
-      const gone = (): void => {
-        if (!res.writableFinished) clientGone.abort(new AppError('cancelled', 'client closed the connection'));
-      };
-      res.on('close', gone);
-      if (res.closed) gone(); // closed while authentication and admission ran
-      const signal = requestSignal(deps, call, who, clientGone.signal);
+      const signal = requestSignal(deps, call, who, clientGoneSignal(res));
       try {
         const generation = await open(deps, call, who, admission, signal);
         usage.firstToken(generation.start);

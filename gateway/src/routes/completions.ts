@@ -5,9 +5,8 @@
  * completions parse and the `text_completion` renderers (JSON, or SSE with `stream: true`).
  */
 import type { Request, Response } from 'express';
-import { AppError } from '../../../lib/errors/app-error.js';
-import { bearerKey } from '../bearer.js';
-import { admit, authenticate, completionMeta, open, requestSignal, settle, type ChatCall, type SettledUsage } from '../chat/core.js';
+import { clientGoneSignal, httpCall } from './http-call.js';
+import { admit, authenticate, completionMeta, open, requestSignal, settle, type SettledUsage } from '../chat/core.js';
 import { promptText, toCompletionInput } from '../completions/input.js';
 import { renderCompletionJson } from '../completions/render-json.js';
 import { renderCompletionSse } from '../completions/render-sse.js';
@@ -19,14 +18,7 @@ import type { HttpChatDeps } from './chat-completions.js';
 export function completionsHandler(deps: HttpChatDeps) {
   return async (req: Request, res: Response): Promise<void> => {
     const locals = res.locals as RequestLocals;
-    const call: ChatCall = {
-      requestId: locals.requestId,
-      logger: locals.logger,
-      arrivedAt: performance.now(),
-      apiKey: bearerKey(req),
-      project: String(req.params['project']),
-      endpoint: String(req.params['endpoint']),
-    };
+    const call = httpCall(req, res);
 
     const who = await authenticate(deps, call, 'chat');
     // One usage record per authenticated request, whatever happens next.
@@ -39,13 +31,7 @@ export function completionsHandler(deps: HttpChatDeps) {
       res.set(locals.headers);
       if (admission.denied) throw admission.denied;
 
-      const clientGone = new AbortController();
-      const gone = (): void => {
-        if (!res.writableFinished) clientGone.abort(new AppError('cancelled', 'client closed the connection'));
-      };
-      res.on('close', gone);
-      if (res.closed) gone(); // closed while authentication and admission ran
-      const signal = requestSignal(deps, call, who, clientGone.signal);
+      const signal = requestSignal(deps, call, who, clientGoneSignal(res));
       try {
         const generation = await open(deps, call, who, admission, signal);
         usage.firstToken(generation.start);

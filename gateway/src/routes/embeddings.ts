@@ -3,9 +3,8 @@
  * OpenAI parse and the OpenAI `list` rendering. The endpoint must be of kind embeddings.
  */
 import type { Request, Response } from 'express';
-import { AppError } from '../../../lib/errors/app-error.js';
-import { bearerKey } from '../bearer.js';
-import { authenticate, requestSignal, type ChatCall } from '../chat/core.js';
+import { clientGoneSignal, httpCall } from './http-call.js';
+import { authenticate, requestSignal } from '../chat/core.js';
 import { admitEmbedding, runEmbedding, settleEmbedding, type Embedded } from '../embeddings/core.js';
 import { embeddingsBody } from '../embeddings/render-json.js';
 import { parseEmbeddingsRequest } from '../openai/embeddings-schema.js';
@@ -16,14 +15,7 @@ import type { HttpChatDeps } from './chat-completions.js';
 export function embeddingsHandler(deps: HttpChatDeps) {
   return async (req: Request, res: Response): Promise<void> => {
     const locals = res.locals as RequestLocals;
-    const call: ChatCall = {
-      requestId: locals.requestId,
-      logger: locals.logger,
-      arrivedAt: performance.now(),
-      apiKey: bearerKey(req),
-      project: String(req.params['project']),
-      endpoint: String(req.params['endpoint']),
-    };
+    const call = httpCall(req, res);
     const who = await authenticate(deps, call, 'embeddings');
     // One usage record per authenticated request, whatever happens next.
     const usage = deps.usage.begin(res, who.principal, call.arrivedAt);
@@ -36,13 +28,7 @@ export function embeddingsHandler(deps: HttpChatDeps) {
       res.set(locals.headers);
       if (admission.denied) throw admission.denied;
 
-      const clientGone = new AbortController();
-      const gone = (): void => {
-        if (!res.writableFinished) clientGone.abort(new AppError('cancelled', 'client closed the connection'));
-      };
-      res.on('close', gone);
-      if (res.closed) gone();
-      const signal = requestSignal(deps, call, who, clientGone.signal);
+      const signal = requestSignal(deps, call, who, clientGoneSignal(res));
       try {
         result = await runEmbedding(deps, call, admission, signal);
       } finally {
