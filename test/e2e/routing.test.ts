@@ -40,9 +40,11 @@ describe('routing: feedback from finished requests', () => {
       const slow = platform.workers[1]!.workerId;
       let i = 0;
       let slowServed = 0;
-      // Equal workers share the traffic: the slow-to-be worker reaches its 3rd request soon.
+      // Equal workers share the traffic, so the slow-to-be worker soon reaches its 3rd request. On a
+      // loaded machine one worker can look a little faster and take the traffic; the other is then
+      // reached by exploration only (a 5 % share once it has been silent for 2 s): allow for that.
       while (slowServed < 3) {
-        assert.ok(i < 60, `the second worker got ${slowServed} of the first ${i} requests`);
+        assert.ok(i < 400, `the second worker got ${slowServed} of the first ${i} requests`);
         const r = await chat(platform.baseUrl(), platform.demoKey, i++);
         assert.equal(r.status, 200);
         if (r.worker === slow) slowServed += 1;
