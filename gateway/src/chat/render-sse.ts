@@ -9,7 +9,7 @@ import { FinishReason, type Delta } from '../../../gen/xerotier/inference/v1/inf
 import { AppError } from '../../../lib/errors/app-error.js';
 import { toHttpError } from '../../../lib/errors/http.js';
 import { countsAgainstWorker, streamFailure } from '../failure-policy.js';
-import { openSse } from '../openai/sse.js';
+import { openSse, type SseWriter } from '../openai/sse.js';
 import type { CompletionMeta } from './core.js';
 import type { Generation } from './generation.js';
 import { usageBody } from './render-json.js';
@@ -80,9 +80,17 @@ export async function renderSse(
     }
     throw new AppError('internal', 'The inference worker ended the stream unexpectedly.', { code: 'stream_interrupted' });
   } catch (err) {
-    if (res.destroyed) return; // client gone: nobody to tell
-    const reason = signal.reason();
-    if (countsAgainstWorker(reason)) generation.worker.breaker.recordFailure(err);
-    sse.error(toHttpError(streamFailure(reason, err)).body);
+    failStream(res, sse, generation, signal, err);
   }
+}
+
+/**
+ * Ends a stream that failed after its headers: exactly one error event (no `[DONE]`), and the
+ * failure counted against the worker when it was the worker's fault. Nothing when the client left.
+ */
+export function failStream(res: Response, sse: Pick<SseWriter, 'error'>, generation: Generation, signal: RequestSignal, err: unknown): void {
+  if (res.destroyed) return; // client gone: nobody to tell
+  const reason = signal.reason();
+  if (countsAgainstWorker(reason)) generation.worker.breaker.recordFailure(err);
+  sse.error(toHttpError(streamFailure(reason, err)).body);
 }

@@ -9,13 +9,11 @@ import type { Response } from 'express';
 import { FinishReason } from '../../../gen/xerotier/inference/v1/inference_service.js';
 import { openAIFinishReason } from '../../../lib/chat/finish-reasons.js';
 import { AppError } from '../../../lib/errors/app-error.js';
-import { toHttpError } from '../../../lib/errors/http.js';
-import { countsAgainstWorker, streamFailure } from '../failure-policy.js';
 import { openSse } from '../openai/sse.js';
 import type { CompletionMeta } from '../chat/core.js';
 import type { Generation } from '../chat/generation.js';
 import type { RequestSignal } from '../chat/request-signal.js';
-import type { SseOptions } from '../chat/render-sse.js';
+import { failStream, type SseOptions } from '../chat/render-sse.js';
 import { completionUsage } from './usage.js';
 
 export async function renderCompletionSse(
@@ -49,9 +47,6 @@ export async function renderCompletionSse(
     }
     throw new AppError('internal', 'The inference worker ended the stream unexpectedly.', { code: 'stream_interrupted' });
   } catch (err) {
-    if (res.destroyed) return; // client gone: nobody to tell
-    const reason = signal.reason();
-    if (countsAgainstWorker(reason)) generation.worker.breaker.recordFailure(err);
-    sse.error(toHttpError(streamFailure(reason, err)).body);
+    failStream(res, sse, generation, signal, err);
   }
 }
