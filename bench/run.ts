@@ -13,13 +13,14 @@
  * (bench/gateway/phases.ts, profile.ts), the report (bench/gateway/report.ts) and the cleanup.
  * No timing assertions: this prints figures (README "bench/").
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RunningTargets, type PhaseContext } from './gateway/context.js';
 import { FlagError, parseGatewayFlags, type GatewayFlags } from './gateway/flags.js';
 import { mainPhase, memoryPhase } from './gateway/phases.js';
 import { profilePhase } from './gateway/profile.js';
+import { replaceGenerated } from './gateway/generated-block.js';
 import { report } from './gateway/report.js';
 import { RunResults } from './gateway/results.js';
 import { ChildProcesses } from './lib/procs.js';
@@ -91,8 +92,9 @@ try {
   const md = report(root, flags, results);
   process.stdout.write(`\n${md}\n`);
   if (flags.write && flags.main) {
-    writeFileSync(path.join(root, 'docs', 'BENCHMARKS.md'), `${md}\n`);
-    log('wrote docs/BENCHMARKS.md');
+    const file = path.join(root, 'docs', 'BENCHMARKS.md');
+    writeFileSync(file, replaceGenerated(existsSync(file) ? readFileSync(file, 'utf8') : '', md));
+    log('wrote the generated part of docs/BENCHMARKS.md');
   }
   log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 } catch (err) {
