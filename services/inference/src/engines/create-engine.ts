@@ -39,6 +39,8 @@ export async function createEngine(config: InferenceConfig, logger: Logger): Pro
             apiKey: config.OPENAI_UPSTREAM_API_KEY,
             model: config.OPENAI_UPSTREAM_MODEL,
             contextWindow: config.OPENAI_UPSTREAM_CONTEXT_WINDOW,
+            // Admission bounds running generations and embeddings: one connection each.
+            maxConnections: config.INFERENCE_CAPACITY,
           },
           { logger },
         ),

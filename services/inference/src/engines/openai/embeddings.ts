@@ -14,10 +14,11 @@ import { normalize } from '../vector.js';
 import { isRecord, readJson } from './json.js';
 import { requestIdHeader, upstreamHeaders } from './request.js';
 import type { UpstreamCall } from './upstream-call.js';
+import { readText, type UpstreamHttp } from './upstream-http.js';
 import { GENERIC_INTERNAL, httpError } from './upstream-errors.js';
 
 export interface EmbeddingsCall {
-  baseUrl: string;
+  upstream: UpstreamHttp;
   apiKey: string | undefined;
   model: string;
   call: UpstreamCall;
@@ -29,19 +30,20 @@ export async function upstreamEmbeddings(at: EmbeddingsCall, params: EmbedParams
   const body: Record<string, unknown> = { model: at.model, input: params.inputs, encoding_format: 'float' };
   if (params.dimensions !== undefined) body['dimensions'] = params.dimensions;
   const res = await call.wait(
-    fetch(`${at.baseUrl}/embeddings`, {
+    at.upstream.request({
       method: 'POST',
+      path: '/embeddings',
       headers: { ...upstreamHeaders('application/json', at.apiKey), 'content-type': 'application/json', ...requestIdHeader(params.requestId) },
       body: JSON.stringify(body),
       signal: call.signal,
     }),
   );
-  if (!res.ok) {
-    const error = await call.wait(readJson(res)).catch(() => undefined);
-    throw httpError(res.status, res.headers.get('retry-after'), error, logger, params.requestId);
+  if (res.status < 200 || res.status >= 300) {
+    const error = await call.wait(readJson(res.body)).catch(() => undefined);
+    throw httpError(res.status, res.headers['retry-after'] ?? null, error, logger, params.requestId);
   }
   // Vectors make large bodies (thousands of floats per input): read whole, not through readJson's cap.
-  const text = await call.wait(res.text());
+  const text = await call.wait(readText(res.body));
   call.complete();
   return parseAnswer(text, params, logger);
 }

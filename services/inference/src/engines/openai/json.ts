@@ -1,4 +1,5 @@
 /** Small JSON helpers for upstream bodies. */
+import type { Readable } from 'node:stream';
 
 /** Error bodies (and answers to a non-streaming request) are read up to this many bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -8,21 +9,14 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /** Reads a (small) body as JSON; undefined when it is not JSON. Throws on network errors. */
-export async function readJson(res: Response): Promise<unknown> {
-  if (res.body === null) return undefined;
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
+export async function readJson(body: Readable): Promise<unknown> {
+  const parts: Buffer[] = [];
   let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      parts.push(value);
-      size += value.byteLength;
-      if (size > MAX_BODY_BYTES) break;
-    }
-  } finally {
-    reader.cancel().catch(() => {});
+  // Leaving the loop early (over the cap) destroys the body: the connection is dropped.
+  for await (const chunk of body) {
+    parts.push(chunk as Buffer);
+    size += (chunk as Buffer).byteLength;
+    if (size > MAX_BODY_BYTES) break;
   }
   try {
     return JSON.parse(Buffer.concat(parts).toString('utf8'));

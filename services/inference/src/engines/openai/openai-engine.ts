@@ -5,6 +5,7 @@
  * embeddings as `POST {baseUrl}/embeddings`). The pieces, one file each in this folder:
  *
  * - request.ts: the base URL and the request body (`developer` sent as `system`);
+ * - upstream-http.ts: the HTTP transport (node:http/https, one keep-alive pool, Node streams);
  * - upstream-call.ts: one request's lifetime, its stall timer and the one cancel path;
  * - stream-reader.ts: SSE (sse.ts, on eventsource-parser) or a JSON answer → engine events, usage;
  * - embeddings.ts: the embeddings pass-through;
@@ -25,6 +26,7 @@ import { isRecord, readJson } from './json.js';
 import { chatCompletionBody, completionPath, normalizeBaseUrl, redactUrl, requestIdHeader, upstreamHeaders } from './request.js';
 import { fromJsonAnswer, readChatStream, UsageTally } from './stream-reader.js';
 import { openUpstreamCall, type UpstreamCall } from './upstream-call.js';
+import { createUpstreamHttp, type UpstreamResponse } from './upstream-http.js';
 import { describeNetworkError, GENERIC_UNAVAILABLE, httpError } from './upstream-errors.js';
 
 export interface OpenAIEngineOptions {
@@ -39,6 +41,8 @@ export interface OpenAIEngineOptions {
   requestTimeoutMs?: number | undefined;
   /** Budget of the start() probe (`GET /models`). Default 5 000. */
   startTimeoutMs?: number | undefined;
+  /** Most connections held to the upstream (the worker's capacity). Default: no limit. */
+  maxConnections?: number | undefined;
 }
 
 export interface OpenAIEngineDeps {
@@ -59,7 +63,10 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
   const logger = deps.logger.child({ engine: 'openai' });
   const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const startTimeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  const upstream = createUpstreamHttp(baseUrl, { maxSockets: opts.maxConnections ?? Infinity });
   let model = opts.model;
+  // Computed when the model is known, not per info() call (every generation and status asks).
+  let fingerprint = openAIFingerprint(baseUrl, model ?? '');
   let started = false;
   let closed = false;
   const inflight = new Set<UpstreamCall>();
@@ -68,29 +75,31 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
     const where = redactUrl(baseUrl);
     const timeoutSignal = AbortSignal.timeout(startTimeoutMs);
     const probeSignal = signal ? AbortSignal.any([signal, timeoutSignal]) : timeoutSignal;
-    let res: Response;
+    let res: UpstreamResponse;
     let body: unknown;
     try {
-      res = await fetch(`${baseUrl}/models`, { headers: upstreamHeaders('application/json', opts.apiKey), signal: probeSignal });
-      body = await readJson(res);
+      res = await upstream.request({ method: 'GET', path: '/models', headers: upstreamHeaders('application/json', opts.apiKey), signal: probeSignal });
+      body = await readJson(res.body);
     } catch (err) {
       if (signal?.aborted) throw signal.reason ?? err;
       const why = timeoutSignal.aborted ? `no answer within ${startTimeoutMs} ms` : describeNetworkError(err);
       throw new Error(`openai engine: upstream ${where} is unreachable (${why}); is the engine server running?`, { cause: err });
     }
+    const ok = res.status >= 200 && res.status < 300;
     if (res.status === 401 || res.status === 403) {
       throw new Error(`openai engine: upstream ${where} rejected the credentials (HTTP ${res.status}); check OPENAI_UPSTREAM_API_KEY`);
     }
-    const ids = res.ok && isRecord(body) && Array.isArray(body['data'])
+    const ids = ok && isRecord(body) && Array.isArray(body['data'])
       ? body['data'].flatMap((m: unknown) => (isRecord(m) && typeof m['id'] === 'string' ? [m['id']] : []))
       : [];
     if (model === undefined) {
       const first = ids[0];
       if (first === undefined) {
-        throw new Error(`openai engine: cannot discover the model from ${where}/models (HTTP ${res.status}${res.ok ? ', no models listed' : ''}); set OPENAI_UPSTREAM_MODEL`);
+        throw new Error(`openai engine: cannot discover the model from ${where}/models (HTTP ${res.status}${ok ? ', no models listed' : ''}); set OPENAI_UPSTREAM_MODEL`);
       }
       model = first;
-    } else if (!res.ok) {
+      fingerprint = openAIFingerprint(baseUrl, model);
+    } else if (!ok) {
       logger.warn({ upstream: where, status: res.status }, 'upstream has no usable /models; using the configured model');
     } else if (!ids.includes(model)) {
       logger.warn({ upstream: where, model, served: ids.slice(0, 10) }, 'configured model is not listed by the upstream');
@@ -113,14 +122,14 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
   }
 
   /** The AppError of a non-2xx answer; an unreadable error body is mapped from the status alone. */
-  async function rejection(res: Response, call: UpstreamCall, requestId: string): Promise<AppError> {
+  async function rejection(res: UpstreamResponse, call: UpstreamCall, requestId: string): Promise<AppError> {
     let body: unknown;
     try {
-      body = await call.wait(readJson(res));
+      body = await call.wait(readJson(res.body));
     } catch (err) {
       if (call.stalled || call.signal.aborted) throw err;
     }
-    return httpError(res.status, res.headers.get('retry-after'), body, logger, requestId);
+    return httpError(res.status, res.headers['retry-after'] ?? null, body, logger, requestId);
   }
 
   async function* generate(params: GenerateParams, signal: AbortSignal): AsyncGenerator<EngineEvent> {
@@ -130,8 +139,9 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
     const tally = new UsageTally(params);
     try {
       const res = await call.wait(
-        fetch(`${baseUrl}${completionPath(params)}`, {
+        upstream.request({
           method: 'POST',
+          path: completionPath(params),
           headers: {
             ...upstreamHeaders('text/event-stream', opts.apiKey),
             'content-type': 'application/json',
@@ -141,16 +151,15 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
           signal: call.signal,
         }),
       );
-      if (!res.ok) throw await rejection(res, call, params.requestId);
-      const contentType = res.headers.get('content-type') ?? '';
+      if (res.status < 200 || res.status >= 300) throw await rejection(res, call, params.requestId);
+      const contentType = res.headers['content-type'] ?? '';
       if (!contentType.includes('text/event-stream') && contentType.includes('json')) {
         // The upstream ignored `stream: true`: take the whole completion at once.
-        const json = await call.wait(readJson(res));
+        const json = await call.wait(readJson(res.body));
         call.complete();
         yield* fromJsonAnswer(json, params, logger);
         return;
       }
-      if (res.body === null) throw new Error('upstream response has no body');
       const finishReason = yield* readChatStream(res.body, call, tally, logger, params.requestId);
       yield { type: 'final', finishReason, usage: tally.usage() };
     } catch (err) {
@@ -172,11 +181,10 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
     // Everything else goes through to the upstream; token log probabilities are not relayed.
     unsupported: new Set<OptionalParam>(['logprobs', 'top_logprobs']),
     info(): EngineInfo {
-      const name = model ?? '';
       return {
         engine: 'openai',
-        model: name,
-        fingerprint: openAIFingerprint(baseUrl, name),
+        model: model ?? '',
+        fingerprint,
         contextWindow: opts.contextWindow,
         backend: OPENAI_ENGINE_BACKEND,
       };
@@ -190,7 +198,7 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
       const call = openUpstreamCall(signal, requestTimeoutMs);
       inflight.add(call);
       try {
-        return await upstreamEmbeddings({ baseUrl, apiKey: opts.apiKey, model, call, logger }, params);
+        return await upstreamEmbeddings({ upstream, apiKey: opts.apiKey, model, call, logger }, params);
       } catch (err) {
         if (signal.aborted) throw signal.reason ?? err;
         throw failure(err, call, params.requestId);
@@ -204,6 +212,7 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
       started = false;
       for (const call of inflight) call.abort();
       inflight.clear();
+      upstream.closeIdle();
     },
   };
 }

@@ -1,9 +1,10 @@
 /**
  * Server-sent events from an upstream body, on top of `eventsource-parser` (the WHATWG
  * interpretation: `\n` / `\r\n` / `\r` line ends, `:` comments, multi-line `data:`, `id` without
- * NUL, unknown fields ignored). This wrapper adds what a byte stream from fetch needs:
+ * NUL, unknown fields ignored). This wrapper adds what an upstream body needs:
  *
- * - bytes in, split anywhere (also inside a UTF-8 sequence): a streaming TextDecoder;
+ * - bytes in, split anywhere (also inside a UTF-8 sequence): a streaming TextDecoder (made on
+ *   the first bytes; the engine feeds text its body stream already decoded);
  * - a `\r` that ends a chunk is a line end right away (eventsource-parser would hold it back
  *   until it sees whether `\n` follows, delaying an event by one network chunk): line ends are
  *   normalized to `\n` before parsing, and a `\n` that starts the next chunk is then the rest
@@ -25,7 +26,7 @@ export interface SseEvent {
 }
 
 export class SseParser {
-  private readonly decoder = new TextDecoder('utf-8');
+  private decoder: InstanceType<typeof TextDecoder> | undefined;
   private readonly parser: EventSourceParser;
   private events: SseEvent[] = [];
   /** The previous chunk ended in '\r' (fed as a line end): a leading '\n' completes that CRLF. */
@@ -41,13 +42,13 @@ export class SseParser {
 
   /** Feeds bytes (or already-decoded text); returns the events this chunk completed. */
   feed(chunk: Uint8Array | string): SseEvent[] {
-    this.push(typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true }));
+    this.push(typeof chunk === 'string' ? chunk : (this.decoder ??= new TextDecoder('utf-8')).decode(chunk, { stream: true }));
     return this.take();
   }
 
   /** The body ended: flushes the decoder and dispatches an event still waiting for its blank line. */
   end(): SseEvent[] {
-    this.push(this.decoder.decode());
+    if (this.decoder !== undefined) this.push(this.decoder.decode());
     this.parser.feed('\n\n');
     return this.take();
   }
@@ -61,7 +62,7 @@ export class SseParser {
     // Every line end becomes '\n' (in SSE, '\r\n', '\r' and '\n' are the same line end, and
     // '\r' cannot occur inside a field), so a '\r' at the end of a chunk ends its line now.
     this.skipLeadingLf = text.endsWith('\r');
-    text = text.replace(/\r\n?/g, '\n');
+    if (text.includes('\r')) text = text.replace(/\r\n?/g, '\n');
     if (text.length > 0) this.parser.feed(text);
   }
 

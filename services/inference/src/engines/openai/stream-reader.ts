@@ -15,6 +15,7 @@
  *   (`reasoning_content`, or `reasoning`) are relayed as they come; finish_reason `tool_calls`
  *   is kept.
  */
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { finishReasonFromOpenAI } from '../../../../../lib/chat/finish-reasons.js';
 import { estimatePromptTokens, estimateTextTokens } from '../../../../../lib/chat/prompt-tokens.js';
@@ -67,31 +68,32 @@ export class UsageTally {
 
 /** Yields the deltas of an SSE body; returns the finish reason. Errors throw AppErrors. */
 export async function* readChatStream(
-  body: ReadableStream<Uint8Array>,
+  body: Readable,
   call: UpstreamCall,
   tally: UsageTally,
   logger: Logger,
   requestId: string,
 ): AsyncGenerator<EngineEvent, FinishReason, undefined> {
-  const reader = body.getReader();
-  call.track(reader);
+  call.track(body);
+  body.setEncoding('utf8'); // split UTF-8 sequences are joined by the stream's decoder
+  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<string, undefined>;
   const parser = new SseParser();
   let finishReason: FinishReason | undefined;
   let done = false;
   for (;;) {
-    let chunk: Awaited<ReturnType<typeof reader.read>>;
+    let chunk: IteratorResult<string, undefined>;
     try {
-      chunk = await call.wait(reader.read());
+      chunk = await call.wait(chunks.next());
     } catch (err) {
       if (done) break; // the drain after [DONE] timed out: the answer is complete anyway
       throw err;
     }
-    if (chunk.done) call.complete();
+    if (chunk.done === true) call.complete();
     if (done) {
-      if (chunk.done) break;
+      if (chunk.done === true) break;
       continue; // draining the body after [DONE]
     }
-    const events = chunk.done ? parser.end() : parser.feed(chunk.value);
+    const events = chunk.done === true ? parser.end() : parser.feed(chunk.value);
     for (const ev of events) {
       if (ev.data.trim() === '[DONE]') {
         done = true;
@@ -133,7 +135,7 @@ export async function* readChatStream(
       }
       tally.settle(reported);
     }
-    if (chunk.done) break;
+    if (chunk.done === true) break;
   }
   if (!done && finishReason === undefined) {
     logger.warn({ requestId }, 'upstream stream ended early');

@@ -1,7 +1,7 @@
 /**
  * The lifetime of one upstream request, and the openai engine's one cancel path.
  *
- * Every request runs under its own AbortController (`signal`, handed to fetch). It aborts when:
+ * Every request runs under its own AbortController (`signal`, handed to upstream-http.ts). It aborts when:
  * the caller's signal aborts; the engine closes (`abort()`); the upstream stays silent for
  * `stallTimeoutMs` while we wait on it (`stalled` is then true); the upstream does not end the
  * body within {@link DRAIN_AFTER_DONE_MS} of `[DONE]`; or the call is closed before its body was
@@ -18,7 +18,7 @@ class StallTimeout extends Error {
 }
 
 export interface UpstreamCall {
-  /** For fetch: aborts on every cause listed above. */
+  /** For the upstream request: aborts on every cause listed above. */
   readonly signal: AbortSignal;
   /** True once the stall timer fired. */
   readonly stalled: boolean;
@@ -27,8 +27,8 @@ export interface UpstreamCall {
    * (a slow consumer at a `yield`) is not the upstream's fault: the timer only counts waits.
    */
   wait<T>(step: Promise<T>): Promise<T>;
-  /** Reader of the response body, cancelled when the call closes early. */
-  track(reader: ReadableStreamDefaultReader<Uint8Array>): void;
+  /** The response body, destroyed when the call closes early. */
+  track(body: { destroy(): unknown }): void;
   /** `[DONE]` arrived: no more stall timer; the upstream gets a moment to end the body. */
   finished(): void;
   /** The body was read to its end: nothing left to abort. */
@@ -46,10 +46,10 @@ export function openUpstreamCall(callerSignal: AbortSignal, stallTimeoutMs: numb
   else callerSignal.addEventListener('abort', onCallerAbort, { once: true });
 
   let stalled = false;
-  let waiting = true; // fetch is the first wait
+  let waiting = true; // the request is the first wait
   let done = false;
   let bodyComplete = false;
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let body: { destroy(): unknown } | undefined;
   let drainTimer: NodeJS.Timeout | undefined;
   const stallTimer: NodeJS.Timeout = setTimeout(() => {
     if (!waiting) {
@@ -74,8 +74,8 @@ export function openUpstreamCall(callerSignal: AbortSignal, stallTimeoutMs: numb
         waiting = false;
       }
     },
-    track(r) {
-      reader = r;
+    track(b) {
+      body = b;
     },
     finished() {
       done = true;
@@ -94,7 +94,7 @@ export function openUpstreamCall(callerSignal: AbortSignal, stallTimeoutMs: numb
       callerSignal.removeEventListener('abort', onCallerAbort);
       if (!bodyComplete) {
         controller.abort();
-        reader?.cancel().catch(() => {});
+        body?.destroy();
       }
     },
   };

@@ -105,9 +105,14 @@ export function streamError(detail: unknown, logger: Logger, requestId: string):
   return new AppError('internal', GENERIC_INTERNAL);
 }
 
-/** Short cause of a fetch failure (undici wraps the socket error in `cause`), for logs. */
+/**
+ * Short cause of a failed upstream request, for logs: a socket error's code (ECONNREFUSED, …;
+ * a wrapped error's when it carries the socket error in `cause`), else its message.
+ */
 export function describeNetworkError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
+  const own = (err as Error & { code?: unknown }).code;
+  if (typeof own === 'string') return own;
   const cause = err.cause;
   if (cause instanceof Error) {
     const code = (cause as Error & { code?: unknown }).code;
