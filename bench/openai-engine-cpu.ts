@@ -1,0 +1,60 @@
+/**
+ * CPU per streamed generation of the openai engine alone (the inference worker's upstream side:
+ * HTTP request, SSE parsing, engine events), without gateway, gRPC or admission, so the figure
+ * holds still on a host shared with other work. Each run is a fresh child process
+ * (bench/lib/openai-engine-child.ts) in front of one mock upstream (16 tokens) in this process.
+ * With `--compare=<path of another checkout>` (e.g. a checkout of main, with node_modules), that
+ * checkout's engine is measured too, alternating with this one, and the ratio printed.
+ *
+ *   node --import tsx bench/openai-engine-cpu.ts [--compare=DIR] [--rounds=5] [--count=2000] [--concurrency=16]
+ *
+ * Prints a markdown table; writes nothing.
+ */
+import { execFile } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { startMockOpenAI } from '../test/fixtures/mock-openai-server.js';
+import { fmt, median } from './lib/stats.js';
+
+const { values } = parseArgs({
+  options: {
+    compare: { type: 'string' },
+    rounds: { type: 'string', default: '5' },
+    count: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '16' },
+  },
+});
+const root = path.resolve(import.meta.dirname, '..');
+const roots = values.compare === undefined ? [root] : [root, path.resolve(values.compare)];
+const load = os.loadavg()[0] ?? Number.NaN;
+const mock = await startMockOpenAI({ tokens: 16, model: 'mock' });
+const figures = new Map<string, number[]>(roots.map((r) => [r, []]));
+try {
+  for (let r = 0; r < Number(values.rounds); r++) {
+    for (const dir of r % 2 === 0 ? roots : [...roots].reverse()) {
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(root, 'bench/lib/openai-engine-child.ts')], {
+        cwd: root,
+        env: { ...process.env, ENGINE_ROOT: dir, MOCK_URL: mock.url, COUNT: values.count, CONCURRENCY: values.concurrency },
+      });
+      const { msPerRequest, tokens } = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { msPerRequest: number; tokens: number };
+      if (tokens !== 16) throw new Error(`${dir}: ${tokens} tokens per generation, expected 16`);
+      figures.get(dir)?.push(msPerRequest);
+      process.stderr.write(`round ${r + 1} ${dir}: ${fmt(msPerRequest, 3)} ms CPU per generation\n`);
+    }
+  }
+} finally {
+  await mock.close();
+}
+const lines = [
+  `openai engine CPU ms per streamed generation (16 tokens; median of ${values.rounds} runs of ${values.count}, ${values.concurrency} at a time); load average at start ${load.toFixed(2)}`,
+  '',
+  '| checkout | runs (ms) | median ms/generation |',
+  '|---|---|---:|',
+];
+for (const [dir, v] of figures) lines.push(`| ${dir === root ? 'this checkout' : dir} | ${v.map((x) => fmt(x, 3)).join(', ')} | ${fmt(median(v), 3)} |`);
+if (roots.length === 2) {
+  const [a = Number.NaN, b = Number.NaN] = roots.map((d) => median(figures.get(d) ?? []));
+  lines.push('', `this checkout / compared: ${fmt(a / b, 2)}×`);
+}
+process.stdout.write(`${lines.join('\n')}\n`);
