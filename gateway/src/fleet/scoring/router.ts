@@ -98,14 +98,29 @@ export function createRouter(deps: RouterDeps): Router {
     return candidates.map((c, i) => estimate(c, seen[i]!, hint, settings.weights, fallback));
   };
 
-  const scored = (candidates: readonly Candidate[], costs: readonly number[]): number => {
+  const scored = (candidates: readonly Candidate[], hint: RoutingHint, scores: readonly Estimate[]): number => {
     const now = deps.now();
     const stale = candidates.map((c) => {
       const s = of(c.key);
       const heard = Math.max(s.stats.lastSampleAt() ?? Number.NEGATIVE_INFINITY, s.probedAt ?? Number.NEGATIVE_INFINITY);
       return now - heard;
     });
-    const i = weightedPick(costs, stale, deps.random, settings);
+    // A probe is a user's request sent where the scorer expects it to be slow: it goes only to a
+    // free slot (never behind the requests of a worker that may still be slow) and, while the
+    // worker is merely stale, only with a prompt whose prefix it is expected to hold (a slow
+    // worker's cache hit costs a fraction of its miss); after twice the probe interval without
+    // such a prompt, any prompt probes it.
+    const probeable = stale.map((ms, k) => {
+      const c = candidates[k]!;
+      const cheap = hint.prefixBlocks.length === 0 || scores[k]!.hitShare >= 0.5 || ms >= 2 * settings.probeAfterMs;
+      return c.inFlight < c.capacity && cheap ? ms : Number.NEGATIVE_INFINITY;
+    });
+    const i = weightedPick(
+      scores.map((e) => e.cost),
+      probeable,
+      deps.random,
+      settings,
+    );
     if (stale[i]! >= settings.probeAfterMs) of(candidates[i]!.key).probedAt = now;
     return i;
   };
@@ -114,7 +129,8 @@ export function createRouter(deps: RouterDeps): Router {
     settings,
     choose(candidates, hint) {
       // Every strategy keeps the estimates, memory and feedback, so the operator view means the same under each.
-      const costs = estimates(candidates, hint).map((e) => e.cost);
+      const scores = estimates(candidates, hint);
+      const costs = scores.map((e) => e.cost);
       let i: number;
       switch (settings.strategy) {
         case 'round-robin':
@@ -127,7 +143,7 @@ export function createRouter(deps: RouterDeps): Router {
           i = deps.oracle!.choose(candidates, hint);
           break;
         case 'scored':
-          i = scored(candidates, costs);
+          i = scored(candidates, hint, scores);
           break;
       }
       const chosen = candidates[i]!;
