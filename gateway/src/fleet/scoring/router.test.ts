@@ -211,6 +211,22 @@ describe('router', () => {
     assert.equal(r.choose([fast, slow], hint('T', 'q5')).index, 1);
   });
 
+  it('a worker known only for cache hits is not expected to answer a miss as fast as a hit', () => {
+    const { r } = router({ exploration: 0 });
+    const [known, hitsOnly] = [candidate('known'), candidate('hits-only')];
+    const sample = (expectedHit: boolean, ttftMs: number) => ({ dispatch: { sentAt: 0, expectedMs: 0, unqueued: true, expectedHit }, ttftMs, tokens: 10, decodeMs: 100 });
+    // The known worker: 50 ms for a cached prefix, 500 ms without (10×).
+    r.observe(known.key, sample(true, 50));
+    r.observe(known.key, sample(false, 500));
+    // The other has only ever been sent cached prompts: 40 ms.
+    r.observe(hitsOnly.key, sample(true, 40));
+    // A prompt neither holds: the hits-only worker's miss is estimated at 40 ms × 10, not 40 ms.
+    assert.equal(r.estimate(hitsOnly, NO_HINT).prefillMs, 400);
+    assert.equal(r.choose([known, hitsOnly], NO_HINT).index, 1, 'still the faster one, by its estimated miss');
+    r.observe(known.key, sample(false, 300));
+    assert.ok(r.estimate(hitsOnly, NO_HINT).prefillMs > 40, 'a miss is never estimated at its hit figure');
+  });
+
   it('round-robin cycles and least-loaded takes the lowest occupancy', () => {
     const cs = [candidate('a'), candidate('b', { inFlight: 3 }), candidate('c', { inFlight: 1 })];
     const rr = router({ strategy: 'round-robin' }).r;

@@ -67,6 +67,11 @@ export function createRouter(deps: RouterDeps): Router {
   if (settings.strategy === 'oracle' && !deps.oracle) throw new Error('the oracle strategy needs ROUTING_ORACLE_FILE');
   const state = new WeakMap<object, PerWorker>();
   const roundRobin = createRoundRobin();
+  /**
+   * How much slower a prefix-cache miss is than a hit, averaged (EWMA) over the workers known for
+   * both: a worker known for one kind only is estimated for the other with it.
+   */
+  let missOverHit: number | undefined;
   const freeShare = createFreeShare(settings.freeShare);
   const of = (key: object): PerWorker => {
     let s = state.get(key);
@@ -95,7 +100,7 @@ export function createRouter(deps: RouterDeps): Router {
     const seen = candidates.map((c) => observed(c, hint, now));
     const slots = seen.map((o) => slotMs(o, settings.weights)).filter((x): x is number => x !== undefined);
     const fallback = slots.length > 0 ? slots.reduce((a, b) => a + b, 0) / slots.length : DEFAULT_SLOT_MS;
-    return candidates.map((c, i) => estimate(c, seen[i]!, hint, settings.weights, fallback));
+    return candidates.map((c, i) => estimate(c, seen[i]!, hint, settings.weights, fallback, missOverHit ?? 1));
   };
 
   const scored = (candidates: readonly Candidate[], hint: RoutingHint, scores: readonly Estimate[]): number => {
@@ -166,8 +171,14 @@ export function createRouter(deps: RouterDeps): Router {
       of(key).waiting.delete(dispatch);
     },
     observe(key, outcome) {
-      of(key).waiting.delete(outcome.dispatch);
-      of(key).stats.observe({ ...outcome.dispatch, ttftMs: outcome.ttftMs, tokens: outcome.tokens, decodeMs: outcome.decodeMs, at: deps.now() });
+      const s = of(key);
+      s.waiting.delete(outcome.dispatch);
+      s.stats.observe({ ...outcome.dispatch, ttftMs: outcome.ttftMs, tokens: outcome.tokens, decodeMs: outcome.decodeMs, at: deps.now() });
+      const [hit, miss] = [s.stats.ttftMs(true), s.stats.ttftMs(false)];
+      if (hit !== undefined && miss !== undefined && hit > 0) {
+        const ratio = miss / hit;
+        missOverHit = missOverHit === undefined ? ratio : missOverHit + settings.ewmaAlpha * (ratio - missOverHit);
+      }
     },
     estimate: (candidate, hint) => estimates([candidate], hint)[0]!,
     view(key) {

@@ -16,7 +16,7 @@ export const routingEnv = {
   ROUTING_WEIGHT_TTFT: weight(1),
   ROUTING_WEIGHT_LOAD: weight(1),
   /** Weight of the decode time in a request's time on a slot (the queue-wait estimate). */
-  ROUTING_WEIGHT_THROUGHPUT: weight(0.5),
+  ROUTING_WEIGHT_THROUGHPUT: weight(1),
   /** Trust in the per-worker prefix memory, 0 (ignore) to 1. */
   ROUTING_WEIGHT_PREFIX: z.coerce.number().min(0).max(1).default(1),
   /** Discount of the calling project's own workers' expected TTFT, 0 to 1 (0.5: preferred unless twice as slow). */

@@ -20,7 +20,7 @@ export interface Sample {
 
 export interface WorkerStats {
   observe(sample: Sample): void;
-  /** TTFT of prompts expected to hit (or to miss) the prefix cache; undefined until seen. */
+  /** TTFT of prompts expected to hit (or to miss) the prefix cache; undefined until that kind is seen. */
   ttftMs(expectedHit: boolean): number | undefined;
   /** TTFT of all requests that found a free slot. */
   averageTtftMs(): number | undefined;
@@ -70,7 +70,7 @@ export function createWorkerStats(alpha: number, restartAfterMs: number): Worker
       tokens = ewma(tokens, s.tokens);
       if (s.tokens > 1 && s.decodeMs > 0) tps = ewma(tps, ((s.tokens - 1) * 1000) / s.decodeMs);
     },
-    ttftMs: (hit) => ttft[hit ? 1 : 0] ?? ttft[hit ? 0 : 1],
+    ttftMs: (hit) => ttft[hit ? 1 : 0],
     averageTtftMs: () => ttft[2],
     tokensPerSecond: () => tps,
     tokensPerRequest: () => tokens,
