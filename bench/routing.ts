@@ -24,7 +24,7 @@ import { createPerformanceModel } from '../lib/simulator/performance-model.js';
 import { ChildProcesses, freePort, stopProcess, waitUntil, WaitAbort, type Proc } from './lib/procs.js';
 import { percentile } from './lib/stats.js';
 import { cleanEnv, writeBenchTiers } from './lib/targets.js';
-import { modelTable, sweepTable } from './routing-model.js';
+import { MODEL_SEEDS, modelTable, sweepTable } from './routing-model.js';
 
 const HOP_MS_TEXT = '5 ms';
 import { seededRandom } from '../gateway/src/fleet/scoring/random.js';
@@ -341,7 +341,10 @@ function section(results: RunResult[]): string {
     '### The same fleet as an event-driven model (routing alone)',
     '',
     '`bench/routing-model.ts` replays the same fleet, schedule and strategies with the gateway\'s real router code and the simulator\'s real performance model on a virtual clock',
-    `(time scale 1, ${HOP_MS_TEXT} per hop for gateway, gRPC and client): no host noise, deterministic. It is what the defaults were chosen with (one-knob variations below); it is a model, not a measurement.`,
+    `(time scale 1, ${HOP_MS_TEXT} per hop for gateway, gRPC and client): no host noise, deterministic. Each figure is the median over ${MODEL_SEEDS} seeds (arrival schedule and picker randomness):`,
+    'a run\'s p99 is its 3rd-slowest request of ~300, which swings up to 2× with the seed, so single runs cannot rank settings. *Outside cold start and slowdown onset*: the p99 of requests',
+    'sent neither in the first second (no worker has answered yet) nor in the first second of the slowdown (visible only as answers come late): the windows where the oracle knows what no feedback can tell yet.',
+    'It is what the defaults were chosen with (one-knob variations below); it is a model, not a measurement.',
     '',
     modelTable(),
     '',
