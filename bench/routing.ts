@@ -24,10 +24,14 @@ import { createPerformanceModel } from '../lib/simulator/performance-model.js';
 import { ChildProcesses, freePort, stopProcess, waitUntil, WaitAbort, type Proc } from './lib/procs.js';
 import { percentile } from './lib/stats.js';
 import { cleanEnv, writeBenchTiers } from './lib/targets.js';
-import { modelTable, sweepTable } from './routing-model.js';
+import { MODEL_SEEDS, modelTable, sweepTable } from './routing-model.js';
 
 const HOP_MS_TEXT = '5 ms';
+/** The platform model id simulator workers advertise. */
+const SIMULATOR_MODEL = 'simulator';
 import { seededRandom } from '../gateway/src/fleet/scoring/random.js';
+import { AuthServiceDefinition } from '../gen/xerotier/auth/v1/auth_service.js';
+import { callOptions, createAppClient, createGrpcChannel } from '../lib/grpc/client.js';
 import { BLOCK_CHARS, CACHE_BLOCKS, CAPACITY, DEGRADE, fleetSpec, PREFIX_COUNT, QUEUE, STRATEGIES, WORKERS, type Arrival, type Scenario, type Strategy } from './routing/fleet.js';
 
 const { values: flags } = parseArgs({
@@ -103,6 +107,27 @@ async function startShared(dir: string): Promise<{ authPort: number; quotaPort: 
     for (const p of [auth, quota]) if (!p.alive()) throw new WaitAbort(`${p.name} exited:\n${p.output()}`);
     return existsSync(keyFile);
   }, 60_000, 'auth (demo key file)', 200);
+  // The demo endpoint names the seed's model; the simulator workers advertise `simulator`, and
+  // the gateway routes an endpoint only to workers advertising its model.
+  const channel = createGrpcChannel(`127.0.0.1:${authPort}`);
+  try {
+    const admin = createAppClient(AuthServiceDefinition, channel, { address: `127.0.0.1:${authPort}`, target: 'auth' });
+    // The demo key file can appear before auth's gRPC port answers: retry until it does.
+    await waitUntil(
+      async () => {
+        if (!auth.alive()) throw new WaitAbort(`auth exited:\n${auth.output()}`);
+        return admin
+          .setEndpointModel({ project: 'demo', endpoint: 'chat', model: SIMULATOR_MODEL }, { ...callOptions('bench-routing'), deadline: 5000 })
+          .then(() => true)
+          .catch(() => false);
+      },
+      60_000,
+      'the demo endpoint set to the simulator model',
+      500,
+    );
+  } finally {
+    channel.close();
+  }
   return { authPort, quotaPort, keyFile, procs: [auth, quota] };
 }
 
@@ -314,6 +339,17 @@ function table(results: RunResult[]): string {
   return lines.join('\n');
 }
 
+/** What the model's per-request trace (runModel's `trace`) shows about the gap to the oracle. */
+const WHY_SLOWER = [
+  '**Why ours trails the oracle** (traced with `runModel(..., trace)`: each request\'s worker, TTFT, cache hit, queueing and every worker\'s cost when it was sent):',
+  'ours\' slowest requests fall in two windows where the oracle knows what the gateway cannot yet. In the first second of a run no worker has answered, so every worker',
+  'costs the same and the 1× worker takes cache misses and a queue. In the first second of the slowdown the degrading worker\'s answers in progress have become 8× slower, but',
+  'the router learns a token rate only when a request ends (a per-token signal would need the relay to report progress), so a few requests still queue there for 2–5 s.',
+  'Outside those windows (column *outside cold start and slowdown onset*) the gap is small. Earlier causes found the same way and fixed: a worker heard from after a silence',
+  'whose first sample had queued was scored like a new worker while still slow; exploration probes that were cache misses or queued on the slow worker; a worker known only',
+  'for cache hits was expected to answer a miss as fast; the queue wait counted half of each answer\'s time on the slot (docs/decisions.md).',
+].join('\n');
+
 function section(results: RunResult[]): string {
   return [
     '## Routing: which worker answers first',
@@ -341,9 +377,14 @@ function section(results: RunResult[]): string {
     '### The same fleet as an event-driven model (routing alone)',
     '',
     '`bench/routing-model.ts` replays the same fleet, schedule and strategies with the gateway\'s real router code and the simulator\'s real performance model on a virtual clock',
-    `(time scale 1, ${HOP_MS_TEXT} per hop for gateway, gRPC and client): no host noise, deterministic. It is what the defaults were chosen with (one-knob variations below); it is a model, not a measurement.`,
+    `(time scale 1, ${HOP_MS_TEXT} per hop for gateway, gRPC and client): no host noise, deterministic. Each figure is the median over ${MODEL_SEEDS} seeds (arrival schedule and picker randomness):`,
+    'a run\'s p99 is its 3rd-slowest request of ~300, which swings up to 2× with the seed, so single runs cannot rank settings. *Outside cold start and slowdown onset*: the p99 of requests',
+    'sent neither in the first second (no worker has answered yet) nor in the first second of the slowdown (visible only as answers come late): the windows where the oracle knows what no feedback can tell yet.',
+    'It is what the defaults were chosen with (one-knob variations below); it is a model, not a measurement.',
     '',
     modelTable(),
+    '',
+    WHY_SLOWER,
     '',
     sweepTable(),
   ].join('\n');
@@ -376,7 +417,11 @@ try {
       log(`${scenario} / ${strategy}: starting gateway and workers`);
       const r = await run(scenario, strategy, shared, dir);
       const ok = r.samples.filter((s) => s.ttftMs !== undefined).map((s) => s.ttftMs!);
-      log(`${scenario} / ${strategy}: TTFT p50 ${ms(percentile(ok, 50))} ms, p99 ${ms(percentile(ok, 99))} ms, ${r.samples.length - ok.length} errors, hit rate ${pct(r.hitRate)}`);
+      const failed = new Map<number, number>();
+      for (const x of r.samples) if (x.ttftMs === undefined) failed.set(x.status, (failed.get(x.status) ?? 0) + 1);
+      const byStatus = [...failed].map(([status, n]) => `${n} × ${status === 0 ? 'no response' : status === 599 ? 'stream cut' : status}`).join(', ');
+      log(`${scenario} / ${strategy}: TTFT p50 ${ms(percentile(ok, 50))} ms, p99 ${ms(percentile(ok, 99))} ms, ${r.samples.length - ok.length} errors${byStatus ? ` (${byStatus})` : ''}, hit rate ${pct(r.hitRate)}`);
+      if (ok.length === 0) throw new Error(`${scenario} / ${strategy}: no request succeeded (${byStatus}); not writing figures`);
       results.push(r);
     }
   }

@@ -157,6 +157,76 @@ describe('router', () => {
     assert.notEqual(r.choose(loaded, hint('y')).index, first.index);
   });
 
+  it('a worker heard from again after a silence keeps a figure even if that request queued', () => {
+    const { r, clock } = router({ exploration: 0, probeAfterMs: 2000 });
+    const [a, b] = [candidate('a'), candidate('b')];
+    const sample = (unqueued: boolean, ttftMs: number) => ({
+      dispatch: { sentAt: clock.now, expectedMs: 0, unqueued, expectedHit: false },
+      ttftMs,
+      tokens: 10,
+      decodeMs: 100,
+    });
+    r.observe(a.key, sample(true, 100));
+    r.observe(b.key, sample(true, 100));
+    clock.now += 5000;
+    // b answers again after 5 s of silence, slowly, from behind its queue: what it did 5 s ago
+    // is forgotten, but the slow answer is kept (it is the only figure now), not dropped (which
+    // would score b like a new worker: first in line).
+    r.observe(b.key, sample(false, 3000));
+    r.observe(a.key, sample(true, 100));
+    assert.equal(r.view(b.key).ttftMs, 3000);
+    assert.ok(r.estimate(b, NO_HINT).cost > r.estimate(a, NO_HINT).cost, 'the slow worker costs more than the fast one');
+    // An unqueued answer corrects the pessimistic figure at once.
+    r.observe(b.key, sample(true, 100));
+    assert.ok(r.view(b.key).ttftMs! < 3000 && r.view(b.key).ttftMs! >= 100, `after an unqueued sample: ${r.view(b.key).ttftMs}`);
+  });
+
+  it('probes a stale worker only on a free slot, and with a prefix prompt only where it is cached', () => {
+    const { r, clock } = router({ exploration: 1, probeAfterMs: 1000 });
+    const prompt = (p: string, q: string) => [{ content: p.repeat(2048) }, { content: q }];
+    const hint = (p: string, q: string): RoutingHint => ({ prefixBlocks: prefixBlockHashes(prompt(p, q), 512), promptTokens: 600, project: undefined });
+    const fast = candidate('fast');
+    const slow = candidate('slow');
+    // The slow worker served prefix S once, then nothing: it is stale once 1 s has passed.
+    const onSlow = r.choose([slow], hint('S', 'first'));
+    r.observe(slow.key, { dispatch: onSlow.dispatch, ttftMs: 2000, tokens: 10, decodeMs: 1000 });
+    for (const expectedHit of [true, false]) {
+      r.observe(fast.key, { dispatch: { sentAt: 0, expectedMs: 0, unqueued: true, expectedHit }, ttftMs: 50, tokens: 10, decodeMs: 100 });
+    }
+    clock.now += 1500;
+    const keepFresh = () => r.observe(fast.key, { dispatch: { sentAt: clock.now, expectedMs: 0, unqueued: true, expectedHit: false }, ttftMs: 50, tokens: 10, decodeMs: 100 });
+    keepFresh();
+    // A prompt the slow worker does not hold is not a probe (its miss there is the expensive case).
+    assert.equal(r.choose([fast, slow], hint('T', 'q1')).index, 0);
+    // Its slots all taken: no probe either, even with its prefix.
+    assert.equal(r.choose([fast, { ...slow, inFlight: 2 }], hint('S', 'q2')).index, 0);
+    // A free slot and its prefix: probed.
+    assert.equal(r.choose([fast, slow], hint('S', 'q3')).index, 1);
+    // One probe per probe interval: the next prompt of S goes to the fast worker again.
+    keepFresh();
+    assert.equal(r.choose([fast, slow], hint('S', 'q4')).index, 0);
+    // After twice the interval without a cheap prompt for it, any prompt probes it.
+    clock.now += 2000;
+    keepFresh();
+    assert.equal(r.choose([fast, slow], hint('T', 'q5')).index, 1);
+  });
+
+  it('a worker known only for cache hits is not expected to answer a miss as fast as a hit', () => {
+    const { r } = router({ exploration: 0 });
+    const [known, hitsOnly] = [candidate('known'), candidate('hits-only')];
+    const sample = (expectedHit: boolean, ttftMs: number) => ({ dispatch: { sentAt: 0, expectedMs: 0, unqueued: true, expectedHit }, ttftMs, tokens: 10, decodeMs: 100 });
+    // The known worker: 50 ms for a cached prefix, 500 ms without (10×).
+    r.observe(known.key, sample(true, 50));
+    r.observe(known.key, sample(false, 500));
+    // The other has only ever been sent cached prompts: 40 ms.
+    r.observe(hitsOnly.key, sample(true, 40));
+    // A prompt neither holds: the hits-only worker's miss is estimated at 40 ms × 10, not 40 ms.
+    assert.equal(r.estimate(hitsOnly, NO_HINT).prefillMs, 400);
+    assert.equal(r.choose([known, hitsOnly], NO_HINT).index, 1, 'still the faster one, by its estimated miss');
+    r.observe(known.key, sample(false, 300));
+    assert.ok(r.estimate(hitsOnly, NO_HINT).prefillMs > 40, 'a miss is never estimated at its hit figure');
+  });
+
   it('round-robin cycles and least-loaded takes the lowest occupancy', () => {
     const cs = [candidate('a'), candidate('b', { inFlight: 3 }), candidate('c', { inFlight: 1 })];
     const rr = router({ strategy: 'round-robin' }).r;

@@ -67,6 +67,11 @@ export function createRouter(deps: RouterDeps): Router {
   if (settings.strategy === 'oracle' && !deps.oracle) throw new Error('the oracle strategy needs ROUTING_ORACLE_FILE');
   const state = new WeakMap<object, PerWorker>();
   const roundRobin = createRoundRobin();
+  /**
+   * How much slower a prefix-cache miss is than a hit, averaged (EWMA) over the workers known for
+   * both: a worker known for one kind only is estimated for the other with it.
+   */
+  let missOverHit: number | undefined;
   const freeShare = createFreeShare(settings.freeShare);
   const of = (key: object): PerWorker => {
     let s = state.get(key);
@@ -95,17 +100,32 @@ export function createRouter(deps: RouterDeps): Router {
     const seen = candidates.map((c) => observed(c, hint, now));
     const slots = seen.map((o) => slotMs(o, settings.weights)).filter((x): x is number => x !== undefined);
     const fallback = slots.length > 0 ? slots.reduce((a, b) => a + b, 0) / slots.length : DEFAULT_SLOT_MS;
-    return candidates.map((c, i) => estimate(c, seen[i]!, hint, settings.weights, fallback));
+    return candidates.map((c, i) => estimate(c, seen[i]!, hint, settings.weights, fallback, missOverHit ?? 1));
   };
 
-  const scored = (candidates: readonly Candidate[], costs: readonly number[]): number => {
+  const scored = (candidates: readonly Candidate[], hint: RoutingHint, scores: readonly Estimate[]): number => {
     const now = deps.now();
     const stale = candidates.map((c) => {
       const s = of(c.key);
       const heard = Math.max(s.stats.lastSampleAt() ?? Number.NEGATIVE_INFINITY, s.probedAt ?? Number.NEGATIVE_INFINITY);
       return now - heard;
     });
-    const i = weightedPick(costs, stale, deps.random, settings);
+    // A probe is a user's request sent where the scorer expects it to be slow: it goes only to a
+    // free slot (never behind the requests of a worker that may still be slow) and, while the
+    // worker is merely stale, only with a prompt whose prefix it is expected to hold (a slow
+    // worker's cache hit costs a fraction of its miss); after twice the probe interval without
+    // such a prompt, any prompt probes it.
+    const probeable = stale.map((ms, k) => {
+      const c = candidates[k]!;
+      const cheap = hint.prefixBlocks.length === 0 || scores[k]!.hitShare >= 0.5 || ms >= 2 * settings.probeAfterMs;
+      return c.inFlight < c.capacity && cheap ? ms : Number.NEGATIVE_INFINITY;
+    });
+    const i = weightedPick(
+      scores.map((e) => e.cost),
+      probeable,
+      deps.random,
+      settings,
+    );
     if (stale[i]! >= settings.probeAfterMs) of(candidates[i]!.key).probedAt = now;
     return i;
   };
@@ -114,7 +134,8 @@ export function createRouter(deps: RouterDeps): Router {
     settings,
     choose(candidates, hint) {
       // Every strategy keeps the estimates, memory and feedback, so the operator view means the same under each.
-      const costs = estimates(candidates, hint).map((e) => e.cost);
+      const scores = estimates(candidates, hint);
+      const costs = scores.map((e) => e.cost);
       let i: number;
       switch (settings.strategy) {
         case 'round-robin':
@@ -127,7 +148,7 @@ export function createRouter(deps: RouterDeps): Router {
           i = deps.oracle!.choose(candidates, hint);
           break;
         case 'scored':
-          i = scored(candidates, costs);
+          i = scored(candidates, hint, scores);
           break;
       }
       const chosen = candidates[i]!;
@@ -150,8 +171,14 @@ export function createRouter(deps: RouterDeps): Router {
       of(key).waiting.delete(dispatch);
     },
     observe(key, outcome) {
-      of(key).waiting.delete(outcome.dispatch);
-      of(key).stats.observe({ ...outcome.dispatch, ttftMs: outcome.ttftMs, tokens: outcome.tokens, decodeMs: outcome.decodeMs, at: deps.now() });
+      const s = of(key);
+      s.waiting.delete(outcome.dispatch);
+      s.stats.observe({ ...outcome.dispatch, ttftMs: outcome.ttftMs, tokens: outcome.tokens, decodeMs: outcome.decodeMs, at: deps.now() });
+      const [hit, miss] = [s.stats.ttftMs(true), s.stats.ttftMs(false)];
+      if (hit !== undefined && miss !== undefined && hit > 0) {
+        const ratio = miss / hit;
+        missOverHit = missOverHit === undefined ? ratio : missOverHit + settings.ewmaAlpha * (ratio - missOverHit);
+      }
     },
     estimate: (candidate, hint) => estimates([candidate], hint)[0]!,
     view(key) {

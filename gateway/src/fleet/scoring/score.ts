@@ -63,13 +63,16 @@ export function slotMs(o: Observed, w: ScoreWeights): number | undefined {
 
 /**
  * `fallbackSlotMs`: the slot time of a worker without feedback (the mean of the others', else
- * DEFAULT_SLOT_MS), so a new worker is tried first but its queue still counts.
+ * DEFAULT_SLOT_MS), so a new worker is tried first but its queue still counts. `missOverHit`:
+ * the ratio of miss to hit TTFT on the workers known for both (1 when none is).
  */
-export function estimate(c: Candidate, o: Observed, hint: RoutingHint, w: ScoreWeights, fallbackSlotMs = DEFAULT_SLOT_MS): Estimate {
+export function estimate(c: Candidate, o: Observed, hint: RoutingHint, w: ScoreWeights, fallbackSlotMs = DEFAULT_SLOT_MS, missOverHit = 1): Estimate {
   const hitShare = hint.prefixBlocks.length === 0 ? 0 : o.prefixMatched / hint.prefixBlocks.length;
   const trust = Math.min(1, Math.max(0, w.prefix)) * hitShare;
-  const miss = o.ttftMissMs ?? o.ttftHitMs ?? c.reportedTtftMs ?? 0;
-  const hit = o.ttftHitMs ?? miss;
+  // A worker known for one kind only (hit or miss) is expected to differ between the two as the
+  // workers known for both do: taking its hit figure for a miss would send it the costly prompts.
+  const miss = o.ttftMissMs ?? (o.ttftHitMs !== undefined ? o.ttftHitMs * missOverHit : undefined) ?? c.reportedTtftMs ?? 0;
+  const hit = o.ttftHitMs ?? (o.ttftMissMs !== undefined ? o.ttftMissMs / missOverHit : miss);
   // A request late for its first token is the first sign of a slowdown (feedback only comes
   // when requests end): everything on that worker is taken to be that much slower.
   const slowdown = Math.max(1, o.lateness);

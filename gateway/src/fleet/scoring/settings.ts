@@ -16,12 +16,15 @@ export const routingEnv = {
   ROUTING_WEIGHT_TTFT: weight(1),
   ROUTING_WEIGHT_LOAD: weight(1),
   /** Weight of the decode time in a request's time on a slot (the queue-wait estimate). */
-  ROUTING_WEIGHT_THROUGHPUT: weight(0.5),
+  ROUTING_WEIGHT_THROUGHPUT: weight(1),
   /** Trust in the per-worker prefix memory, 0 (ignore) to 1. */
   ROUTING_WEIGHT_PREFIX: z.coerce.number().min(0).max(1).default(1),
   /** Discount of the calling project's own workers' expected TTFT, 0 to 1 (0.5: preferred unless twice as slow). */
   ROUTING_WEIGHT_OWNER: z.coerce.number().min(0).max(1).default(0.5),
-  /** Share of picks that may go to a worker not heard from for ROUTING_PROBE_AFTER_MS (exploration). */
+  /**
+   * Share of picks that may go to a worker not heard from for ROUTING_PROBE_AFTER_MS (exploration;
+   * only to a free slot, and with a prefix prompt only where it is cached, router.ts).
+   */
   ROUTING_EXPLORATION: z.coerce.number().min(0).max(1).default(0.05),
   ROUTING_PROBE_AFTER_MS: z.coerce.number().int().min(0).default(2000),
   /** Workers whose expected TTFT is within this fraction of the best share the traffic (weighted 1/TTFT). */

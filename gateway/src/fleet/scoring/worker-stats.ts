@@ -20,7 +20,7 @@ export interface Sample {
 
 export interface WorkerStats {
   observe(sample: Sample): void;
-  /** TTFT of prompts expected to hit (or to miss) the prefix cache; undefined until seen. */
+  /** TTFT of prompts expected to hit (or to miss) the prefix cache; undefined until that kind is seen. */
   ttftMs(expectedHit: boolean): number | undefined;
   /** TTFT of all requests that found a free slot. */
   averageTtftMs(): number | undefined;
@@ -44,29 +44,33 @@ export function createWorkerStats(alpha: number, restartAfterMs: number): Worker
   let last: number | undefined;
   let n = 0;
   const ewma = (prev: number | undefined, x: number): number => (prev === undefined ? x : prev + alpha * (x - prev));
-  const feed = (k: number, s: Sample): void => {
+  const feed = (k: number, s: Sample, restart: boolean): void => {
     // A queued request's TTFT (wait + prefill) is only an upper bound of the prefill: it may
-    // lower a known average, never start one. (A worker that slows down while always queued
-    // shows in its decode rate.)
-    const known = ttft[k];
-    if (s.unqueued) ttft[k] = ewma(known, s.ttftMs);
+    // lower a known average, never start one (a worker that slows down while always queued
+    // shows in its decode rate). After a silence it does start one: it replaces what is known
+    // with a pessimistic figure that the next unqueued sample corrects, where dropping it would
+    // leave the worker without any figure, scored like a new one (first in line) while slow.
+    const known = restart ? undefined : ttft[k];
+    if (s.unqueued || restart) ttft[k] = ewma(known, s.ttftMs);
     else if (known !== undefined && s.ttftMs < known) ttft[k] = ewma(known, s.ttftMs);
   };
   return {
     observe(s) {
-      if (last !== undefined && s.at - last >= restartAfterMs) {
-        ttft.fill(undefined);
+      const restart = last !== undefined && s.at - last >= restartAfterMs;
+      if (restart) {
         tps = undefined;
         tokens = undefined;
       }
       n += 1;
       last = s.at;
-      feed(s.expectedHit ? 1 : 0, s);
-      feed(2, s);
+      // The other kind (hit or miss) restarts too: its old figure says little about the worker now.
+      if (restart) ttft[s.expectedHit ? 0 : 1] = undefined;
+      feed(s.expectedHit ? 1 : 0, s, restart);
+      feed(2, s, restart);
       tokens = ewma(tokens, s.tokens);
       if (s.tokens > 1 && s.decodeMs > 0) tps = ewma(tps, ((s.tokens - 1) * 1000) / s.decodeMs);
     },
-    ttftMs: (hit) => ttft[hit ? 1 : 0] ?? ttft[hit ? 0 : 1],
+    ttftMs: (hit) => ttft[hit ? 1 : 0],
     averageTtftMs: () => ttft[2],
     tokensPerSecond: () => tps,
     tokensPerRequest: () => tokens,
