@@ -83,9 +83,12 @@ function appClientMiddleware(target: string, token: string | undefined) {
   ) {
     const { deadline, signal: callerSignal, onTrailer, ...rest } = options;
     let trailer: Metadata | undefined;
+    // The call's own metadata (callOptions makes one per call) takes the credential: no copy.
+    const metadata = options.metadata ?? Metadata();
+    if (token) metadata.set(SERVICE_TOKEN_METADATA, token);
     const next: CallOptions = {
       ...rest,
-      metadata: token ? Metadata(options.metadata).set(SERVICE_TOKEN_METADATA, token) : (options.metadata ?? Metadata()),
+      metadata,
       onTrailer(t: Metadata) {
         trailer = t;
         onTrailer?.(t);
