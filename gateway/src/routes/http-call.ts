@@ -15,7 +15,11 @@ export function httpCall(req: Request, res: Response): ChatCall {
   const locals = res.locals as RequestLocals;
   return {
     requestId: locals.requestId,
-    logger: locals.logger,
+    // Read through: the request's logger is made on first use (request-log.ts), and most
+    // requests never log.
+    get logger() {
+      return locals.logger;
+    },
     arrivedAt: performance.now(),
     apiKey: bearerKey(req),
     project: String(req.params['project']),
