@@ -5,11 +5,11 @@
  * level is enabled. Field names are those of the usual pino-http line: `req` {method, url, id},
  * `res` {statusCode}, `responseTime` (ms), `clientRequestId`.
  */
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { redactUrl } from './log-redaction.js';
 import type { RequestLocals } from './request-context.js';
+import { createRequestIds, type RequestIds } from './request-id.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -26,12 +26,12 @@ function lazyLogger(locals: RequestLocals, root: Logger, bindings: () => Record<
   });
 }
 
-export function requestLogging(root: Logger) {
+export function requestLogging(root: Logger, nextId: RequestIds = createRequestIds()) {
   return (req: IncomingMessage, res: ServerResponse & { locals: object }, next: () => void): void => {
     // The request id is always the gateway's own: it keys the quota reservation and the
     // completion id, so a client must never choose it (a repeated id would be taken as a retry
     // and admitted free). A client's X-Request-ID is kept in the log line for correlation.
-    const id = `req_${randomBytes(12).toString('hex')}`;
+    const id = nextId();
     res.setHeader('x-request-id', id);
     const given = req.headers['x-request-id'];
     const clientRequestId = typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : undefined;

@@ -20,7 +20,7 @@ import { openFailure, rateLimited } from '../failure-policy.js';
 import type { AuthPort, QuotaPort } from '../upstreams.js';
 import type { Fleet, RouteRequest } from '../fleet/fleet.js';
 import { openGeneration, type Generation } from './generation.js';
-import { createRequestSignal, type RequestSignal } from './request-signal.js';
+import { createRequestSignal, type Departure, type RequestSignal } from './request-signal.js';
 
 export interface ChatDeps {
   config: GatewayConfig;
@@ -203,7 +203,7 @@ export function reservedTokens(promptEstimate: number, maxTokens: number | undef
 }
 
 /** The request's signal: the tier's timeout from arrival, capped by the caller's own deadline. */
-export function requestSignal(deps: ChatDeps, call: ChatCall, who: Authorized, clientGone: AbortSignal, callerDeadline?: Date): RequestSignal {
+export function requestSignal(deps: ChatDeps, call: ChatCall, who: Authorized, clientGone: AbortSignal | Departure, callerDeadline?: Date): RequestSignal {
   let remainingMs = who.tier.requestTimeoutSeconds * 1000 - (performance.now() - call.arrivedAt);
   if (callerDeadline) remainingMs = Math.min(remainingMs, callerDeadline.getTime() - Date.now());
   return createRequestSignal({ remainingMs, clientGone, shutdown: deps.shutdown });

@@ -44,6 +44,13 @@ export interface GenerationOptions {
 
 class TtftTimeout extends Error {}
 
+/**
+ * The reason an attempt's controller is aborted with once the caller is done with it. Aborting
+ * without a reason makes a new DOMException (with its stack) every time, i.e. on every request;
+ * this one is shared and is never thrown to a caller (the stream is over or abandoned by then).
+ */
+const RELEASED = new DOMException('The generation was released.', 'AbortError');
+
 export async function openGeneration(options: GenerationOptions): Promise<Generation> {
   const tried = new Set<Worker>();
   let lastError: unknown;
@@ -83,7 +90,7 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
         router.observe(worker, { dispatch, ttftMs: feedback.ttftMs, tokens: feedback.tokens, decodeMs: performance.now() - feedback.firstAt });
       }
       options.signal.removeEventListener('abort', onAbort);
-      attemptAbort.abort();
+      attemptAbort.abort(RELEASED);
     };
     try {
       const { start, first, rest } = await worker.breaker.run(() => firstToken(worker, options, attemptAbort));

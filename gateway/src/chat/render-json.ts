@@ -4,6 +4,7 @@ import type { Response } from 'express';
 import { FinishReason } from '../../../gen/xerotier/inference/v1/inference_service.js';
 import { AppError } from '../../../lib/errors/app-error.js';
 import { streamFailure } from '../failure-policy.js';
+import { sendJson } from '../openai/send-json.js';
 import type { CompletionMeta, Usage } from './core.js';
 import type { Generation } from './generation.js';
 import type { RequestSignal } from './request-signal.js';
@@ -46,7 +47,7 @@ export async function renderJson(res: Response, generation: Generation, meta: Co
       } else if (e.final) {
         if (e.final.finishReason === FinishReason.FINISH_REASON_CANCELLED) throw new AppError('cancelled', 'request cancelled');
         const usage = { promptTokens: e.final.usage?.promptTokens ?? 0, completionTokens: e.final.usage?.completionTokens ?? 0 };
-        res.status(200).json({
+        sendJson(res, 200, {
           id: meta.id,
           object: 'chat.completion',
           created: meta.created,

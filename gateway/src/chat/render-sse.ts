@@ -60,15 +60,23 @@ export async function renderSse(
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
     ...(includeUsage ? { usage: null } : {}),
   });
+  // Every choice chunk is the same JSON around its delta: serialise that frame once per stream
+  // and only the delta per event (the bytes are those of JSON.stringify(chunk(delta, reason))).
+  const frame = JSON.stringify(chunk({}, null));
+  const at = frame.indexOf('"delta":{}') + '"delta":'.length;
+  const head = frame.slice(0, at);
+  const tail = frame.slice(at + '{}'.length);
+  const deltaChunk = (delta: object): string => `${head}${JSON.stringify(delta)}${tail}`;
   let first = true;
   try {
     for await (const e of generation.events) {
       if (e.delta) {
-        await sse.send(chunk({ ...(first ? { role: 'assistant' } : {}), ...deltaBody(e.delta) }, null));
+        const body = deltaBody(e.delta);
+        await sse.sendJson(deltaChunk(first ? { role: 'assistant', ...body } : body));
         first = false;
       } else if (e.final) {
         if (e.final.finishReason === FinishReason.FINISH_REASON_CANCELLED) return;
-        if (first) await sse.send(chunk({ role: 'assistant', content: '' }, null));
+        if (first) await sse.sendJson(deltaChunk({ role: 'assistant', content: '' }));
         await sse.send(chunk({}, openAIFinishReason(e.final.finishReason)));
         if (includeUsage) {
           const usage = { promptTokens: e.final.usage?.promptTokens ?? 0, completionTokens: e.final.usage?.completionTokens ?? 0 };

@@ -8,6 +8,7 @@ import type { CompletionMeta } from '../chat/core.js';
 import type { Generation } from '../chat/generation.js';
 import type { RequestSignal } from '../chat/request-signal.js';
 import { completionUsage } from './usage.js';
+import { sendJson } from '../openai/send-json.js';
 
 /** `echo`: the prompt, prepended to the generated text; undefined = no echo. */
 export async function renderCompletionJson(
@@ -24,7 +25,7 @@ export async function renderCompletionJson(
         text += e.delta.text;
       } else if (e.final) {
         if (e.final.finishReason === FinishReason.FINISH_REASON_CANCELLED) throw new AppError('cancelled', 'request cancelled');
-        res.status(200).json({
+        sendJson(res, 200, {
           id: meta.id,
           object: 'text_completion',
           created: meta.created,

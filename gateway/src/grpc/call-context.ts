@@ -4,11 +4,11 @@
  * `x-request-id` is kept in the log for correlation only, so it can never key a quota
  * reservation), a child logger bound to it, and the error boundary (rich-errors.ts).
  */
-import { randomBytes } from 'node:crypto';
 import { isAbortError } from 'abort-controller-x';
 import type { Logger } from 'pino';
 import { ServerError, Status, type CallContext, type ServerMiddlewareCall } from 'nice-grpc';
 import { AppError } from '../../../lib/errors/app-error.js';
+import { createRequestIds, type RequestIds } from '../request-id.js';
 import { toRichServerError } from './rich-errors.js';
 
 export interface GatewayCallContext {
@@ -20,9 +20,9 @@ export interface GatewayCallContext {
   };
 }
 
-export function callContextMiddleware(root: Logger) {
+export function callContextMiddleware(root: Logger, nextId: RequestIds = createRequestIds()) {
   return async function* middleware<Req, Res>(call: ServerMiddlewareCall<Req, Res, GatewayCallContext>, context: CallContext) {
-    const requestId = `req_${randomBytes(12).toString('hex')}`;
+    const requestId = nextId();
     context.header.set('x-request-id', requestId);
     const given = context.metadata.get('x-request-id');
     const logger = root.child({ reqId: requestId, rpc: call.method.path, ...(given ? { clientRequestId: given.slice(0, 128) } : {}) });

@@ -9,6 +9,8 @@ import type { Response } from 'express';
 export interface SseWriter {
   /** Writes one `data:` event; resolves once the socket can take more. */
   send(data: unknown): Promise<void>;
+  /** `send` for an event already serialised to JSON by the caller. */
+  sendJson(json: string): Promise<void>;
   done(): void;
   /** One terminal error event (no [DONE] after it), then the stream ends. */
   error(body: unknown): void;
@@ -52,6 +54,7 @@ export function openSse(res: Response, headers: Record<string, string>): SseWrit
   return {
     // JSON.stringify escapes newlines, so model output can never forge an event boundary.
     send: (data) => write(`data: ${JSON.stringify(data)}\n\n`),
+    sendJson: (json) => write(`data: ${json}\n\n`),
     done() {
       if (!res.writableEnded) res.end('data: [DONE]\n\n');
     },

@@ -3,7 +3,7 @@
  * OpenAI parse (schema + mapping) and the OpenAI renderers (JSON, or SSE with `stream: true`).
  */
 import type { Request, Response } from 'express';
-import { clientGoneSignal, httpCall } from './http-call.js';
+import { clientGone, httpCall } from './http-call.js';
 import { admit, authenticate, completionMeta, open, requestSignal, settle, type ChatDeps, type SettledUsage } from '../chat/core.js';
 import type { UsageTracking } from '../usage/tracker.js';
 import { toChatInput } from '../chat/openai-input.js';
@@ -32,7 +32,7 @@ export function chatCompletionsHandler(deps: HttpChatDeps) {
       res.set(locals.headers);
       if (admission.denied) throw admission.denied;
 
-      const signal = requestSignal(deps, call, who, clientGoneSignal(res));
+      const signal = requestSignal(deps, call, who, clientGone(res));
       try {
         const generation = await open(deps, call, who, admission, signal);
         usage.firstToken(generation.start);

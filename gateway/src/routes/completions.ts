@@ -5,7 +5,7 @@
  * completions parse and the `text_completion` renderers (JSON, or SSE with `stream: true`).
  */
 import type { Request, Response } from 'express';
-import { clientGoneSignal, httpCall } from './http-call.js';
+import { clientGone, httpCall } from './http-call.js';
 import { admit, authenticate, completionMeta, open, requestSignal, settle, type SettledUsage } from '../chat/core.js';
 import { promptText, toCompletionInput } from '../completions/input.js';
 import { renderCompletionJson } from '../completions/render-json.js';
@@ -31,7 +31,7 @@ export function completionsHandler(deps: HttpChatDeps) {
       res.set(locals.headers);
       if (admission.denied) throw admission.denied;
 
-      const signal = requestSignal(deps, call, who, clientGoneSignal(res));
+      const signal = requestSignal(deps, call, who, clientGone(res));
       try {
         const generation = await open(deps, call, who, admission, signal);
         usage.firstToken(generation.start);

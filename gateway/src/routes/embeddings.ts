@@ -3,7 +3,7 @@
  * OpenAI parse and the OpenAI `list` rendering. The endpoint must be of kind embeddings.
  */
 import type { Request, Response } from 'express';
-import { clientGoneSignal, httpCall } from './http-call.js';
+import { clientGone, httpCall } from './http-call.js';
 import { authenticate, requestSignal } from '../chat/core.js';
 import { admitEmbedding, runEmbedding, settleEmbedding, type Embedded } from '../embeddings/core.js';
 import { embeddingsBody } from '../embeddings/render-json.js';
@@ -11,6 +11,7 @@ import { parseEmbeddingsRequest } from '../openai/embeddings-schema.js';
 import { rateLimitHeaders } from '../openai/rate-limit-headers.js';
 import type { RequestLocals } from '../request-context.js';
 import type { HttpChatDeps } from './chat-completions.js';
+import { sendJson } from '../openai/send-json.js';
 
 export function embeddingsHandler(deps: HttpChatDeps) {
   return async (req: Request, res: Response): Promise<void> => {
@@ -28,7 +29,7 @@ export function embeddingsHandler(deps: HttpChatDeps) {
       res.set(locals.headers);
       if (admission.denied) throw admission.denied;
 
-      const signal = requestSignal(deps, call, who, clientGoneSignal(res));
+      const signal = requestSignal(deps, call, who, clientGone(res));
       try {
         result = await runEmbedding(deps, call, admission, signal);
       } finally {
@@ -37,7 +38,7 @@ export function embeddingsHandler(deps: HttpChatDeps) {
       }
       usage.firstToken({ workerId: result.workerId, model: result.model });
       res.setHeader('x-xerotier-worker-id', result.workerId);
-      res.status(200).json(embeddingsBody(result, body.encoding_format ?? 'float'));
+      sendJson(res, 200, embeddingsBody(result, body.encoding_format ?? 'float'));
     } finally {
       usage.end({ promptTokens: result?.promptTokens ?? 0, completionTokens: 0 }, result !== undefined);
     }

@@ -1,20 +1,25 @@
 /**
  * What every HTTP inference route (chat completions, legacy completions, embeddings) derives from
  * the express request before the transport-neutral steps: the call (request id, logger, arrival
- * time, bearer key, project and endpoint from the path), and a signal that fires when the client
- * closes the connection before the response finished.
+ * time, bearer key, project and endpoint from the path), and the client closing the connection
+ * before the response finished.
  */
 import type { Request, Response } from 'express';
 import { AppError } from '../../../lib/errors/app-error.js';
 import { bearerKey } from '../bearer.js';
 import type { ChatCall } from '../chat/core.js';
+import type { Departure } from '../chat/request-signal.js';
 import type { RequestLocals } from '../request-context.js';
 
 export function httpCall(req: Request, res: Response): ChatCall {
   const locals = res.locals as RequestLocals;
   return {
     requestId: locals.requestId,
-    logger: locals.logger,
+    // Read through: the request's logger is made on first use (request-log.ts), and most
+    // requests never log.
+    get logger() {
+      return locals.logger;
+    },
     arrivedAt: performance.now(),
     apiKey: bearerKey(req),
     project: String(req.params['project']),
@@ -22,13 +27,23 @@ export function httpCall(req: Request, res: Response): ChatCall {
   };
 }
 
-/** Aborted (with a `cancelled` AppError) once the client is gone; at once if it already is. */
-export function clientGoneSignal(res: Response): AbortSignal {
-  const clientGone = new AbortController();
-  const gone = (): void => {
-    if (!res.writableFinished) clientGone.abort(new AppError('cancelled', 'client closed the connection'));
+/**
+ * The client leaving before the response finished (with a `cancelled` AppError); reported at once
+ * if it already left while authentication and admission ran. A `close` listener on the response,
+ * not an AbortController per request.
+ */
+export function clientGone(res: Response): Departure {
+  return {
+    watch(onGone) {
+      const gone = (): void => {
+        if (!res.writableFinished) onGone(new AppError('cancelled', 'client closed the connection'));
+      };
+      if (res.closed) {
+        gone();
+        return () => undefined;
+      }
+      res.on('close', gone);
+      return () => res.off('close', gone);
+    },
   };
-  res.on('close', gone);
-  if (res.closed) gone(); // closed while authentication and admission ran
-  return clientGone.signal;
 }
