@@ -58,10 +58,14 @@ interface Lease {
   tokensLeft: number;
   /** Admitted, not settled yet. */
   inflight: number;
+  /** Request ids admitted from it and not settled yet. */
+  running: Set<string>;
   /** Stops admitting (lifetime over, used up, or closing). */
   closed: boolean;
   released: boolean;
   timer: NodeJS.Timeout | undefined;
+  /** Releases it even if some of its requests never settle (their estimates count as used). */
+  deadline: NodeJS.Timeout | undefined;
 }
 
 interface KeyState {
@@ -84,6 +88,12 @@ interface KeyState {
 
 /** A lease asks for this much more than the key used in one lifetime. */
 const LEASE_MARGIN = 1.25;
+/**
+ * A lease is released at the latest this long after its lifetime, requests still running or not
+ * (their estimates then stay charged): well inside the 60 s window its charge lives in, so the
+ * release still lands.
+ */
+const STRAGGLER_MS = 30_000;
 
 export interface LeasingQuotaPort extends QuotaPort {
   /** Leases currently held (tests, metrics). */
@@ -114,6 +124,9 @@ export function createLeasingQuotaPort(inner: QuotaPort, calls: LeaseCalls, opti
     if (lease.released) return;
     lease.released = true;
     clearTimeout(lease.timer);
+    clearTimeout(lease.deadline);
+    for (const id of lease.running) leased.delete(id);
+    lease.running.clear();
     k.leases = k.leases.filter((l) => l !== lease);
     const unusedRequests = lease.grantedRequests - lease.admitted;
     if (lease.id === '') return; // unlimited key: nothing was charged
@@ -180,9 +193,11 @@ export function createLeasingQuotaPort(inner: QuotaPort, calls: LeaseCalls, opti
           admitted: 0,
           tokensLeft: r.grantedTokens,
           inflight: 0,
+          running: new Set(),
           closed: false,
           released: false,
           timer: undefined,
+          deadline: undefined,
         };
         k.leases.push(lease);
         // Returned early when the drain began while it was on its way.
@@ -192,6 +207,11 @@ export function createLeasingQuotaPort(inner: QuotaPort, calls: LeaseCalls, opti
         }
         lease.timer = setTimeout(() => closeLease(k, lease), lifetimeMs);
         lease.timer.unref();
+        lease.deadline = setTimeout(() => {
+          lease.closed = true;
+          release(k, lease);
+        }, lifetimeMs + STRAGGLER_MS);
+        lease.deadline.unref();
       })
       .finally(() => fetches.delete(p));
     fetches.add(p);
@@ -241,6 +261,7 @@ export function createLeasingQuotaPort(inner: QuotaPort, calls: LeaseCalls, opti
         lease.admitted += 1;
         lease.tokensLeft -= input.tokens;
         lease.inflight += 1;
+        lease.running.add(input.requestId);
         leased.set(input.requestId, { lease, key: k, estimate: input.tokens });
         if (lease.admitted >= lease.grantedRequests) closeLease(k, lease);
         const left = open(k);
@@ -276,6 +297,7 @@ export function createLeasingQuotaPort(inner: QuotaPort, calls: LeaseCalls, opti
       const { lease, key } = entry;
       lease.tokensLeft += entry.estimate - input.tokens;
       lease.inflight -= 1;
+      lease.running.delete(input.requestId);
       if (lease.closed && lease.inflight === 0) release(key, lease);
     },
 
