@@ -87,6 +87,9 @@ describe('quota leases through real gRPC on one Redis', () => {
           QUOTA_REDIS_TIMEOUT_MS: '1000',
           QUOTA_METRICS_PORT: '0',
           TIERS_FILE: tiersFile,
+          // Leases for this 2,000/min key (the default minimum is 10,000/min), so a test can
+          // drive a key through its whole window in a few seconds.
+          QUOTA_LEASE_MIN_LIMIT: '1000',
         }),
       );
     }
@@ -199,6 +202,25 @@ describe('quota leases through real gRPC on one Redis', () => {
     const charged = await limitsOf(keyId);
     assert.equal(charged.requestsUsed, 40 + requests);
     assert.equal(charged.tokensUsed, 5 * (40 + requests));
+  });
+});
+
+describe('leases for small limits', () => {
+  it('a key below QUOTA_LEASE_MIN_LIMIT (default 10,000/min) gets no lease: every request stays exact', async () => {
+    const server = await startQuota({ TIERS_FILE: cpuStandardTiers({ requestsPerMinute: 9_999, tokensPerMinute: TOKENS_LIMIT }) });
+    const c = quotaClient(server.port);
+    try {
+      const r = await c.client.lease({ keyId: `key-${randomUUID()}`, tier: TIER, requests: 10, tokens: 100 });
+      assert.equal(r.grantedRequests, 0);
+      assert.equal(r.leaseId, '');
+      assert.equal(r.requestsStatus?.remaining, 9_999, 'nothing charged');
+      const u = await c.client.lease({ keyId: `key-${randomUUID()}`, tier: 'self_hosted', requests: 10, tokens: 100 });
+      assert.equal(u.grantedRequests, 10, 'unlimited: lent as asked, nothing counted');
+      await assert.rejects(c.client.lease({ keyId: 'k', tier: TIER, requests: 0, tokens: 1 }), /requests must be an integer/);
+    } finally {
+      c.close();
+      await server.stop();
+    }
   });
 });
 

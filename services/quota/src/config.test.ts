@@ -12,7 +12,7 @@ describe('loadQuotaConfig', () => {
       QUOTA_FAILURE_POLICY: 'fail-open-local',
       QUOTA_LOCAL_FALLBACK_DIVISOR: 1,
       QUOTA_LEASE_HEADROOM: 0.25,
-      QUOTA_LEASE_MIN_LIMIT: 1000,
+      QUOTA_LEASE_MIN_LIMIT: 10_000,
       LOG_LEVEL: 'info',
     });
   });

@@ -32,7 +32,7 @@ const schema = z.object({
    */
   QUOTA_LEASE_HEADROOM: z.coerce.number().min(0).max(1).default(0.25),
   /** Smallest requests/min limit a lease is granted for; smaller limits are always reserved per request. */
-  QUOTA_LEASE_MIN_LIMIT: z.coerce.number().int().min(1).default(1000),
+  QUOTA_LEASE_MIN_LIMIT: z.coerce.number().int().min(1).default(10_000),
   /** Tier table file; unset = config/tiers.json. */
   TIERS_FILE: optionalString,
   /** Shared service credential required on every call (health excepted). */
