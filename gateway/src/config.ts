@@ -67,6 +67,16 @@ const schema = z.object({
   GATEWAY_AUTH_CACHE_MAX_ENTRIES: z.coerce.number().int().positive().default(10_000),
   /** What to do when the quota service cannot be reached: refuse (503) or admit without limits. */
   GATEWAY_QUOTA_FAILURE_POLICY: z.enum(['fail-closed', 'fail-open']).default('fail-closed'),
+  /**
+   * Quota leases for hot keys (gateway/src/quota-leases.ts): a key with at least
+   * GATEWAY_QUOTA_LEASE_HOT_REQUESTS requests within GATEWAY_QUOTA_LEASE_HOT_WINDOW_MS is admitted
+   * from blocks of its limits leased for GATEWAY_QUOTA_LEASE_LIFETIME_MS instead of one Reserve
+   * per request. `off` = always reserve per request.
+   */
+  GATEWAY_QUOTA_LEASES: z.enum(['on', 'off']).default('on'),
+  GATEWAY_QUOTA_LEASE_LIFETIME_MS: z.coerce.number().int().min(50).max(10_000).default(500),
+  GATEWAY_QUOTA_LEASE_HOT_REQUESTS: z.coerce.number().int().min(1).default(8),
+  GATEWAY_QUOTA_LEASE_HOT_WINDOW_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
   /** Time to first token before a worker attempt counts as failed (breaker timeout). */
   GATEWAY_TTFT_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   GATEWAY_UNARY_TIMEOUT_MS: z.coerce.number().int().positive().default(2_000),

@@ -16,6 +16,7 @@ describe('gateway metrics', () => {
       time_to_first_token_seconds: 'histogram',
       tokens_total: 'counter',
       breaker_state: 'gauge',
+      quota_admissions_total: 'counter',
       breaker_transitions_total: 'counter',
     });
     assert.equal(sampleValue(text, 'http_requests_total', { route: '/healthz', status: '200', service: 'gateway' }), 1);

@@ -14,6 +14,7 @@ export interface GatewayMetrics extends HttpMetrics {
   readonly tokensTotal: Counter<'direction'>;
   readonly breakerState: Gauge<'target'>;
   readonly breakerTransitionsTotal: Counter<'target' | 'state'>;
+  readonly quotaAdmissionsTotal: Counter<'source'>;
 }
 
 export function createGatewayMetrics(options: RegistryOptions = {}): GatewayMetrics {
@@ -38,6 +39,12 @@ export function createGatewayMetrics(options: RegistryOptions = {}): GatewayMetr
       name: 'breaker_state',
       help: 'Circuit breaker state per upstream target: 0 closed, 0.5 half-open, 1 open.',
       labelNames: ['target'] as const,
+      registers: [registry],
+    }),
+    quotaAdmissionsTotal: new Counter({
+      name: 'quota_admissions_total',
+      help: 'Quota admissions decided by source: "lease" (locally, from a leased block) or "reserve" (one Reserve call).',
+      labelNames: ['source'] as const,
       registers: [registry],
     }),
     breakerTransitionsTotal: new Counter({

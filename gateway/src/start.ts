@@ -13,6 +13,7 @@ import { cachedAuthenticate } from './auth-cache.js';
 import { createBreaker, type Breaker } from './breaker.js';
 import type { GatewayConfig } from './config.js';
 import { createAuthPort, createQuotaPort } from './upstreams.js';
+import { createLeasingQuotaPort } from './quota-leases.js';
 import { createUsageRecorder } from './usage/recorder.js';
 import { openUsageSpool } from './usage/spool.js';
 import { createUsageTracking } from './usage/tracker.js';
@@ -74,12 +75,23 @@ export async function startGateway(
       maxEntries: config.GATEWAY_AUTH_CACHE_MAX_ENTRIES,
     }),
   };
-  const quota = createQuotaPort({
+  const quotaPort = createQuotaPort({
     ...common,
     address: config.QUOTA_ADDRESS,
     breaker: breaker('quota'),
     policy: config.GATEWAY_QUOTA_FAILURE_POLICY,
   });
+  const quota =
+    config.GATEWAY_QUOTA_LEASES === 'on'
+      ? createLeasingQuotaPort(quotaPort, quotaPort, {
+          lifetimeMs: config.GATEWAY_QUOTA_LEASE_LIFETIME_MS,
+          hotRequests: config.GATEWAY_QUOTA_LEASE_HOT_REQUESTS,
+          hotWindowMs: config.GATEWAY_QUOTA_LEASE_HOT_WINDOW_MS,
+          clock: () => performance.now(),
+          logger,
+          onAdmission: (source) => metrics.quotaAdmissionsTotal.inc({ source }),
+        })
+      : quotaPort;
   const tls = grpcTls(config);
   // Join keys, enrollment and self-hosted worker records live in the auth service.
   const workers = createWorkersPort({ ...common, address: config.AUTH_ADDRESS, breaker: breaker('auth-workers') });

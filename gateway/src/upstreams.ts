@@ -13,6 +13,7 @@ import {
 import { AppError } from '../../lib/errors/app-error.js';
 import { callOptions, createAppClient, createGrpcChannel, type AppClient } from '../../lib/grpc/client.js';
 import type { Breaker } from './breaker.js';
+import type { LeaseCalls } from './quota-leases.js';
 import type { GrpcTlsFiles } from '../../lib/grpc/tls.js';
 import { authFailure, quotaFailure, type QuotaFailurePolicy } from './failure-policy.js';
 
@@ -80,7 +81,7 @@ export function createAuthPort(options: UpstreamOptions): AuthPort {
   };
 }
 
-export function createQuotaPort(options: UpstreamOptions & { policy: QuotaFailurePolicy }): QuotaPort {
+export function createQuotaPort(options: UpstreamOptions & { policy: QuotaFailurePolicy }): QuotaPort & LeaseCalls {
   const channel = createGrpcChannel(options.address, options.tls);
   const client = createAppClient(QuotaServiceDefinition, channel, {
     address: options.address,
@@ -132,6 +133,23 @@ export function createQuotaPort(options: UpstreamOptions & { policy: QuotaFailur
       pending.push({ requestId: input.requestId, keyId: input.keyId, tier: input.tier, tokenCount: input.tokens });
       if (pending.length >= SETTLE_BATCH_MAX) void flush();
       else flushTimer ??= setTimeout(() => void flush(), SETTLE_FLUSH_MS);
+    },
+    async lease(input) {
+      try {
+        return await options.breaker.run(() =>
+          client.lease(
+            { keyId: input.keyId, tier: input.tier, requests: input.requests, tokens: input.tokens },
+            callOptions('quota-lease', undefined, options.timeoutMs),
+          ),
+        );
+      } catch (err) {
+        // No lease: requests keep the per-request Reserve (and its failure policy).
+        options.logger.debug({ err }, 'quota lease unavailable');
+        return undefined;
+      }
+    },
+    async releaseLease(input) {
+      await options.breaker.run(() => client.releaseLease(input, callOptions('quota-release-lease', undefined, options.timeoutMs)));
     },
     async limits(input) {
       try {

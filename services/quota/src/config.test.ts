@@ -11,6 +11,8 @@ describe('loadQuotaConfig', () => {
       QUOTA_REDIS_TIMEOUT_MS: 50,
       QUOTA_FAILURE_POLICY: 'fail-open-local',
       QUOTA_LOCAL_FALLBACK_DIVISOR: 1,
+      QUOTA_LEASE_HEADROOM: 0.25,
+      QUOTA_LEASE_MIN_LIMIT: 10_000,
       LOG_LEVEL: 'info',
     });
   });

@@ -26,6 +26,13 @@ const schema = z.object({
   QUOTA_FAILURE_POLICY: z.enum(FAILURE_POLICIES).default('fail-open-local'),
   /** During an outage each replica enforces limit / divisor locally: set it to the replica count. */
   QUOTA_LOCAL_FALLBACK_DIVISOR: z.coerce.number().int().positive().default(1),
+  /**
+   * Share of a key's limit that must stay remaining after a lease is granted to a gateway
+   * (0–1; 1 = no leases): below it every request is reserved one by one.
+   */
+  QUOTA_LEASE_HEADROOM: z.coerce.number().min(0).max(1).default(0.25),
+  /** Smallest requests/min limit a lease is granted for; smaller limits are always reserved per request. */
+  QUOTA_LEASE_MIN_LIMIT: z.coerce.number().int().min(1).default(10_000),
   /** Tier table file; unset = config/tiers.json. */
   TIERS_FILE: optionalString,
   /** Shared service credential required on every call (health excepted). */

@@ -25,6 +25,8 @@ function fakePrimary(): PrimaryStore & { mode: Mode; calls: number } {
     reserve: (...a: Parameters<PrimaryStore['reserve']>) => gate(() => inner.reserve(...a)),
     settle: (...a: Parameters<PrimaryStore['settle']>) => gate(() => inner.settle(...a)),
     peek: (...a: Parameters<PrimaryStore['peek']>) => gate(() => inner.peek(...a)),
+    lease: (...a: Parameters<PrimaryStore['lease']>) => gate(() => inner.lease(...a)),
+    releaseLease: (...a: Parameters<PrimaryStore['releaseLease']>) => gate(() => inner.releaseLease(...a)),
     close: () => inner.close(),
   };
   return fake;

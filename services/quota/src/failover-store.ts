@@ -223,6 +223,18 @@ export function createFailoverStore(options: FailoverOptions): FailoverStore {
       if (pending.length > maxPending) pending = pending.slice(pending.length - maxPending);
       return l;
     },
+    async lease(scope, input, policy, now) {
+      // No leases while deciding without Redis: a replica's local share is too small to lend,
+      // and every request then goes through the (local) per-request decision.
+      const r = await call(() => primary.lease(scope, input, policy, now));
+      return r.ok ? r.value : { grantedRequests: 0, grantedTokens: 0, ...(await localPeek(scope, policy, now)) };
+    },
+    async releaseLease(scope, input, policy, now) {
+      // A release that cannot reach Redis is dropped: the lease stays charged as granted until its
+      // window passes (never more admitted than charged; only tokens used beyond a lease go uncharged).
+      const r = await call(() => primary.releaseLease(scope, input, policy, now));
+      return r.ok ? r.value : { applied: false, tokens: (await localPeek(scope, policy, now)).tokens };
+    },
     async peek(scope, policy, now) {
       const r = await call(() => primary.peek(scope, policy, now));
       return r.ok ? r.value : localPeek(scope, policy, now);

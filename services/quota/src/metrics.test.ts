@@ -10,6 +10,7 @@ describe('quota metrics', () => {
     assert.deepEqual([...metricTypes(text).keys()].sort(), [
       'grpc_server_handled_total',
       'quota_decisions_total',
+      'quota_leases_total',
       'quota_store_errors_total',
     ]);
     assert.equal(sampleValue(text, 'quota_store_errors_total', { service: 'quota' }), 0);

@@ -11,6 +11,7 @@ export interface QuotaMetrics extends GrpcServerMetrics {
   readonly registry: Registry;
   readonly quotaDecisionsTotal: Counter<'decision' | 'tier'>;
   readonly quotaStoreErrorsTotal: Counter;
+  readonly quotaLeasesTotal: Counter<'outcome' | 'tier'>;
 }
 
 export function createQuotaMetrics(options: RegistryOptions = {}): QuotaMetrics {
@@ -22,6 +23,12 @@ export function createQuotaMetrics(options: RegistryOptions = {}): QuotaMetrics 
       name: 'quota_decisions_total',
       help: 'Quota decisions by decision (allow, deny) and tier.',
       labelNames: ['decision', 'tier'] as const,
+      registers: [registry],
+    }),
+    quotaLeasesTotal: new Counter({
+      name: 'quota_leases_total',
+      help: 'Lease requests by outcome (granted, refused: the key is too close to its limit) and tier.',
+      labelNames: ['outcome', 'tier'] as const,
       registers: [registry],
     }),
     quotaStoreErrorsTotal: new Counter({

@@ -62,7 +62,15 @@ export async function startQuotaService(
     store = createMemoryStore();
   }
 
-  const service = createQuotaService({ store, tiers, clock, metrics, ...(failover ? { stats: failover.stats } : {}) });
+  const service = createQuotaService({
+    store,
+    tiers,
+    clock,
+    metrics,
+    leaseHeadroom: config.QUOTA_LEASE_HEADROOM,
+    leaseMinLimit: config.QUOTA_LEASE_MIN_LIMIT,
+    ...(failover ? { stats: failover.stats } : {}),
+  });
   const names = [QuotaServiceDefinition.fullName];
   const grpc = createGrpcServer({
     tls: grpcTls(config),

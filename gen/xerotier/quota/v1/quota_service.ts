@@ -152,6 +152,58 @@ export interface GetLimitsResponse {
   tokens?: LimitStatus | undefined;
 }
 
+/** LeaseRequest asks for a block of a key's limits. */
+export interface LeaseRequest {
+  /** API key id being charged. */
+  keyId: string;
+  /** Tier slug of the endpoint (from auth, never from the client). */
+  tier: string;
+  /** Requests wanted (at least 1). */
+  requests: number;
+  /** Tokens wanted (estimates of the requests the lease should cover). */
+  tokens: number;
+}
+
+/** LeaseResponse is what was granted, possibly nothing. */
+export interface LeaseResponse {
+  /** Identifies the lease for ReleaseLease; empty when nothing was granted. */
+  leaseId: string;
+  /** Requests granted (0 ≤ granted ≤ asked; 0 = reserve per request). */
+  grantedRequests: number;
+  /** Tokens granted, shrunk in the same proportion as the requests. */
+  grantedTokens: number;
+  /** When the lease's charge leaves the window; a release after it changes nothing. */
+  expireTime?:
+    | Date
+    | undefined;
+  /** Requests-per-minute status after the grant. */
+  requestsStatus?:
+    | LimitStatus
+    | undefined;
+  /** Tokens-per-minute status after the grant. */
+  tokensStatus?: LimitStatus | undefined;
+}
+
+/** ReleaseLeaseRequest returns a lease's unused part. */
+export interface ReleaseLeaseRequest {
+  /** The lease, as granted. */
+  leaseId: string;
+  /** API key id of the lease. */
+  keyId: string;
+  /** Tier slug of the lease. */
+  tier: string;
+  /** Requests of the lease not admitted (0 ≤ unused ≤ granted). */
+  unusedRequests: number;
+  /** Tokens not used: granted − real usage; negative when the requests used more than leased (charged). */
+  unusedTokens: number;
+}
+
+/** ReleaseLeaseResponse acknowledges a release. */
+export interface ReleaseLeaseResponse {
+  /** False when the lease was already released, unknown, or has left the window (nothing changed). */
+  applied: boolean;
+}
+
 function createBaseLimitStatus(): LimitStatus {
   return { limit: 0, remaining: 0, resetTime: undefined, unlimited: false };
 }
@@ -1099,6 +1151,527 @@ export const GetLimitsResponse: MessageFns<GetLimitsResponse> = {
   },
 };
 
+function createBaseLeaseRequest(): LeaseRequest {
+  return { keyId: "", tier: "", requests: 0, tokens: 0 };
+}
+
+export const LeaseRequest: MessageFns<LeaseRequest> = {
+  encode(message: LeaseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    if (message.tier !== "") {
+      writer.uint32(18).string(message.tier);
+    }
+    if (message.requests !== 0) {
+      writer.uint32(24).int64(message.requests);
+    }
+    if (message.tokens !== 0) {
+      writer.uint32(32).int64(message.tokens);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tier = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.requests = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.tokens = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaseRequest {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      tier: isSet(object.tier) ? globalThis.String(object.tier) : "",
+      requests: isSet(object.requests) ? globalThis.Number(object.requests) : 0,
+      tokens: isSet(object.tokens) ? globalThis.Number(object.tokens) : 0,
+    };
+  },
+
+  toJSON(message: LeaseRequest): unknown {
+    const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.tier !== "") {
+      obj.tier = message.tier;
+    }
+    if (message.requests !== 0) {
+      obj.requests = Math.round(message.requests);
+    }
+    if (message.tokens !== 0) {
+      obj.tokens = Math.round(message.tokens);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaseRequest>): LeaseRequest {
+    return LeaseRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseRequest>): LeaseRequest {
+    const message = createBaseLeaseRequest();
+    message.keyId = object.keyId ?? "";
+    message.tier = object.tier ?? "";
+    message.requests = object.requests ?? 0;
+    message.tokens = object.tokens ?? 0;
+    return message;
+  },
+};
+
+function createBaseLeaseResponse(): LeaseResponse {
+  return {
+    leaseId: "",
+    grantedRequests: 0,
+    grantedTokens: 0,
+    expireTime: undefined,
+    requestsStatus: undefined,
+    tokensStatus: undefined,
+  };
+}
+
+export const LeaseResponse: MessageFns<LeaseResponse> = {
+  encode(message: LeaseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.leaseId !== "") {
+      writer.uint32(10).string(message.leaseId);
+    }
+    if (message.grantedRequests !== 0) {
+      writer.uint32(16).int64(message.grantedRequests);
+    }
+    if (message.grantedTokens !== 0) {
+      writer.uint32(24).int64(message.grantedTokens);
+    }
+    if (message.expireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(34).fork()).join();
+    }
+    if (message.requestsStatus !== undefined) {
+      LimitStatus.encode(message.requestsStatus, writer.uint32(42).fork()).join();
+    }
+    if (message.tokensStatus !== undefined) {
+      LimitStatus.encode(message.tokensStatus, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.leaseId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.grantedRequests = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.grantedTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.requestsStatus = LimitStatus.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.tokensStatus = LimitStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaseResponse {
+    return {
+      leaseId: isSet(object.leaseId)
+        ? globalThis.String(object.leaseId)
+        : isSet(object.lease_id)
+        ? globalThis.String(object.lease_id)
+        : "",
+      grantedRequests: isSet(object.grantedRequests)
+        ? globalThis.Number(object.grantedRequests)
+        : isSet(object.granted_requests)
+        ? globalThis.Number(object.granted_requests)
+        : 0,
+      grantedTokens: isSet(object.grantedTokens)
+        ? globalThis.Number(object.grantedTokens)
+        : isSet(object.granted_tokens)
+        ? globalThis.Number(object.granted_tokens)
+        : 0,
+      expireTime: isSet(object.expireTime)
+        ? fromJsonTimestamp(object.expireTime)
+        : isSet(object.expire_time)
+        ? fromJsonTimestamp(object.expire_time)
+        : undefined,
+      requestsStatus: isSet(object.requestsStatus)
+        ? LimitStatus.fromJSON(object.requestsStatus)
+        : isSet(object.requests_status)
+        ? LimitStatus.fromJSON(object.requests_status)
+        : undefined,
+      tokensStatus: isSet(object.tokensStatus)
+        ? LimitStatus.fromJSON(object.tokensStatus)
+        : isSet(object.tokens_status)
+        ? LimitStatus.fromJSON(object.tokens_status)
+        : undefined,
+    };
+  },
+
+  toJSON(message: LeaseResponse): unknown {
+    const obj: any = {};
+    if (message.leaseId !== "") {
+      obj.leaseId = message.leaseId;
+    }
+    if (message.grantedRequests !== 0) {
+      obj.grantedRequests = Math.round(message.grantedRequests);
+    }
+    if (message.grantedTokens !== 0) {
+      obj.grantedTokens = Math.round(message.grantedTokens);
+    }
+    if (message.expireTime !== undefined) {
+      obj.expireTime = message.expireTime.toISOString();
+    }
+    if (message.requestsStatus !== undefined) {
+      obj.requestsStatus = LimitStatus.toJSON(message.requestsStatus);
+    }
+    if (message.tokensStatus !== undefined) {
+      obj.tokensStatus = LimitStatus.toJSON(message.tokensStatus);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaseResponse>): LeaseResponse {
+    return LeaseResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseResponse>): LeaseResponse {
+    const message = createBaseLeaseResponse();
+    message.leaseId = object.leaseId ?? "";
+    message.grantedRequests = object.grantedRequests ?? 0;
+    message.grantedTokens = object.grantedTokens ?? 0;
+    message.expireTime = object.expireTime ?? undefined;
+    message.requestsStatus = (object.requestsStatus !== undefined && object.requestsStatus !== null)
+      ? LimitStatus.fromPartial(object.requestsStatus)
+      : undefined;
+    message.tokensStatus = (object.tokensStatus !== undefined && object.tokensStatus !== null)
+      ? LimitStatus.fromPartial(object.tokensStatus)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseReleaseLeaseRequest(): ReleaseLeaseRequest {
+  return { leaseId: "", keyId: "", tier: "", unusedRequests: 0, unusedTokens: 0 };
+}
+
+export const ReleaseLeaseRequest: MessageFns<ReleaseLeaseRequest> = {
+  encode(message: ReleaseLeaseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.leaseId !== "") {
+      writer.uint32(10).string(message.leaseId);
+    }
+    if (message.keyId !== "") {
+      writer.uint32(18).string(message.keyId);
+    }
+    if (message.tier !== "") {
+      writer.uint32(26).string(message.tier);
+    }
+    if (message.unusedRequests !== 0) {
+      writer.uint32(32).int64(message.unusedRequests);
+    }
+    if (message.unusedTokens !== 0) {
+      writer.uint32(40).int64(message.unusedTokens);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseLeaseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseLeaseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.leaseId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.tier = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.unusedRequests = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.unusedTokens = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseLeaseRequest {
+    return {
+      leaseId: isSet(object.leaseId)
+        ? globalThis.String(object.leaseId)
+        : isSet(object.lease_id)
+        ? globalThis.String(object.lease_id)
+        : "",
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      tier: isSet(object.tier) ? globalThis.String(object.tier) : "",
+      unusedRequests: isSet(object.unusedRequests)
+        ? globalThis.Number(object.unusedRequests)
+        : isSet(object.unused_requests)
+        ? globalThis.Number(object.unused_requests)
+        : 0,
+      unusedTokens: isSet(object.unusedTokens)
+        ? globalThis.Number(object.unusedTokens)
+        : isSet(object.unused_tokens)
+        ? globalThis.Number(object.unused_tokens)
+        : 0,
+    };
+  },
+
+  toJSON(message: ReleaseLeaseRequest): unknown {
+    const obj: any = {};
+    if (message.leaseId !== "") {
+      obj.leaseId = message.leaseId;
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.tier !== "") {
+      obj.tier = message.tier;
+    }
+    if (message.unusedRequests !== 0) {
+      obj.unusedRequests = Math.round(message.unusedRequests);
+    }
+    if (message.unusedTokens !== 0) {
+      obj.unusedTokens = Math.round(message.unusedTokens);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseLeaseRequest>): ReleaseLeaseRequest {
+    return ReleaseLeaseRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseLeaseRequest>): ReleaseLeaseRequest {
+    const message = createBaseReleaseLeaseRequest();
+    message.leaseId = object.leaseId ?? "";
+    message.keyId = object.keyId ?? "";
+    message.tier = object.tier ?? "";
+    message.unusedRequests = object.unusedRequests ?? 0;
+    message.unusedTokens = object.unusedTokens ?? 0;
+    return message;
+  },
+};
+
+function createBaseReleaseLeaseResponse(): ReleaseLeaseResponse {
+  return { applied: false };
+}
+
+export const ReleaseLeaseResponse: MessageFns<ReleaseLeaseResponse> = {
+  encode(message: ReleaseLeaseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applied !== false) {
+      writer.uint32(8).bool(message.applied);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseLeaseResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseLeaseResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.applied = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseLeaseResponse {
+    return { applied: isSet(object.applied) ? globalThis.Boolean(object.applied) : false };
+  },
+
+  toJSON(message: ReleaseLeaseResponse): unknown {
+    const obj: any = {};
+    if (message.applied !== false) {
+      obj.applied = message.applied;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseLeaseResponse>): ReleaseLeaseResponse {
+    return ReleaseLeaseResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseLeaseResponse>): ReleaseLeaseResponse {
+    const message = createBaseReleaseLeaseResponse();
+    message.applied = object.applied ?? false;
+    return message;
+  },
+};
+
 /** QuotaService enforces per-key request and token limits by tier. Over-limit is data, not an error. */
 export type QuotaServiceDefinition = typeof QuotaServiceDefinition;
 export const QuotaServiceDefinition = {
@@ -1141,6 +1714,31 @@ export const QuotaServiceDefinition = {
       responseStream: false,
       options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
+    /**
+     * Takes a lease for a hot key: a block of requests and tokens charged at once against the key's
+     * window, which the gateway then admits from locally. Granted only while the key keeps the
+     * service's headroom after the grant; a grant of 0 means "reserve per request".
+     */
+    lease: {
+      name: "Lease",
+      requestType: LeaseRequest as typeof LeaseRequest,
+      requestStream: false,
+      responseType: LeaseResponse as typeof LeaseResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Returns what a lease did not use (and charges tokens used beyond it). Applied once per lease,
+     * and only while the lease's charge is still in the window.
+     */
+    releaseLease: {
+      name: "ReleaseLease",
+      requestType: ReleaseLeaseRequest as typeof ReleaseLeaseRequest,
+      requestStream: false,
+      responseType: ReleaseLeaseResponse as typeof ReleaseLeaseResponse,
+      responseStream: false,
+      options: {},
+    },
   },
 } as const;
 
@@ -1156,6 +1754,20 @@ export interface QuotaServiceImplementation<CallContextExt = {}> {
   ): Promise<DeepPartial<SettleBatchResponse>>;
   /** Reports the key's current limits without charging anything. */
   getLimits(request: GetLimitsRequest, context: CallContext & CallContextExt): Promise<DeepPartial<GetLimitsResponse>>;
+  /**
+   * Takes a lease for a hot key: a block of requests and tokens charged at once against the key's
+   * window, which the gateway then admits from locally. Granted only while the key keeps the
+   * service's headroom after the grant; a grant of 0 means "reserve per request".
+   */
+  lease(request: LeaseRequest, context: CallContext & CallContextExt): Promise<DeepPartial<LeaseResponse>>;
+  /**
+   * Returns what a lease did not use (and charges tokens used beyond it). Applied once per lease,
+   * and only while the lease's charge is still in the window.
+   */
+  releaseLease(
+    request: ReleaseLeaseRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<ReleaseLeaseResponse>>;
 }
 
 export interface QuotaServiceClient<CallOptionsExt = {}> {
@@ -1170,6 +1782,20 @@ export interface QuotaServiceClient<CallOptionsExt = {}> {
   ): Promise<SettleBatchResponse>;
   /** Reports the key's current limits without charging anything. */
   getLimits(request: DeepPartial<GetLimitsRequest>, options?: CallOptions & CallOptionsExt): Promise<GetLimitsResponse>;
+  /**
+   * Takes a lease for a hot key: a block of requests and tokens charged at once against the key's
+   * window, which the gateway then admits from locally. Granted only while the key keeps the
+   * service's headroom after the grant; a grant of 0 means "reserve per request".
+   */
+  lease(request: DeepPartial<LeaseRequest>, options?: CallOptions & CallOptionsExt): Promise<LeaseResponse>;
+  /**
+   * Returns what a lease did not use (and charges tokens used beyond it). Applied once per lease,
+   * and only while the lease's charge is still in the window.
+   */
+  releaseLease(
+    request: DeepPartial<ReleaseLeaseRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<ReleaseLeaseResponse>;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

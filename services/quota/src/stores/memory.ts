@@ -5,7 +5,11 @@
  */
 import {
   dimension,
+  leaseGrant,
   type DeniedBy,
+  type LeaseInput,
+  type LeaseOutcome,
+  type ReleaseInput,
   type LimitPolicy,
   type QuotaStore,
   type ReserveInput,
@@ -19,6 +23,10 @@ interface Entry {
   id: string;
   ts: number;
   tokens: number;
+  /** Reservations this entry counts as: 1, or a lease's block. */
+  requests: number;
+  /** A lease entry: settled only by releaseLease (and `settled` then means released). */
+  lease: boolean;
   settled: boolean;
 }
 
@@ -28,6 +36,8 @@ interface ScopeWindow {
   byId: Map<string, Entry>;
   /** Σ entries[i].tokens. */
   sum: number;
+  /** Σ entries[i].requests (= entries.length while no lease is in the window). */
+  count: number;
   windowMs: number;
 }
 
@@ -61,6 +71,7 @@ export function createMemoryStore(): MemoryStore {
     while (expired < w.entries.length && w.entries[expired]!.ts <= cutoff) {
       const e = w.entries[expired]!;
       w.sum -= e.tokens;
+      w.count -= e.requests;
       w.byId.delete(e.id);
       expired++;
     }
@@ -89,7 +100,7 @@ export function createMemoryStore(): MemoryStore {
       tokensReset = ts + policy.windowMs;
     }
     return {
-      requests: dimension(policy.requests, w.entries.length, newest.ts + policy.windowMs),
+      requests: dimension(policy.requests, w.count, newest.ts + policy.windowMs),
       tokens: dimension(policy.tokens, w.sum, tokensReset),
     };
   };
@@ -107,7 +118,7 @@ export function createMemoryStore(): MemoryStore {
     if (policy.requests !== null && policy.requests < 1) {
       return { ...base, allowed: false, deniedBy: 'requests', retryable: false, ...snapshot(w, policy, now) };
     }
-    const count = w?.entries.length ?? 0;
+    const count = w?.count ?? 0;
     const sum = w?.sum ?? 0;
     const requestsDeny = policy.requests !== null && count + 1 > policy.requests;
     const tokensDeny = policy.tokens !== null && sum + input.tokens > policy.tokens;
@@ -116,8 +127,7 @@ export function createMemoryStore(): MemoryStore {
       let requestsRetry = 0;
       let tokensRetry = 0;
       if (requestsDeny) {
-        // The (count - limit + 1)-th oldest must leave before one more fits.
-        requestsRetry = w.entries[count - policy.requests!]!.ts + policy.windowMs - now;
+        requestsRetry = requestsRetryMs(w, policy, now);
       }
       if (tokensDeny) {
         let s = sum;
@@ -139,14 +149,48 @@ export function createMemoryStore(): MemoryStore {
       };
     }
     if (!w) {
-      w = { entries: [], byId: new Map(), sum: 0, windowMs: policy.windowMs };
+      w = { entries: [], byId: new Map(), sum: 0, count: 0, windowMs: policy.windowMs };
       scopes.set(scope, w);
     }
-    const entry: Entry = { id: input.requestId, ts: now, tokens: input.tokens, settled: false };
+    record(w, { id: input.requestId, ts: now, tokens: input.tokens, requests: 1, lease: false, settled: false });
+    return { ...base, ...snapshot(w, policy, now) };
+  };
+
+  const record = (w: ScopeWindow, entry: Entry): void => {
     insertSorted(w.entries, entry);
     w.byId.set(entry.id, entry);
     w.sum += entry.tokens;
-    return { ...base, ...snapshot(w, policy, now) };
+    w.count += entry.requests;
+  };
+
+  const leaseSync = (scope: string, input: LeaseInput, policy: LimitPolicy, now: number): LeaseOutcome => {
+    let w = load(scope, policy, now);
+    if (unlimited(policy) || w?.byId.has(input.leaseId)) {
+      return { grantedRequests: 0, grantedTokens: 0, ...snapshot(w, policy, now) };
+    }
+    const grant = leaseGrant(input, policy, w?.count ?? 0, w?.sum ?? 0);
+    if (grant.requests === 0) return { grantedRequests: 0, grantedTokens: 0, ...snapshot(w, policy, now) };
+    if (!w) {
+      w = { entries: [], byId: new Map(), sum: 0, count: 0, windowMs: policy.windowMs };
+      scopes.set(scope, w);
+    }
+    record(w, { id: input.leaseId, ts: now, tokens: grant.tokens, requests: grant.requests, lease: true, settled: false });
+    return { grantedRequests: grant.requests, grantedTokens: grant.tokens, ...snapshot(w, policy, now) };
+  };
+
+  const releaseSync = (scope: string, input: ReleaseInput, policy: LimitPolicy, now: number): SettleOutcome => {
+    if (unlimited(policy)) return { applied: false, tokens: snapshot(undefined, policy, now).tokens };
+    const w = load(scope, policy, now);
+    const entry = w?.byId.get(input.leaseId);
+    if (!w || !entry || !entry.lease || entry.settled) return { applied: false, tokens: snapshot(w, policy, now).tokens };
+    const unusedRequests = Math.min(Math.max(0, input.unusedRequests), entry.requests);
+    const tokens = Math.max(0, entry.tokens - input.unusedTokens);
+    w.count -= unusedRequests;
+    entry.requests -= unusedRequests;
+    w.sum += tokens - entry.tokens;
+    entry.tokens = tokens;
+    entry.settled = true;
+    return { applied: true, tokens: snapshot(w, policy, now).tokens };
   };
 
   const settleSync = (scope: string, input: SettleInput, policy: LimitPolicy, now: number): SettleOutcome => {
@@ -154,7 +198,7 @@ export function createMemoryStore(): MemoryStore {
     const w = load(scope, policy, now);
     const entry = w?.byId.get(input.requestId);
     let applied = false;
-    if (w && entry && !entry.settled) {
+    if (w && entry && !entry.lease && !entry.settled) {
       w.sum += input.tokens - entry.tokens;
       entry.tokens = input.tokens;
       entry.settled = true;
@@ -167,6 +211,8 @@ export function createMemoryStore(): MemoryStore {
     kind: 'memory',
     reserve: async (scope, input, policy, now) => reserveSync(scope, input, policy, now),
     settle: async (scope, input, policy, now) => settleSync(scope, input, policy, now),
+    lease: async (scope, input, policy, now) => leaseSync(scope, input, policy, now),
+    releaseLease: async (scope, input, policy, now) => releaseSync(scope, input, policy, now),
     peek: async (scope, policy, now) =>
       unlimited(policy) ? snapshot(undefined, policy, now) : snapshot(load(scope, policy, now), policy, now),
     size: () => scopes.size,
@@ -174,6 +220,19 @@ export function createMemoryStore(): MemoryStore {
       scopes.clear();
     },
   };
+}
+
+/** ms until one more reservation fits the requests limit: enough of the oldest entries have left. */
+function requestsRetryMs(w: ScopeWindow, policy: LimitPolicy, now: number): number {
+  const limit = policy.requests!;
+  // Without leases every entry is one reservation: the (count - limit + 1)-th oldest must leave.
+  if (w.count === w.entries.length) return w.entries[w.count - limit]!.ts + policy.windowMs - now;
+  let left = w.count;
+  for (const e of w.entries) {
+    left -= e.requests;
+    if (left + 1 <= limit) return e.ts + policy.windowMs - now;
+  }
+  return 0;
 }
 
 /** Appends, or inserts after every entry with ts ≤ entry.ts (a clock that stepped back). */

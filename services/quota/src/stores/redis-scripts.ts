@@ -5,8 +5,11 @@
  *
  * Keys of one scope (API key + tier), both hash-tagged to one slot, both with a TTL:
  *   KEYS[1]  ZSET  member = request id, score = reservation time (ms)    the window log
- *   KEYS[2]  HASH  request id → "<tokens>,<settled 0|1>";  field "" → Σ tokens in the window
- * (request ids are never empty, so the "" field cannot collide).
+ *   KEYS[2]  HASH  request id → "<tokens>,<settled 0|1>";  field "" → Σ tokens in the window;
+ *                  lease id → "<tokens>,<released 0|1>,<requests>";  field "#" → Σ (requests − 1)
+ *                  over the lease entries in the window (absent = 0: no lease, one entry = one request)
+ * (request ids are never empty and never "#", so these fields cannot collide).
+ * Requests used = ZCARD + the "#" field.
  * ARGV: now, windowMs, requests limit (-1 = unlimited), tokens limit (-1 = unlimited), request id, tokens.
  * Every reply ends with the window snapshot: requests used, requests resetAt, tokens used, tokens resetAt.
  */
@@ -18,10 +21,18 @@ local window = tonumber(ARGV[2])
 local reqLimit = tonumber(ARGV[3])
 local tokLimit = tonumber(ARGV[4])
 local SUM = ''
+local EXTRA = '#'
 local CHUNK = 500
 
 local function tokensOf(v)
   return tonumber(string.match(v, '^(%-?%d+)'))
+end
+
+-- Reservations an entry counts as: a lease's block, else 1.
+local function requestsOf(v)
+  local n = string.match(v, '^%-?%d+,%d,(%d+)$')
+  if n then return tonumber(n) end
+  return 1
 end
 
 local function hmget(ids)
@@ -40,9 +51,13 @@ local function prune()
   local expired = redis.call('ZRANGEBYSCORE', log, '-inf', cutoff)
   if #expired == 0 then return redis.call('ZCARD', log) end
   local freed = 0
+  local freedExtra = 0
   local vals = hmget(expired)
   for i = 1, #vals do
-    if vals[i] then freed = freed + tokensOf(vals[i]) end
+    if vals[i] then
+      freed = freed + tokensOf(vals[i])
+      freedExtra = freedExtra + requestsOf(vals[i]) - 1
+    end
   end
   redis.call('ZREMRANGEBYSCORE', log, '-inf', cutoff)
   local count = redis.call('ZCARD', log)
@@ -55,10 +70,17 @@ local function prune()
   end
   -- Never pass -0: Lua formats it as "-0", which HINCRBY rejects as not an integer.
   if freed ~= 0 then redis.call('HINCRBY', h, SUM, -freed) end
+  if freedExtra ~= 0 then redis.call('HINCRBY', h, EXTRA, -freedExtra) end
   return count
 end
 
--- {requests used, requests resetAt, tokens used, tokens resetAt}, given the pruned count and sum.
+-- Requests charged beyond one per entry (leases), after prune.
+local function extraOf()
+  return tonumber(redis.call('HGET', h, EXTRA) or '0')
+end
+
+-- {requests used, requests resetAt, tokens used, tokens resetAt}, given the pruned count and sum
+-- (requests used = entries + the leases' extra requests).
 local function snapshot(count, total)
   if count == 0 then return {0, now, 0, now} end
   local newest = redis.call('ZREVRANGE', log, 0, 0, 'WITHSCORES')
@@ -88,7 +110,7 @@ local function snapshot(count, total)
       end
     end
   end
-  return {count, reqReset, total, tokReset}
+  return {count + extraOf(), reqReset, total, tokReset}
 end
 
 local function reply(head, count, total)
@@ -109,14 +131,29 @@ local total = tonumber(got[1] or '0')
 if got[2] then return reply({1, 1, 0, 0, 1}, count, total) end
 if tokLimit >= 0 and est > tokLimit then return reply({0, 0, 2, 0, 0}, count, total) end
 if reqLimit == 0 then return reply({0, 0, 1, 0, 0}, count, total) end
-local reqDeny = reqLimit >= 0 and count + 1 > reqLimit
+local extra = extraOf()
+local reqDeny = reqLimit >= 0 and count + extra + 1 > reqLimit
 local tokDeny = tokLimit >= 0 and total + est > tokLimit
 if reqDeny or tokDeny then
   local reqRetry, tokRetry = 0, 0
-  if reqDeny then
+  if reqDeny and extra == 0 then
+    -- Every entry is one reservation: the (count - limit + 1)-th oldest must leave.
     local k = count - reqLimit
     local e = redis.call('ZRANGE', log, k, k, 'WITHSCORES')
     reqRetry = tonumber(e[2]) + window - now
+  elseif reqDeny then
+    local all = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
+    local ids = {}
+    for j = 1, #all, 2 do ids[#ids + 1] = all[j] end
+    local vals = hmget(ids)
+    local left = count + extra
+    for j = 1, #ids do
+      left = left - requestsOf(vals[j])
+      if left + 1 <= reqLimit then
+        reqRetry = tonumber(all[2 * j]) + window - now
+        break
+      end
+    end
   end
   if tokDeny then
     local all = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
@@ -156,6 +193,7 @@ local got = redis.call('HMGET', h, SUM, id)
 local total = tonumber(got[1] or '0')
 local applied = 0
 if got[2] then
+  -- A lease entry ("t,r,n") does not match: only releaseLease settles it.
   local charged, settled = string.match(got[2], '^(%-?%d+),(%d)$')
   if settled == '0' then
     redis.call('HSET', h, id, ARGV[6] .. ',1')
@@ -173,4 +211,66 @@ export const PEEK_LUA = `${prelude}
 if reqLimit < 0 and tokLimit < 0 then return {0, now, 0, now} end
 local count = prune()
 return snapshot(count, tonumber(redis.call('HGET', h, SUM) or '0'))
+`;
+
+/**
+ * ARGV[5] lease id, ARGV[6] requests wanted, ARGV[7] tokens wanted, ARGV[8] headroom share.
+ * Reply: granted requests, granted tokens, …snapshot. The grant is leaseGrant (store.ts) line for line.
+ */
+export const LEASE_LUA = `${prelude}
+local id = ARGV[5]
+local askReq = tonumber(ARGV[6])
+local askTok = tonumber(ARGV[7])
+local headroom = tonumber(ARGV[8])
+if reqLimit < 0 and tokLimit < 0 then return {0, 0, 0, now, 0, now} end
+local count = prune()
+local got = redis.call('HMGET', h, SUM, id)
+local total = tonumber(got[1] or '0')
+if got[2] then return reply({0, 0}, count, total) end
+local used = count + extraOf()
+local factor = 1
+local function fit(limit, usedNow, asked)
+  if limit < 0 or asked <= 0 then return end
+  local available = limit - usedNow - math.ceil(headroom * limit)
+  if available < 0 then available = 0 end
+  factor = math.min(factor, available / asked)
+end
+fit(reqLimit, used, askReq)
+fit(tokLimit, total, askTok)
+local grantReq = math.floor(askReq * factor)
+if grantReq < 1 then return reply({0, 0}, count, total) end
+local grantTok = math.floor(askTok * factor)
+redis.call('ZADD', log, now, id)
+redis.call('HSET', h, id, grantTok .. ',0,' .. grantReq)
+if grantTok ~= 0 then redis.call('HINCRBY', h, SUM, grantTok) end
+if grantReq ~= 1 then redis.call('HINCRBY', h, EXTRA, grantReq - 1) end
+local result = reply({grantReq, grantTok}, count + 1, total + grantTok)
+local ttl = math.max(window, result[5] - now)
+redis.call('PEXPIRE', log, ttl)
+redis.call('PEXPIRE', h, ttl)
+return result
+`;
+
+/** ARGV[5] lease id, ARGV[6] unused requests, ARGV[7] unused tokens (signed). Reply: applied (0/1), …snapshot. */
+export const RELEASE_LEASE_LUA = `${prelude}
+local id = ARGV[5]
+if reqLimit < 0 and tokLimit < 0 then return {0, 0, now, 0, now} end
+local count = prune()
+local got = redis.call('HMGET', h, SUM, id)
+local total = tonumber(got[1] or '0')
+local applied = 0
+if got[2] then
+  local charged, released, n = string.match(got[2], '^(%-?%d+),(%d),(%d+)$')
+  if released == '0' then
+    local unusedReq = math.min(math.max(0, tonumber(ARGV[6])), tonumber(n))
+    local tokens = math.max(0, tonumber(charged) - tonumber(ARGV[7]))
+    redis.call('HSET', h, id, tokens .. ',1,' .. (tonumber(n) - unusedReq))
+    if unusedReq ~= 0 then redis.call('HINCRBY', h, EXTRA, -unusedReq) end
+    local delta = tokens - tonumber(charged)
+    if delta ~= 0 then redis.call('HINCRBY', h, SUM, delta) end
+    total = total + delta
+    applied = 1
+  end
+end
+return reply({applied}, count, total)
 `;

@@ -11,10 +11,11 @@
  * Failure policy lives in failover-store.ts, not here: this store just throws.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { PEEK_LUA, RESERVE_LUA, SETTLE_LUA } from './redis-scripts.js';
+import { LEASE_LUA, PEEK_LUA, RELEASE_LEASE_LUA, RESERVE_LUA, SETTLE_LUA } from './redis-scripts.js';
 import {
   dimension,
   type DeniedBy,
+  type LeaseOutcome,
   type LimitPolicy,
   type QuotaStore,
   type ReserveOutcome,
@@ -74,12 +75,14 @@ export function createRedisStoreFromClient(redis: Redis, prefix: string): RedisS
   redis.defineCommand('xqReserve', { numberOfKeys: 2, lua: RESERVE_LUA });
   redis.defineCommand('xqSettle', { numberOfKeys: 2, lua: SETTLE_LUA });
   redis.defineCommand('xqPeek', { numberOfKeys: 2, lua: PEEK_LUA });
-  const commands = redis as unknown as Record<'xqReserve' | 'xqSettle' | 'xqPeek', ScriptFn>;
+  redis.defineCommand('xqLease', { numberOfKeys: 2, lua: LEASE_LUA });
+  redis.defineCommand('xqReleaseLease', { numberOfKeys: 2, lua: RELEASE_LEASE_LUA });
+  const commands = redis as unknown as Record<'xqReserve' | 'xqSettle' | 'xqPeek' | 'xqLease' | 'xqReleaseLease', ScriptFn>;
   // Load the scripts on every (re)connection, so the first decision after a start or a Redis
   // restart is one EVALSHA, not EVALSHA → NOSCRIPT → EVAL + compile (which can miss the budget).
   let scriptsLoaded: Promise<void> = Promise.resolve();
   const loadScripts = (): void => {
-    scriptsLoaded = Promise.all([RESERVE_LUA, SETTLE_LUA, PEEK_LUA].map((lua) => redis.script('LOAD', lua)))
+    scriptsLoaded = Promise.all([RESERVE_LUA, SETTLE_LUA, PEEK_LUA, LEASE_LUA, RELEASE_LEASE_LUA].map((lua) => redis.script('LOAD', lua)))
       .then(() => undefined)
       .catch(() => undefined); // not fatal: ioredis falls back to EVAL on NOSCRIPT
   };
@@ -140,6 +143,31 @@ export function createRedisStoreFromClient(redis: Redis, prefix: string): RedisS
     async settle(scope, input, policy, now): Promise<SettleOutcome> {
       const [log, hash] = keys(scope);
       const r = await commands.xqSettle(log, hash, ...policyArgs(policy, now), input.requestId, String(input.tokens));
+      return { applied: r[0] === 1, tokens: snapshot(r, 1, policy).tokens };
+    },
+    async lease(scope, input, policy, now): Promise<LeaseOutcome> {
+      const [log, hash] = keys(scope);
+      const r = await commands.xqLease(
+        log,
+        hash,
+        ...policyArgs(policy, now),
+        input.leaseId,
+        String(input.requests),
+        String(input.tokens),
+        String(input.headroom),
+      );
+      return { grantedRequests: num(r[0]), grantedTokens: num(r[1]), ...snapshot(r, 2, policy) };
+    },
+    async releaseLease(scope, input, policy, now): Promise<SettleOutcome> {
+      const [log, hash] = keys(scope);
+      const r = await commands.xqReleaseLease(
+        log,
+        hash,
+        ...policyArgs(policy, now),
+        input.leaseId,
+        String(input.unusedRequests),
+        String(input.unusedTokens),
+      );
       return { applied: r[0] === 1, tokens: snapshot(r, 1, policy).tokens };
     },
     async peek(scope, policy, now): Promise<WindowSnapshot> {

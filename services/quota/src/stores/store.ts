@@ -18,6 +18,15 @@
  *   has already left the window changes nothing (`applied: false`): usage lands only in the
  *   window the reservation was made in.
  * - A scope whose limits are both null (self-hosted) is never recorded: always allowed.
+ * - `lease` records one entry that counts as `requests` reservations and `tokens` tokens (a
+ *   block the gateway admits from locally). It is granted only when, after it, every limited
+ *   dimension keeps at least `headroom` (a share of its limit) remaining; the grant is the asked
+ *   block shrunk by one factor for both dimensions to fit, and nothing when that leaves < 1
+ *   request. So the sum of leases and reservations never exceeds a limit, and the last
+ *   `headroom` of a window is only ever admitted per request, exactly.
+ * - `releaseLease` takes a lease's unused requests and tokens (tokens signed: negative charges
+ *   more) off its entry, once; for an unknown or already released lease, or one whose entry has
+ *   left the window, it changes nothing (same rule as `settle`).
  */
 
 /** Limits of one scope; null = unlimited. */
@@ -77,10 +86,57 @@ export interface SettleInput {
   tokens: number;
 }
 
+export interface LeaseInput {
+  leaseId: string;
+  /** Requests wanted (≥ 1). */
+  requests: number;
+  /** Tokens wanted (≥ 0). */
+  tokens: number;
+  /** Share of each limit that must stay remaining after the grant (0–1). */
+  headroom: number;
+}
+
+export interface LeaseOutcome {
+  /** 0 when nothing was granted (nothing recorded). */
+  grantedRequests: number;
+  grantedTokens: number;
+  requests: DimensionState;
+  tokens: DimensionState;
+}
+
+export interface ReleaseInput {
+  leaseId: string;
+  unusedRequests: number;
+  /** Signed: negative = more tokens used than leased. */
+  unusedTokens: number;
+}
+
+/** What a lease may take: the asked block scaled down to keep the headroom, or nothing. */
+export function leaseGrant(
+  input: LeaseInput,
+  policy: LimitPolicy,
+  usedRequests: number,
+  usedTokens: number,
+): { requests: number; tokens: number } {
+  let factor = 1;
+  const fit = (limit: number | null, used: number, asked: number): void => {
+    if (limit === null || asked <= 0) return;
+    const available = limit - used - Math.ceil(input.headroom * limit);
+    factor = Math.min(factor, Math.max(0, available) / asked);
+  };
+  fit(policy.requests, usedRequests, input.requests);
+  fit(policy.tokens, usedTokens, input.tokens);
+  const requests = Math.floor(input.requests * factor);
+  if (requests < 1) return { requests: 0, tokens: 0 };
+  return { requests, tokens: Math.floor(input.tokens * factor) };
+}
+
 export interface QuotaStore {
   readonly kind: 'memory' | 'redis';
   reserve(scope: string, input: ReserveInput, policy: LimitPolicy, now: number): Promise<ReserveOutcome>;
   settle(scope: string, input: SettleInput, policy: LimitPolicy, now: number): Promise<SettleOutcome>;
+  lease(scope: string, input: LeaseInput, policy: LimitPolicy, now: number): Promise<LeaseOutcome>;
+  releaseLease(scope: string, input: ReleaseInput, policy: LimitPolicy, now: number): Promise<SettleOutcome>;
   /** Reports the scope without charging. */
   peek(scope: string, policy: LimitPolicy, now: number): Promise<WindowSnapshot>;
   close(): Promise<void>;
