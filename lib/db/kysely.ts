@@ -56,9 +56,16 @@ export function openPostgres<DB>(location: Extract<StoreLocation, { dialect: 'po
           : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
     },
   });
-  // An idle client losing its connection must not crash the process; the pool replaces it.
-  // The code only (e.g. 57P01 when the server restarts): no stack, no host names.
-  pool.on('error', (err: Error & { code?: string }) => logger.warn({ code: err.code ?? 'unknown' }, 'idle PostgreSQL connection failed'));
+  // A connection lost must not crash the process. Every client gets its own 'error' listener
+  // for its whole life: pg-pool listens only while a client is idle (and then re-emits on the
+  // pool), so a client lent out for a query would otherwise emit an unheard 'error' beside the
+  // failed query. One log line per lost connection, the code only (e.g. 57P01 when the server
+  // restarts): no stack, no host names. The pool replaces lost clients; the query's own
+  // rejection reaches its caller.
+  pool.on('connect', (client) =>
+    client.on('error', (err: Error & { code?: string }) => logger.warn({ code: err.code ?? 'unknown' }, 'PostgreSQL connection lost')),
+  );
+  pool.on('error', () => undefined); // an idle client's error, already logged by its own listener
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
 

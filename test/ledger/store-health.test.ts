@@ -4,7 +4,6 @@
  * compose health check probes); once it is back, SERVING again.
  */
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { probeGrpc } from '../../docker/health-probe.js';
 import { AuthServiceDefinition } from '../../gen/xerotier/auth/v1/auth_service.js';
@@ -15,35 +14,8 @@ import { startAuthService } from '../../services/auth/src/start.js';
 import { loadLedgerConfig } from '../../services/ledger/src/config.js';
 import { startLedgerService } from '../../services/ledger/src/start.js';
 import { freePort } from '../helpers/child-worker.js';
+import { pgRelay } from '../helpers/pg-relay.js';
 import { createPgSchema, PG_TEST_URL } from './helpers.js';
-
-/** A relay from 127.0.0.1:port to PostgreSQL that can be cut (listener and every connection) and restored. */
-function pgRelay(port: number): { open(): Promise<void>; cut(): Promise<void> } {
-  const target = new URL(PG_TEST_URL);
-  let server: Server | undefined;
-  const sockets = new Set<Socket>();
-  return {
-    open: () =>
-      new Promise((resolve, reject) => {
-        server = createServer((client) => {
-          const upstream = connect(Number(target.port || 5432), target.hostname);
-          for (const s of [client, upstream]) {
-            sockets.add(s);
-            s.on('close', () => sockets.delete(s));
-            s.on('error', () => undefined);
-          }
-          client.pipe(upstream).pipe(client);
-        });
-        server.once('error', reject);
-        server.listen(port, '127.0.0.1', () => resolve());
-      }),
-    cut: () =>
-      new Promise((resolve) => {
-        for (const s of sockets) s.destroy();
-        server?.close(() => resolve());
-      }),
-  };
-}
 
 async function waitForHealth(address: string, service: string, healthy: boolean, timeoutMs: number): Promise<number> {
   const started = Date.now();
@@ -59,7 +31,7 @@ describe('health follows PostgreSQL', () => {
   it('auth and the ledger report NOT_SERVING while their database is unreachable, SERVING once it is back', { timeout: 120_000 }, async () => {
     const schema = await createPgSchema();
     const port = await freePort();
-    const relay = pgRelay(port);
+    const relay = pgRelay(port, new URL(PG_TEST_URL));
     await relay.open();
     const url = new URL(PG_TEST_URL);
     url.host = `127.0.0.1:${port}`;
