@@ -3,7 +3,8 @@
  * a worker process started later is routable without a gateway restart and is given requests
  * while the first worker stays in the pool (which of the two serves what is the scorer's choice,
  * covered by the routing tests: here the joiner is the faster one), a SIGKILLed worker costs no request that had not started on it and leaves the
- * gateway's pool within the lease time, and two gateways on one registry see the same workers.
+ * gateway's pool within the lease time, a worker restarted in place under a new id stays routable
+ * after its old lease expires, and two gateways on one registry see the same workers.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -83,6 +84,41 @@ describe('fleet: workers join and leave at run time', () => {
           `SIGKILL → removed p50 ${pct(leaveMs, 50).toFixed(0)} ms, p99 ${pct(leaveMs, 99).toFixed(0)} ms (lease ${LEASE_MS} ms)`,
       );
     } finally {
+      await platform.stop();
+    }
+  });
+
+  it('a worker killed and restarted on the same address under a new id stays routable after the old lease expires', async () => {
+    // What a container restart policy does: same address, new process, new random worker id,
+    // back well within the dead process's lease.
+    const platform = await startPlatform({ authEnv: { AUTH_REGISTRY_LEASE_TTL_MS: String(LEASE_MS) } });
+    const registry = { INFERENCE_REGISTRY_ADDRESS: `127.0.0.1:${platform.authPort}` };
+    const first = await startChildWorker({ ...registry, INFERENCE_WORKER_ID: 'before-crash' });
+    const address = `127.0.0.1:${first.port}`;
+    const routable = () => platform.gateway.fleet.workers.some((w) => w.address === address && w.connected && w.status?.modelLoaded === true);
+    let second: Awaited<ReturnType<typeof startChildWorker>> | undefined;
+    try {
+      await waitFor(routable, 10_000, 'the first worker to become routable');
+      await first.kill('SIGKILL');
+      second = await startChildWorker({ ...registry, INFERENCE_WORKER_ID: 'after-crash', INFERENCE_PORT: String(first.port), SIM_TOKENS_PER_SECOND: '0', SIM_TTFT_MS: '0' });
+      await waitFor(
+        () => platform.gateway.fleet.workers.some((w) => w.address === address && w.connected && w.status?.workerId === 'after-crash'),
+        10_000,
+        'the restarted worker to become routable',
+      );
+      // Past the dead process's lease (swept every quarter of it): the address still routes.
+      await new Promise((r) => setTimeout(r, LEASE_MS * 2));
+      assert.ok(routable(), 'the restarted worker is still in the pool after the old lease expired');
+      const workers = new Set<string>();
+      for (let i = 0; i < 20; i++) {
+        const r = await chat(platform.baseUrl(), platform.demoKey);
+        assert.equal(r.status, 200);
+        if (r.worker) workers.add(r.worker);
+      }
+      assert.ok(workers.has('after-crash'), `the restarted worker serves (${[...workers].join(', ')})`);
+    } finally {
+      await first.kill('SIGKILL');
+      await second?.kill('SIGKILL');
       await platform.stop();
     }
   });

@@ -24,8 +24,9 @@ export interface ChildWorker {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/** Starts a worker on a free port, or on `env.INFERENCE_PORT` (a worker restarted in place). */
 export async function startChildWorker(env: Record<string, string> = {}): Promise<ChildWorker> {
-  const port = await freePort();
+  const port = env['INFERENCE_PORT'] ? Number(env['INFERENCE_PORT']) : await freePort();
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'services/inference/src/main.ts')], {
     cwd: root,

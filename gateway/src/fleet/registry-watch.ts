@@ -46,6 +46,9 @@ export function watchRegistry(options: RegistryWatchOptions): RegistryWatch {
   const upsert = (w: RegisteredWorker): void => {
     const previous = known.get(w.workerId);
     if (previous !== undefined && previous !== w.address) fleet.remove(previous, 'registry');
+    // One worker per address: a worker restarted in place under a new id takes the address over,
+    // so the old id's later removal (its lease expiring) no longer names it.
+    for (const [id, address] of known) if (id !== w.workerId && address === w.address) known.delete(id);
     known.set(w.workerId, w.address);
     clearTimeout(pending.get(w.address));
     pending.delete(w.address);

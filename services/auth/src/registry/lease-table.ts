@@ -1,12 +1,15 @@
 /**
  * The live worker set: one lease per worker id, renewed by every Register call and removed when it
  * expires or the worker deregisters. Watchers get every change; a renewal that changes nothing is
- * not a change. Held in memory on purpose: leases are short-lived facts that workers re-assert
+ * not a change. An address belongs to one worker: a worker that registers at an address another
+ * lease holds (a crashed worker restarted in place, under a new id, before its old lease expired)
+ * supersedes that lease, which is removed first; otherwise the old lease's expiry would later
+ * take the address, and so the new worker, out of every gateway. Held in memory on purpose: leases are short-lived facts that workers re-assert
  * every few seconds, so a restarted registry is complete again within one renewal interval.
  */
 import type { RegisteredWorker } from '../../../../gen/xerotier/registry/v1/registry_service.js';
 
-export type LeaseEvent = { kind: 'upserted'; worker: RegisteredWorker } | { kind: 'removed'; workerId: string; reason: 'deregistered' | 'expired' };
+export type LeaseEvent = { kind: 'upserted'; worker: RegisteredWorker } | { kind: 'removed'; workerId: string; reason: 'deregistered' | 'expired' | 'superseded' };
 
 export interface LeaseTable {
   /** Adds or renews a worker's lease. */
@@ -31,6 +34,12 @@ export function createLeaseTable(options: { ttlMs: number; now?: () => number })
     ttlMs: options.ttlMs,
     upsert(worker) {
       const fingerprint = JSON.stringify(worker);
+      for (const [id, lease] of leases) {
+        if (id !== worker.workerId && lease.worker.address === worker.address) {
+          leases.delete(id);
+          emit({ kind: 'removed', workerId: id, reason: 'superseded' });
+        }
+      }
       const previous = leases.get(worker.workerId);
       leases.set(worker.workerId, { worker, fingerprint, expiresAt: now() + options.ttlMs });
       if (previous?.fingerprint !== fingerprint) emit({ kind: 'upserted', worker });
