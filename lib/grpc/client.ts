@@ -241,48 +241,13 @@ function appClientMiddleware(target: string, token: string | undefined) {
     call: ClientMiddlewareCall<Req, Res, DeadlineOptions>,
     options: CallOptions & DeadlineOptions,
   ) {
-    const { deadline, signal: callerSignal, onTrailer, ...rest } = options;
-    let trailer: Metadata | undefined;
-    // The call's own metadata (callOptions makes one per call) takes the credential: no copy.
-    const metadata = options.metadata ?? Metadata();
-    if (token) metadata.set(SERVICE_TOKEN_METADATA, token);
-    const next: CallOptions = {
-      ...rest,
-      metadata,
-      onTrailer(t: Metadata) {
-        trailer = t;
-        onTrailer?.(t);
-      },
-    };
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut = false;
-    let followCaller: (() => void) | undefined;
-    if (deadline === undefined) {
-      if (callerSignal) next.signal = callerSignal;
-    } else {
-      // One controller for the deadline and the caller's signal (a listener, removed below,
-      // rather than a per-call AbortSignal.any).
-      const controller = new AbortController();
-      const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : deadline;
-      timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort();
-      }, Math.max(0, ms));
-      if (callerSignal?.aborted) controller.abort(callerSignal.reason);
-      else if (callerSignal) {
-        followCaller = () => controller.abort(callerSignal.reason);
-        callerSignal.addEventListener('abort', followCaller, { once: true });
-      }
-      next.signal = controller.signal;
-    }
+    const prepared = prepareCall(token, options);
     try {
-      return yield* call.next(call.request, next);
+      return yield* call.next(call.request, prepared.next);
     } catch (err) {
-      const cause = timedOut ? new ClientError(call.method.path, Status.DEADLINE_EXCEEDED, 'Deadline exceeded') : err;
-      throw fromClientError(cause, trailer, target);
+      throw callError(prepared, call.method.path, target, err);
     } finally {
-      clearTimeout(timer);
-      if (followCaller) callerSignal?.removeEventListener('abort', followCaller);
+      endCall(prepared);
     }
   };
 }
