@@ -118,6 +118,29 @@ local function reply(head, count, total)
   for i = 1, 4 do head[#head + 1] = s[i] end
   return head
 end
+
+-- Prunes, then reads the window's token sum and entry \`id\`: count, total, the entry (or false).
+local function openEntry(id)
+  local count = prune()
+  local got = redis.call('HMGET', h, SUM, id)
+  return count, tonumber(got[1] or '0'), got[2]
+end
+
+-- Adds entry \`id\` (value as in the hash layout above) charging \`tokens\` and \`extra\` requests
+-- beyond one, and returns reply(head, …). Both keys live exactly as long as their newest entry
+-- stays in the window (HSET on an existing hash keeps its TTL, so every add sets it).
+local function add(id, value, tokens, extra, head, count, total)
+  redis.call('ZADD', log, now, id)
+  redis.call('HSET', h, id, value)
+  if tokens ~= 0 then redis.call('HINCRBY', h, SUM, tokens) end
+  if extra ~= 0 then redis.call('HINCRBY', h, EXTRA, extra) end
+  local resetAt = #head + 2 -- requests resetAt in the reply (reply appends to head)
+  local result = reply(head, count + 1, total + tokens)
+  local ttl = math.max(window, result[resetAt] - now)
+  redis.call('PEXPIRE', log, ttl)
+  redis.call('PEXPIRE', h, ttl)
+  return result
+end
 `;
 
 /** Reply: allowed, duplicate, deniedBy (0 none, 1 requests, 2 tokens), retryAfterMs, retryable, …snapshot. */
@@ -125,10 +148,8 @@ export const RESERVE_LUA = `${prelude}
 local id = ARGV[5]
 local est = tonumber(ARGV[6])
 if reqLimit < 0 and tokLimit < 0 then return {1, 0, 0, 0, 1, 0, now, 0, now} end
-local count = prune()
-local got = redis.call('HMGET', h, SUM, id)
-local total = tonumber(got[1] or '0')
-if got[2] then return reply({1, 1, 0, 0, 1}, count, total) end
+local count, total, entry = openEntry(id)
+if entry then return reply({1, 1, 0, 0, 1}, count, total) end
 if tokLimit >= 0 and est > tokLimit then return reply({0, 0, 2, 0, 0}, count, total) end
 if reqLimit == 0 then return reply({0, 0, 1, 0, 0}, count, total) end
 local extra = extraOf()
@@ -173,28 +194,18 @@ if reqDeny or tokDeny then
   if reqDeny and ((not tokDeny) or reqRetry >= tokRetry) then by = 1 end
   return reply({0, 0, by, math.max(reqRetry, tokRetry), 1}, count, total)
 end
-redis.call('ZADD', log, now, id)
-redis.call('HSET', h, id, ARGV[6] .. ',0')
-if est ~= 0 then redis.call('HINCRBY', h, SUM, est) end
-local result = reply({1, 0, 0, 0, 1}, count + 1, total + est)
--- Both keys live exactly as long as their newest reservation stays in the window.
-local ttl = math.max(window, result[7] - now)
-redis.call('PEXPIRE', log, ttl)
-redis.call('PEXPIRE', h, ttl)
-return result
+return add(id, ARGV[6] .. ',0', est, 0, {1, 0, 0, 0, 1}, count, total)
 `;
 
 /** Reply: applied (0/1), …snapshot. HSET on an existing hash keeps its TTL. */
 export const SETTLE_LUA = `${prelude}
 local id = ARGV[5]
 if reqLimit < 0 and tokLimit < 0 then return {0, 0, now, 0, now} end
-local count = prune()
-local got = redis.call('HMGET', h, SUM, id)
-local total = tonumber(got[1] or '0')
+local count, total, entry = openEntry(id)
 local applied = 0
-if got[2] then
+if entry then
   -- A lease entry ("t,r,n") does not match: only releaseLease settles it.
-  local charged, settled = string.match(got[2], '^(%-?%d+),(%d)$')
+  local charged, settled = string.match(entry, '^(%-?%d+),(%d)$')
   if settled == '0' then
     redis.call('HSET', h, id, ARGV[6] .. ',1')
     local delta = tonumber(ARGV[6]) - tonumber(charged)
@@ -223,10 +234,8 @@ local askReq = tonumber(ARGV[6])
 local askTok = tonumber(ARGV[7])
 local headroom = tonumber(ARGV[8])
 if reqLimit < 0 and tokLimit < 0 then return {0, 0, 0, now, 0, now} end
-local count = prune()
-local got = redis.call('HMGET', h, SUM, id)
-local total = tonumber(got[1] or '0')
-if got[2] then return reply({0, 0}, count, total) end
+local count, total, entry = openEntry(id)
+if entry then return reply({0, 0}, count, total) end
 local used = count + extraOf()
 local factor = 1
 local function fit(limit, usedNow, asked)
@@ -240,27 +249,17 @@ fit(tokLimit, total, askTok)
 local grantReq = math.floor(askReq * factor)
 if grantReq < 1 then return reply({0, 0}, count, total) end
 local grantTok = math.floor(askTok * factor)
-redis.call('ZADD', log, now, id)
-redis.call('HSET', h, id, grantTok .. ',0,' .. grantReq)
-if grantTok ~= 0 then redis.call('HINCRBY', h, SUM, grantTok) end
-if grantReq ~= 1 then redis.call('HINCRBY', h, EXTRA, grantReq - 1) end
-local result = reply({grantReq, grantTok}, count + 1, total + grantTok)
-local ttl = math.max(window, result[5] - now)
-redis.call('PEXPIRE', log, ttl)
-redis.call('PEXPIRE', h, ttl)
-return result
+return add(id, grantTok .. ',0,' .. grantReq, grantTok, grantReq - 1, {grantReq, grantTok}, count, total)
 `;
 
 /** ARGV[5] lease id, ARGV[6] unused requests, ARGV[7] unused tokens (signed). Reply: applied (0/1), …snapshot. */
 export const RELEASE_LEASE_LUA = `${prelude}
 local id = ARGV[5]
 if reqLimit < 0 and tokLimit < 0 then return {0, 0, now, 0, now} end
-local count = prune()
-local got = redis.call('HMGET', h, SUM, id)
-local total = tonumber(got[1] or '0')
+local count, total, entry = openEntry(id)
 local applied = 0
-if got[2] then
-  local charged, released, n = string.match(got[2], '^(%-?%d+),(%d),(%d+)$')
+if entry then
+  local charged, released, n = string.match(entry, '^(%-?%d+),(%d),(%d+)$')
   if released == '0' then
     local unusedReq = math.min(math.max(0, tonumber(ARGV[6])), tonumber(n))
     local tokens = math.max(0, tonumber(charged) - tonumber(ARGV[7]))
