@@ -18,6 +18,7 @@
  *
  *   node --import tsx bench/gateway-memory.ts [--streams=1000] [--rounds=3] [--snapshot=<dir>]
  *        [--roots=<checkout>,<checkout>]   # alternate rounds between checkouts (old vs new)
+ *        [--prompt-chars=8192]              # a longer user message (how per-stream memory scales with it)
  *
  * Each checkout in --roots must have node_modules; its dist/ is built when a source changed.
  * No assertions: this prints figures.
@@ -27,7 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openaiEngine } from './gateway/context.js';
-import { holdStreams } from './lib/http-load.js';
+import { holdStreams, type RequestSpec } from './lib/http-load.js';
 import { ChildProcesses, rssKb, waitUntil, type Proc } from './lib/procs.js';
 import { fmt, median } from './lib/stats.js';
 import { spec, startMock, startOurPlatform, writeBenchTiers } from './lib/targets.js';
@@ -39,20 +40,24 @@ interface Flags {
   snapshot: string | undefined;
   roots: string[];
   top: number;
+  /** Length of the user message (0: the bench's own short prompt). */
+  promptChars: number;
 }
 
 function parseFlags(argv: string[]): Flags {
   const here = path.resolve(import.meta.dirname, '..');
-  const flags: Flags = { streams: 1000, rounds: 3, snapshot: undefined, roots: [here], top: 25 };
+  const flags: Flags = { streams: 1000, rounds: 3, snapshot: undefined, roots: [here], top: 25, promptChars: 0 };
   for (const arg of argv) {
     const [key, value = ''] = arg.replace(/^--/, '').split('=', 2) as [string, string?];
     if (key === 'streams') flags.streams = Number(value);
     else if (key === 'rounds') flags.rounds = Number(value);
     else if (key === 'top') flags.top = Number(value);
+    else if (key === 'prompt-chars') flags.promptChars = Number(value);
     else if (key === 'snapshot') flags.snapshot = path.resolve(value || 'gateway-memory-snapshots');
     else if (key === 'roots') flags.roots = value.split(',').map((r) => path.resolve(r));
     else throw new Error(`unknown flag ${arg}`);
   }
+  if (!(flags.promptChars >= 0)) throw new Error('--prompt-chars must not be negative');
   if (!(flags.streams > 0 && flags.rounds >= 0 && flags.top > 0)) throw new Error('--streams and --top must be positive, --rounds not negative');
   return flags;
 }
@@ -84,6 +89,15 @@ interface Usage {
   arrayBuffers: number;
 }
 
+/** The bench's streaming request with a user message of `chars` characters instead (0: unchanged). */
+function withPrompt(request: RequestSpec, chars: number): RequestSpec {
+  if (chars === 0) return request;
+  const body = JSON.parse(request.body) as { messages: Array<{ role: string; content: string }> };
+  const words = 'the quick brown fox jumps over the lazy dog '.repeat(Math.ceil(chars / 44)).slice(0, chars);
+  body.messages = [{ role: 'user', content: words }];
+  return { ...request, body: JSON.stringify(body) };
+}
+
 let probeSeq = 0;
 /** Forced GC in the gateway, optionally a snapshot; its memoryUsage() after the GC. */
 async function probe(gateway: Proc, dir: string, snapshot?: string): Promise<Usage> {
@@ -99,6 +113,7 @@ interface Round {
   root: string;
   held: number;
   failed: number;
+  firstError: string | undefined;
   /** KiB per stream. */
   rssBench: number;
   rssGc: number;
@@ -124,7 +139,7 @@ async function oneRound(children: ChildProcesses, root: string, flags: Flags, wo
       env: { gateway: { NODE_OPTIONS: `--import=${PROBE_PRELOAD}`, MEMPROBE_DIR: probeDir } },
     });
     try {
-      const s = spec(ours.target, true);
+      const s = withPrompt(spec(ours.target, true), flags.promptChars);
       // As the bench's memory phase: warm the streaming path, let it settle, then measure.
       (await holdStreams(s, 50, { batch: 50 })).release();
       await sleep(1_500);
@@ -143,6 +158,7 @@ async function oneRound(children: ChildProcesses, root: string, flags: Flags, wo
           root,
           held: held.held,
           failed: held.failed,
+          firstError: held.firstError,
           rssBench: (loadedRss - idleRss) / n,
           rssGc: (loadedRssGc - idleRssGc) / n,
           heapGc: (loaded.heapUsed - idle.heapUsed) / 1024 / n,
@@ -368,7 +384,7 @@ process.on('SIGINT', () => process.exit(130));
 const work = mkdtempSync(path.join(os.tmpdir(), 'xero-gwmem-'));
 const rounds: Round[] = [];
 try {
-  process.stdout.write(`gateway memory per idle stream: ${flags.streams} streams, ${flags.rounds} round(s) per checkout; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+  process.stdout.write(`gateway memory per idle stream: ${flags.streams} streams${flags.promptChars ? ` with a ${flags.promptChars}-character prompt` : ''}, ${flags.rounds} round(s) per checkout; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   if (flags.snapshot) {
     for (const [i, root] of flags.roots.entries()) {
       const snapDir = path.join(flags.snapshot, String(i));
@@ -383,7 +399,7 @@ try {
       const x = await retried(() => oneRound(children, root, flags, work, undefined));
       rounds.push(x);
       process.stdout.write(
-        `round ${r + 1} ${root}: held ${x.held}/${flags.streams}${x.failed ? ` (${x.failed} failed)` : ''}; KiB/stream: RSS ${fmt(x.rssBench, 1)} ` +
+        `round ${r + 1} ${root}: held ${x.held}/${flags.streams}${x.failed ? ` (${x.failed} failed: ${x.firstError ?? '?'})` : ''}; KiB/stream: RSS ${fmt(x.rssBench, 1)} ` +
           `(after GC ${fmt(x.rssGc, 1)}), heap used ${fmt(x.heapGc, 1)} (total ${fmt(x.heapTotalGc, 1)}), external+arrayBuffers ${fmt(x.externalGc, 1)}; load ${os.loadavg()[0]?.toFixed(2)}\n`,
       );
     }
