@@ -4,8 +4,8 @@
  * sends one token and then holds the stream for 60 s), N streams opened and held past their first
  * `data:` byte, and per stream:
  *  - RSS delta of the gateway process, read as the bench reads it (no forced GC, 1.5 s settle);
- *  - after a forced full GC in the gateway: RSS delta, V8 heap used delta, external + array
- *    buffers delta.
+ *  - after a forced full GC in the gateway: RSS delta, V8 heap used and total deltas, and the
+ *    delta of memory outside the heap that JavaScript objects hold (Buffers: `external`).
  * With --snapshot it first runs one extra round per checkout (not counted: writing a snapshot
  * grows the process) that writes a heap snapshot of the idle and of the loaded gateway into
  * <dir>/<checkout index>/ and prints
@@ -86,7 +86,6 @@ interface Usage {
   heapTotal: number;
   heapUsed: number;
   external: number;
-  arrayBuffers: number;
 }
 
 /** The bench's streaming request with a user message of `chars` characters instead (0: unchanged). */
@@ -163,7 +162,8 @@ async function oneRound(children: ChildProcesses, root: string, flags: Flags, wo
           rssGc: (loadedRssGc - idleRssGc) / n,
           heapGc: (loaded.heapUsed - idle.heapUsed) / 1024 / n,
           heapTotalGc: (loaded.heapTotal - idle.heapTotal) / 1024 / n,
-          externalGc: (loaded.external + loaded.arrayBuffers - idle.external - idle.arrayBuffers) / 1024 / n,
+          // `external` includes the array buffers.
+          externalGc: (loaded.external - idle.external) / 1024 / n,
         };
       } finally {
         held.release();
@@ -400,11 +400,11 @@ try {
       rounds.push(x);
       process.stdout.write(
         `round ${r + 1} ${root}: held ${x.held}/${flags.streams}${x.failed ? ` (${x.failed} failed: ${x.firstError ?? '?'})` : ''}; KiB/stream: RSS ${fmt(x.rssBench, 1)} ` +
-          `(after GC ${fmt(x.rssGc, 1)}), heap used ${fmt(x.heapGc, 1)} (total ${fmt(x.heapTotalGc, 1)}), external+arrayBuffers ${fmt(x.externalGc, 1)}; load ${os.loadavg()[0]?.toFixed(2)}\n`,
+          `(after GC ${fmt(x.rssGc, 1)}), heap used ${fmt(x.heapGc, 1)} (total ${fmt(x.heapTotalGc, 1)}), external ${fmt(x.externalGc, 1)}; load ${os.loadavg()[0]?.toFixed(2)}\n`,
       );
     }
   }
-  process.stdout.write('\n| checkout | rounds | RSS KiB/stream (as bench) | RSS after GC | heap used after GC | heap total after GC | external + arrayBuffers |\n|---|---:|---:|---:|---:|---:|---:|\n');
+  process.stdout.write('\n| checkout | rounds | RSS KiB/stream (as bench) | RSS after GC | heap used after GC | heap total after GC | external (with array buffers) |\n|---|---:|---:|---:|---:|---:|---:|\n');
   for (const root of flags.roots) {
     const mine = rounds.filter((x) => x.root === root);
     const med = (f: (x: Round) => number): string => fmt(median(mine.map(f)), 1);
