@@ -8,9 +8,10 @@
  *    delta of memory outside the heap that JavaScript objects hold (Buffers: `external`).
  * With --snapshot it first runs one extra round per checkout (not counted: writing a snapshot
  * grows the process) that writes a heap snapshot of the idle and of the loaded gateway into
- * <dir>/<checkout index>/ and prints
- * the constructors whose instances grew the most (count × self size, per stream), and the retained
- * size (dominator tree) of the largest per-stream roots.
+ * <dir>/<checkout index>/ and prints what the streams hold: the new objects by nearest per-stream
+ * owner (the HTTP response, a grpc-js call object, a suspended async function…), the constructors
+ * whose instances grew the most (count × self size, per stream), and the retained size (dominator
+ * tree) of the largest per-stream roots.
  *
  * The forced GC and the snapshots come from a preload given to the gateway only through
  * NODE_OPTIONS (this benchmark's, never the platform's own start): on SIGUSR2 it collects garbage,
@@ -331,10 +332,95 @@ function retainedSizes(s: Snapshot): { retained: Float64Array; idom: Int32Array 
   return { retained, idom };
 }
 
+/**
+ * The objects a stream holds, by owner: every object of the loaded heap that was not in the idle
+ * one (snapshot ids are stable within a process), attributed to the nearest per-stream owner
+ * (OWNERS; a suspended async function by its name) found by a breadth-first walk from all owners
+ * at once; weak edges are not followed. Shared objects go to whichever owner reaches them first,
+ * so the split is approximate; the total is exact.
+ */
+const OWNERS = [
+  'ServerResponse',
+  'IncomingMessage',
+  'Socket',
+  'HTTPParser',
+  'ClientHttp2Stream',
+  'Http2SubchannelCall',
+  'LoadBalancingCall',
+  'RetryingCall',
+  'ResolvingCall',
+  'BaseStreamingInterceptingCall',
+  'ClientReadableStreamImpl',
+  'Metadata',
+  'readableToAsyncIterable',
+  'serverStreamingMethod',
+  'relay',
+  'Generator',
+  'AbortController',
+  'Listener',
+  'Timeout',
+  'Error',
+];
+
+function byOwner(idleSnap: Snapshot, s: Snapshot): Map<string, number> {
+  const idField = 2;
+  const idleIds = new Set<number>();
+  for (let i = 0; i < idleSnap.nodeCount; i++) idleIds.add(idleSnap.nodes[i * idleSnap.nodeFields + idField] ?? -1);
+  const fresh = new Uint8Array(s.nodeCount);
+  for (let i = 0; i < s.nodeCount; i++) if (!idleIds.has(s.nodes[i * s.nodeFields + idField] ?? -1)) fresh[i] = 1;
+  const toNode = (e: number): number => (s.edges[e + 2] ?? 0) / s.nodeFields;
+  const edgeName = (e: number): string => s.strings[s.edges[e + 1] ?? 0] ?? '';
+  const weak = s.edgeTypes.indexOf('weak');
+  const shortcut = s.edgeTypes.indexOf('shortcut');
+  const nameOf = (i: number): string => s.strings[s.nodes[i * s.nodeFields + 1] ?? 0] ?? '';
+  const labels: string[] = [];
+  const owner = new Int32Array(s.nodeCount).fill(-1);
+  let frontier: number[] = [];
+  for (let i = 0; i < s.nodeCount; i++) {
+    if (!fresh[i] || s.typeNames[s.nodes[i * s.nodeFields] ?? 0] !== 'object' || !OWNERS.includes(nameOf(i))) continue;
+    let label = nameOf(i);
+    if (label === 'Generator') {
+      let fn = '?';
+      for (let e = s.firstEdge[i] ?? 0; e < (s.firstEdge[i + 1] ?? 0); e += s.edgeFields) if (edgeName(e) === 'function') fn = nameOf(toNode(e)) || '(anonymous)';
+      label = `async function ${fn}`;
+    }
+    let k = labels.indexOf(label);
+    if (k < 0) k = labels.push(label) - 1;
+    owner[i] = k;
+    frontier.push(i);
+  }
+  while (frontier.length > 0) {
+    const next: number[] = [];
+    for (const v of frontier) {
+      for (let e = s.firstEdge[v] ?? 0; e < (s.firstEdge[v + 1] ?? 0); e += s.edgeFields) {
+        if (s.edges[e] === weak || s.edges[e] === shortcut) continue;
+        const w = toNode(e);
+        if (!fresh[w] || owner[w] !== -1) continue;
+        owner[w] = owner[v] ?? -1;
+        next.push(w);
+      }
+    }
+    frontier = next;
+  }
+  const out = new Map<string, number>();
+  for (let i = 0; i < s.nodeCount; i++) {
+    if (!fresh[i]) continue;
+    const k = (owner[i] ?? -1) < 0 ? '(no owner: code, native, shared)' : (labels[owner[i] ?? 0] ?? '?');
+    out.set(k, (out.get(k) ?? 0) + selfSize(s, i));
+  }
+  return out;
+}
+
 function analyse(snapDir: string, streams: number, top: number): void {
-  const idle = aggregate(loadSnapshot(path.join(snapDir, 'idle.heapsnapshot')));
+  const idleSnap = loadSnapshot(path.join(snapDir, 'idle.heapsnapshot'));
+  const idle = aggregate(idleSnap);
   const loadedSnap = loadSnapshot(path.join(snapDir, 'loaded.heapsnapshot'));
   const loaded = aggregate(loadedSnap);
+  const owners = [...byOwner(idleSnap, loadedSnap).entries()].sort((a, b) => b[1] - a[1]);
+  const ownedTotal = owners.reduce((t, [, size]) => t + size, 0);
+  process.stdout.write(`\nObjects new since idle, by nearest per-stream owner (${streams} streams): ${fmt(ownedTotal / 1024 / streams, 2)} KiB/stream in all\n`);
+  process.stdout.write('| owner | KiB / stream |\n|---|---:|\n');
+  for (const [k, size] of owners) process.stdout.write(`| ${k} | ${fmt(size / 1024 / streams, 2)} |\n`);
   const rows = [...loaded.entries()]
     .map(([k, a]) => ({ k, dCount: a.count - (idle.get(k)?.count ?? 0), dSize: a.size - (idle.get(k)?.size ?? 0) }))
     .filter((r) => r.dSize > 0)
