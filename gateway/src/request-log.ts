@@ -56,8 +56,10 @@ export function requestLogging(root: Logger, nextId: RequestIds = createRequestI
         if (failed) locals.logger.error(fields, 'request errored');
         else locals.logger.info(fields, 'request completed');
       };
-      res.once('finish', done);
-      res.once('close', done);
+      // Plain listeners (\`done\` runs once anyway): \`once\` adds a wrapper and a bound function
+      // per event, held by every open stream.
+      res.on('finish', done);
+      res.on('close', done);
     }
     next();
   };

@@ -88,8 +88,10 @@ export function httpMetricsMiddleware(metrics: HttpMetrics, options: HttpMetrics
       metrics.httpRequestsTotal.inc({ route, status: String(status) });
       metrics.httpRequestDuration.observe({ route }, (performance.now() - started) / 1000);
     };
-    res.once('finish', record);
-    res.once('close', record);
+    // Plain listeners (\`record\` runs once anyway): \`once\` adds a wrapper and a bound function
+    // per event, held by every open stream.
+    res.on('finish', record);
+    res.on('close', record);
     next();
   };
 }

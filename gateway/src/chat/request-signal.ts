@@ -3,6 +3,11 @@
  * counted from arrival, capped by the caller's own deadline when the transport has one), the
  * idle-stream timer, the client going away and the gateway's shutdown. `signal` aborts on the
  * first of them; `reason()` says which (see failure-policy.ts for what each one produces).
+ *
+ * An open stream holds this object for as long as it waits for tokens, so it is kept small: one
+ * timer serves both the deadline and the idle limit (it is armed for whichever comes first and,
+ * when it fires early because an event arrived since, re-armed for the new limit), an event only
+ * records its time, and the methods live on the class rather than as closures per request.
  */
 import { setMaxListeners } from 'node:events';
 import type { EndReason } from '../failure-policy.js';
@@ -55,56 +60,98 @@ export interface RequestSignalOptions {
 }
 
 export function createRequestSignal(options: RequestSignalOptions): RequestSignal {
+  return new Limits(options);
+}
+
+/** The timer's callback (module-level: the timer carries the request as its argument, no closure). */
+function onTimer(limits: Limits): void {
+  limits.check();
+}
+
+class Limits implements RequestSignal {
+  readonly signal: AbortSignal;
+  readonly deadline: Date;
   // One controller fed by listeners on the two outside signals (removed in dispose) rather than
   // AbortSignal.any: the shutdown signal lives as long as the process and would otherwise keep
   // a dependent signal per request until it is garbage collected.
-  const combined = new AbortController();
-  const { clientGone, shutdown } = options;
-  const follow = function (this: AbortSignal): void {
-    combined.abort(this.reason);
-  };
-  let timedOut: 'request_timeout' | 'idle_timeout' | undefined;
-  const expire = (kind: 'request_timeout' | 'idle_timeout') => () => {
-    timedOut ??= kind;
-    combined.abort(kind);
-  };
-  const remainingMs = Math.max(1, options.remainingMs);
-  const deadlineTimer = setTimeout(expire('request_timeout'), remainingMs);
-  let idleTimer: NodeJS.Timeout | undefined;
-  // Every request in flight listens on the one shutdown signal: no listener cap (Node warns past 10).
-  setMaxListeners(0, shutdown);
-  let departed = false;
-  const stopWatching = (clientGone instanceof AbortSignal ? signalDeparture(clientGone) : clientGone).watch((reason) => {
-    departed = true;
-    combined.abort(reason);
-  });
-  if (shutdown.aborted) combined.abort(shutdown.reason);
-  else shutdown.addEventListener('abort', follow, { once: true });
-  const signal = combined.signal;
-  return {
-    signal,
-    deadline: new Date(Date.now() + remainingMs),
-    reason() {
-      // A timeout is reported as such even if a shutdown or a departure followed it.
-      if (timedOut) return timedOut;
-      if (shutdown.aborted) return 'shutdown';
-      if (departed) return 'client_gone';
-      return undefined;
-    },
-    watchIdle(ms) {
-      clearTimeout(idleTimer);
-      idleTimer = setTimeout(expire('idle_timeout'), ms);
-    },
-    touch() {
-      // Restarts the same timer (no new Timeout and closure per event).
-      idleTimer?.refresh();
-    },
-    dispose() {
-      clearTimeout(deadlineTimer);
-      clearTimeout(idleTimer);
-      idleTimer = undefined;
-      stopWatching();
-      shutdown.removeEventListener('abort', follow);
-    },
-  };
+  private readonly combined = new AbortController();
+  private readonly shutdown: AbortSignal;
+  private readonly followShutdown: () => void;
+  private readonly stopWatching: () => void;
+  /** performance.now() values (monotonic): when the request must end, and the last event's time. */
+  private readonly deadlineAt: number;
+  private lastEventAt = 0;
+  /** 0 until watchIdle. */
+  private idleMs = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timedOut: 'request_timeout' | 'idle_timeout' | undefined;
+  private departed = false;
+
+  constructor(options: RequestSignalOptions) {
+    const { clientGone, shutdown } = options;
+    const remainingMs = Math.max(1, options.remainingMs);
+    this.signal = this.combined.signal;
+    this.shutdown = shutdown;
+    this.deadlineAt = performance.now() + remainingMs;
+    this.deadline = new Date(Date.now() + remainingMs);
+    this.timer = setTimeout(onTimer, remainingMs, this);
+    // Every request in flight listens on the one shutdown signal: no listener cap (Node warns past 10).
+    setMaxListeners(0, shutdown);
+    this.stopWatching = (clientGone instanceof AbortSignal ? signalDeparture(clientGone) : clientGone).watch((reason) => {
+      this.departed = true;
+      this.combined.abort(reason);
+    });
+    this.followShutdown = () => this.combined.abort(shutdown.reason);
+    if (shutdown.aborted) this.combined.abort(shutdown.reason);
+    else shutdown.addEventListener('abort', this.followShutdown, { once: true });
+  }
+
+  reason(): EndReason | undefined {
+    // A timeout is reported as such even if a shutdown or a departure followed it.
+    if (this.timedOut) return this.timedOut;
+    if (this.shutdown.aborted) return 'shutdown';
+    if (this.departed) return 'client_gone';
+    return undefined;
+  }
+
+  watchIdle(ms: number): void {
+    this.idleMs = Math.max(1, ms);
+    this.lastEventAt = performance.now();
+    this.arm();
+  }
+
+  touch(): void {
+    // Only the time: the timer, when it fires, sees that an event came since and re-arms.
+    this.lastEventAt = performance.now();
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.idleMs = 0;
+    this.stopWatching();
+    this.shutdown.removeEventListener('abort', this.followShutdown);
+  }
+
+  /** The timer fired: end the request if a limit passed, else wait for the nearer one. */
+  check(): void {
+    this.timer = undefined;
+    if (this.timedOut !== undefined) return;
+    const now = performance.now();
+    if (now >= this.deadlineAt) this.expire('request_timeout');
+    else if (this.idleMs > 0 && now - this.lastEventAt >= this.idleMs) this.expire('idle_timeout');
+    else this.arm(now);
+  }
+
+  private expire(kind: 'request_timeout' | 'idle_timeout'): void {
+    this.timedOut = kind;
+    this.combined.abort(kind);
+  }
+
+  /** (Re)arms the one timer for the nearer of the deadline and the idle limit. */
+  private arm(now = performance.now()): void {
+    clearTimeout(this.timer);
+    const until = this.idleMs > 0 ? Math.min(this.deadlineAt, this.lastEventAt + this.idleMs) : this.deadlineAt;
+    this.timer = setTimeout(onTimer, Math.max(1, Math.ceil(until - now)), this);
+  }
 }

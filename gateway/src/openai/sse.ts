@@ -25,20 +25,55 @@ export function openSse(res: Response, headers: Record<string, string>): SseWrit
     'x-accel-buffering': 'no',
   });
   res.flushHeaders();
+  return new Writer(res);
+}
+
+/** setImmediate's callback (module-level: the writer is its argument, no closure per stream). */
+function uncork(writer: Writer): void {
+  writer.uncork();
+}
+
+/**
+ * The writer of one open stream, which it holds for as long as it waits for tokens: its state is
+ * two fields and its methods are shared, not closures per stream.
+ */
+class Writer implements SseWriter {
   // Events that are ready together (one network read from the worker often carries several)
   // leave as one socket write: the first write of a batch corks the response, and it is uncorked
   // once the current I/O callbacks are done (res.end() flushes whatever is still corked).
-  let corked = false;
-  const uncork = (): void => {
-    corked = false;
-    res.uncork();
-  };
-  const write = (text: string): Promise<void> => {
+  private corked = false;
+
+  constructor(private readonly res: Response) {}
+
+  // JSON.stringify escapes newlines, so model output can never forge an event boundary.
+  send(data: unknown): Promise<void> {
+    return this.write(`data: ${JSON.stringify(data)}\n\n`);
+  }
+
+  sendJson(json: string): Promise<void> {
+    return this.write(`data: ${json}\n\n`);
+  }
+
+  done(): void {
+    if (!this.res.writableEnded) this.res.end('data: [DONE]\n\n');
+  }
+
+  error(body: unknown): void {
+    if (!this.res.writableEnded) this.res.end(`data: ${JSON.stringify(body)}\n\n`);
+  }
+
+  uncork(): void {
+    this.corked = false;
+    this.res.uncork();
+  }
+
+  private write(text: string): Promise<void> {
+    const { res } = this;
     if (res.writableEnded || res.destroyed) return Promise.resolve();
-    if (!corked) {
-      corked = true;
+    if (!this.corked) {
+      this.corked = true;
       res.cork();
-      setImmediate(uncork);
+      setImmediate(uncork, this);
     }
     if (res.write(text)) return Promise.resolve();
     return new Promise((resolve) => {
@@ -50,16 +85,5 @@ export function openSse(res: Response, headers: Record<string, string>): SseWrit
       res.on('drain', done);
       res.on('close', done);
     });
-  };
-  return {
-    // JSON.stringify escapes newlines, so model output can never forge an event boundary.
-    send: (data) => write(`data: ${JSON.stringify(data)}\n\n`),
-    sendJson: (json) => write(`data: ${json}\n\n`),
-    done() {
-      if (!res.writableEnded) res.end('data: [DONE]\n\n');
-    },
-    error(body) {
-      if (!res.writableEnded) res.end(`data: ${JSON.stringify(body)}\n\n`);
-    },
-  };
+  }
 }

@@ -111,7 +111,8 @@ export function createUsageTracking(add: (record: UsageRecord) => void): UsageTr
     begin(res, principal, startedPerf) {
       const locals = res.locals as RequestLocals;
       const tracked = track(locals.requestId, principal, startedPerf);
-      res.once('close', () =>
+      // A response emits 'close' once: a plain listener, without the wrapper \`once\` adds.
+      res.on('close', () =>
         tracked.close((streamed, completed) => {
           const cancelled = !res.writableFinished;
           const status = cancelled && !res.headersSent ? 499 : res.statusCode;
