@@ -98,156 +98,59 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
 }
 
 /**
- * Everything a call goes through, as ONE middleware layer: the call count by final status (it
- * sees the status the client gets, credential refusals included), the service credential, the
- * request id and child logger, one log line per call, and AppError → gRPC status mapping.
+ * Everything a call goes through, as ONE middleware layer (each layer is an async generator that
+ * every streamed message passes through): the call count by final status (it sees the status the
+ * client gets, credential refusals included), the service credential, the request id and child
+ * logger, one log line per call, and AppError → gRPC status mapping.
  *
- * The layer is a plain async iterator around the handler's (see {@link TrackedCall}), not an async
- * generator delegating with `yield*`: every streamed message passes through it, and a generator
- * layer costs several promise hops per message where this costs one. The call's child logger is
- * made the first time something logs through it (most calls never do).
+ * The call's child logger is made the first time something logs through it: most calls never do
+ * (the per-call lines are at debug), and a pino child with its bindings costs more than the rest
+ * of this layer.
  */
 function callMiddleware(root: Logger, metrics: GrpcServerMetrics | undefined, serviceToken: string | undefined) {
   const checkToken = serviceTokenCheck(serviceToken);
-  // Counter children by "path code": prom-client hashes the label object on every inc() otherwise.
-  const handled = new Map<string, { inc(): void }>();
-  const count = metrics
-    ? (path: string, code: Status): void => {
-        const key = `${path} ${code}`;
-        let child = handled.get(key);
-        if (!child) {
-          child = metrics.grpcServerHandledTotal.labels({ method: path, code: Status[code] });
-          handled.set(key, child);
-        }
-        child.inc();
-      }
-    : undefined;
-  return function middleware<Req, Res>(call: ServerMiddlewareCall<Req, Res, RequestContext>, context: CallContext) {
-    return new TrackedCall<Res>(root, count, () => {
-      checkToken(call.method.path, context.metadata);
+  return async function* middleware<Req, Res>(call: ServerMiddlewareCall<Req, Res, RequestContext>, context: CallContext) {
+    const path = call.method.path;
+    let code: Status | undefined;
+    try {
+      checkToken(path, context.metadata);
       const requestId = context.metadata.get(REQUEST_ID_METADATA) ?? 'none';
-      return { requestId, next: (ctx) => call.next(call.request, { ...context, ...ctx }) as AsyncGenerator<Res, Res | void, undefined> };
-    }, call.method.path, context.trailer) as unknown as AsyncGenerator<Res, Res | void, undefined>;
-  };
-}
-
-type Step<Res> = IteratorResult<Res, Res | void>;
-
-/**
- * One call as seen by the middleware: the handler's iterator, with the credential checked before
- * the first step, the outcome counted once (OK, the mapped error's status, or CANCELLED when the
- * response stream was abandoned) and errors mapped to ServerErrors and logged once.
- */
-class TrackedCall<Res> {
-  private inner: AsyncGenerator<Res, Res | void, undefined> | undefined;
-  private refused: unknown;
-  private child: Logger | undefined;
-  private readonly requestId: string = 'none';
-  private readonly started = performance.now();
-  private ended = false;
-
-  constructor(
-    private readonly root: Logger,
-    private readonly count: ((path: string, code: Status) => void) | undefined,
-    open: () => { requestId: string; next: (ctx: RequestContext) => AsyncGenerator<Res, Res | void, undefined> },
-    private readonly path: string,
-    private readonly trailer: CallContext['trailer'],
-  ) {
-    try {
-      const opened = open();
-      this.requestId = opened.requestId;
-      const self = this;
-      this.inner = opened.next({
-        requestId: opened.requestId,
-        get logger(): Logger {
-          return self.logger();
-        },
-        set logger(l: Logger) {
-          self.child = l;
-        },
-      });
-    } catch (err) {
-      this.refused = err;
-    }
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  next(): Promise<Step<Res>> {
-    return this.step((inner) => inner.next());
-  }
-
-  /** nice-grpc abandons the response stream (the client went away mid-stream): CANCELLED, no log line. */
-  return(value: Res | void): Promise<Step<Res>> {
-    return this.step((inner) => inner.return(value), true);
-  }
-
-  throw(err: unknown): Promise<Step<Res>> {
-    return this.step((inner) => inner.throw(err));
-  }
-
-  private step(run: (inner: AsyncGenerator<Res, Res | void, undefined>) => Promise<Step<Res>>, abandoned = false): Promise<Step<Res>> {
-    const { inner } = this;
-    if (inner === undefined) {
-      // The credential check failed: the call ends with its ServerError, counted but not logged.
-      if (this.ended) return Promise.resolve({ done: true, value: undefined });
-      this.end(statusOfError(this.refused));
-      return Promise.reject(this.refused);
-    }
-    let pending: Promise<Step<Res>>;
-    try {
-      pending = run(inner);
-    } catch (err) {
-      pending = Promise.reject(err);
-    }
-    return pending.then(
-      (result) => {
-        if (abandoned) {
-          if (!this.ended) this.end(Status.CANCELLED);
-        } else if (result.done === true) this.finished();
+      let child: Logger | undefined;
+      const logger = (): Logger => (child ??= root.child({ reqId: requestId, rpc: path }));
+      const started = performance.now();
+      const ms = (): number => Math.round(performance.now() - started);
+      try {
+        const result = yield* call.next(call.request, {
+          ...context,
+          requestId,
+          get logger(): Logger {
+            return logger();
+          },
+          set logger(l: Logger) {
+            child = l;
+          },
+        });
+        if (root.isLevelEnabled('debug')) logger().debug({ ms: ms() }, 'rpc ok');
+        code = Status.OK;
         return result;
-      },
-      (err: unknown) => {
-        throw this.failed(err);
-      },
-    );
-  }
-
-  /** The handler returned. */
-  private finished(): void {
-    if (this.ended) return;
-    if (this.root.isLevelEnabled('debug')) this.logger().debug({ ms: this.ms() }, 'rpc ok');
-    this.end(Status.OK);
-  }
-
-  private failed(err: unknown): ServerError {
-    const mapped = toServerError(err, this.trailer);
-    if (!this.ended) {
-      if (isAbortError(err)) {
-        if (this.root.isLevelEnabled('debug')) this.logger().debug({ ms: this.ms() }, 'rpc cancelled by caller');
-      } else {
+      } catch (err) {
+        if (isAbortError(err)) {
+          if (root.isLevelEnabled('debug')) logger().debug({ ms: ms() }, 'rpc cancelled by caller');
+          throw toServerError(err, context.trailer) satisfies ServerError;
+        }
+        const mapped = toServerError(err, context.trailer);
         const level = isAppError(err) && err.kind !== 'internal' ? 'debug' : 'error';
-        if (this.root.isLevelEnabled(level)) this.logger()[level]({ err, code: Status[mapped.code], ms: this.ms() }, 'rpc failed');
+        if (root.isLevelEnabled(level)) logger()[level]({ err, code: Status[mapped.code], ms: ms() }, 'rpc failed');
+        throw mapped;
       }
-      this.end(statusOfError(mapped));
+    } catch (err) {
+      code = statusOfError(err);
+      throw err;
+    } finally {
+      // No code: the response stream was abandoned (the client went away mid-stream).
+      metrics?.grpcServerHandledTotal.inc({ method: path, code: Status[code ?? Status.CANCELLED] });
     }
-    return mapped;
-  }
-
-  private end(code: Status): void {
-    this.ended = true;
-    this.count?.(this.path, code);
-  }
-
-  private ms(): number {
-    return Math.round(performance.now() - this.started);
-  }
-
-  private logger(): Logger {
-    return (this.child ??= this.root.child({ reqId: this.requestId, rpc: this.path }));
-  }
+  };
 }
 
 /** Sets the overall status and every named service's status at once. */
