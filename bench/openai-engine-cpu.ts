@@ -24,6 +24,7 @@ import { parseArgs, promisify } from 'node:util';
 import { startMockOpenAI } from '../test/fixtures/mock-openai-server.js';
 import { fmt, median } from './lib/stats.js';
 import { measureWorker } from './lib/inference-worker-cpu.js';
+import { ChildProcesses } from './lib/procs.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,11 +43,13 @@ const load = os.loadavg()[0] ?? Number.NaN;
 const mock = await startMockOpenAI({ tokens: 16, model: 'mock' });
 const figures = new Map<string, number[]>(roots.map((r) => [r, []]));
 const idle = new Map<string, number[]>(roots.map((r) => [r, []]));
+const children = new ChildProcesses();
 try {
   for (let r = 0; r < Number(values.rounds); r++) {
     for (const dir of r % 2 === 0 ? roots : [...roots].reverse()) {
       if (values.worker) {
         const w = await measureWorker({
+          children,
           dir,
           mockUrl: mock.url,
           count: Number(values.count),
@@ -56,7 +59,9 @@ try {
         });
         figures.get(dir)?.push(w.msPerRequest);
         idle.get(dir)?.push(w.idleMsPerSecond);
-        process.stderr.write(`round ${r + 1} ${dir}: ${fmt(w.msPerRequest, 3)} ms CPU per generation, idle ${fmt(w.idleMsPerSecond, 2)} ms/s\n`);
+        process.stderr.write(
+          `round ${r + 1} ${dir}: ${fmt(w.msPerRequest, 3)} ms CPU per generation, ${fmt(w.statusPerRequest, 3)} status updates per generation, idle ${fmt(w.idleMsPerSecond, 2)} ms/s\n`,
+        );
         continue;
       }
       const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(root, 'bench/lib/openai-engine-child.ts')], {

@@ -14,11 +14,14 @@ import { ChildProcesses, cpuMs, freePort, stopProcess, waitUntil } from './procs
 export interface WorkerFigures {
   msPerRequest: number;
   idleMsPerSecond: number;
+  /** Status updates the worker sent during the measured calls, per generation. */
+  statusPerRequest: number;
 }
 
 const WARMUP = 500;
 
 export async function measureWorker(options: {
+  children: ChildProcesses;
   dir: string;
   mockUrl: string;
   count: number;
@@ -27,7 +30,7 @@ export async function measureWorker(options: {
   /** Run the worker with --cpu-prof, writing its profile into this directory. */
   profileDir?: string | undefined;
 }): Promise<WorkerFigures> {
-  const children = new ChildProcesses();
+  const { children } = options;
   const port = await freePort();
   let ready = false;
   const prof = options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`];
@@ -53,8 +56,11 @@ export async function measureWorker(options: {
     await waitUntil(() => ready || !proc.alive(), 30_000, 'the inference worker');
     if (!proc.alive()) throw new Error(`inference worker exited:\n${proc.output()}`);
     const client = createAppClient(InferenceServiceDefinition, channel, { address: `127.0.0.1:${port}`, target: 'bench worker' });
+    let updates = 0;
     const statuses = (async () => {
-      for await (const update of client.watchStatus({ intervalMs: 1000 }, callOptions('status-watch', watch.signal))) void update;
+      for await (const update of client.watchStatus({ intervalMs: 1000 }, callOptions('status-watch', watch.signal))) {
+        if (update.status) updates += 1;
+      }
     })().catch(() => undefined);
     let tokens = 0;
     let sent = 0;
@@ -75,8 +81,10 @@ export async function measureWorker(options: {
     await run(WARMUP);
     tokens = 0;
     const before = cpuMs(proc.pid);
+    const updatesBefore = updates;
     await run(options.count);
     const after = cpuMs(proc.pid);
+    const statusPerRequest = (updates - updatesBefore) / options.count;
     if (tokens !== 16 * options.count) throw new Error(`${options.dir}: ${tokens / options.count} tokens per generation, expected 16`);
     await sleep(500);
     const idleBefore = cpuMs(proc.pid);
@@ -84,7 +92,11 @@ export async function measureWorker(options: {
     const idleAfter = cpuMs(proc.pid);
     watch.abort();
     await statuses;
-    return { msPerRequest: (after - before) / options.count, idleMsPerSecond: (idleAfter - idleBefore) / options.idleSeconds };
+    return {
+      msPerRequest: (after - before) / options.count,
+      idleMsPerSecond: (idleAfter - idleBefore) / options.idleSeconds,
+      statusPerRequest,
+    };
   } finally {
     watch.abort();
     channel.close();
