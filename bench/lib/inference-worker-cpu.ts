@@ -3,7 +3,8 @@
  * (`services/inference/src/main.ts` of `dir`, openai engine, no fleet registry) in front of the
  * mock upstream, driven from this process over gRPC as a gateway drives it (one `WatchStatus`
  * stream open, `Generate` calls with a request id). CPU is the worker's own, read from /proc:
- * per generation over `count` calls after a warm-up, then per second while idle.
+ * per generation over `count` calls after a warm-up, then per second while idle (from 5 s after the
+ * last call).
  */
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -86,7 +87,8 @@ export async function measureWorker(options: {
     const after = cpuMs(proc.pid);
     const statusPerRequest = (updates - updatesBefore) / options.count;
     if (tokens !== 16 * options.count) throw new Error(`${options.dir}: ${tokens / options.count} tokens per generation, expected 16`);
-    await sleep(500);
+    // Past the upstream pool's idle timeout (4 s), so closing those connections is not counted as idle.
+    await sleep(5_000);
     const idleBefore = cpuMs(proc.pid);
     await sleep(options.idleSeconds * 1000);
     const idleAfter = cpuMs(proc.pid);
