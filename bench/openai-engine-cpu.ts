@@ -10,10 +10,11 @@
  * the openai engine: gRPC server middleware, Generate, admission, engine): this process drives
  * `Generate` calls over gRPC, holding one `WatchStatus` stream open as a gateway does, and reads
  * the worker's CPU time from /proc. It also prints the worker's idle CPU (ms per second, the
- * status stream still open, no calls). `--profile=DIR` runs each worker with --cpu-prof into
+ * status stream still open, no calls). `--rate=N` paces the calls at N per second instead (as
+ * bench/cpu-per-request.ts does), where fixed per-call and idle costs weigh more. `--profile=DIR` runs each worker with --cpu-prof into
  * DIR/<checkout>-round<n>/ (summarise one with bench/lib/cpuprofile.ts).
  *
- *   node --import tsx bench/openai-engine-cpu.ts [--worker [--profile=DIR]] [--compare=DIR] [--rounds=5] [--count=2000] [--concurrency=16]
+ *   node --import tsx bench/openai-engine-cpu.ts [--worker [--rate=N] [--profile=DIR]] [--compare=DIR] [--rounds=5] [--count=2000] [--concurrency=16]
  *
  * Prints a markdown table; writes nothing.
  */
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     worker: { type: 'boolean', default: false },
     'idle-seconds': { type: 'string', default: '5' },
     profile: { type: 'string' },
+    rate: { type: 'string' },
   },
 });
 const root = path.resolve(import.meta.dirname, '..');
@@ -55,6 +57,7 @@ try {
           count: Number(values.count),
           concurrency: Number(values.concurrency),
           idleSeconds: Number(values['idle-seconds']),
+          rate: values.rate === undefined ? undefined : Number(values.rate),
           profileDir: values.profile === undefined ? undefined : path.resolve(values.profile, `${path.basename(dir)}-round${r + 1}`),
         });
         figures.get(dir)?.push(w.msPerRequest);
@@ -79,7 +82,7 @@ try {
 }
 const what = values.worker ? 'inference worker (openai engine)' : 'openai engine';
 const lines = [
-  `${what} CPU ms per streamed generation (16 tokens; median of ${values.rounds} runs of ${values.count}, ${values.concurrency} at a time); load average at start ${load.toFixed(2)}`,
+  `${what} CPU ms per streamed generation (16 tokens; median of ${values.rounds} runs of ${values.count}, ${values.worker && values.rate !== undefined ? `${values.rate} per second` : `${values.concurrency} at a time`}); load average at start ${load.toFixed(2)}`,
   '',
   values.worker ? '| checkout | runs (ms) | median ms/generation | idle ms CPU/s (median) |' : '| checkout | runs (ms) | median ms/generation |',
   values.worker ? '|---|---|---:|---:|' : '|---|---|---:|',

@@ -28,6 +28,8 @@ export async function measureWorker(options: {
   count: number;
   concurrency: number;
   idleSeconds: number;
+  /** Paced instead of closed-loop: start this many calls per second (concurrency then unbounded). */
+  rate?: number | undefined;
   /** Run the worker with --cpu-prof, writing its profile into this directory. */
   profileDir?: string | undefined;
 }): Promise<WorkerFigures> {
@@ -65,21 +67,35 @@ export async function measureWorker(options: {
     })().catch(() => undefined);
     let tokens = 0;
     let sent = 0;
+    const one = async (): Promise<void> => {
+      sent += 1;
+      const request = { requestId: `bench-${sent}`, messages: [{ role: Role.ROLE_USER, content: 'Say hello to the world, please.' }], maxTokens: 16 };
+      for await (const m of client.generate(request, callOptions(`bench-${sent}`, undefined, 30_000))) {
+        if (m.delta) tokens += m.delta.tokenCount;
+      }
+    };
+    const paced = async (n: number, rate: number): Promise<void> => {
+      const calls: Promise<void>[] = [];
+      const start = performance.now();
+      for (let i = 0; i < n; i++) {
+        const due = start + (i * 1000) / rate - performance.now();
+        if (due > 0) await sleep(due);
+        calls.push(one());
+      }
+      await Promise.all(calls);
+    };
     const run = async (n: number): Promise<void> => {
+      if (options.rate !== undefined) return paced(n, options.rate);
       let next = 0;
       const lane = async (): Promise<void> => {
         while (next < n) {
           next += 1;
-          sent += 1;
-          const request = { requestId: `bench-${sent}`, messages: [{ role: Role.ROLE_USER, content: 'Say hello to the world, please.' }], maxTokens: 16 };
-          for await (const m of client.generate(request, callOptions(`bench-${sent}`, undefined, 30_000))) {
-            if (m.delta) tokens += m.delta.tokenCount;
-          }
+          await one();
         }
       };
       await Promise.all(Array.from({ length: options.concurrency }, lane));
     };
-    await run(WARMUP);
+    await run(options.rate === undefined ? WARMUP : Math.min(WARMUP, options.rate * 2));
     tokens = 0;
     const before = cpuMs(proc.pid);
     const updatesBefore = updates;
