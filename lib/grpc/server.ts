@@ -102,29 +102,45 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
  * every streamed message passes through): the call count by final status (it sees the status the
  * client gets, credential refusals included), the service credential, the request id and child
  * logger, one log line per call, and AppError → gRPC status mapping.
+ *
+ * The call's child logger is made the first time something logs through it: most calls never do
+ * (the per-call lines are at debug), and a pino child with its bindings costs more than the rest
+ * of this layer.
  */
 function callMiddleware(root: Logger, metrics: GrpcServerMetrics | undefined, serviceToken: string | undefined) {
   const checkToken = serviceTokenCheck(serviceToken);
   return async function* middleware<Req, Res>(call: ServerMiddlewareCall<Req, Res, RequestContext>, context: CallContext) {
+    const path = call.method.path;
     let code: Status | undefined;
     try {
-      checkToken(call.method.path, context.metadata);
+      checkToken(path, context.metadata);
       const requestId = context.metadata.get(REQUEST_ID_METADATA) ?? 'none';
-      const logger = root.child({ reqId: requestId, rpc: call.method.path });
+      let child: Logger | undefined;
+      const logger = (): Logger => (child ??= root.child({ reqId: requestId, rpc: path }));
       const started = performance.now();
+      const ms = (): number => Math.round(performance.now() - started);
       try {
-        const result = yield* call.next(call.request, { ...context, requestId, logger });
-        logger.debug({ ms: Math.round(performance.now() - started) }, 'rpc ok');
+        const result = yield* call.next(call.request, {
+          ...context,
+          requestId,
+          get logger(): Logger {
+            return logger();
+          },
+          set logger(l: Logger) {
+            child = l;
+          },
+        });
+        if (root.isLevelEnabled('debug')) logger().debug({ ms: ms() }, 'rpc ok');
         code = Status.OK;
         return result;
       } catch (err) {
         if (isAbortError(err)) {
-          logger.debug({ ms: Math.round(performance.now() - started) }, 'rpc cancelled by caller');
+          if (root.isLevelEnabled('debug')) logger().debug({ ms: ms() }, 'rpc cancelled by caller');
           throw toServerError(err, context.trailer) satisfies ServerError;
         }
         const mapped = toServerError(err, context.trailer);
         const level = isAppError(err) && err.kind !== 'internal' ? 'debug' : 'error';
-        logger[level]({ err, code: Status[mapped.code], ms: Math.round(performance.now() - started) }, 'rpc failed');
+        if (root.isLevelEnabled(level)) logger()[level]({ err, code: Status[mapped.code], ms: ms() }, 'rpc failed');
         throw mapped;
       }
     } catch (err) {
@@ -132,7 +148,7 @@ function callMiddleware(root: Logger, metrics: GrpcServerMetrics | undefined, se
       throw err;
     } finally {
       // No code: the response stream was abandoned (the client went away mid-stream).
-      metrics?.grpcServerHandledTotal.inc({ method: call.method.path, code: Status[code ?? Status.CANCELLED] });
+      metrics?.grpcServerHandledTotal.inc({ method: path, code: Status[code ?? Status.CANCELLED] });
     }
   };
 }

@@ -83,6 +83,27 @@ describe('inference service', () => {
   });
 });
 
+describe('inference service: status stream', () => {
+  it('sends the status at once, then again when it changes, without waiting for the interval', { timeout: 30_000 }, async () => {
+    const watch = new AbortController();
+    const updates = client.watchStatus({ intervalMs: 600_000 }, callOptions('watch', watch.signal))[Symbol.asyncIterator]();
+    try {
+      const first = await updates.next();
+      assert.equal(first.value?.status?.inFlightCount, 0);
+      // Past the coalescing pause, the stream waits for a change or the interval; a generation
+      // starting and ending is a change.
+      await new Promise((r) => setTimeout(r, 200));
+      await generate({});
+      const next = await updates.next();
+      assert.equal(next.done, false, 'an update arrived long before the 10-minute interval');
+      assert.ok(next.value?.status !== undefined);
+    } finally {
+      watch.abort();
+      await updates.return?.(undefined).catch(() => undefined);
+    }
+  });
+});
+
 describe('inference service: reasoning text', () => {
   it('sends a leading <think>…</think> to `reasoning`, the rest to `text`, and keeps every token counted', async () => {
     const pieces = ['<thi', 'nk>Two and', ' two.</th', 'ink>\n\n', 'Four', '.'];

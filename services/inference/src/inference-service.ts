@@ -7,7 +7,6 @@
  * temperature / top_p gets them here, so every engine samples the same way whoever called.
  */
 import { recordTokens, type InferenceMetrics } from './metrics.js';
-import { delay } from 'abort-controller-x';
 import type { CallContext } from 'nice-grpc';
 import {
   HardwareClass,
@@ -49,6 +48,8 @@ export interface InferenceService {
 }
 
 const EWMA_ALPHA = 0.2;
+/** A status stream sends at most one update per this many ms (bursts of changes are coalesced). */
+const COALESCE_MS = 50;
 /** OpenAI's bound on one embeddings request. */
 const MAX_EMBED_INPUTS = 2048;
 
@@ -179,27 +180,49 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
     }
   }
 
+  /**
+   * The status at once, then whenever it changes (at most one update per {@link COALESCE_MS}:
+   * bursts of changes are coalesced) and at least every `intervalMs`. Between updates the stream
+   * sleeps until a change or the interval is due, so an idle worker wakes once per interval.
+   */
   async function* watchStatus(
     request: { intervalMs: number },
     context: CallContext,
   ): AsyncGenerator<{ status: WorkerStatus }> {
     const interval = request.intervalMs > 0 ? request.intervalMs : 1000;
+    const { signal } = context;
     let changed = true;
+    let wake: (() => void) | undefined;
     const listener = (): void => {
       changed = true;
+      wake?.();
     };
+    /** Resolves after `ms`, on abort, or (when `onChange`) at the next change. */
+    const sleep = (ms: number, onChange: boolean): Promise<void> =>
+      new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          wake = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        signal.addEventListener('abort', done, { once: true });
+        if (onChange) wake = done;
+      });
     changeListeners.add(listener);
     try {
       let last = 0;
-      while (!context.signal.aborted) {
+      while (!signal.aborted) {
         const now = performance.now();
         if (changed || now - last >= interval) {
           changed = false;
           last = now;
           yield { status: status() };
+          await sleep(COALESCE_MS, false);
+        } else {
+          await sleep(last + interval - now, true);
         }
-        // Coalesce bursts of changes: at most one update per 50 ms.
-        await delay(context.signal, 50).catch(() => undefined);
       }
     } finally {
       changeListeners.delete(listener);

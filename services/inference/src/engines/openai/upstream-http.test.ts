@@ -53,6 +53,39 @@ describe('upstream HTTP transport', () => {
     client.closeIdle();
   });
 
+  it('sends Host, the given headers and the body with its content-length', async () => {
+    let seen: { headers: Record<string, string | string[] | undefined>; body: string } | undefined;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        seen = { headers: req.headers, body };
+        res.end('ok');
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const client = createUpstreamHttp(`http://127.0.0.1:${port}/v1`, { maxSockets: 1 });
+    const body = JSON.stringify({ text: 'héllo' });
+    const res = await client.request({
+      method: 'POST',
+      path: '/chat/completions',
+      headers: { accept: 'text/event-stream', 'x-request-id': 'req-1' },
+      body,
+      signal: new AbortController().signal,
+    });
+    assert.equal(await readText(res.body), 'ok');
+    assert.equal(seen?.headers['host'], `127.0.0.1:${port}`);
+    assert.equal(seen?.headers['accept'], 'text/event-stream');
+    assert.equal(seen?.headers['x-request-id'], 'req-1');
+    assert.equal(seen?.headers['content-length'], String(Buffer.byteLength(body)));
+    assert.equal(seen?.headers['connection'], 'keep-alive');
+    assert.equal(seen?.body, body);
+    client.closeIdle();
+  });
+
   it('holds at most maxSockets connections; the rest wait for a free one', async () => {
     const up = await upstream();
     const client = createUpstreamHttp(up.url, { maxSockets: 2 });

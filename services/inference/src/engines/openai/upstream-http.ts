@@ -52,13 +52,14 @@ export function createUpstreamHttp(baseUrl: string, opts: { maxSockets: number }
   // urlToHttpOptions strips an IPv6 literal's brackets; no credentials (normalizeBaseUrl refuses them).
   const { protocol, hostname, port } = urlToHttpOptions(url);
   const basePath = url.pathname.replace(/\/+$/, '');
+  // The Host header node:http would send: URL.host brackets an IPv6 literal and omits a default port.
+  const hostHeader = url.host;
 
   function request(r: UpstreamRequest): Promise<UpstreamResponse> {
     const { signal } = r;
     if (signal.aborted) return Promise.reject(abortReason(signal));
     return new Promise<UpstreamResponse>((resolve, reject) => {
-      const headers = r.body === undefined ? r.headers : { ...r.headers, 'content-length': String(Buffer.byteLength(r.body)) };
-      const req = send({ protocol, hostname, port, path: basePath + r.path, method: r.method, headers, agent });
+      const req = send({ protocol, hostname, port, path: basePath + r.path, method: r.method, headers: headerList(hostHeader, r), agent });
       let res: IncomingMessage | undefined;
       signal.addEventListener(
         'abort',
@@ -85,6 +86,21 @@ export function createUpstreamHttp(baseUrl: string, opts: { maxSockets: number }
     request,
     closeIdle: () => agent.destroy(),
   };
+}
+
+/**
+ * The request's headers as node:http's flat `[name, value, …]` list: node:http then writes them as
+ * given (still validated) instead of storing each through setHeader, and adds no Host header
+ * itself, so it comes first here. `content-length` is set from the body.
+ */
+function headerList(host: string, r: UpstreamRequest): string[] {
+  const list = ['host', host];
+  for (const name in r.headers) {
+    const value = r.headers[name];
+    if (value !== undefined) list.push(name, value);
+  }
+  if (r.body !== undefined) list.push('content-length', String(Buffer.byteLength(r.body)));
+  return list;
 }
 
 /** The signal's reason when it is an Error (the stall timeout's), else a standard AbortError. */
