@@ -97,15 +97,22 @@ export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<R
       ttfts.push(now - sentAt + HOP_MS);
       if (!blind(sentAt)) settled.push(now - sentAt + HOP_MS);
       if (traced) trace?.({ ...traced, ttftMs: now - sentAt + HOP_MS, hit: timing.cachedPromptTokens > 0 });
-      router.answered(keys[k]!, dispatch);
+      router.firstToken(keys[k]!, dispatch);
     });
+    // The relay reports every token as it passes (one event per token, each scheduling the next).
+    const token = (i: number): void =>
+      at(first + i * timing.interTokenMs + HOP_MS, () => {
+        router.progress(dispatch, 1);
+        if (i + 1 < spec.base.responseTokens) token(i + 1);
+      });
+    token(0);
     at(end, () => {
       running[k]! -= 1;
       queues[k]!.shift()?.();
     });
     at(end + HOP_MS, () => {
       inFlight[k]! -= 1;
-      router.observe(keys[k]!, { dispatch, ttftMs: first + HOP_MS - sentAt, tokens: spec.base.responseTokens, decodeMs: end - first });
+      router.ended(keys[k]!, dispatch, true);
     });
   };
 
@@ -119,7 +126,7 @@ export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<R
       const candidates: Candidate[] = eligible.map((k) => ({ key: keys[k]!, address: `w${k}`, inFlight: inFlight[k]!, capacity: CAPACITY, reportedTtftMs: undefined, owner: undefined }));
       const messages = spec.messages(a);
       const hint = { prefixBlocks: prefixBlockHashes(messages, BLOCK_CHARS), promptTokens: PROMPT_TOKENS_ESTIMATE, project: undefined };
-      const costs = trace ? candidates.map((c) => router.estimate(c, hint).cost) : [];
+      const costs = trace ? router.estimates(candidates, hint).map((e) => e.cost) : [];
       const choice = router.choose(candidates, hint);
       const k = eligible[choice.index]!;
       const traced = trace
