@@ -99,20 +99,21 @@ export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<R
       if (traced) trace?.({ ...traced, ttftMs: now - sentAt + HOP_MS, hit: timing.cachedPromptTokens > 0 });
       router.firstToken(keys[k]!, dispatch);
     });
-    // The relay reports every token as it passes (one event per token, each scheduling the next).
+    // The relay reports every token as it passes (one event per token, each scheduling the next),
+    // and the end with the last one.
     const token = (i: number): void =>
       at(first + i * timing.interTokenMs + HOP_MS, () => {
         router.progress(dispatch, 1);
         if (i + 1 < spec.base.responseTokens) token(i + 1);
+        else {
+          inFlight[k]! -= 1;
+          router.ended(keys[k]!, dispatch, true);
+        }
       });
     token(0);
     at(end, () => {
       running[k]! -= 1;
       queues[k]!.shift()?.();
-    });
-    at(end + HOP_MS, () => {
-      inFlight[k]! -= 1;
-      router.ended(keys[k]!, dispatch, true);
     });
   };
 

@@ -29,7 +29,8 @@ export interface RoutingHint {
 /**
  * How the pipeline sent a request, and how far it has got: handed back with each piece of
  * feedback (router.ts `firstToken`, `progress`, `ended`). The progress fields are written by the
- * router on those calls (a counter and two timestamps, nothing allocated per token).
+ * router on those calls (a timestamp at the first token, then a counter: nothing allocated, and
+ * no clock read, per token).
  */
 export interface Dispatch {
   /** The router's clock when the request was sent. */
@@ -44,6 +45,4 @@ export interface Dispatch {
   firstAt: number | undefined;
   /** Completion tokens relayed so far. */
   tokens: number;
-  /** The router's clock at the last token relayed. */
-  lastAt: number;
 }

@@ -35,12 +35,12 @@ function serve(r: Router, clock: { now: number }, key: object, dispatch: Dispatc
   r.ended(key, dispatch, true);
 }
 
-/** Feedback from a request the test made up (not chosen by the router): a TTFT sample taken now, and its decode. */
+/** Feedback from a request the test made up (not chosen by the router): a TTFT sample taken now, then its decode (the clock moves on by it). */
 function feed(r: Router, clock: { now: number }, key: object, f: { ttftMs: number; expectedHit?: boolean; unqueued?: boolean; tokens?: number; decodeMs?: number }): void {
-  const dispatch: Dispatch = { sentAt: clock.now - f.ttftMs, expectedMs: 0, unqueued: f.unqueued ?? true, expectedHit: f.expectedHit ?? false, firstAt: undefined, tokens: 0, lastAt: 0 };
+  const dispatch: Dispatch = { sentAt: clock.now - f.ttftMs, expectedMs: 0, unqueued: f.unqueued ?? true, expectedHit: f.expectedHit ?? false, firstAt: undefined, tokens: 0 };
   r.firstToken(key, dispatch);
-  dispatch.tokens = f.tokens ?? 10;
-  dispatch.lastAt = dispatch.firstAt! + (f.decodeMs ?? 100);
+  r.progress(dispatch, f.tokens ?? 10);
+  clock.now += f.decodeMs ?? 100;
   r.ended(key, dispatch, true);
 }
 
