@@ -10,7 +10,7 @@ import { DEFAULT_ROUTING, type RoutingSettings } from './settings.js';
 
 const NO_HINT: RoutingHint = { prefixBlocks: [], promptTokens: 10, project: undefined };
 const W: ScoreWeights = DEFAULT_ROUTING.weights;
-const NOTHING: Observed = { lateness: 1, ttftFloorMs: 0, ttftHitMs: undefined, ttftMissMs: undefined, ttftAverageMs: undefined, tokensPerSecond: undefined, tokensPerRequest: undefined, prefixMatched: 0 };
+const NOTHING: Observed = { lateness: 1, ttftFloorMs: 0, newerKind: undefined, ttftHitMs: undefined, ttftMissMs: undefined, ttftAverageMs: undefined, tokensPerSecond: undefined, tokensPerRequest: undefined, prefixMatched: 0 };
 
 function candidate(address: string, over: Partial<Candidate> = {}): Candidate {
   return { key: { address }, address, inFlight: 0, capacity: 2, reportedTtftMs: undefined, owner: undefined, ...over };
@@ -73,6 +73,15 @@ describe('scorer estimate (expected TTFT, ms)', () => {
     const hint = { prefixBlocks: ['a', 'b', 'c', 'd'], promptTokens: 600, project: undefined };
     assert.equal(estimate(candidate('a'), seen, hint, W).prefillMs, 0.75 * 40 + 0.25 * 400);
     assert.equal(estimate(candidate('a'), seen, hint, { ...W, prefix: 0 }).prefillMs, 400);
+  });
+
+  it('the older of the hit and miss figures is taken no lower than the newer one implies', () => {
+    const fleet = { ...NO_FLEET_FIGURES, missOverHit: 10 };
+    // Its miss figure predates a slowdown that its cached prompts since have shown (200 ms hits).
+    const slowed: Observed = { ...NOTHING, ttftMissMs: 300, ttftHitMs: 200, newerKind: 'hit' };
+    assert.equal(estimate(candidate('a'), slowed, NO_HINT, W, fleet).prefillMs, 2000);
+    // The miss figure is the newer one: it stands (and the hit figure is no lower than 300 ÷ 10).
+    assert.equal(estimate(candidate('a'), { ...slowed, newerKind: 'miss' }, NO_HINT, W, fleet).prefillMs, 300);
   });
 
   it('a request late for its first token slows the whole estimate by its lateness', () => {

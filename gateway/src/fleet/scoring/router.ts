@@ -116,6 +116,7 @@ export function createRouter(deps: RouterDeps): Router {
       ttftFloorMs,
       ttftHitMs: s.stats.ttftMs(true),
       ttftMissMs: s.stats.ttftMs(false),
+      newerKind: s.stats.newerKind(),
       ttftAverageMs: s.stats.averageTtftMs(),
       tokensPerSecond: s.stats.tokensPerSecond(),
       tokensPerRequest: s.stats.tokensPerRequest(),

@@ -8,6 +8,8 @@
  *   to hit its prefix cache and for the rest (worker-stats.ts), blended by the share of the
  *   prompt's prefix blocks the gateway recently sent there, trusted `w.prefix` (0–1); until the
  *   gateway has a sample, the worker's own TTFT report (status), else 0 (a new worker is tried);
+ *   the older of the hit and miss figures is taken no lower than the newer one implies (with the
+ *   fleet's miss/hit ratio), since it may predate a slowdown;
  *   multiplied by the worst lateness of the requests there in flight (router.ts: time waited for
  *   a first token ÷ the TTFT expected when sent; time since the first token ÷ the time the
  *   tokens relayed so far should have taken at the worker's known rate), so a slowdown shows
@@ -42,6 +44,8 @@ export interface Observed {
   ttftFloorMs: number;
   ttftHitMs: number | undefined;
   ttftMissMs: number | undefined;
+  /** The kind (hit or miss) whose figure was fed last: it tells how fast the worker is now. */
+  newerKind: 'hit' | 'miss' | undefined;
   ttftAverageMs: number | undefined;
   tokensPerSecond: number | undefined;
   tokensPerRequest: number | undefined;
@@ -93,8 +97,15 @@ export function estimate(c: Candidate, o: Observed, hint: RoutingHint, w: ScoreW
   const trust = Math.min(1, Math.max(0, w.prefix)) * hitShare;
   // A worker known for one kind only (hit or miss) is expected to differ between the two as the
   // workers known for both do: taking its hit figure for a miss would send it the costly prompts.
-  const miss = o.ttftMissMs ?? (o.ttftHitMs !== undefined ? o.ttftHitMs * missOverHit : undefined) ?? c.reportedTtftMs ?? 0;
-  const hit = o.ttftHitMs ?? (o.ttftMissMs !== undefined ? o.ttftMissMs / missOverHit : miss);
+  const missFromHit = o.ttftHitMs !== undefined ? o.ttftHitMs * missOverHit : undefined;
+  const hitFromMiss = o.ttftMissMs !== undefined ? o.ttftMissMs / missOverHit : undefined;
+  let miss = o.ttftMissMs ?? missFromHit ?? c.reportedTtftMs ?? 0;
+  let hit = o.ttftHitMs ?? hitFromMiss ?? miss;
+  // The older figure of the two may predate a slowdown the newer one has seen (a worker sent
+  // only cached prompts while it was slow still had its fast miss figure): it is taken no lower
+  // than the newer one implies.
+  if (o.newerKind === 'hit' && missFromHit !== undefined) miss = Math.max(miss, missFromHit);
+  if (o.newerKind === 'miss' && hitFromMiss !== undefined) hit = Math.max(hit, hitFromMiss);
   // A request in flight behind its expected pace (its first token, or its tokens since) is the
   // first sign of a slowdown: everything on that worker is taken to be that much slower.
   const slowdown = Math.max(1, o.lateness);

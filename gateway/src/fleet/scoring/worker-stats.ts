@@ -31,6 +31,8 @@ export interface WorkerStats {
   ended(sample: EndSample): void;
   /** TTFT of prompts expected to hit (or to miss) the prefix cache; undefined until that kind is seen. */
   ttftMs(expectedHit: boolean): number | undefined;
+  /** Which kind's TTFT figure (expected hit or miss) was fed last; undefined until one is. */
+  newerKind(): 'hit' | 'miss' | undefined;
   /** TTFT of all requests that found a free slot. */
   averageTtftMs(): number | undefined;
   tokensPerSecond(): number | undefined;
@@ -49,6 +51,7 @@ export interface WorkerStats {
 export function createWorkerStats(alpha: number, restartAfterMs: number): WorkerStats {
   // [expected miss, expected hit, all]
   const ttft: Array<number | undefined> = [undefined, undefined, undefined];
+  let newer: 'hit' | 'miss' | undefined;
   let tps: number | undefined;
   let tokens: number | undefined;
   let last: number | undefined;
@@ -60,6 +63,7 @@ export function createWorkerStats(alpha: number, restartAfterMs: number): Worker
     last = at;
     if (restart) {
       ttft.fill(undefined);
+      newer = undefined;
       tps = undefined;
       tokens = undefined;
     }
@@ -74,6 +78,8 @@ export function createWorkerStats(alpha: number, restartAfterMs: number): Worker
     const known = ttft[k];
     if (s.unqueued || restart) ttft[k] = ewma(known, s.ttftMs);
     else if (known !== undefined && s.ttftMs < known) ttft[k] = ewma(known, s.ttftMs);
+    else return;
+    if (k < 2) newer = k === 1 ? 'hit' : 'miss';
   };
   return {
     firstToken(s) {
@@ -90,6 +96,7 @@ export function createWorkerStats(alpha: number, restartAfterMs: number): Worker
       if (s.tokens > 1 && s.decodeMs > 0) tps = ewma(tps, ((s.tokens - 1) * 1000) / s.decodeMs);
     },
     ttftMs: (hit) => ttft[hit ? 1 : 0],
+    newerKind: () => newer,
     averageTtftMs: () => ttft[2],
     tokensPerSecond: () => tps,
     tokensPerRequest: () => tokens,
