@@ -8,8 +8,8 @@
  * The tables give medians over MODEL_SEEDS seeds; runModel's `trace` hands out every request
  * (worker, TTFT, cache hit, queued, the scorer's costs) for finding out which requests are slow.
  *
- *   node --import tsx bench/routing-model.ts           # the four strategies, steady and bursty (~1 min)
- *   node --import tsx bench/routing-model.ts --sweep   # + one-knob variations of the defaults (~5 min)
+ *   node --import tsx bench/routing-model.ts           # the four strategies, steady and bursty (seconds)
+ *   node --import tsx bench/routing-model.ts --sweep   # + one-knob variations of the defaults (~1 min)
  * (npm run bench:routing prints and writes both tables too, after its real-process runs.)
  */
 import { parseArgs } from 'node:util';
@@ -166,7 +166,7 @@ const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
  * schedules and picker random streams. One run's p99 is its 3rd-slowest request of ~300, so a
  * single seed's figure swings by 2× with the schedule; the tables give medians over the seeds.
  */
-export const MODEL_SEEDS = 7;
+export const MODEL_SEEDS = 21;
 
 const median = (xs: number[]): number => percentile(xs, 50);
 
