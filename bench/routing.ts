@@ -423,6 +423,9 @@ try {
       for (const x of r.samples) if (x.ttftMs === undefined) failed.set(x.status, (failed.get(x.status) ?? 0) + 1);
       const byStatus = [...failed].map(([status, n]) => `${n} × ${status === 0 ? 'no response' : status === 599 ? 'stream cut' : status}`).join(', ');
       log(`${scenario} / ${strategy}: TTFT p50 ${ms(percentile(ok, 50))} ms, p99 ${ms(percentile(ok, 99))} ms, ${r.samples.length - ok.length} errors${byStatus ? ` (${byStatus})` : ''}, hit rate ${pct(r.hitRate)}`);
+      // The slowest requests (what the p99 is made of): when they were sent, where, how long.
+      const slowest = r.samples.filter((x) => x.ttftMs !== undefined).sort((a, b) => b.ttftMs! - a.ttftMs!).slice(0, 5);
+      log(`   slowest: ${slowest.map((x) => `${(x.arrival.atMs / 1000).toFixed(1)} s → ${x.worker ?? '?'} ${ms(x.ttftMs!)} ms`).join(', ')}`);
       if (ok.length === 0) throw new Error(`${scenario} / ${strategy}: no request succeeded (${byStatus}); not writing figures`);
       results.push(r);
     }
