@@ -8,8 +8,8 @@
  * The tables give medians over MODEL_SEEDS seeds; runModel's `trace` hands out every request
  * (worker, TTFT, cache hit, queued, the scorer's costs) for finding out which requests are slow.
  *
- *   node --import tsx bench/routing-model.ts           # the four strategies, steady and bursty (~1 min)
- *   node --import tsx bench/routing-model.ts --sweep   # + one-knob variations of the defaults (~5 min)
+ *   node --import tsx bench/routing-model.ts           # the four strategies, steady and bursty (seconds)
+ *   node --import tsx bench/routing-model.ts --sweep   # + one-knob variations of the defaults (~1 min)
  * (npm run bench:routing prints and writes both tables too, after its real-process runs.)
  */
 import { parseArgs } from 'node:util';
@@ -97,15 +97,23 @@ export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<R
       ttfts.push(now - sentAt + HOP_MS);
       if (!blind(sentAt)) settled.push(now - sentAt + HOP_MS);
       if (traced) trace?.({ ...traced, ttftMs: now - sentAt + HOP_MS, hit: timing.cachedPromptTokens > 0 });
-      router.answered(keys[k]!, dispatch);
+      router.firstToken(keys[k]!, dispatch);
     });
+    // The relay reports every token as it passes (one event per token, each scheduling the next),
+    // and the end with the last one.
+    const token = (i: number): void =>
+      at(first + i * timing.interTokenMs + HOP_MS, () => {
+        router.progress(dispatch, 1);
+        if (i + 1 < spec.base.responseTokens) token(i + 1);
+        else {
+          inFlight[k]! -= 1;
+          router.ended(keys[k]!, dispatch, true);
+        }
+      });
+    token(0);
     at(end, () => {
       running[k]! -= 1;
       queues[k]!.shift()?.();
-    });
-    at(end + HOP_MS, () => {
-      inFlight[k]! -= 1;
-      router.observe(keys[k]!, { dispatch, ttftMs: first + HOP_MS - sentAt, tokens: spec.base.responseTokens, decodeMs: end - first });
     });
   };
 
@@ -119,7 +127,7 @@ export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<R
       const candidates: Candidate[] = eligible.map((k) => ({ key: keys[k]!, address: `w${k}`, inFlight: inFlight[k]!, capacity: CAPACITY, reportedTtftMs: undefined, owner: undefined }));
       const messages = spec.messages(a);
       const hint = { prefixBlocks: prefixBlockHashes(messages, BLOCK_CHARS), promptTokens: PROMPT_TOKENS_ESTIMATE, project: undefined };
-      const costs = trace ? candidates.map((c) => router.estimate(c, hint).cost) : [];
+      const costs = trace ? router.estimates(candidates, hint).map((e) => e.cost) : [];
       const choice = router.choose(candidates, hint);
       const k = eligible[choice.index]!;
       const traced = trace
@@ -158,7 +166,7 @@ const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
  * schedules and picker random streams. One run's p99 is its 3rd-slowest request of ~300, so a
  * single seed's figure swings by 2× with the schedule; the tables give medians over the seeds.
  */
-export const MODEL_SEEDS = 7;
+export const MODEL_SEEDS = 21;
 
 const median = (xs: number[]): number => percentile(xs, 50);
 

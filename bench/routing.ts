@@ -342,12 +342,14 @@ function table(results: RunResult[]): string {
 /** What the model's per-request trace (runModel's `trace`) shows about the gap to the oracle. */
 const WHY_SLOWER = [
   '**Why ours trails the oracle** (traced with `runModel(..., trace)`: each request\'s worker, TTFT, cache hit, queueing and every worker\'s cost when it was sent):',
-  'ours\' slowest requests fall in two windows where the oracle knows what the gateway cannot yet. In the first second of a run no worker has answered, so every worker',
-  'costs the same and the 1× worker takes cache misses and a queue. In the first second of the slowdown the degrading worker\'s answers in progress have become 8× slower, but',
-  'the router learns a token rate only when a request ends (a per-token signal would need the relay to report progress), so a few requests still queue there for 2–5 s.',
-  'Outside those windows (column *outside cold start and slowdown onset*) the gap is small. Earlier causes found the same way and fixed: a worker heard from after a silence',
-  'whose first sample had queued was scored like a new worker while still slow; exploration probes that were cache misses or queued on the slow worker; a worker known only',
-  'for cache hits was expected to answer a miss as fast; the queue wait counted half of each answer\'s time on the slot (docs/decisions.md).',
+  'the router hears of a request at its first token (a TTFT sample) and at every token relayed (its pace against the worker\'s known token rate), not only at its end, and a',
+  'worker that has not answered a request sent to a free slot is expected to take at least that long plus the fleet\'s typical TTFT. What remains of ours\' slowest 1 %: the first',
+  'second of a run (every worker\'s first answers are cache misses; the 1× worker\'s takes ~650 ms and nothing can tell it is slow before it answers), the first few hundred ms of',
+  'the slowdown (requests sent to the degrading worker before its first late token), and, bursty, requests queued behind the degraded worker\'s answers (its queue estimate',
+  'uses the averaged token rate, which takes a few answers to follow an 8× drop). Earlier causes found the same way and fixed: a worker heard from after a silence whose first',
+  'sample had queued was scored like a new worker while still slow; exploration probes that were cache misses or queued on the slow worker; a worker known only for cache hits',
+  'was expected to answer a miss as fast; the queue wait counted half of each answer\'s time on the slot; a worker\'s miss figure from before a slowdown that its cached prompts',
+  'had since shown (docs/decisions.md).',
 ].join('\n');
 
 function section(results: RunResult[]): string {
@@ -421,6 +423,9 @@ try {
       for (const x of r.samples) if (x.ttftMs === undefined) failed.set(x.status, (failed.get(x.status) ?? 0) + 1);
       const byStatus = [...failed].map(([status, n]) => `${n} × ${status === 0 ? 'no response' : status === 599 ? 'stream cut' : status}`).join(', ');
       log(`${scenario} / ${strategy}: TTFT p50 ${ms(percentile(ok, 50))} ms, p99 ${ms(percentile(ok, 99))} ms, ${r.samples.length - ok.length} errors${byStatus ? ` (${byStatus})` : ''}, hit rate ${pct(r.hitRate)}`);
+      // The slowest requests (what the p99 is made of): when they were sent, where, how long.
+      const slowest = r.samples.filter((x) => x.ttftMs !== undefined).sort((a, b) => b.ttftMs! - a.ttftMs!).slice(0, 5);
+      log(`   slowest: ${slowest.map((x) => `${(x.arrival.atMs / 1000).toFixed(1)} s → ${x.worker ?? '?'} ${ms(x.ttftMs!)} ms`).join(', ')}`);
       if (ok.length === 0) throw new Error(`${scenario} / ${strategy}: no request succeeded (${byStatus}); not writing figures`);
       results.push(r);
     }

@@ -76,30 +76,26 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
     options.signal.addEventListener('abort', onAbort, { once: true });
     const dispatch = routing.dispatch;
     worker.localInFlight += 1;
-    const openedAt = performance.now();
-    // Feedback for the router: set once the first token is in, completed by the final event.
-    const feedback = { ttftMs: -1, firstAt: 0, tokens: 0, finished: false };
+    // Feedback for the router (scoring/router.ts): the first token is a TTFT sample when it
+    // arrives, every delta advances the request's progress (a slowdown shows while it decodes),
+    // and the end, when the worker finished the call, gives its decode rate.
+    let finished = false;
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
       worker.localInFlight -= 1;
       if (options.routing.free) router.endFree();
-      if (dispatch) router.answered(worker, dispatch);
-      if (feedback.finished && dispatch) {
-        router.observe(worker, { dispatch, ttftMs: feedback.ttftMs, tokens: feedback.tokens, decodeMs: performance.now() - feedback.firstAt });
-      }
+      if (dispatch) router.ended(worker, dispatch, finished);
       options.signal.removeEventListener('abort', onAbort);
       attemptAbort.abort(RELEASED);
     };
     try {
       const { start, first, rest } = await worker.breaker.run(() => firstToken(worker, options, attemptAbort));
-      feedback.firstAt = performance.now();
-      feedback.ttftMs = feedback.firstAt - openedAt;
-      if (dispatch) router.answered(worker, dispatch);
+      if (dispatch) router.firstToken(worker, dispatch);
       const onEvent = (event: GenerateResponse): void => {
-        if (event.delta) feedback.tokens += event.delta.tokenCount;
-        if (event.final) feedback.finished = true;
+        if (event.delta && dispatch) router.progress(dispatch, event.delta.tokenCount);
+        if (event.final) finished = true;
         options.onEvent(event);
       };
       return { worker, start, events: relay(first, rest, onEvent), release };

@@ -26,7 +26,12 @@ export interface RoutingHint {
   project: string | undefined;
 }
 
-/** How the pipeline sent a request (handed back with its outcome). */
+/**
+ * How the pipeline sent a request, and how far it has got: handed back with each piece of
+ * feedback (router.ts `firstToken`, `progress`, `ended`). The progress fields are written by the
+ * router on those calls (a timestamp at the first token, then a counter: nothing allocated, and
+ * no clock read, per token).
+ */
 export interface Dispatch {
   /** The router's clock when the request was sent. */
   sentAt: number;
@@ -36,15 +41,8 @@ export interface Dispatch {
   unqueued: boolean;
   /** The gateway expected the prompt's prefix in the worker's cache. */
   expectedHit: boolean;
-}
-
-/** What a finished request tells the pipeline about the worker that served it. */
-export interface Outcome {
-  dispatch: Dispatch;
-  /** Time from opening the call to its first token. */
-  ttftMs: number;
-  /** Completion tokens relayed. */
+  /** The router's clock at the first token (undefined: none yet). */
+  firstAt: number | undefined;
+  /** Completion tokens relayed so far. */
   tokens: number;
-  /** Time from the first token to the end. */
-  decodeMs: number;
 }

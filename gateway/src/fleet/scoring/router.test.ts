@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { prefixBlockHashes } from '../../../../lib/chat/prefix-blocks.js';
-import type { Candidate, RoutingHint } from './candidate.js';
+import type { Candidate, Dispatch, RoutingHint } from './candidate.js';
 import { weightedPick } from './pick.js';
 import { seededRandom } from './random.js';
 import { createRouter, type Router } from './router.js';
-import { estimate, type Observed, type ScoreWeights } from './score.js';
+import { estimate, NO_FLEET_FIGURES, type Observed, type ScoreWeights } from './score.js';
 import { DEFAULT_ROUTING, type RoutingSettings } from './settings.js';
 
 const NO_HINT: RoutingHint = { prefixBlocks: [], promptTokens: 10, project: undefined };
 const W: ScoreWeights = DEFAULT_ROUTING.weights;
-const NOTHING: Observed = { lateness: 1, ttftHitMs: undefined, ttftMissMs: undefined, ttftAverageMs: undefined, tokensPerSecond: undefined, tokensPerRequest: undefined, prefixMatched: 0 };
+const NOTHING: Observed = { lateness: 1, ttftFloorMs: 0, newerKind: undefined, ttftHitMs: undefined, ttftMissMs: undefined, ttftAverageMs: undefined, tokensPerSecond: undefined, tokensPerRequest: undefined, prefixMatched: 0 };
 
 function candidate(address: string, over: Partial<Candidate> = {}): Candidate {
   return { key: { address }, address, inFlight: 0, capacity: 2, reportedTtftMs: undefined, owner: undefined, ...over };
@@ -22,14 +22,36 @@ function router(over: Partial<RoutingSettings> = {}, seed = 1): { r: Router; clo
   return { r: createRouter({ settings: { ...DEFAULT_ROUTING, ...over }, random: seededRandom(seed), now: () => clock.now }), clock };
 }
 
-/** Sends `n` requests through the router, each answered at once with the worker's TTFT; returns the shares. */
+/**
+ * A request the router sent (`dispatch`) served now: its first token `ttftMs` after it was sent,
+ * then `tokens` tokens over `decodeMs`; the clock ends at its end.
+ */
+function serve(r: Router, clock: { now: number }, key: object, dispatch: Dispatch, ttftMs: number, tokens = 10, decodeMs = 100): void {
+  clock.now = dispatch.sentAt + ttftMs;
+  r.firstToken(key, dispatch);
+  r.progress(dispatch, 1);
+  clock.now += decodeMs;
+  r.progress(dispatch, tokens - 1);
+  r.ended(key, dispatch, true);
+}
+
+/** Feedback from a request the test made up (not chosen by the router): a TTFT sample taken now, then its decode (the clock moves on by it). */
+function feed(r: Router, clock: { now: number }, key: object, f: { ttftMs: number; expectedHit?: boolean; unqueued?: boolean; tokens?: number; decodeMs?: number }): void {
+  const dispatch: Dispatch = { sentAt: clock.now - f.ttftMs, expectedMs: 0, unqueued: f.unqueued ?? true, expectedHit: f.expectedHit ?? false, firstAt: undefined, tokens: 0 };
+  r.firstToken(key, dispatch);
+  r.progress(dispatch, f.tokens ?? 10);
+  clock.now += f.decodeMs ?? 100;
+  r.ended(key, dispatch, true);
+}
+
+/** Sends `n` requests through the router, one at a time, each served with the worker's TTFT; returns the shares. */
 function traffic(r: Router, clock: { now: number }, cs: Candidate[], ttft: (i: number) => number, n: number, hint = NO_HINT): number[] {
   const counts = cs.map(() => 0);
   for (let k = 0; k < n; k++) {
     const { index, dispatch } = r.choose(cs, hint);
     counts[index]! += 1;
+    serve(r, clock, cs[index]!.key, dispatch, ttft(index), 10, 10);
     clock.now += 10;
-    r.observe(cs[index]!.key, { dispatch, ttftMs: ttft(index), tokens: 10, decodeMs: 10 * ttft(index) });
   }
   return counts.map((c) => c / n);
 }
@@ -53,6 +75,15 @@ describe('scorer estimate (expected TTFT, ms)', () => {
     assert.equal(estimate(candidate('a'), seen, hint, { ...W, prefix: 0 }).prefillMs, 400);
   });
 
+  it('the older of the hit and miss figures is taken no lower than the newer one implies', () => {
+    const fleet = { ...NO_FLEET_FIGURES, missOverHit: 10 };
+    // Its miss figure predates a slowdown that its cached prompts since have shown (200 ms hits).
+    const slowed: Observed = { ...NOTHING, ttftMissMs: 300, ttftHitMs: 200, newerKind: 'hit' };
+    assert.equal(estimate(candidate('a'), slowed, NO_HINT, W, fleet).prefillMs, 2000);
+    // The miss figure is the newer one: it stands (and the hit figure is no lower than 300 ÷ 10).
+    assert.equal(estimate(candidate('a'), { ...slowed, newerKind: 'miss' }, NO_HINT, W, fleet).prefillMs, 300);
+  });
+
   it('a request late for its first token slows the whole estimate by its lateness', () => {
     const seen: Observed = { ...NOTHING, ttftMissMs: 100, ttftAverageMs: 100, lateness: 5 };
     const e = estimate(candidate('a', { inFlight: 2 }), seen, NO_HINT, W);
@@ -66,7 +97,7 @@ describe('scorer estimate (expected TTFT, ms)', () => {
   });
 
   it('without feedback: the worker\'s own report, and the fallback slot time for its queue', () => {
-    const e = estimate(candidate('a', { inFlight: 2, reportedTtftMs: 80 }), NOTHING, NO_HINT, W, 600);
+    const e = estimate(candidate('a', { inFlight: 2, reportedTtftMs: 80 }), NOTHING, NO_HINT, W, { ...NO_FLEET_FIGURES, slotMs: 600 });
     assert.deepEqual([e.prefillMs, e.waitMs], [80, 300]);
   });
 });
@@ -121,14 +152,81 @@ describe('router', () => {
     const other = 1 - first.index;
     const second = r.choose(cs, NO_HINT);
     assert.equal(second.index, other, 'the load spreads the two requests');
-    r.answered(cs[first.index]!.key, first.dispatch);
+    serve(r, clock, cs[first.index]!.key, first.dispatch, 100);
     clock.now += 1000;
     const next = Array.from({ length: 20 }, () => {
       const c = r.choose(cs, NO_HINT);
-      r.answered(cs[c.index]!.key, c.dispatch);
+      serve(r, clock, cs[c.index]!.key, c.dispatch, 100);
       return c.index;
     });
     assert.ok(next.every((i) => i === first.index), `traffic while one request is late: ${next.join(',')}`);
+  });
+
+  it('takes the TTFT sample at the first token, once, and the decode rate at a completed end', () => {
+    const { r, clock } = router({ exploration: 0 });
+    const a = candidate('a');
+    const c = r.choose([a], NO_HINT);
+    clock.now += 120;
+    r.firstToken(a.key, c.dispatch);
+    r.firstToken(a.key, c.dispatch);
+    r.progress(c.dispatch, 1);
+    assert.deepEqual([r.view(a.key).ttftMs, r.view(a.key).samples, r.view(a.key).tokensPerSecond], [120, 1, undefined], 'known before the request ends');
+    clock.now += 900;
+    r.progress(c.dispatch, 9);
+    r.ended(a.key, c.dispatch, true);
+    assert.deepEqual([r.view(a.key).ttftMs, r.view(a.key).samples, r.view(a.key).tokensPerSecond], [120, 1, 10], 'the end adds no TTFT sample; 9 tokens after the first in 900 ms');
+    // An abandoned request teaches no decode rate.
+    const d = r.choose([a], NO_HINT);
+    clock.now += 100;
+    r.firstToken(a.key, d.dispatch);
+    r.progress(d.dispatch, 2);
+    clock.now += 1000;
+    r.ended(a.key, d.dispatch, false);
+    assert.equal(r.view(a.key).tokensPerSecond, 10);
+  });
+
+  it('a request whose tokens come slower than the worker\'s rate diverts traffic before it ends', () => {
+    const { r, clock } = router({ exploration: 0 });
+    const [a, b] = [candidate('a'), candidate('b')];
+    // Both known: 100 ms to the first token, then 100 tokens/s.
+    for (const k of [a.key, b.key]) feed(r, clock, k, { ttftMs: 100, tokens: 11, decodeMs: 100 });
+    const onB = r.choose([b], NO_HINT);
+    clock.now += 100;
+    r.firstToken(b.key, onB.dispatch);
+    r.progress(onB.dispatch, 1);
+    // Keeping pace (50 tokens in 500 ms): b is scored as before.
+    clock.now += 500;
+    r.progress(onB.dispatch, 50);
+    assert.equal(r.estimate(b, NO_HINT).cost, r.estimate(a, NO_HINT).cost);
+    // Then nothing for 500 ms (the next token was due 10 ms after the last): b is slower now.
+    clock.now += 500;
+    assert.ok(r.estimate(b, NO_HINT).cost > 1.5 * r.estimate(a, NO_HINT).cost, `${r.estimate(b, NO_HINT).cost} vs ${r.estimate(a, NO_HINT).cost}`);
+    const picks = Array.from({ length: 20 }, () => r.choose([a, b], NO_HINT).index);
+    assert.ok(picks.every((i) => i === 0), `traffic while b's tokens stall: ${picks.join(',')}`);
+  });
+
+  it('cold start: a worker that has not answered its first request is not sent a second one over one that has', () => {
+    const { r, clock } = router({ exploration: 0 });
+    const [a, b] = [candidate('a'), candidate('b')];
+    // Nothing known yet: the first request goes to one of them, the second to the other.
+    const first = r.choose([a, b], NO_HINT);
+    const second = r.choose([a, b], NO_HINT);
+    assert.notEqual(first.index, second.index);
+    const [silent, answering] = first.index === 0 ? [first, second] : [second, first];
+    // One answers in 100 ms; the other has not answered after 300 ms.
+    serve(r, clock, b.key, answering.dispatch, 100, 2, 10);
+    clock.now = 300;
+    assert.equal(r.estimates([a, b], NO_HINT)[0]!.prefillMs, 300 + 100, 'waited so far + the fleet\'s TTFT');
+    const picks = Array.from({ length: 10 }, () => {
+      const c = r.choose([a, b], NO_HINT);
+      serve(r, clock, [a, b][c.index]!.key, c.dispatch, 100, 2, 10);
+      return c.index;
+    });
+    assert.ok(picks.every((i) => i === 1), `while a is silent: ${picks.join(',')}`);
+    // Its first token arrives: a is known and back in the running.
+    clock.now += 1;
+    r.firstToken(a.key, silent.dispatch);
+    assert.ok(r.view(a.key).ttftMs !== undefined);
   });
 
   it('sends a prompt back to the worker that holds its prefix', () => {
@@ -139,15 +237,15 @@ describe('router', () => {
     // Every worker known: 300 ms for a new prefix, 30 ms for a remembered one.
     for (const c of cs) {
       for (const expectedHit of [true, false]) {
-        r.observe(c.key, { dispatch: { sentAt: 0, expectedMs: 0, unqueued: true, expectedHit }, ttftMs: expectedHit ? 30 : 300, tokens: 10, decodeMs: 100 });
+        feed(r, clock, c.key, { ttftMs: expectedHit ? 30 : 300, expectedHit });
       }
     }
     const first = r.choose(cs, hint('one'));
-    r.answered(cs[first.index]!.key, first.dispatch);
+    serve(r, clock, cs[first.index]!.key, first.dispatch, 300);
     const again = Array.from({ length: 30 }, (_, i) => {
       clock.now += 1;
       const c = r.choose(cs, hint(`q${i}`));
-      r.answered(cs[c.index]!.key, c.dispatch);
+      serve(r, clock, cs[c.index]!.key, c.dispatch, 30);
       return c.index;
     });
     assert.ok(again.every((i) => i === first.index), `prefix affinity: ${again.join(',')}`);
@@ -160,24 +258,19 @@ describe('router', () => {
   it('a worker heard from again after a silence keeps a figure even if that request queued', () => {
     const { r, clock } = router({ exploration: 0, probeAfterMs: 2000 });
     const [a, b] = [candidate('a'), candidate('b')];
-    const sample = (unqueued: boolean, ttftMs: number) => ({
-      dispatch: { sentAt: clock.now, expectedMs: 0, unqueued, expectedHit: false },
-      ttftMs,
-      tokens: 10,
-      decodeMs: 100,
-    });
-    r.observe(a.key, sample(true, 100));
-    r.observe(b.key, sample(true, 100));
+    const sample = (unqueued: boolean, ttftMs: number) => ({ ttftMs, unqueued });
+    feed(r, clock, a.key, sample(true, 100));
+    feed(r, clock, b.key, sample(true, 100));
     clock.now += 5000;
     // b answers again after 5 s of silence, slowly, from behind its queue: what it did 5 s ago
     // is forgotten, but the slow answer is kept (it is the only figure now), not dropped (which
     // would score b like a new worker: first in line).
-    r.observe(b.key, sample(false, 3000));
-    r.observe(a.key, sample(true, 100));
+    feed(r, clock, b.key, sample(false, 3000));
+    feed(r, clock, a.key, sample(true, 100));
     assert.equal(r.view(b.key).ttftMs, 3000);
     assert.ok(r.estimate(b, NO_HINT).cost > r.estimate(a, NO_HINT).cost, 'the slow worker costs more than the fast one');
     // An unqueued answer corrects the pessimistic figure at once.
-    r.observe(b.key, sample(true, 100));
+    feed(r, clock, b.key, sample(true, 100));
     assert.ok(r.view(b.key).ttftMs! < 3000 && r.view(b.key).ttftMs! >= 100, `after an unqueued sample: ${r.view(b.key).ttftMs}`);
   });
 
@@ -189,12 +282,10 @@ describe('router', () => {
     const slow = candidate('slow');
     // The slow worker served prefix S once, then nothing: it is stale once 1 s has passed.
     const onSlow = r.choose([slow], hint('S', 'first'));
-    r.observe(slow.key, { dispatch: onSlow.dispatch, ttftMs: 2000, tokens: 10, decodeMs: 1000 });
-    for (const expectedHit of [true, false]) {
-      r.observe(fast.key, { dispatch: { sentAt: 0, expectedMs: 0, unqueued: true, expectedHit }, ttftMs: 50, tokens: 10, decodeMs: 100 });
-    }
+    serve(r, clock, slow.key, onSlow.dispatch, 2000, 10, 1000);
+    for (const expectedHit of [true, false]) feed(r, clock, fast.key, { ttftMs: 50, expectedHit });
     clock.now += 1500;
-    const keepFresh = () => r.observe(fast.key, { dispatch: { sentAt: clock.now, expectedMs: 0, unqueued: true, expectedHit: false }, ttftMs: 50, tokens: 10, decodeMs: 100 });
+    const keepFresh = () => feed(r, clock, fast.key, { ttftMs: 50 });
     keepFresh();
     // A prompt the slow worker does not hold is not a probe (its miss there is the expensive case).
     assert.equal(r.choose([fast, slow], hint('T', 'q1')).index, 0);
@@ -212,18 +303,18 @@ describe('router', () => {
   });
 
   it('a worker known only for cache hits is not expected to answer a miss as fast as a hit', () => {
-    const { r } = router({ exploration: 0 });
+    const { r, clock } = router({ exploration: 0 });
     const [known, hitsOnly] = [candidate('known'), candidate('hits-only')];
-    const sample = (expectedHit: boolean, ttftMs: number) => ({ dispatch: { sentAt: 0, expectedMs: 0, unqueued: true, expectedHit }, ttftMs, tokens: 10, decodeMs: 100 });
+    const sample = (expectedHit: boolean, ttftMs: number) => ({ ttftMs, expectedHit });
     // The known worker: 50 ms for a cached prefix, 500 ms without (10×).
-    r.observe(known.key, sample(true, 50));
-    r.observe(known.key, sample(false, 500));
+    feed(r, clock, known.key, sample(true, 50));
+    feed(r, clock, known.key, sample(false, 500));
     // The other has only ever been sent cached prompts: 40 ms.
-    r.observe(hitsOnly.key, sample(true, 40));
+    feed(r, clock, hitsOnly.key, sample(true, 40));
     // A prompt neither holds: the hits-only worker's miss is estimated at 40 ms × 10, not 40 ms.
     assert.equal(r.estimate(hitsOnly, NO_HINT).prefillMs, 400);
     assert.equal(r.choose([known, hitsOnly], NO_HINT).index, 1, 'still the faster one, by its estimated miss');
-    r.observe(known.key, sample(false, 300));
+    feed(r, clock, known.key, sample(false, 300));
     assert.ok(r.estimate(hitsOnly, NO_HINT).prefillMs > 40, 'a miss is never estimated at its hit figure');
   });
 

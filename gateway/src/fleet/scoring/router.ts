@@ -9,7 +9,7 @@
  */
 import { createPrefixMemory, type PrefixMemory } from '../../../../lib/chat/prefix-blocks.js';
 import { createRoundRobin, leastLoaded } from './baselines.js';
-import type { Candidate, Dispatch, Outcome, RoutingHint } from './candidate.js';
+import type { Candidate, Dispatch, RoutingHint } from './candidate.js';
 import { createFreeShare } from './free-share.js';
 import type { Oracle } from './oracle.js';
 import { weightedPick } from './pick.js';
@@ -20,7 +20,7 @@ import { createWorkerStats, type WorkerStats } from './worker-stats.js';
 
 export interface Choice {
   index: number;
-  /** Hand back with the request's outcome (`observe`). */
+  /** Hand back with the request's feedback (`firstToken`, `progress`, `ended`). */
   dispatch: Dispatch;
 }
 
@@ -31,12 +31,25 @@ export interface Router {
   /** Free-tier bound (free-share.ts): throws capacity_exceeded, else counts the request until `endFree`. */
   admitFree(candidates: readonly Candidate[]): void;
   endFree(): void;
-  /** The request's first token arrived (or it ended without one): it no longer counts as waiting. */
-  answered(key: object, dispatch: Dispatch): void;
-  /** Feedback from a request the worker `key` served to its end. */
-  observe(key: object, outcome: Outcome): void;
+  /**
+   * The request's first token arrived on the worker `key`: its time to first token (from
+   * `dispatch.sentAt`, on the router's clock) is a sample. Once per request; later calls are ignored.
+   */
+  firstToken(key: object, dispatch: Dispatch): void;
+  /**
+   * `tokens` more completion tokens of the request were relayed (per delta, on the hot path:
+   * a counter on the dispatch; nothing allocated, no clock read).
+   */
+  progress(dispatch: Dispatch, tokens: number): void;
+  /**
+   * The request is over on the worker `key`. `completed`: the worker finished it (its decode rate
+   * and length are a sample); else it failed or was abandoned (nothing learned). Once per request.
+   */
+  ended(key: object, dispatch: Dispatch, completed: boolean): void;
   /** The scorer's estimate for a candidate (operator view, tests); records nothing. */
   estimate(candidate: Candidate, hint: RoutingHint): Estimate;
+  /** The scorer's estimates for candidates as `choose` sees them (benchmark traces); records nothing. */
+  estimates(candidates: readonly Candidate[], hint: RoutingHint): Estimate[];
   /** What the router currently believes about a worker (operator view, tests). */
   view(key: object): { ttftMs: number | undefined; tokensPerSecond: number | undefined; samples: number; prefixBlocks: number };
 }
@@ -58,8 +71,8 @@ interface PerWorker {
   prefixes: PrefixMemory;
   /** When a request last went there as exploration (bounds probes while one is under way). */
   probedAt: number | undefined;
-  /** Requests sent there that have no first token yet. */
-  waiting: Set<Dispatch>;
+  /** Requests sent there that have not ended (their progress: Dispatch). */
+  inFlight: Set<Dispatch>;
 }
 
 export function createRouter(deps: RouterDeps): Router {
@@ -76,19 +89,34 @@ export function createRouter(deps: RouterDeps): Router {
   const of = (key: object): PerWorker => {
     let s = state.get(key);
     if (!s) {
-      s = { stats: createWorkerStats(settings.ewmaAlpha, settings.probeAfterMs), prefixes: createPrefixMemory(settings.prefixMemoryBlocks), probedAt: undefined, waiting: new Set() };
+      s = { stats: createWorkerStats(settings.ewmaAlpha, settings.probeAfterMs), prefixes: createPrefixMemory(settings.prefixMemoryBlocks), probedAt: undefined, inFlight: new Set() };
       state.set(key, s);
     }
     return s;
   };
   const observed = (c: Candidate, hint: RoutingHint, now: number): Observed => {
     const s = of(c.key);
+    const tps = s.stats.tokensPerSecond();
+    const gapMs = tps ? 1000 / tps : undefined;
     let lateness = 1;
-    for (const d of s.waiting) lateness = Math.max(lateness, (now - d.sentAt) / Math.max(LATE_FLOOR_MS, d.expectedMs));
+    let ttftFloorMs = 0;
+    for (const d of s.inFlight) {
+      if (d.firstAt === undefined) {
+        // Waiting for its first token: behind the TTFT expected when it was sent.
+        lateness = Math.max(lateness, (now - d.sentAt) / Math.max(LATE_FLOOR_MS, d.expectedMs));
+        if (d.unqueued) ttftFloorMs = Math.max(ttftFloorMs, now - d.sentAt);
+      } else if (gapMs !== undefined) {
+        // Decoding: the next token is due `tokens` inter-token gaps after the first at the
+        // worker's known rate; time since the first beyond that is a slower rate now.
+        lateness = Math.max(lateness, (now - d.firstAt) / Math.max(LATE_FLOOR_MS, d.tokens * gapMs));
+      }
+    }
     return {
       lateness,
+      ttftFloorMs,
       ttftHitMs: s.stats.ttftMs(true),
       ttftMissMs: s.stats.ttftMs(false),
+      newerKind: s.stats.newerKind(),
       ttftAverageMs: s.stats.averageTtftMs(),
       tokensPerSecond: s.stats.tokensPerSecond(),
       tokensPerRequest: s.stats.tokensPerRequest(),
@@ -98,9 +126,13 @@ export function createRouter(deps: RouterDeps): Router {
   const estimates = (candidates: readonly Candidate[], hint: RoutingHint): Estimate[] => {
     const now = deps.now();
     const seen = candidates.map((c) => observed(c, hint, now));
-    const slots = seen.map((o) => slotMs(o, settings.weights)).filter((x): x is number => x !== undefined);
-    const fallback = slots.length > 0 ? slots.reduce((a, b) => a + b, 0) / slots.length : DEFAULT_SLOT_MS;
-    return candidates.map((c, i) => estimate(c, seen[i]!, hint, settings.weights, fallback, missOverHit ?? 1));
+    const mean = (xs: number[]): number | undefined => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
+    const fleet = {
+      slotMs: mean(seen.map((o) => slotMs(o, settings.weights)).filter((x): x is number => x !== undefined)) ?? DEFAULT_SLOT_MS,
+      ttftMs: mean(seen.map((o) => o.ttftAverageMs ?? o.ttftMissMs ?? o.ttftHitMs).filter((x): x is number => x !== undefined)),
+      missOverHit: missOverHit ?? 1,
+    };
+    return candidates.map((c, i) => estimate(c, seen[i]!, hint, settings.weights, fleet));
   };
 
   const scored = (candidates: readonly Candidate[], hint: RoutingHint, scores: readonly Estimate[]): number => {
@@ -161,26 +193,39 @@ export function createRouter(deps: RouterDeps): Router {
         expectedMs: costs[i]!,
         unqueued: chosen.inFlight < chosen.capacity,
         expectedHit: hint.prefixBlocks.length > 0 && matched * 2 >= hint.prefixBlocks.length,
+        firstAt: undefined,
+        tokens: 0,
       };
-      worker.waiting.add(dispatch);
+      worker.inFlight.add(dispatch);
       return { index: i, dispatch };
     },
     admitFree: (candidates) => freeShare.admit(candidates),
     endFree: () => freeShare.end(),
-    answered(key, dispatch) {
-      of(key).waiting.delete(dispatch);
-    },
-    observe(key, outcome) {
+    firstToken(key, dispatch) {
+      if (dispatch.firstAt !== undefined) return;
+      const now = deps.now();
+      dispatch.firstAt = now;
       const s = of(key);
-      s.waiting.delete(outcome.dispatch);
-      s.stats.observe({ ...outcome.dispatch, ttftMs: outcome.ttftMs, tokens: outcome.tokens, decodeMs: outcome.decodeMs, at: deps.now() });
+      s.stats.firstToken({ ttftMs: now - dispatch.sentAt, unqueued: dispatch.unqueued, expectedHit: dispatch.expectedHit, at: now });
       const [hit, miss] = [s.stats.ttftMs(true), s.stats.ttftMs(false)];
       if (hit !== undefined && miss !== undefined && hit > 0) {
         const ratio = miss / hit;
         missOverHit = missOverHit === undefined ? ratio : missOverHit + settings.ewmaAlpha * (ratio - missOverHit);
       }
     },
+    progress(dispatch, tokens) {
+      dispatch.tokens += tokens;
+    },
+    ended(key, dispatch, completed) {
+      const s = of(key);
+      s.inFlight.delete(dispatch);
+      if (completed && dispatch.firstAt !== undefined) {
+        const now = deps.now();
+        s.stats.ended({ tokens: dispatch.tokens, decodeMs: now - dispatch.firstAt, at: now });
+      }
+    },
     estimate: (candidate, hint) => estimates([candidate], hint)[0]!,
+    estimates,
     view(key) {
       const s = of(key);
       return { ttftMs: s.stats.averageTtftMs(), tokensPerSecond: s.stats.tokensPerSecond(), samples: s.stats.samples(), prefixBlocks: s.prefixes.size };

@@ -8,8 +8,14 @@
  *   to hit its prefix cache and for the rest (worker-stats.ts), blended by the share of the
  *   prompt's prefix blocks the gateway recently sent there, trusted `w.prefix` (0–1); until the
  *   gateway has a sample, the worker's own TTFT report (status), else 0 (a new worker is tried);
- *   multiplied by the worst lateness of the requests there still waiting for a first token
- *   (time waited ÷ TTFT expected when sent), so a slowdown shows before any request ends;
+ *   the older of the hit and miss figures is taken no lower than the newer one implies (with the
+ *   fleet's miss/hit ratio), since it may predate a slowdown;
+ *   multiplied by the worst lateness of the requests there in flight (router.ts: time waited for
+ *   a first token ÷ the TTFT expected when sent; time since the first token ÷ the time the
+ *   tokens relayed so far should have taken at the worker's known rate), so a slowdown shows
+ *   before any request ends; never below the longest time a request sent to a free slot there
+ *   has been waiting for its first token (a lower bound of its TTFT, what a worker that has not
+ *   answered yet is known by);
  * - wait: requests ahead of this one beyond the worker's capacity (running and queued relative
  *   to capacity) × the time a request holds a slot (average TTFT + answer tokens ÷ recent tokens/s,
  *   the decode part weighted `w.throughput`, times the same lateness) ÷ capacity.
@@ -29,12 +35,17 @@ export interface ScoreWeights {
 /** What the router knows of a candidate beyond its status (feedback, prefix memory). */
 export interface Observed {
   /**
-   * The worst lateness of the requests there still waiting for their first token: time waited ÷
-   * the TTFT expected when each was sent (1 = none late).
+   * The worst lateness of the requests in flight there (1 = none late): time waited for a first
+   * token ÷ the TTFT expected when sent, or time since the first token ÷ the time the tokens
+   * relayed so far should have taken.
    */
   lateness: number;
+  /** The longest time a request sent there to a free slot has waited for its first token (0: none). */
+  ttftFloorMs: number;
   ttftHitMs: number | undefined;
   ttftMissMs: number | undefined;
+  /** The kind (hit or miss) whose figure was fed last: it tells how fast the worker is now. */
+  newerKind: 'hit' | 'miss' | undefined;
   ttftAverageMs: number | undefined;
   tokensPerSecond: number | undefined;
   tokensPerRequest: number | undefined;
@@ -61,23 +72,47 @@ export function slotMs(o: Observed, w: ScoreWeights): number | undefined {
   return ttft + w.throughput * decodeMs;
 }
 
+/** What the router knows across the candidates, for a worker it knows less of. */
+export interface FleetFigures {
+  /** The slot time of a worker without feedback: the mean of the others', else DEFAULT_SLOT_MS. */
+  slotMs: number;
+  /** The mean TTFT of the workers with a figure (undefined: none has one yet). */
+  ttftMs: number | undefined;
+  /** The ratio of miss to hit TTFT on the workers known for both (1 when none is). */
+  missOverHit: number;
+}
+
+export const NO_FLEET_FIGURES: FleetFigures = { slotMs: DEFAULT_SLOT_MS, ttftMs: undefined, missOverHit: 1 };
+
 /**
- * `fallbackSlotMs`: the slot time of a worker without feedback (the mean of the others', else
- * DEFAULT_SLOT_MS), so a new worker is tried first but its queue still counts. `missOverHit`:
- * the ratio of miss to hit TTFT on the workers known for both (1 when none is).
+ * A worker without feedback is tried first (prefill 0, or its own report) while it has nothing
+ * in flight, but its queue counts at the fleet's slot time; once a request sent there has waited
+ * for its first token, it is expected to take that long plus a typical TTFT of the fleet (it has
+ * not answered yet: whatever it is, it is slower than that), so a slow worker is not sent a
+ * second request before its first has told anything.
  */
-export function estimate(c: Candidate, o: Observed, hint: RoutingHint, w: ScoreWeights, fallbackSlotMs = DEFAULT_SLOT_MS, missOverHit = 1): Estimate {
+export function estimate(c: Candidate, o: Observed, hint: RoutingHint, w: ScoreWeights, fleet: FleetFigures = NO_FLEET_FIGURES): Estimate {
+  const { missOverHit } = fleet;
   const hitShare = hint.prefixBlocks.length === 0 ? 0 : o.prefixMatched / hint.prefixBlocks.length;
   const trust = Math.min(1, Math.max(0, w.prefix)) * hitShare;
   // A worker known for one kind only (hit or miss) is expected to differ between the two as the
   // workers known for both do: taking its hit figure for a miss would send it the costly prompts.
-  const miss = o.ttftMissMs ?? (o.ttftHitMs !== undefined ? o.ttftHitMs * missOverHit : undefined) ?? c.reportedTtftMs ?? 0;
-  const hit = o.ttftHitMs ?? (o.ttftMissMs !== undefined ? o.ttftMissMs / missOverHit : miss);
-  // A request late for its first token is the first sign of a slowdown (feedback only comes
-  // when requests end): everything on that worker is taken to be that much slower.
+  const missFromHit = o.ttftHitMs !== undefined ? o.ttftHitMs * missOverHit : undefined;
+  const hitFromMiss = o.ttftMissMs !== undefined ? o.ttftMissMs / missOverHit : undefined;
+  let miss = o.ttftMissMs ?? missFromHit ?? c.reportedTtftMs ?? 0;
+  let hit = o.ttftHitMs ?? hitFromMiss ?? miss;
+  // The older figure of the two may predate a slowdown the newer one has seen (a worker sent
+  // only cached prompts while it was slow still had its fast miss figure): it is taken no lower
+  // than the newer one implies.
+  if (o.newerKind === 'hit' && missFromHit !== undefined) miss = Math.max(miss, missFromHit);
+  if (o.newerKind === 'miss' && hitFromMiss !== undefined) hit = Math.max(hit, hitFromMiss);
+  // A request in flight behind its expected pace (its first token, or its tokens since) is the
+  // first sign of a slowdown: everything on that worker is taken to be that much slower.
   const slowdown = Math.max(1, o.lateness);
-  const prefillMs = (trust * hit + (1 - trust) * miss) * slowdown;
-  const slot = (slotMs(o, w) ?? fallbackSlotMs) * slowdown;
+  const unknown = o.ttftMissMs === undefined && o.ttftHitMs === undefined;
+  const floor = unknown && o.ttftFloorMs > 0 ? o.ttftFloorMs + (fleet.ttftMs ?? 0) : o.ttftFloorMs;
+  const prefillMs = Math.max((trust * hit + (1 - trust) * miss) * slowdown, floor);
+  const slot = (slotMs(o, w) ?? fleet.slotMs) * slowdown;
   const ahead = c.inFlight + 1 - c.capacity;
   const waitMs = ahead > 0 ? (ahead * slot) / Math.max(1, c.capacity) : 0;
   const own = c.owner !== undefined && c.owner === hint.project;

@@ -1,33 +1,45 @@
 /**
- * Recent speed of one worker, from the requests it finished for this gateway: exponentially
+ * Recent speed of one worker, from the requests it served for this gateway: exponentially
  * weighted moving averages (each sample moves an average by `alpha` of the difference, so a
- * slowdown shows within a few requests). Time to first token is kept apart for prompts the
- * gateway expected to hit the worker's prefix cache and for the rest, and only from requests
- * that found a free slot (a queued request's TTFT measures the queue, which the scorer estimates
- * from the worker's load instead), and for all of them together. Decode rate and answer length give the time a request holds
- * a slot.
+ * slowdown shows within a few requests). Two kinds of sample, each taken once per request when
+ * it is known: the time to first token when the first token arrives, the decode rate and answer
+ * length when the request ends. Time to first token is kept apart for prompts the gateway
+ * expected to hit the worker's prefix cache and for the rest, and only from requests that found
+ * a free slot (a queued request's TTFT measures the queue, which the scorer estimates from the
+ * worker's load instead), and for all of them together. Decode rate and answer length give the
+ * time a request holds a slot.
  */
-export interface Sample {
+export interface FirstTokenSample {
   ttftMs: number;
   /** The request found a free slot (its TTFT is the worker's speed, not its queue). */
   unqueued: boolean;
   /** The gateway expected a prefix-cache hit for it. */
   expectedHit: boolean;
+  at: number;
+}
+
+export interface EndSample {
+  /** Completion tokens relayed. */
   tokens: number;
+  /** Time from the first token to the last. */
   decodeMs: number;
   at: number;
 }
 
 export interface WorkerStats {
-  observe(sample: Sample): void;
+  firstToken(sample: FirstTokenSample): void;
+  ended(sample: EndSample): void;
   /** TTFT of prompts expected to hit (or to miss) the prefix cache; undefined until that kind is seen. */
   ttftMs(expectedHit: boolean): number | undefined;
+  /** Which kind's TTFT figure (expected hit or miss) was fed last; undefined until one is. */
+  newerKind(): 'hit' | 'miss' | undefined;
   /** TTFT of all requests that found a free slot. */
   averageTtftMs(): number | undefined;
   tokensPerSecond(): number | undefined;
   tokensPerRequest(): number | undefined;
-  /** When the last sample arrived (undefined: never). */
+  /** When the last sample of either kind arrived (undefined: never). */
   lastSampleAt(): number | undefined;
+  /** First-token samples taken. */
   samples(): number;
 }
 
@@ -39,38 +51,52 @@ export interface WorkerStats {
 export function createWorkerStats(alpha: number, restartAfterMs: number): WorkerStats {
   // [expected miss, expected hit, all]
   const ttft: Array<number | undefined> = [undefined, undefined, undefined];
+  let newer: 'hit' | 'miss' | undefined;
   let tps: number | undefined;
   let tokens: number | undefined;
   let last: number | undefined;
   let n = 0;
   const ewma = (prev: number | undefined, x: number): number => (prev === undefined ? x : prev + alpha * (x - prev));
-  const feed = (k: number, s: Sample, restart: boolean): void => {
+  /** Forgets everything when the worker was silent for `restartAfterMs`; true if it did. */
+  const restartIfSilent = (at: number): boolean => {
+    const restart = last !== undefined && at - last >= restartAfterMs;
+    last = at;
+    if (restart) {
+      ttft.fill(undefined);
+      newer = undefined;
+      tps = undefined;
+      tokens = undefined;
+    }
+    return restart;
+  };
+  const feed = (k: number, s: FirstTokenSample, restart: boolean): void => {
     // A queued request's TTFT (wait + prefill) is only an upper bound of the prefill: it may
     // lower a known average, never start one (a worker that slows down while always queued
     // shows in its decode rate). After a silence it does start one: it replaces what is known
     // with a pessimistic figure that the next unqueued sample corrects, where dropping it would
     // leave the worker without any figure, scored like a new one (first in line) while slow.
-    const known = restart ? undefined : ttft[k];
+    const known = ttft[k];
     if (s.unqueued || restart) ttft[k] = ewma(known, s.ttftMs);
     else if (known !== undefined && s.ttftMs < known) ttft[k] = ewma(known, s.ttftMs);
+    else return;
+    if (k < 2) newer = k === 1 ? 'hit' : 'miss';
   };
   return {
-    observe(s) {
-      const restart = last !== undefined && s.at - last >= restartAfterMs;
-      if (restart) {
-        tps = undefined;
-        tokens = undefined;
-      }
+    firstToken(s) {
+      const restart = restartIfSilent(s.at);
       n += 1;
-      last = s.at;
-      // The other kind (hit or miss) restarts too: its old figure says little about the worker now.
-      if (restart) ttft[s.expectedHit ? 0 : 1] = undefined;
       feed(s.expectedHit ? 1 : 0, s, restart);
       feed(2, s, restart);
+    },
+    ended(s) {
+      // Never a restart: the request's own first token, heard before, restarted what was stale
+      // (an end after a long decode is not a silence, and must not wipe the TTFT just taken).
+      last = s.at;
       tokens = ewma(tokens, s.tokens);
       if (s.tokens > 1 && s.decodeMs > 0) tps = ewma(tps, ((s.tokens - 1) * 1000) / s.decodeMs);
     },
     ttftMs: (hit) => ttft[hit ? 1 : 0],
+    newerKind: () => newer,
     averageTtftMs: () => ttft[2],
     tokensPerSecond: () => tps,
     tokensPerRequest: () => tokens,
