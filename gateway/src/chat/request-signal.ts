@@ -4,10 +4,12 @@
  * idle-stream timer, the client going away and the gateway's shutdown. `signal` aborts on the
  * first of them; `reason()` says which (see failure-policy.ts for what each one produces).
  *
- * An open stream holds this object for as long as it waits for tokens, so it is kept small: one
- * timer serves both the deadline and the idle limit (it is armed for whichever comes first and,
- * when it fires early because an event arrived since, re-armed for the new limit), an event only
- * records its time, and the methods live on the class rather than as closures per request.
+ * An open stream holds this object for as long as it waits for tokens, so it is kept small: an
+ * event only records its time (the idle timer, when it fires, re-arms itself if an event came
+ * since), and the methods live on the class rather than as closures per request. The deadline
+ * has its own timer, armed at construction and never moved: it must fire before the timer the
+ * gRPC client arms for the same deadline when the call starts, or a request past its time would
+ * end as a cancelled stream (503) instead of the 504 `request_timeout`.
  */
 import { setMaxListeners } from 'node:events';
 import type { EndReason } from '../failure-policy.js';
@@ -63,9 +65,12 @@ export function createRequestSignal(options: RequestSignalOptions): RequestSigna
   return new Limits(options);
 }
 
-/** The timer's callback (module-level: the timer carries the request as its argument, no closure). */
-function onTimer(limits: Limits): void {
-  limits.check();
+/** Timer callbacks (module-level: each timer carries the request as its argument, no closure). */
+function onDeadline(limits: Limits): void {
+  limits.expire('request_timeout');
+}
+function onIdle(limits: Limits): void {
+  limits.idleCheck();
 }
 
 class Limits implements RequestSignal {
@@ -78,12 +83,13 @@ class Limits implements RequestSignal {
   private readonly shutdown: AbortSignal;
   private readonly followShutdown: () => void;
   private readonly stopWatching: () => void;
-  /** performance.now() values (monotonic): when the request must end, and the last event's time. */
-  private readonly deadlineAt: number;
-  private lastEventAt = 0;
+  private readonly deadlineTimer: NodeJS.Timeout;
+  private idleTimer: NodeJS.Timeout | undefined;
   /** 0 until watchIdle. */
   private idleMs = 0;
-  private timer: NodeJS.Timeout | undefined;
+  /** performance.now() of the last event, and of the idle timer's arming. */
+  private lastEventAt = 0;
+  private idleArmedAt = 0;
   private timedOut: 'request_timeout' | 'idle_timeout' | undefined;
   private departed = false;
 
@@ -92,9 +98,8 @@ class Limits implements RequestSignal {
     const remainingMs = Math.max(1, options.remainingMs);
     this.signal = this.combined.signal;
     this.shutdown = shutdown;
-    this.deadlineAt = performance.now() + remainingMs;
     this.deadline = new Date(Date.now() + remainingMs);
-    this.timer = setTimeout(onTimer, remainingMs, this);
+    this.deadlineTimer = setTimeout(onDeadline, remainingMs, this);
     // Every request in flight listens on the one shutdown signal: no listener cap (Node warns past 10).
     setMaxListeners(0, shutdown);
     this.stopWatching = (clientGone instanceof AbortSignal ? signalDeparture(clientGone) : clientGone).watch((reason) => {
@@ -117,41 +122,40 @@ class Limits implements RequestSignal {
   watchIdle(ms: number): void {
     this.idleMs = Math.max(1, ms);
     this.lastEventAt = performance.now();
-    this.arm();
+    this.armIdle(this.idleMs);
   }
 
   touch(): void {
-    // Only the time: the timer, when it fires, sees that an event came since and re-arms.
+    // Only the time: the idle timer, when it fires, sees that an event came since and re-arms.
     this.lastEventAt = performance.now();
   }
 
   dispose(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    clearTimeout(this.deadlineTimer);
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     this.idleMs = 0;
     this.stopWatching();
     this.shutdown.removeEventListener('abort', this.followShutdown);
   }
 
-  /** The timer fired: end the request if a limit passed, else wait for the nearer one. */
-  check(): void {
-    this.timer = undefined;
+  expire(kind: 'request_timeout' | 'idle_timeout'): void {
     if (this.timedOut !== undefined) return;
-    const now = performance.now();
-    if (now >= this.deadlineAt) this.expire('request_timeout');
-    else if (this.idleMs > 0 && now - this.lastEventAt >= this.idleMs) this.expire('idle_timeout');
-    else this.arm(now);
-  }
-
-  private expire(kind: 'request_timeout' | 'idle_timeout'): void {
     this.timedOut = kind;
     this.combined.abort(kind);
   }
 
-  /** (Re)arms the one timer for the nearer of the deadline and the idle limit. */
-  private arm(now = performance.now()): void {
-    clearTimeout(this.timer);
-    const until = this.idleMs > 0 ? Math.min(this.deadlineAt, this.lastEventAt + this.idleMs) : this.deadlineAt;
-    this.timer = setTimeout(onTimer, Math.max(1, Math.ceil(until - now)), this);
+  /** The idle timer fired: the stream is idle unless an event came since it was armed. */
+  idleCheck(): void {
+    this.idleTimer = undefined;
+    if (this.timedOut !== undefined || this.idleMs === 0) return;
+    if (this.lastEventAt <= this.idleArmedAt) this.expire('idle_timeout');
+    else this.armIdle(this.lastEventAt + this.idleMs - performance.now());
+  }
+
+  private armIdle(ms: number): void {
+    clearTimeout(this.idleTimer);
+    this.idleArmedAt = performance.now();
+    this.idleTimer = setTimeout(onIdle, Math.max(1, Math.ceil(ms)), this);
   }
 }

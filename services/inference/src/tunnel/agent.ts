@@ -109,9 +109,13 @@ export function startTunnelAgent(options: TunnelAgentOptions): TunnelAgent {
     try {
       if (!g.request) throw new AppError('invalid_request', 'generate without a request');
       for await (const response of service.impl.generate(g.request, context)) {
+        // Past the deadline the generation ends as cancelled; the platform is told why instead,
+        // as a dialled worker's caller learns it from the gRPC deadline (a 504, not a cancel).
+        if (timedOut) break;
         send({ callEvent: { callId: g.callId, response } });
       }
-      send({ callEnd: g.callId });
+      if (timedOut) send({ callError: { callId: g.callId, error: tunnelError(new AppError('timeout', 'generation deadline passed')) } });
+      else send({ callEnd: g.callId });
     } catch (err) {
       // A cancelled call needs no answer; a call past its deadline says so.
       if (timedOut) send({ callError: { callId: g.callId, error: tunnelError(new AppError('timeout', 'generation deadline passed')) } });
