@@ -94,13 +94,15 @@ try {
         const after = t.procs.map((p) => cpuMs(p.pid));
         const kind = stream ? 'stream' : 'non-stream';
         let total = 0;
+        const each: string[] = [];
         t.procs.forEach((p, i) => {
           const ms = ((after[i] ?? 0) - (before[i] ?? 0)) / Math.max(1, result.ok);
           total += ms;
+          each.push(`${p.name} ${fmt(ms, 3)}`);
           add(`${t.label}|${kind} ${p.name}`, ms);
         });
         add(`${t.label}|${kind} total`, total);
-        process.stderr.write(`round ${r + 1} ${kind} ${t.label}: ${result.ok}/${result.sent} ok, ${fmt(total, 3)} ms CPU per request\n`);
+        process.stderr.write(`round ${r + 1} ${kind} ${t.label}: ${result.ok}/${result.sent} ok, ${fmt(total, 3)} ms CPU per request (${each.join(', ')})\n`);
       }
     }
   }
