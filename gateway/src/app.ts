@@ -1,8 +1,8 @@
 /**
- * createApp: the gateway's express app from its dependencies (no listening: start.ts listens).
- * Routing (path-based and DNS-based), request ids, body parsing, the OpenAI error envelope.
- * The inference routes are dispatched directly (routes/direct-dispatch.ts) with the same steps;
- * every other request goes through the express app.
+ * createApp: the gateway's HTTP request listener from its dependencies (no listening: start.ts
+ * listens). Routing (path-based and DNS-based), request ids, body parsing, the OpenAI error
+ * envelope, in an express app; the inference routes are dispatched directly
+ * (routes/direct-dispatch.ts) with the same steps, every other request goes through express.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { httpMetricsMiddleware } from '../../lib/metrics/http.js';
