@@ -133,7 +133,7 @@ const levers: Lever[] = [
     },
     now: () => {
       const res = finishedResponse();
-      measure(CHAT_ROUTE, res);
+      measure(res)(CHAT_ROUTE);
       res.emit('finish');
       res.emit('close');
     },

@@ -79,32 +79,42 @@ export function recordBreakerState(
 }
 
 const CLIENT_CLOSED_STATUS = 499;
+const UNMATCHED_ROUTE = 'unmatched';
 
 /**
- * The HTTP metrics of requests whose route template is known before they run (the directly
- * dispatched inference routes): the same two series and labels as lib/metrics/http.ts's
- * middleware, with one `close` listener per request (a response always emits `close`, after
- * `finish` when it completed) and the label objects made once per route and status.
+ * The HTTP metrics of requests dispatched without express's router (the inference routes): the
+ * same two series and labels as lib/metrics/http.ts's middleware, with one `close` listener per
+ * request (a response always emits `close`, after `finish` when it completed) and the label
+ * objects made once per route and status. The request counts as `unmatched` until its route is
+ * set, as express counts a request refused before it reached its route (bad JSON, draining, a
+ * repeated header).
  */
-export function routeMeasure(metrics: HttpMetrics): (route: string, res: ServerResponse) => void {
+export function routeMeasure(metrics: HttpMetrics): (res: ServerResponse) => (route: string) => void {
   const labels = new Map<string, { route: { route: string }; byStatus: Map<number, { route: string; status: string }> }>();
-  return (route, res) => {
-    const started = performance.now();
+  const labelsOf = (route: string) => {
     let known = labels.get(route);
     if (!known) {
       known = { route: { route }, byStatus: new Map() };
       labels.set(route, known);
     }
-    const { route: routeLabel, byStatus } = known;
+    return known;
+  };
+  return (res) => {
+    const started = performance.now();
+    let route = UNMATCHED_ROUTE;
     res.once('close', () => {
       const status = res.writableFinished ? res.statusCode : CLIENT_CLOSED_STATUS;
-      let statusLabels = byStatus.get(status);
+      const known = labelsOf(route);
+      let statusLabels = known.byStatus.get(status);
       if (!statusLabels) {
         statusLabels = { route, status: String(status) };
-        byStatus.set(status, statusLabels);
+        known.byStatus.set(status, statusLabels);
       }
       metrics.httpRequestsTotal.inc(statusLabels);
-      metrics.httpRequestDuration.observe(routeLabel, (performance.now() - started) / 1000);
+      metrics.httpRequestDuration.observe(known.route, (performance.now() - started) / 1000);
     });
+    return (matched) => {
+      route = matched;
+    };
   };
 }

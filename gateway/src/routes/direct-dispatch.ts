@@ -31,8 +31,8 @@ export interface DirectDispatchOptions {
   hostSuffix: string;
   /** express's request and response prototypes (the handlers use its response helpers). */
   prototypes: { request: object; response: object };
-  /** The HTTP metrics of a request whose route is known, recorded once it ends. */
-  measure: (route: string, res: ServerResponse) => void;
+  /** The HTTP metrics of a request, recorded once it ends; the returned function names its route. */
+  measure: (res: ServerResponse) => (route: string) => void;
   /** Request id and access log (request-log.ts). */
   logging: Step;
   /** True once the gateway stops admitting new requests. */
@@ -82,7 +82,7 @@ export function directDispatch(options: DirectDispatchOptions): (req: IncomingMe
     Object.setPrototypeOf(r, prototypes.request);
     Object.setPrototypeOf(s, prototypes.response);
     s.locals = Object.create(null) as object;
-    measure(hit.route.template, s);
+    const routed = measure(s);
     logging(r, s, noop);
     if (hit.url !== undefined) r.url = hit.url;
     const fail = (err: unknown): void => sendError(err, r, s);
@@ -102,6 +102,8 @@ export function directDispatch(options: DirectDispatchOptions): (req: IncomingMe
         fail(err);
         return;
       }
+      // Where express would have matched the route: after every check and the body parser.
+      routed(hit.route.template);
       r.params = { project: hit.project, endpoint: hit.endpoint };
       hit.route.handler(r as Request, s as unknown as Response).catch(fail);
     });
