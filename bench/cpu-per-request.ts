@@ -6,7 +6,10 @@
  * alternating, several rounds, medians printed.
  *
  *   node --import tsx bench/cpu-per-request.ts [--rate=50] [--seconds=6] [--rounds=3]
+ *       [--baseline=<checkout of another commit>] [--no-portkey]
  *
+ * With --baseline, a second stack of ours runs from that checkout's dist/ (built there; its own
+ * node_modules), measured in the same rounds, alternating: old vs new under the same host load.
  * Prints a markdown table; writes nothing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,7 +22,13 @@ import { fmt, median } from './lib/stats.js';
 import { spec, startMock, startOurPlatform, startPortkey, validate, writeBenchTiers, type Target } from './lib/targets.js';
 
 const { values } = parseArgs({
-  options: { rate: { type: 'string', default: '50' }, seconds: { type: 'string', default: '6' }, rounds: { type: 'string', default: '3' } },
+  options: {
+    rate: { type: 'string', default: '50' },
+    seconds: { type: 'string', default: '6' },
+    rounds: { type: 'string', default: '3' },
+    baseline: { type: 'string' },
+    'no-portkey': { type: 'boolean', default: false },
+  },
 });
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
@@ -40,9 +49,31 @@ try {
     capacity: 256,
   });
   targets.push(ours.target);
-  const portkey = await startPortkey(host, mock.url);
-  targets.push(portkey);
-  for (const t of [ours.target, portkey]) {
+  const compared: Target[] = [ours.target];
+  if (values.baseline !== undefined) {
+    const baselineDir = mkdtempSync(path.join(os.tmpdir(), 'xero-cpu-base-'));
+    const baseRoot = path.resolve(values.baseline);
+    const baseline = await startOurPlatform({
+      host: { root: baseRoot, children: host.children },
+      dir: baselineDir,
+      tiersFile: writeBenchTiers(root, baselineDir),
+      inferenceEnv: { INFERENCE_ENGINE: 'openai', OPENAI_UPSTREAM_URL: mock.url, OPENAI_UPSTREAM_MODEL: 'mock' },
+      capacity: 256,
+      label: `baseline (${path.basename(baseRoot)})`,
+    });
+    const stopBaseline = async (): Promise<void> => {
+      await baseline.target.stop();
+      rmSync(baselineDir, { recursive: true, force: true });
+    };
+    targets.push({ ...baseline.target, stop: stopBaseline });
+    compared.push(baseline.target);
+  }
+  if (!values['no-portkey']) {
+    const portkey = await startPortkey(host, mock.url);
+    targets.push(portkey);
+    compared.push(portkey);
+  }
+  for (const t of compared) {
     await validate(t);
     await pacedLoad(spec(t, false), { rate, durationMs: 2_000 });
     await pacedLoad(spec(t, true), { rate, durationMs: 2_000 });
@@ -57,19 +88,21 @@ try {
   };
   for (let r = 0; r < rounds; r++) {
     for (const stream of [false, true]) {
-      for (const t of r % 2 === 0 ? [ours.target, portkey] : [portkey, ours.target]) {
+      for (const t of r % 2 === 0 ? compared : [...compared].reverse()) {
         const before = t.procs.map((p) => cpuMs(p.pid));
         const result = await pacedLoad(spec(t, stream), { rate, durationMs: seconds * 1000 });
         const after = t.procs.map((p) => cpuMs(p.pid));
         const kind = stream ? 'stream' : 'non-stream';
         let total = 0;
+        const each: string[] = [];
         t.procs.forEach((p, i) => {
           const ms = ((after[i] ?? 0) - (before[i] ?? 0)) / Math.max(1, result.ok);
           total += ms;
+          each.push(`${p.name} ${fmt(ms, 3)}`);
           add(`${t.label}|${kind} ${p.name}`, ms);
         });
         add(`${t.label}|${kind} total`, total);
-        process.stderr.write(`round ${r + 1} ${kind} ${t.label}: ${result.ok}/${result.sent} ok, ${fmt(total, 3)} ms CPU per request\n`);
+        process.stderr.write(`round ${r + 1} ${kind} ${t.label}: ${result.ok}/${result.sent} ok, ${fmt(total, 3)} ms CPU per request (${each.join(', ')})\n`);
       }
     }
   }

@@ -177,6 +177,35 @@ describe('security: client mistakes are 400s, secrets stay out of logs', () => {
     const twoHosts = `GET /v1/models HTTP/1.1\r\nHost: chat.demo.api.localhost\r\nHost: other.demo.api.localhost\r\nAuthorization: Bearer ${platform.demoKey}\r\nConnection: close\r\n\r\n`;
     const raw = await rawSocket(platform.gateway.port, twoHosts);
     assert.equal(statusOf(raw), 400, raw.slice(0, 200));
+    // The same on the inference routes, path-based and DNS-based.
+    const body = JSON.stringify(ask());
+    const post = (target: string, headers: string): string =>
+      `POST ${target} HTTP/1.1\r\n${headers}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+    const keysOnChat = await rawSocket(
+      platform.gateway.port,
+      post(PATH, `Host: 127.0.0.1\r\nAuthorization: Bearer ${platform.demoKey}\r\nAuthorization: Bearer xero_other_x\r\n`),
+    );
+    assert.equal(statusOf(keysOnChat), 400, keysOnChat.slice(0, 200));
+    assert.match(keysOnChat, /"code":"duplicate_header"/);
+    const hostsOnChat = await rawSocket(
+      platform.gateway.port,
+      post('/v1/chat/completions', `Host: chat.demo.api.localhost\r\nHost: other.demo.api.localhost\r\nAuthorization: Bearer ${platform.demoKey}\r\n`),
+    );
+    assert.equal(statusOf(hostsOnChat), 400, hostsOnChat.slice(0, 200));
+    assert.match(hostsOnChat, /"code":"duplicate_header"/);
+  });
+
+  it('answers the inference routes alike in their canonical and non-canonical spellings', async () => {
+    for (const path of [PATH, `${PATH}/`, '/demo/chat/V1/Chat/Completions', '/demo/ch%61t/v1/chat/completions?x=1']) {
+      const r = await rawRequest(platform.gateway.port, undefined, path, platform.demoKey, ask(), 'POST');
+      assert.equal(r.status, 200, `${path}: ${r.body.slice(0, 200)}`);
+      assert.equal((JSON.parse(r.body) as { object: string }).object, 'chat.completion', path);
+    }
+    const badEncoding = await rawRequest(platform.gateway.port, undefined, '/demo/ch%E0t/v1/chat/completions', platform.demoKey, ask(), 'POST');
+    assert.equal(badEncoding.status, 400, badEncoding.body);
+    const wrongMethod = await rawRequest(platform.gateway.port, undefined, PATH, platform.demoKey, undefined, 'GET');
+    assert.equal(wrongMethod.status, 404, wrongMethod.body);
+    assert.equal((JSON.parse(wrongMethod.body) as { error: { code: string } }).error.code, 'unknown_route');
   });
 
   it('cuts off a client that never finishes its headers or its body', async () => {
