@@ -22,7 +22,7 @@ import { routeMeasure } from '../gateway/src/metrics.js';
 import { createHttpMetrics, httpMetricsMiddleware } from '../lib/metrics/http.js';
 import { createRequestIds } from '../gateway/src/request-id.js';
 import { createLogger } from '../lib/logging/logger.js';
-import { fmt, median } from './lib/stats.js';
+import { abRow, abTableHead, cpuNsPerCall, cpuNsPerOp, type AsyncLever, type Lever } from './lib/ab-levers.js';
 
 const { values } = parseArgs({
   options: { ops: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '7' }, calls: { type: 'string', default: '400' } },
@@ -30,12 +30,6 @@ const { values } = parseArgs({
 const ops = Number(values.ops);
 const calls = Number(values.calls);
 const rounds = Number(values.rounds);
-
-interface Lever {
-  name: string;
-  old: () => void;
-  now: () => void;
-}
 
 const nextId = createRequestIds();
 const RELEASED = new DOMException('released', 'AbortError');
@@ -145,27 +139,6 @@ const levers: Lever[] = [
   },
 ];
 
-function cpuNsPerOp(fn: () => void): number {
-  const start = process.cpuUsage();
-  for (let i = 0; i < ops; i++) fn();
-  const used = process.cpuUsage(start);
-  return ((used.user + used.system) * 1000) / ops;
-}
-
-/** CPU ns per call of an asynchronous operation, `calls` calls one after another. */
-async function cpuNsPerCall(fn: () => Promise<void>): Promise<number> {
-  const start = process.cpuUsage();
-  for (let i = 0; i < calls; i++) await fn();
-  const used = process.cpuUsage(start);
-  return ((used.user + used.system) * 1000) / calls;
-}
-
-interface AsyncLever {
-  name: string;
-  old: () => Promise<void>;
-  now: () => Promise<void>;
-}
-
 /**
  * A Generate call of 16 tokens read to its end, as generation.ts reads it (iterate, then
  * `return()`): through nice-grpc's own server-streaming method (the async-generator layers the
@@ -217,47 +190,10 @@ async function generateLever(): Promise<{ lever: AsyncLever; close: () => Promis
   };
 }
 
-const lines = [
-  `CPU ns per operation, median of ${rounds} alternating rounds of ${ops} operations (Node ${process.version})`,
-  '',
-  '| per request | before | now | now / before |',
-  '|---|---:|---:|---:|',
-];
-for (const lever of levers) {
-  cpuNsPerOp(lever.old); // warm-up
-  cpuNsPerOp(lever.now);
-  const old: number[] = [];
-  const now: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    if (r % 2 === 0) {
-      old.push(cpuNsPerOp(lever.old));
-      now.push(cpuNsPerOp(lever.now));
-    } else {
-      now.push(cpuNsPerOp(lever.now));
-      old.push(cpuNsPerOp(lever.old));
-    }
-  }
-  const [o, n] = [median(old), median(now)];
-  lines.push(`| ${lever.name} | ${fmt(o, 0)} | ${fmt(n, 0)} | ${(n / Math.max(1, o)).toFixed(2)} |`);
-}
+const lines = abTableHead(rounds, ops);
+for (const lever of levers) lines.push(await abRow(lever.name, () => cpuNsPerOp(lever.old, ops), () => cpuNsPerOp(lever.now, ops), rounds));
 const generate = await generateLever();
-for (const lever of [generate.lever]) {
-  await cpuNsPerCall(lever.old); // warm-up
-  await cpuNsPerCall(lever.now);
-  const old: number[] = [];
-  const now: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    if (r % 2 === 0) {
-      old.push(await cpuNsPerCall(lever.old));
-      now.push(await cpuNsPerCall(lever.now));
-    } else {
-      now.push(await cpuNsPerCall(lever.now));
-      old.push(await cpuNsPerCall(lever.old));
-    }
-  }
-  const [o, n] = [median(old), median(now)];
-  lines.push(`| ${lever.name} | ${fmt(o, 0)} | ${fmt(n, 0)} | ${(n / Math.max(1, o)).toFixed(2)} |`);
-}
+lines.push(await abRow(generate.lever.name, () => cpuNsPerCall(generate.lever.old, calls), () => cpuNsPerCall(generate.lever.now, calls), rounds));
 await generate.close();
 process.stdout.write(`${lines.join('\n')}\n`);
 if (sink < 0) process.stdout.write('');

@@ -13,18 +13,12 @@ import type { Candidate, Dispatch, RoutingHint } from '../gateway/src/fleet/scor
 import { seededRandom } from '../gateway/src/fleet/scoring/random.js';
 import { createRouter } from '../gateway/src/fleet/scoring/router.js';
 import { DEFAULT_ROUTING } from '../gateway/src/fleet/scoring/settings.js';
-import { fmt, median } from './lib/stats.js';
+import { abRow, abTableHead, cpuNsPerOp, type Lever } from './lib/ab-levers.js';
 
 const { values } = parseArgs({ options: { ops: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '7' } } });
 const ops = Number(values.ops);
 const rounds = Number(values.rounds);
 const TOKENS = 16;
-
-interface Lever {
-  name: string;
-  old: () => void;
-  now: () => void;
-}
 
 const router = createRouter({ settings: DEFAULT_ROUTING, random: seededRandom(1), now: () => performance.now() });
 const workers = [0, 1, 2, 3].map((k) => ({ k }));
@@ -69,36 +63,8 @@ const levers: Lever[] = [
   },
 ];
 
-function cpuNsPerOp(fn: () => void): number {
-  const start = process.cpuUsage();
-  for (let i = 0; i < ops; i++) fn();
-  const used = process.cpuUsage(start);
-  return ((used.user + used.system) * 1000) / ops;
-}
-
-const lines = [
-  `CPU ns per operation, median of ${rounds} alternating rounds of ${ops} operations (Node ${process.version})`,
-  '',
-  '| per request | before | now | now / before |',
-  '|---|---:|---:|---:|',
-];
-for (const lever of levers) {
-  cpuNsPerOp(lever.old); // warm-up
-  cpuNsPerOp(lever.now);
-  const old: number[] = [];
-  const now: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    if (r % 2 === 0) {
-      old.push(cpuNsPerOp(lever.old));
-      now.push(cpuNsPerOp(lever.now));
-    } else {
-      now.push(cpuNsPerOp(lever.now));
-      old.push(cpuNsPerOp(lever.old));
-    }
-  }
-  const [o, n] = [median(old), median(now)];
-  lines.push(`| ${lever.name} | ${fmt(o, 0)} | ${fmt(n, 0)} | ${(n / Math.max(1, o)).toFixed(2)} |`);
-}
+const lines = abTableHead(rounds, ops);
+for (const lever of levers) lines.push(await abRow(lever.name, () => cpuNsPerOp(lever.old, ops), () => cpuNsPerOp(lever.now, ops), rounds));
 sink += counter.tokens;
 process.stdout.write(`${lines.join('\n')}\n`);
 if (sink < 0) process.stdout.write('');
