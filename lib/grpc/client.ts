@@ -71,9 +71,8 @@ export function createAppClient<D extends CompatServiceDefinition>(
     const raw = direct[name];
     if (!raw) continue;
     if (method.requestStream) client[name] = layered[name] ?? raw;
-    else if (method.responseStream) {
-      client[name] = method.codec ? streamReader(grpc, method.path, method.codec, target, token) : serverStreaming(raw, method.path, target, token);
-    } else client[name] = unary(raw, method.path, target, token);
+    else if (method.responseStream) client[name] = streamReader(grpc, method.path, method.codec, target, token);
+    else client[name] = unary(raw, method.path, target, token);
   }
   return client as unknown as AppClient<D>;
 }
@@ -84,8 +83,8 @@ interface MethodShape {
   path: string;
   requestStream: boolean;
   responseStream: boolean;
-  /** How grpc-js (de)serialises its messages, when the definition says it. */
-  codec?: Codec | undefined;
+  /** How grpc-js (de)serialises its messages. */
+  codec: Codec;
 }
 
 interface Codec {
@@ -126,15 +125,11 @@ function methodsOf(definition: CompatServiceDefinition): Record<string, MethodSh
     }
     return out;
   }
-  for (const [key, m] of Object.entries(definition as Record<string, MethodShape & { requestSerialize?: unknown; responseDeserialize?: unknown }>)) {
-    const { requestSerialize, responseDeserialize } = m;
-    const codec: Codec | undefined =
-      typeof requestSerialize === 'function' && typeof responseDeserialize === 'function'
-        ? {
-            serialize: (value) => asBuffer((requestSerialize as (v: unknown) => Uint8Array)(value)),
-            deserialize: responseDeserialize as (bytes: Buffer) => unknown,
-          }
-        : undefined;
+  // A grpc-js service definition: every method names its (de)serialisers.
+  for (const [key, m] of Object.entries(
+    definition as Record<string, Omit<MethodShape, 'codec'> & { requestSerialize: (v: unknown) => Uint8Array; responseDeserialize: (bytes: Buffer) => unknown }>,
+  )) {
+    const codec: Codec = { serialize: (value) => asBuffer(m.requestSerialize(value)), deserialize: m.responseDeserialize };
     out[key] = { path: m.path, requestStream: m.requestStream, responseStream: m.responseStream, codec };
   }
   return out;
@@ -208,59 +203,6 @@ function unary(raw: AnyMethod, path: string, target: string, token: string | und
       },
     );
   };
-}
-
-/** The call starts on the first `next()`, like nice-grpc's own (generator-based) methods. */
-function serverStreaming(raw: AnyMethod, path: string, target: string, token: string | undefined): AnyMethod {
-  return (request, options = {}) => ({
-    [Symbol.asyncIterator](): AsyncIterator<unknown> {
-      let call: PreparedCall | undefined;
-      let inner: AsyncIterator<unknown> | undefined;
-      let ended = false;
-      const end = (): void => {
-        if (ended || !call) return;
-        ended = true;
-        endCall(call);
-      };
-      const fail = (err: unknown): never => {
-        end();
-        throw call ? callError(call, path, target, err) : fromClientError(err, undefined, target);
-      };
-      const settle = (result: IteratorResult<unknown>): IteratorResult<unknown> => {
-        if (result.done) end();
-        return result;
-      };
-      const open = (): AsyncIterator<unknown> => {
-        call = prepareCall(token, options);
-        return (raw(request, call.next) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-      };
-      return {
-        next: () => {
-          try {
-            inner ??= open();
-          } catch (err) {
-            return Promise.resolve().then(() => fail(err));
-          }
-          return inner.next().then(settle, fail);
-        },
-        return: (value?: unknown) => {
-          if (!inner) {
-            ended = true;
-            return Promise.resolve({ done: true, value });
-          }
-          const returned = inner.return ? inner.return(value) : Promise.resolve({ done: true as const, value });
-          return returned.then((r) => {
-            end();
-            return r;
-          }, fail);
-        },
-        throw: (err?: unknown) => {
-          if (!inner?.throw) return Promise.resolve().then(() => fail(err));
-          return inner.throw(err).then(settle, fail);
-        },
-      };
-    },
-  });
 }
 
 /** A caller's abort, reported as nice-grpc reports it (AbortError → AppError `cancelled`). */
