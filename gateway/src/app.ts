@@ -5,8 +5,8 @@
  * (routes/direct-dispatch.ts) with the same steps, every other request goes through express.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { httpMetricsMiddleware } from '../../lib/metrics/http.js';
-import { routeMeasure, type GatewayMetrics } from './metrics.js';
+import { httpMetricsMiddleware, routeMeasure } from '../../lib/metrics/http.js';
+import type { GatewayMetrics } from './metrics.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { notFound } from '../../lib/errors/app-error.js';

@@ -1,9 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
-import type { ServerResponse } from 'node:http';
 import { metricTypes, sampleValue } from '../../test/helpers/exposition.js';
-import { createGatewayMetrics, recordBreakerState, recordTokens, routeMeasure } from './metrics.js';
+import { createGatewayMetrics, recordBreakerState, recordTokens } from './metrics.js';
 
 const quiet = { defaultMetrics: false };
 
@@ -22,26 +20,6 @@ describe('gateway metrics', () => {
       breaker_transitions_total: 'counter',
     });
     assert.equal(sampleValue(text, 'http_requests_total', { route: '/healthz', status: '200', service: 'gateway' }), 1);
-  });
-
-  it('routeMeasure counts a request once it closes: its route once set, unmatched before, 499 when cut', async () => {
-    const m = createGatewayMetrics(quiet);
-    const measure = routeMeasure(m);
-    const response = (statusCode: number, finished: boolean): ServerResponse =>
-      Object.assign(new EventEmitter(), { statusCode, writableFinished: finished }) as unknown as ServerResponse;
-    const chat = '/:project/:endpoint/v1/chat/completions';
-    for (const [status, finished, routed] of [[200, true, true], [200, true, true], [400, true, false], [200, false, true]] as const) {
-      const res = response(status, finished);
-      const route = measure(res);
-      if (routed) route(chat);
-      res.emit('finish');
-      res.emit('close');
-    }
-    const text = await m.registry.metrics();
-    assert.equal(sampleValue(text, 'http_requests_total', { route: chat, status: '200' }), 2);
-    assert.equal(sampleValue(text, 'http_requests_total', { route: 'unmatched', status: '400' }), 1);
-    assert.equal(sampleValue(text, 'http_requests_total', { route: chat, status: '499' }), 1);
-    assert.equal(sampleValue(text, 'http_request_duration_seconds_count', { route: chat }), 3);
   });
 
   it('time_to_first_token_seconds observes per pool', async () => {

@@ -3,7 +3,6 @@
  * and tokens of the generations it relays, and the state of its circuit breakers. startGateway
  * builds them once (or takes them from its caller) and serves them on GATEWAY_METRICS_PORT.
  */
-import type { ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { createHttpMetrics, type HttpMetrics } from '../../lib/metrics/http.js';
 import { createRegistry, TTFT_BUCKETS, type RegistryOptions } from '../../lib/metrics/registry.js';
@@ -76,45 +75,4 @@ export function recordBreakerState(
 ): void {
   metrics.breakerState.set({ target }, BREAKER_STATE_VALUE[state]);
   metrics.breakerTransitionsTotal.inc({ target, state });
-}
-
-const CLIENT_CLOSED_STATUS = 499;
-const UNMATCHED_ROUTE = 'unmatched';
-
-/**
- * The HTTP metrics of requests dispatched without express's router (the inference routes): the
- * same two series and labels as lib/metrics/http.ts's middleware, with one `close` listener per
- * request (a response always emits `close`, after `finish` when it completed) and the label
- * objects made once per route and status. The request counts as `unmatched` until its route is
- * set, as express counts a request refused before it reached its route (bad JSON, draining, a
- * repeated header).
- */
-export function routeMeasure(metrics: HttpMetrics): (res: ServerResponse) => (route: string) => void {
-  const labels = new Map<string, { route: { route: string }; byStatus: Map<number, { route: string; status: string }> }>();
-  const labelsOf = (route: string) => {
-    let known = labels.get(route);
-    if (!known) {
-      known = { route: { route }, byStatus: new Map() };
-      labels.set(route, known);
-    }
-    return known;
-  };
-  return (res) => {
-    const started = performance.now();
-    let route = UNMATCHED_ROUTE;
-    res.once('close', () => {
-      const status = res.writableFinished ? res.statusCode : CLIENT_CLOSED_STATUS;
-      const known = labelsOf(route);
-      let statusLabels = known.byStatus.get(status);
-      if (!statusLabels) {
-        statusLabels = { route, status: String(status) };
-        known.byStatus.set(status, statusLabels);
-      }
-      metrics.httpRequestsTotal.inc(statusLabels);
-      metrics.httpRequestDuration.observe(known.route, (performance.now() - started) / 1000);
-    });
-    return (matched) => {
-      route = matched;
-    };
-  };
 }

@@ -1,10 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
-import { request } from 'node:http';
+import { EventEmitter } from 'node:events';
+import { request, type ServerResponse } from 'node:http';
 import express from 'express';
 import { sampleValue } from '../../test/helpers/exposition.js';
-import { createHttpMetrics, httpMetricsMiddleware } from './http.js';
+import { createHttpMetrics, httpMetricsMiddleware, routeMeasure } from './http.js';
 import { createRegistry } from './registry.js';
 import { metricsHandler } from './server.js';
 
@@ -99,4 +100,27 @@ describe('httpMetricsMiddleware (express)', () => {
       await new Promise((r) => server.close(r));
     }
   });
+});
+
+describe('routeMeasure (routes dispatched without express)', () => {
+  it('routeMeasure counts a request once it closes: its route once set, unmatched before, 499 when cut', async () => {
+    const m = httpMetrics();
+    const measure = routeMeasure(m);
+    const response = (statusCode: number, finished: boolean): ServerResponse =>
+      Object.assign(new EventEmitter(), { statusCode, writableFinished: finished }) as unknown as ServerResponse;
+    const chat = '/:project/:endpoint/v1/chat/completions';
+    for (const [status, finished, routed] of [[200, true, true], [200, true, true], [400, true, false], [200, false, true]] as const) {
+      const res = response(status, finished);
+      const route = measure(res);
+      if (routed) route(chat);
+      res.emit('finish');
+      res.emit('close');
+    }
+    const text = await m.registry.metrics();
+    assert.equal(sampleValue(text, 'http_requests_total', { route: chat, status: '200' }), 2);
+    assert.equal(sampleValue(text, 'http_requests_total', { route: 'unmatched', status: '400' }), 1);
+    assert.equal(sampleValue(text, 'http_requests_total', { route: chat, status: '499' }), 1);
+    assert.equal(sampleValue(text, 'http_request_duration_seconds_count', { route: chat }), 3);
+  });
+
 });

@@ -9,6 +9,8 @@
  * (`['/:project/v1/management']`) to get `/:project/v1/management/api-keys/:id`; an unknown
  * prefix becomes the single segment `*` (for example `*` + `/api-keys/:id`).
  * A client that disconnects before the response finished is counted with status `499`.
+ * Requests dispatched without express's router (the gateway's inference routes) are measured by
+ * `routeMeasure`: the same series and labels, the route set by the dispatcher.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -74,6 +76,11 @@ export interface HttpMetricsOptions {
   routeOf?: ((req: IncomingMessage) => string) | undefined;
 }
 
+/** The status a response is counted with: its own once finished, 499 if the client left first. */
+function countedStatus(res: ServerResponse): number {
+  return res.writableFinished ? res.statusCode : CLIENT_CLOSED_STATUS;
+}
+
 export function httpMetricsMiddleware(metrics: HttpMetrics, options: HttpMetricsOptions = {}) {
   const mounts = options.mounts ?? [];
   const routeOf = options.routeOf ?? ((req: IncomingMessage) => routeTemplate(req, mounts));
@@ -83,7 +90,7 @@ export function httpMetricsMiddleware(metrics: HttpMetrics, options: HttpMetrics
     const record = (): void => {
       if (recorded) return;
       recorded = true;
-      const status = res.writableFinished ? res.statusCode : CLIENT_CLOSED_STATUS;
+      const status = countedStatus(res);
       const route = routeOf(req);
       metrics.httpRequestsTotal.inc({ route, status: String(status) });
       metrics.httpRequestDuration.observe({ route }, (performance.now() - started) / 1000);
@@ -93,5 +100,42 @@ export function httpMetricsMiddleware(metrics: HttpMetrics, options: HttpMetrics
     res.on('finish', record);
     res.on('close', record);
     next();
+  };
+}
+
+/**
+ * The HTTP metrics of requests dispatched without express's router: the middleware's two series
+ * and labels, with one `close` listener per request (a response always emits `close`, after
+ * `finish` when it completed) and the label objects made once per route and status. The request
+ * counts as `unmatched` until its route is set, as express counts a request refused before it
+ * reached its route (bad JSON, draining, a repeated header).
+ */
+export function routeMeasure(metrics: HttpMetrics): (res: ServerResponse) => (route: string) => void {
+  const labels = new Map<string, { route: { route: string }; byStatus: Map<number, { route: string; status: string }> }>();
+  const labelsOf = (route: string) => {
+    let known = labels.get(route);
+    if (!known) {
+      known = { route: { route }, byStatus: new Map() };
+      labels.set(route, known);
+    }
+    return known;
+  };
+  return (res) => {
+    const started = performance.now();
+    let route = UNMATCHED_ROUTE;
+    res.once('close', () => {
+      const status = countedStatus(res);
+      const known = labelsOf(route);
+      let statusLabels = known.byStatus.get(status);
+      if (!statusLabels) {
+        statusLabels = { route, status: String(status) };
+        known.byStatus.set(status, statusLabels);
+      }
+      metrics.httpRequestsTotal.inc(statusLabels);
+      metrics.httpRequestDuration.observe(known.route, (performance.now() - started) / 1000);
+    });
+    return (matched) => {
+      route = matched;
+    };
   };
 }
