@@ -123,7 +123,8 @@ export function routeMeasure(metrics: HttpMetrics): (res: ServerResponse) => (ro
   return (res) => {
     const started = performance.now();
     let route = UNMATCHED_ROUTE;
-    res.once('close', () => {
+    // A plain listener: `close` is emitted once, and `once` wraps the listener per request.
+    res.on('close', () => {
       const status = countedStatus(res);
       const known = labelsOf(route);
       let statusLabels = known.byStatus.get(status);
