@@ -255,6 +255,11 @@ function streamReader(method: StreamMethod): AnyMethod {
   });
 }
 
+/** setImmediate's callback: the request goes out once the call has its channel-side call. */
+function sendRequest(stream: ServerStream): void {
+  stream.send();
+}
+
 /** The deadline timer's callback (the stream is its argument: no closure per call). */
 function expireStream(stream: ServerStream): void {
   stream.expire();
@@ -404,12 +409,24 @@ class ServerStream implements AsyncIterator<unknown> {
         call.cancelWithStatus(Status.INTERNAL, `Request message serialization failure: ${err instanceof Error ? err.message : String(err)}`);
         return;
       }
-      call.sendMessageWithContext(NO_WRITE_FLAGS, bytes);
-      call.halfClose();
+      // A message written before grpc-js has made the call's channel-side call (a few promise
+      // turns after start) is kept as the resolving call's `pendingMessage` for the whole life of
+      // the call; written one turn of the event loop later, it goes straight to that call and is
+      // not kept (the prompt's bytes, for as long as the stream is open).
+      this.request = bytes;
+      setImmediate(sendRequest, this);
       this.read();
     } catch (err) {
       this.fail(err, undefined);
     }
+  }
+
+  send(): void {
+    const bytes = this.request as Buffer;
+    this.request = undefined;
+    if (this.ended || !this.call) return;
+    this.call.sendMessageWithContext(NO_WRITE_FLAGS, bytes);
+    this.call.halfClose();
   }
 
   private read(): void {

@@ -76,7 +76,8 @@ function onIdle(limits: Limits): void {
 }
 
 class Limits implements RequestSignal {
-  readonly deadline: Date;
+  /** Date.now() of the deadline (a Date is made when `deadline` is read: one object fewer per request). */
+  private readonly deadlineAt: number;
   // The request's end is kept here and passed on to at most one controller of its own (made only
   // when `signal` is read) and one follower (the generation's current attempt): no controller
   // per request on the chat path. The two outside signals are watched by listeners (removed in
@@ -102,7 +103,7 @@ class Limits implements RequestSignal {
     const { clientGone, shutdown } = options;
     const remainingMs = Math.max(1, options.remainingMs);
     this.shutdown = shutdown;
-    this.deadline = new Date(Date.now() + remainingMs);
+    this.deadlineAt = Date.now() + remainingMs;
     this.deadlineTimer = setTimeout(onDeadline, remainingMs, this);
     // Every request in flight listens on the one shutdown signal: no listener cap (Node warns past 10).
     setMaxListeners(0, shutdown);
@@ -113,6 +114,10 @@ class Limits implements RequestSignal {
     // The request itself listens (handleEvent): no closure per request.
     if (shutdown.aborted) this.end(shutdown.reason);
     else shutdown.addEventListener('abort', this, { once: true });
+  }
+
+  get deadline(): Date {
+    return new Date(this.deadlineAt);
   }
 
   get signal(): AbortSignal {
