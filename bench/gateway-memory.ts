@@ -351,6 +351,7 @@ const OWNERS = [
   'ResolvingCall',
   'BaseStreamingInterceptingCall',
   'ClientReadableStreamImpl',
+  'ServerStream',
   'Metadata',
   'readableToAsyncIterable',
   'serverStreamingMethod',

@@ -3,7 +3,7 @@
  * credential and request id in metadata, a per-call deadline, and gRPC errors mapped back to
  * AppError (once, here).
  */
-import { Client as GrpcClient, Metadata as GrpcMetadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { Metadata as GrpcMetadata, type StatusObject } from '@grpc/grpc-js';
 import {
   ClientError,
   createChannel,
@@ -59,19 +59,16 @@ export function createAppClient<D extends CompatServiceDefinition>(
   const factory = createClientFactory();
   // Unary methods (every call on the request path) are wrapped directly: one promise per call
   // around nice-grpc's own method, instead of a middleware generator. Server-streaming methods
-  // read grpc-js's call stream directly (streamReader). Methods that stream requests keep the
+  // read the channel's call directly (streamReader). Methods that stream requests keep the
   // middleware.
   const direct = factory.create(definition, channel) as unknown as Record<string, AnyMethod>;
   const layered = factory.use(appClientMiddleware(target, token)).create(definition, channel) as unknown as Record<string, AnyMethod>;
-  // A grpc-js client on the same channel, as nice-grpc makes its own (the address and credentials
-  // are the channel's).
-  const grpc = new GrpcClient('', null as unknown as ChannelCredentials, { channelOverride: channel });
   const client: Record<string, AnyMethod> = {};
   for (const [name, method] of Object.entries(methodsOf(definition))) {
     const raw = direct[name];
     if (!raw) continue;
     if (method.requestStream) client[name] = layered[name] ?? raw;
-    else if (method.responseStream) client[name] = streamReader(grpc, method.path, method.codec, target, token);
+    else if (method.responseStream) client[name] = streamReader({ channel, path: method.path, codec: method.codec, target, token });
     else client[name] = unary(raw, method.path, target, token);
   }
   return client as unknown as AppClient<D>;
@@ -229,134 +226,260 @@ function fromGrpcMetadata(metadata: GrpcMetadata): Metadata {
 /** Stop reading from the call (HTTP/2 flow control then holds the worker) past this many unread messages. */
 const READ_AHEAD = 16;
 
-/**
- * A server-streaming method read straight from grpc-js's call stream: one promise per message,
- * no async-generator layers, and no cancel once the call ended by itself (a cancel is only sent
- * for a call stopped early: `return()`/`throw()` before its end, the caller's signal, the
- * deadline). Like nice-grpc's own method, the call starts on the first `next()`; the deadline,
- * the credential and the error mapping are prepareCall/callError's, as for every other method.
- */
-function streamReader(grpc: GrpcClient, path: string, codec: Codec, target: string, token: string | undefined): AnyMethod {
-  return (request, options = {}) => ({
-    [Symbol.asyncIterator](): AsyncIterator<unknown> {
-      let call: PreparedCall | undefined;
-      let stream: ReturnType<GrpcClient['makeServerStreamRequest']> | undefined;
-      let onAbort: (() => void) | undefined;
-      const queue: unknown[] = [];
-      let paused = false;
-      let ended = false;
-      let failure: AppError | undefined;
-      let waiting: { resolve: (r: IteratorResult<unknown>) => void; reject: (err: unknown) => void } | undefined;
+/** What every call of one server-streaming method shares. */
+interface StreamMethod {
+  channel: Channel;
+  path: string;
+  codec: Codec;
+  target: string;
+  token: string | undefined;
+}
 
-      const finish = (): void => {
-        if (ended) return;
-        ended = true;
-        if (call) {
-          endCall(call);
-          if (onAbort) call.next.signal?.removeEventListener('abort', onAbort);
-        }
-      };
-      const mapped = (err: unknown, trailer: GrpcMetadata | undefined): AppError => {
-        if (!call) return fromClientError(err, undefined, target);
-        if (trailer) call.next.onTrailer?.(fromGrpcMetadata(trailer));
-        const aborted = call.next.signal?.aborted === true;
-        return callError(call, path, target, aborted ? abortError() : err);
-      };
-      const fail = (err: AppError): void => {
-        finish();
-        failure = err;
-        const w = waiting;
-        waiting = undefined;
-        w?.reject(err);
-      };
-      const open = (): void => {
-        call = prepareCall(token, options);
-        const signal = call.next.signal;
-        if (signal?.aborted) {
-          fail(mapped(abortError(), undefined));
-          return;
-        }
-        const s = grpc.makeServerStreamRequest(path, codec.serialize, codec.deserialize, request, toGrpcMetadata(call.next.metadata ?? Metadata()));
-        stream = s;
-        const { onHeader } = options;
-        if (onHeader) s.on('metadata', (m: GrpcMetadata) => onHeader(fromGrpcMetadata(m)));
-        // The trailer of a call that ended well reaches a caller that asked for it; an error's
-        // trailer travels with the error (below).
-        if (options.onTrailer) {
-          s.on('status', (status: { code: number; metadata: GrpcMetadata }) => {
-            if (status.code === Status.OK) call?.next.onTrailer?.(fromGrpcMetadata(status.metadata));
-          });
-        }
-        s.on('data', (message: unknown) => {
-          const w = waiting;
-          if (w) {
-            waiting = undefined;
-            w.resolve({ done: false, value: message });
-            return;
-          }
-          queue.push(message);
-          if (queue.length >= READ_AHEAD && !paused) {
-            paused = true;
-            s.pause();
-          }
-        });
-        s.on('end', () => {
-          finish();
-          const w = waiting;
-          waiting = undefined;
-          w?.resolve({ done: true, value: undefined });
-        });
-        s.on('error', (err: ServiceError) => {
-          if (ended) return;
-          const status = typeof err.code === 'number' && typeof err.details === 'string';
-          fail(mapped(status ? new ClientError(path, err.code, err.details) : err, status ? err.metadata : undefined));
-        });
-        if (signal) {
-          onAbort = () => s.cancel();
-          signal.addEventListener('abort', onAbort, { once: true });
-        }
-      };
-      const stop = (): void => {
-        if (ended) return;
-        stream?.cancel();
-        finish();
-      };
-      return {
-        next: () => {
-          if (!call) {
-            try {
-              open();
-            } catch (err) {
-              fail(mapped(err, undefined));
-            }
-          }
-          if (queue.length > 0) {
-            const value = queue.shift();
-            if (paused && queue.length < READ_AHEAD / 2) {
-              paused = false;
-              stream?.resume();
-            }
-            return Promise.resolve({ done: false, value });
-          }
-          if (failure) return Promise.reject(failure);
-          if (ended) return Promise.resolve({ done: true, value: undefined });
-          return new Promise((resolve, reject) => {
-            waiting = { resolve, reject };
-          });
-        },
-        return: (value?: unknown) => {
-          stop();
-          queue.length = 0;
-          return Promise.resolve({ done: true, value });
-        },
-        throw: (err?: unknown) => {
-          stop();
-          queue.length = 0;
-          return Promise.reject(call ? callError(call, path, target, err) : fromClientError(err, undefined, target));
-        },
-      };
-    },
+/** grpc-js's own call below its client layer (a ResolvingCall): what Channel.createCall returns. */
+type ChannelCall = ReturnType<Channel['createCall']>;
+
+/** The write context of the one request message: no flags. */
+const NO_WRITE_FLAGS = Object.freeze({});
+
+/**
+ * A server-streaming method read straight from the call grpc-js's channel makes (the call its
+ * client API wraps): one promise per message, no stream, interceptor or caller-stack layers, and
+ * no cancel once the call ended by itself (a cancel is only sent for a call stopped early:
+ * `return()`/`throw()` before its end, the caller's signal, the deadline). Like nice-grpc's own
+ * method, the call starts on the first `next()`; the credential, the deadline and the error
+ * mapping are those of every other method (prepareCall/callError).
+ */
+function streamReader(method: StreamMethod): AnyMethod {
+  return (request, options = {}) => ({
+    [Symbol.asyncIterator]: (): AsyncIterator<unknown> => new ServerStream(method, request, options),
   });
+}
+
+/** setImmediate's callback: the request goes out once the call has its channel-side call. */
+function sendRequest(stream: ServerStream): void {
+  stream.send();
+}
+
+/** The deadline timer's callback (the stream is its argument: no closure per call). */
+function expireStream(stream: ServerStream): void {
+  stream.expire();
+}
+
+/**
+ * One server-streaming call: the iterator its caller reads, and the listener grpc-js reports the
+ * call's events to. An open stream holds it for as long as it waits, so its methods are shared and
+ * it keeps only what the rest of the call needs (the request and the options are dropped once the
+ * call started).
+ */
+class ServerStream implements AsyncIterator<unknown> {
+  private call: ChannelCall | undefined;
+  private request: unknown;
+  private options: (CallOptions & DeadlineOptions) | undefined;
+  private signal: AbortSignal | undefined;
+  private onHeader: ((header: Metadata) => void) | undefined;
+  private onTrailer: ((trailer: Metadata) => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timedOut = false;
+  private readonly queue: unknown[] = [];
+  /** A startRead() is outstanding: grpc-js delivers one message per startRead(). */
+  private reading = false;
+  /** The call ended (its status arrived, or it was stopped): no more messages. */
+  private ended = false;
+  private failure: AppError | undefined;
+  private resolveWaiting: ((result: IteratorResult<unknown>) => void) | undefined;
+  private rejectWaiting: ((err: unknown) => void) | undefined;
+
+  constructor(
+    private readonly method: StreamMethod,
+    request: unknown,
+    options: CallOptions & DeadlineOptions,
+  ) {
+    this.request = request;
+    this.options = options;
+  }
+
+  next(): Promise<IteratorResult<unknown>> {
+    if (this.options) this.open(this.options);
+    if (this.queue.length > 0) {
+      const value = this.queue.shift();
+      if (!this.reading && !this.ended && this.queue.length < READ_AHEAD / 2) this.read();
+      return Promise.resolve({ done: false, value });
+    }
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.ended) return Promise.resolve({ done: true, value: undefined });
+    return new Promise((resolve, reject) => {
+      this.resolveWaiting = resolve;
+      this.rejectWaiting = reject;
+    });
+  }
+
+  return(value?: unknown): Promise<IteratorResult<unknown>> {
+    this.stop();
+    return Promise.resolve({ done: true, value });
+  }
+
+  throw(err?: unknown): Promise<IteratorResult<unknown>> {
+    this.stop();
+    return Promise.reject(this.callError(err));
+  }
+
+  // The listener grpc-js reports the call's events to.
+
+  onReceiveMetadata(metadata: GrpcMetadata): void {
+    this.onHeader?.(fromGrpcMetadata(metadata));
+  }
+
+  onReceiveMessage(bytes: Buffer): void {
+    this.reading = false;
+    if (this.ended) return;
+    let message: unknown;
+    try {
+      message = this.method.codec.deserialize(bytes);
+    } catch (err) {
+      // As grpc-js's client reports a message it cannot parse (the call ends with this status).
+      this.call?.cancelWithStatus(Status.INTERNAL, `Response message parsing error: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    const resolve = this.resolveWaiting;
+    if (resolve) {
+      this.resolveWaiting = this.rejectWaiting = undefined;
+      resolve({ done: false, value: message });
+    } else {
+      this.queue.push(message);
+    }
+    if (this.queue.length < READ_AHEAD) this.read();
+  }
+
+  onReceiveStatus(status: StatusObject): void {
+    if (this.ended) return;
+    if (status.code === Status.OK) {
+      this.finish();
+      // The trailer of a call that ended well reaches a caller that asked for it; an error's
+      // trailer travels with the error.
+      this.onTrailer?.(fromGrpcMetadata(status.metadata));
+      this.settleWaiting();
+      return;
+    }
+    this.fail(new ClientError(this.method.path, status.code, status.details), fromGrpcMetadata(status.metadata));
+  }
+
+  /** The caller's signal aborted (the stream listens with itself: no closure per call). */
+  handleEvent(): void {
+    this.call?.cancelWithStatus(Status.CANCELLED, 'Cancelled on client');
+  }
+
+  expire(): void {
+    this.timer = undefined;
+    this.timedOut = true;
+    this.call?.cancelWithStatus(Status.CANCELLED, 'Cancelled on client');
+  }
+
+  private open(options: CallOptions & DeadlineOptions): void {
+    this.options = undefined;
+    const { deadline, signal } = options;
+    this.onHeader = options.onHeader;
+    this.onTrailer = options.onTrailer;
+    if (signal?.aborted) {
+      this.fail(abortError(), undefined);
+      return;
+    }
+    const request = this.request;
+    this.request = undefined;
+    const { channel, path, codec, token } = this.method;
+    try {
+      // The call's own metadata (callOptions makes one per call) takes the credential.
+      const metadata = toGrpcMetadata(options.metadata ?? Metadata());
+      if (token) metadata.set(SERVICE_TOKEN_METADATA, token);
+      const call = channel.createCall(path, Infinity, undefined, null, undefined);
+      this.call = call;
+      if (deadline !== undefined) {
+        const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : deadline;
+        this.timer = setTimeout(expireStream, Math.max(0, ms), this);
+      }
+      if (signal) {
+        this.signal = signal;
+        signal.addEventListener('abort', this, { once: true });
+      }
+      call.start(metadata, this);
+      let bytes: Buffer;
+      try {
+        bytes = codec.serialize(request);
+      } catch (err) {
+        // As grpc-js's client reports a message it cannot serialise.
+        call.cancelWithStatus(Status.INTERNAL, `Request message serialization failure: ${err instanceof Error ? err.message : String(err)}`);
+        return;
+      }
+      // A message written before grpc-js has made the call's channel-side call (a few promise
+      // turns after start) is kept as the resolving call's `pendingMessage` for the whole life of
+      // the call; written one turn of the event loop later, it goes straight to that call and is
+      // not kept (the prompt's bytes, for as long as the stream is open).
+      this.request = bytes;
+      setImmediate(sendRequest, this);
+      this.read();
+    } catch (err) {
+      this.fail(err, undefined);
+    }
+  }
+
+  send(): void {
+    const bytes = this.request as Buffer;
+    this.request = undefined;
+    if (this.ended || !this.call) return;
+    this.call.sendMessageWithContext(NO_WRITE_FLAGS, bytes);
+    this.call.halfClose();
+  }
+
+  private read(): void {
+    this.reading = true;
+    this.call?.startRead();
+  }
+
+  private stop(): void {
+    this.queue.length = 0;
+    if (this.ended) return;
+    this.options = undefined;
+    this.call?.cancelWithStatus(Status.CANCELLED, 'Cancelled on client');
+    this.finish();
+    this.settleWaiting();
+  }
+
+  private finish(): void {
+    this.ended = true;
+    this.request = undefined;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.signal?.removeEventListener('abort', this);
+    this.signal = undefined;
+  }
+
+  /** Ends a `next()` still waiting (the call is over): done. */
+  private settleWaiting(): void {
+    const resolve = this.resolveWaiting;
+    this.resolveWaiting = this.rejectWaiting = undefined;
+    resolve?.({ done: true, value: undefined });
+  }
+
+  private fail(err: unknown, trailer: Metadata | undefined): void {
+    // A call stopped by the caller's signal or the deadline is reported as such, not as the
+    // CANCELLED status the cancel produced.
+    const stopped = this.timedOut || this.signal?.aborted === true;
+    if (trailer) this.onTrailer?.(trailer);
+    this.finish();
+    this.failure = fromClientErrorOrDeadline(stopped ? abortError() : err, trailer, this.timedOut, this.method);
+    const reject = this.rejectWaiting;
+    this.resolveWaiting = this.rejectWaiting = undefined;
+    reject?.(this.failure);
+  }
+
+  private callError(err: unknown): AppError {
+    return fromClientErrorOrDeadline(err, undefined, this.timedOut, this.method);
+  }
+}
+
+/** callError's mapping for a call without a PreparedCall: a passed deadline is DEADLINE_EXCEEDED. */
+function fromClientErrorOrDeadline(err: unknown, trailer: Metadata | undefined, timedOut: boolean, method: StreamMethod): AppError {
+  const cause = timedOut ? new ClientError(method.path, Status.DEADLINE_EXCEEDED, 'Deadline exceeded') : err;
+  return fromClientError(cause, trailer, method.target);
 }
 
 /** Per-call options: request id propagation, cancellation and deadline (Date or ms from now). */

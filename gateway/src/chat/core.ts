@@ -220,7 +220,7 @@ export async function open(deps: ChatDeps, call: ChatCall, who: Authorized, admi
     route: admission.route,
     request: admission.request,
     requestId: call.requestId,
-    signal: signal.signal,
+    signal,
     deadline: signal.deadline,
     ttftTimeoutMs: deps.config.GATEWAY_TTFT_TIMEOUT_MS,
     maxAttempts: 3,

@@ -24,14 +24,26 @@ export interface Generation {
   release(): void;
 }
 
+/**
+ * The end of the request, as an attempt follows it: the attempt's own controller is aborted with
+ * the request's reason when the request ends (no listener, no controller of the request's own).
+ */
+export interface RequestEnd {
+  /** True once the request ended. */
+  readonly aborted: boolean;
+  /** Aborts `controller` with the request's reason when the request ends (at once if it has), until unfollow. */
+  follow(controller: AbortController): void;
+  unfollow(controller: AbortController): void;
+}
+
 export interface GenerationOptions {
   fleet: Fleet;
   /** Which workers may serve the request (pools, model, project). */
   route: RouteRequest;
   request: GenerateRequest;
   requestId: string;
-  /** Aborted when the client leaves, the deadline passes or the gateway stops. */
-  signal: AbortSignal;
+  /** Ends when the client leaves, the deadline passes or the gateway stops. */
+  signal: RequestEnd;
   /** The request's deadline, propagated to the worker as the gRPC deadline. */
   deadline: Date;
   ttftTimeoutMs: number;
@@ -55,6 +67,10 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
   const tried = new Set<Worker>();
   let lastError: unknown;
   const { router } = options.fleet;
+  // What the open stream's closures need, read out of `options` so that they do not keep the
+  // request (its messages) alive for as long as the stream is open.
+  const { signal, onEvent: forward } = options;
+  const free = options.routing.free;
   const routing: RoutingRequest = {
     ...options.routing,
     prefixBlocks: prefixBlockHashes(options.request.messages, router.settings.prefixBlockChars),
@@ -62,7 +78,7 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
   };
   for (let attempt = 0; attempt < options.maxAttempts; attempt++) {
     // Ended before (or between) attempts, e.g. the caller left during authentication: open nothing.
-    if (options.signal.aborted) throw new AppError('cancelled', 'request ended before the generation opened');
+    if (signal.aborted) throw new AppError('cancelled', 'request ended before the generation opened');
     let worker: Worker;
     try {
       worker = options.fleet.pick(options.route, tried, routing);
@@ -72,8 +88,7 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
     }
     tried.add(worker);
     const attemptAbort = new AbortController();
-    const onAbort = (): void => attemptAbort.abort(options.signal.reason);
-    options.signal.addEventListener('abort', onAbort, { once: true });
+    signal.follow(attemptAbort);
     const dispatch = routing.dispatch;
     worker.localInFlight += 1;
     // Feedback for the router (scoring/router.ts): the first token is a TTFT sample when it
@@ -85,28 +100,33 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
       if (released) return;
       released = true;
       worker.localInFlight -= 1;
-      if (options.routing.free) router.endFree();
+      if (free) router.endFree();
       if (dispatch) router.ended(worker, dispatch, finished);
-      options.signal.removeEventListener('abort', onAbort);
+      signal.unfollow(attemptAbort);
       attemptAbort.abort(RELEASED);
     };
     try {
-      const { start, first, rest } = await worker.breaker.run(() => firstToken(worker, options, attemptAbort));
+      const { start, first, rest } = await underBreaker(worker, options, attemptAbort);
       if (dispatch) router.firstToken(worker, dispatch);
       const onEvent = (event: GenerateResponse): void => {
         if (event.delta && dispatch) router.progress(dispatch, event.delta.tokenCount);
         if (event.final) finished = true;
-        options.onEvent(event);
+        forward(event);
       };
       return { worker, start, events: relay(first, rest, onEvent), release };
     } catch (err) {
       release();
-      if (options.signal.aborted) throw err;
+      if (signal.aborted) throw err;
       lastError = err;
       if (!movableBeforeFirstToken(err)) throw err;
     }
   }
   throw lastError ?? new AppError('unavailable', 'No inference worker could take the request.', { code: 'no_healthy_worker', retryAfterSeconds: 1 });
+}
+
+/** firstToken under the worker's breaker (a closure outside openGeneration, which keeps no reference to `options`). */
+function underBreaker(worker: Worker, options: GenerationOptions, attemptAbort: AbortController) {
+  return worker.breaker.run(() => firstToken(worker, options, attemptAbort));
 }
 
 async function firstToken(worker: Worker, options: GenerationOptions, attemptAbort: AbortController) {

@@ -13,8 +13,10 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { EndReason } from '../failure-policy.js';
+import type { RequestEnd } from './generation.js';
 
-export interface RequestSignal {
+export interface RequestSignal extends RequestEnd {
+  /** Aborted when the request ends (made on first use: a chat request follows it without one). */
   readonly signal: AbortSignal;
   /** When the request must be over; propagated to the worker as the gRPC deadline. */
   readonly deadline: Date;
@@ -74,14 +76,18 @@ function onIdle(limits: Limits): void {
 }
 
 class Limits implements RequestSignal {
-  readonly signal: AbortSignal;
-  readonly deadline: Date;
-  // One controller fed by listeners on the two outside signals (removed in dispose) rather than
-  // AbortSignal.any: the shutdown signal lives as long as the process and would otherwise keep
-  // a dependent signal per request until it is garbage collected.
-  private readonly combined = new AbortController();
+  /** Date.now() of the deadline (a Date is made when `deadline` is read: one object fewer per request). */
+  private readonly deadlineAt: number;
+  // The request's end is kept here and passed on to at most one controller of its own (made only
+  // when `signal` is read) and one follower (the generation's current attempt): no controller
+  // per request on the chat path. The two outside signals are watched by listeners (removed in
+  // dispose) rather than AbortSignal.any: the shutdown signal lives as long as the process and
+  // would otherwise keep a dependent signal per request until it is garbage collected.
+  private combined: AbortController | undefined;
+  private follower: AbortController | undefined;
+  private ended = false;
+  private endedWith: unknown;
   private readonly shutdown: AbortSignal;
-  private readonly followShutdown: () => void;
   private readonly stopWatching: () => void;
   private readonly deadlineTimer: NodeJS.Timeout;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -96,19 +102,48 @@ class Limits implements RequestSignal {
   constructor(options: RequestSignalOptions) {
     const { clientGone, shutdown } = options;
     const remainingMs = Math.max(1, options.remainingMs);
-    this.signal = this.combined.signal;
     this.shutdown = shutdown;
-    this.deadline = new Date(Date.now() + remainingMs);
+    this.deadlineAt = Date.now() + remainingMs;
     this.deadlineTimer = setTimeout(onDeadline, remainingMs, this);
     // Every request in flight listens on the one shutdown signal: no listener cap (Node warns past 10).
     setMaxListeners(0, shutdown);
     this.stopWatching = (clientGone instanceof AbortSignal ? signalDeparture(clientGone) : clientGone).watch((reason) => {
       this.departed = true;
-      this.combined.abort(reason);
+      this.end(reason);
     });
-    this.followShutdown = () => this.combined.abort(shutdown.reason);
-    if (shutdown.aborted) this.combined.abort(shutdown.reason);
-    else shutdown.addEventListener('abort', this.followShutdown, { once: true });
+    // The request itself listens (handleEvent): no closure per request.
+    if (shutdown.aborted) this.end(shutdown.reason);
+    else shutdown.addEventListener('abort', this, { once: true });
+  }
+
+  get deadline(): Date {
+    return new Date(this.deadlineAt);
+  }
+
+  get signal(): AbortSignal {
+    if (!this.combined) {
+      this.combined = new AbortController();
+      if (this.ended) this.combined.abort(this.endedWith);
+    }
+    return this.combined.signal;
+  }
+
+  get aborted(): boolean {
+    return this.ended;
+  }
+
+  follow(controller: AbortController): void {
+    if (this.ended) controller.abort(this.endedWith);
+    else this.follower = controller;
+  }
+
+  unfollow(controller: AbortController): void {
+    if (this.follower === controller) this.follower = undefined;
+  }
+
+  /** The shutdown signal aborted. */
+  handleEvent(): void {
+    this.end(this.shutdown.reason);
   }
 
   reason(): EndReason | undefined {
@@ -136,13 +171,24 @@ class Limits implements RequestSignal {
     this.idleTimer = undefined;
     this.idleMs = 0;
     this.stopWatching();
-    this.shutdown.removeEventListener('abort', this.followShutdown);
+    this.shutdown.removeEventListener('abort', this);
   }
 
   expire(kind: 'request_timeout' | 'idle_timeout'): void {
     if (this.timedOut !== undefined) return;
     this.timedOut = kind;
-    this.combined.abort(kind);
+    this.end(kind);
+  }
+
+  /** The first end wins, as an AbortController's first abort does. */
+  private end(reason: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.endedWith = reason;
+    this.combined?.abort(reason);
+    const follower = this.follower;
+    this.follower = undefined;
+    follower?.abort(reason);
   }
 
   /** The idle timer fired: the stream is idle unless an event came since it was armed. */
