@@ -14,6 +14,7 @@ import type { TierTable } from '../../lib/tiers/tier-table.js';
 import type { GatewayConfig } from './config.js';
 import { draining } from './failure-policy.js';
 import { requestLogging } from './request-log.js';
+import type { RequestLocals } from './request-context.js';
 import { chatCompletionsHandler } from './routes/chat-completions.js';
 import { completionsHandler } from './routes/completions.js';
 import { directDispatch } from './routes/direct-dispatch.js';
@@ -71,9 +72,11 @@ export function createApp(deps: GatewayDeps): RequestListener {
   // Liveness and readiness are public and say nothing about the fleet beyond counts; per-worker
   // detail (pools, breaker states, load) is for operators, on the metrics port.
   app.get('/healthz', (_req, res) => {
+    (res.locals as RequestLocals).probe = true;
     res.status(deps.draining() ? 503 : 200).json({ status: deps.draining() ? 'draining' : 'ok' });
   });
   app.get('/readyz', (_req, res) => {
+    (res.locals as RequestLocals).probe = true;
     const total = deps.fleet.workers.length;
     const ready = deps.fleet.workers.filter((w) => w.connected && (w.status?.modelLoaded ?? false) && w.breaker.state() !== 'open').length;
     const ok = !deps.draining() && ready > 0;

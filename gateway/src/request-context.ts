@@ -8,4 +8,9 @@ export interface RequestLocals {
   headers?: Record<string, string>;
   /** OpenAI `error.code` of the error response sent (set by the error handler). */
   errorCode?: string;
+  /**
+   * A liveness/readiness probe: its access line is at debug (a probe every few seconds is noise, and
+   * a 503 from /readyz while the fleet connects is an answer about the fleet, not a gateway error).
+   */
+  probe?: true;
 }

@@ -42,7 +42,8 @@ export function requestLogging(root: Logger, nextId: RequestIds = createRequestI
     const locals = res.locals as RequestLocals;
     locals.requestId = id;
     lazyLogger(locals, root, bindings);
-    // Info is the access log's level, errors (5xx) are logged at error: nothing to do when neither is on.
+    // Info is the access log's level, errors (5xx) are logged at error, probes at debug: nothing to
+    // do when none of them is on.
     if (root.isLevelEnabled('error')) {
       const started = performance.now();
       let logged = false;
@@ -51,10 +52,10 @@ export function requestLogging(root: Logger, nextId: RequestIds = createRequestI
         logged = true;
         const status = res.statusCode;
         const failed = status >= 500;
-        if (!root.isLevelEnabled(failed ? 'error' : 'info')) return;
+        const level = locals.probe ? 'debug' : failed ? 'error' : 'info';
+        if (!root.isLevelEnabled(level)) return;
         const fields = { res: { statusCode: status }, responseTime: Math.round(performance.now() - started) };
-        if (failed) locals.logger.error(fields, 'request errored');
-        else locals.logger.info(fields, 'request completed');
+        locals.logger[level](fields, failed ? 'request errored' : 'request completed');
       };
       // Plain listeners (\`done\` runs once anyway): \`once\` adds a wrapper and a bound function
       // per event, held by every open stream.
