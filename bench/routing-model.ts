@@ -54,6 +54,8 @@ export interface TraceEntry {
   inFlight: number;
   /** The scorer's expected TTFT per eligible worker when it was sent, and the chosen one's. */
   costs: number[];
+  /** Per eligible worker, the share of the prompt's prefix blocks the scorer expected there. */
+  hitShares: number[];
   chosenCost: number;
 }
 
@@ -127,11 +129,13 @@ export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<R
       const candidates: Candidate[] = eligible.map((k) => ({ key: keys[k]!, address: `w${k}`, inFlight: inFlight[k]!, capacity: CAPACITY, reportedTtftMs: undefined, owner: undefined }));
       const messages = spec.messages(a);
       const hint = { prefixBlocks: prefixBlockHashes(messages, BLOCK_CHARS), promptTokens: PROMPT_TOKENS_ESTIMATE, project: undefined };
-      const costs = trace ? router.estimates(candidates, hint).map((e) => e.cost) : [];
+      const seen = trace ? router.estimates(candidates, hint) : [];
+      const costs = seen.map((e) => e.cost);
+      const hitShares = seen.map((e) => e.hitShare);
       const choice = router.choose(candidates, hint);
       const k = eligible[choice.index]!;
       const traced = trace
-        ? { atMs: a.atMs, worker: k, queued: running[k]! >= CAPACITY, inFlight: inFlight[k]!, costs, chosenCost: choice.dispatch.expectedMs }
+        ? { atMs: a.atMs, worker: k, queued: running[k]! >= CAPACITY, inFlight: inFlight[k]!, costs, hitShares, chosenCost: choice.dispatch.expectedMs }
         : undefined;
       inFlight[k]! += 1;
       shares[k]![0]! += 1;

@@ -10,7 +10,7 @@ import { DEFAULT_ROUTING, type RoutingSettings } from './settings.js';
 
 const NO_HINT: RoutingHint = { prefixBlocks: [], promptTokens: 10, project: undefined };
 const W: ScoreWeights = DEFAULT_ROUTING.weights;
-const NOTHING: Observed = { lateness: 1, ttftFloorMs: 0, newerKind: undefined, ttftHitMs: undefined, ttftMissMs: undefined, ttftAverageMs: undefined, tokensPerSecond: undefined, tokensPerRequest: undefined, prefixMatched: 0 };
+const NOTHING: Observed = { lateness: 1, ttftFloorMs: 0, newerKind: undefined, ttftHitMs: undefined, ttftMissMs: undefined, ttftAverageMs: undefined, tokensPerSecond: undefined, tokensPerRequest: undefined, prefixMatched: 0, requests: [] };
 
 function candidate(address: string, over: Partial<Candidate> = {}): Candidate {
   return { key: { address }, address, inFlight: 0, capacity: 2, reportedTtftMs: undefined, owner: undefined, ...over };
@@ -86,8 +86,24 @@ describe('scorer estimate (expected TTFT, ms)', () => {
 
   it('a request late for its first token slows the whole estimate by its lateness', () => {
     const seen: Observed = { ...NOTHING, ttftMissMs: 100, ttftAverageMs: 100, lateness: 5 };
+    // Both slots taken by requests not decoding yet: the first frees up after a whole slot time.
     const e = estimate(candidate('a', { inFlight: 2 }), seen, NO_HINT, W);
-    assert.deepEqual([e.prefillMs, e.waitMs], [500, 250]);
+    assert.deepEqual([e.prefillMs, e.waitMs], [500, 500]);
+  });
+
+  it('a full worker\'s wait counts its decoding requests\' remaining tokens at their live pace', () => {
+    // 100 ms to the first token, 100 tokens/s (a 10 ms gap), 20 tokens per answer: a slot is 300 ms.
+    const known: Observed = { ...NOTHING, ttftMissMs: 100, ttftAverageMs: 100, tokensPerSecond: 100, tokensPerRequest: 20 };
+    // On pace: 10 tokens in 90 ms (10 left, 100 ms) and 5 in 40 ms (15 left, 150 ms).
+    const onPace: Observed = { ...known, requests: [{ decodingMs: 90, tokens: 10 }, { decodingMs: 40, tokens: 5 }] };
+    assert.equal(estimate(candidate('a', { inFlight: 2 }), onPace, NO_HINT, W).waitMs, 100, 'the first slot to free up');
+    // One more queued: it takes the slot free at 100 ms until 400; the other frees up at 150.
+    assert.equal(estimate(candidate('a', { inFlight: 3 }), onPace, NO_HINT, W).waitMs, 150);
+    // The same tokens 8× slower (80 ms a token): the slots free up 8× later, before any answer ends.
+    const slowed: Observed = { ...known, requests: [{ decodingMs: 790, tokens: 10 }, { decodingMs: 390, tokens: 5 }] };
+    assert.equal(estimate(candidate('a', { inFlight: 2 }), slowed, NO_HINT, W).waitMs, 800);
+    // Requests it has no record of (or not decoding yet) hold a whole slot each, as before.
+    assert.equal(estimate(candidate('a', { inFlight: 3 }), known, NO_HINT, W).waitMs, 300);
   });
 
   it('the calling project\'s own worker is discounted by the owner weight', () => {
@@ -98,7 +114,7 @@ describe('scorer estimate (expected TTFT, ms)', () => {
 
   it('without feedback: the worker\'s own report, and the fallback slot time for its queue', () => {
     const e = estimate(candidate('a', { inFlight: 2, reportedTtftMs: 80 }), NOTHING, NO_HINT, W, { ...NO_FLEET_FIGURES, slotMs: 600 });
-    assert.deepEqual([e.prefillMs, e.waitMs], [80, 300]);
+    assert.deepEqual([e.prefillMs, e.waitMs], [80, 600]);
   });
 });
 
@@ -203,6 +219,50 @@ describe('router', () => {
     assert.ok(r.estimate(b, NO_HINT).cost > 1.5 * r.estimate(a, NO_HINT).cost, `${r.estimate(b, NO_HINT).cost} vs ${r.estimate(a, NO_HINT).cost}`);
     const picks = Array.from({ length: 20 }, () => r.choose([a, b], NO_HINT).index);
     assert.ok(picks.every((i) => i === 0), `traffic while b's tokens stall: ${picks.join(',')}`);
+  });
+
+  it('of two full workers, the one whose answers are nearly done gets the request', () => {
+    const { r, clock } = router({ exploration: 0 });
+    const [a, b] = [candidate('a', { inFlight: 2 }), candidate('b', { inFlight: 2 })];
+    // Both known: 100 ms to the first token, then 100 tokens/s, 21 tokens per answer.
+    for (const k of [a.key, b.key]) feed(r, clock, k, { ttftMs: 100, tokens: 21, decodeMs: 200 });
+    // Two requests on each, all on pace: a's began 180 ms ago (19 tokens), b's just now (1 token).
+    const begin = (c: Candidate, sinceMs: number, tokens: number): void => {
+      for (let i = 0; i < 2; i++) {
+        const d = r.choose([c], NO_HINT).dispatch;
+        d.sentAt -= sinceMs + 100;
+        d.firstAt = clock.now - sinceMs;
+        r.progress(d, tokens);
+      }
+    };
+    begin(a, 180, 19);
+    begin(b, 0, 1);
+    const [ea, eb] = r.estimates([a, b], NO_HINT);
+    assert.ok(ea!.waitMs < 0.2 * eb!.waitMs, `a's slot frees up in ${ea!.waitMs} ms, b's in ${eb!.waitMs} ms`);
+    assert.equal(r.choose([a, b], NO_HINT).index, 0);
+  });
+
+  it('a worker whose token rate is not known (yet, or again) still shows its stalled answers in its queue', () => {
+    const { r, clock } = router({ exploration: 0, probeAfterMs: 2000 });
+    const [a, b] = [candidate('a', { inFlight: 2 }), candidate('b', { inFlight: 2 })];
+    for (const k of [a.key, b.key]) feed(r, clock, k, { ttftMs: 100, tokens: 11, decodeMs: 100 });
+    clock.now += 5000;
+    // b is heard from again after a silence (its averages start over: a TTFT, no token rate); its
+    // two answers have relayed 3 tokens in 1 s since their first. a is fresh, its answers on pace.
+    feed(r, clock, a.key, { ttftMs: 100, tokens: 11, decodeMs: 100 });
+    for (const [c, sinceMs, tokens] of [[b, 1000, 3], [b, 1000, 3], [a, 50, 6], [a, 50, 6]] as const) {
+      const d = r.choose([c], NO_HINT).dispatch;
+      d.sentAt = clock.now - sinceMs - 100;
+      r.firstToken(c.key, d);
+      d.firstAt = clock.now - sinceMs;
+      r.progress(d, tokens);
+    }
+    assert.equal(r.view(b.key).tokensPerSecond, undefined);
+    const [ea, eb] = r.estimates([a, b], NO_HINT);
+    // 8 tokens left (the fleet's answer length, 11, less 3) at 500 ms each.
+    assert.equal(eb!.waitMs, 4000);
+    assert.ok(ea!.cost < eb!.cost, `a ${ea!.cost} ms, b ${eb!.cost} ms`);
+    assert.equal(r.choose([a, b], NO_HINT).index, 0);
   });
 
   it('cold start: a worker that has not answered its first request is not sent a second one over one that has', () => {

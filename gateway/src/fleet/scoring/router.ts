@@ -14,7 +14,7 @@ import { createFreeShare } from './free-share.js';
 import type { Oracle } from './oracle.js';
 import { weightedPick } from './pick.js';
 import type { Random } from './random.js';
-import { DEFAULT_SLOT_MS, estimate, slotMs, type Estimate, type Observed } from './score.js';
+import { DEFAULT_SLOT_MS, estimate, slotMs, type Estimate, type InFlightRequest, type Observed } from './score.js';
 import type { RoutingSettings } from './settings.js';
 import { createWorkerStats, type WorkerStats } from './worker-stats.js';
 
@@ -100,7 +100,9 @@ export function createRouter(deps: RouterDeps): Router {
     const gapMs = tps ? 1000 / tps : undefined;
     let lateness = 1;
     let ttftFloorMs = 0;
+    const requests: InFlightRequest[] = [];
     for (const d of s.inFlight) {
+      requests.push({ decodingMs: d.firstAt === undefined ? undefined : now - d.firstAt, tokens: d.tokens });
       if (d.firstAt === undefined) {
         // Waiting for its first token: behind the TTFT expected when it was sent.
         lateness = Math.max(lateness, (now - d.sentAt) / Math.max(LATE_FLOOR_MS, d.expectedMs));
@@ -121,6 +123,7 @@ export function createRouter(deps: RouterDeps): Router {
       tokensPerSecond: s.stats.tokensPerSecond(),
       tokensPerRequest: s.stats.tokensPerRequest(),
       prefixMatched: s.prefixes.peek(hint.prefixBlocks),
+      requests,
     };
   };
   const estimates = (candidates: readonly Candidate[], hint: RoutingHint): Estimate[] => {
@@ -131,6 +134,7 @@ export function createRouter(deps: RouterDeps): Router {
       slotMs: mean(seen.map((o) => slotMs(o, settings.weights)).filter((x): x is number => x !== undefined)) ?? DEFAULT_SLOT_MS,
       ttftMs: mean(seen.map((o) => o.ttftAverageMs ?? o.ttftMissMs ?? o.ttftHitMs).filter((x): x is number => x !== undefined)),
       missOverHit: missOverHit ?? 1,
+      tokensPerRequest: mean(seen.map((o) => o.tokensPerRequest).filter((x): x is number => x !== undefined)),
     };
     return candidates.map((c, i) => estimate(c, seen[i]!, hint, settings.weights, fleet));
   };

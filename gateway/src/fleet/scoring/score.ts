@@ -16,9 +16,15 @@
  *   before any request ends; never below the longest time a request sent to a free slot there
  *   has been waiting for its first token (a lower bound of its TTFT, what a worker that has not
  *   answered yet is known by);
- * - wait: requests ahead of this one beyond the worker's capacity (running and queued relative
- *   to capacity) × the time a request holds a slot (average TTFT + answer tokens ÷ recent tokens/s,
- *   the decode part weighted `w.throughput`, times the same lateness) ÷ capacity.
+ * - wait: when every slot is taken, the time until one frees up for this request: the requests
+ *   there in flight, in the order they were sent, fill the slots; a slot frees up when its
+ *   request ends, and each queued request then holds it for a whole slot time (average TTFT +
+ *   answer tokens ÷ recent tokens/s, the decode part weighted `w.throughput`, times the same
+ *   lateness). A request already decoding ends after its remaining tokens (the answer length
+ *   less the tokens relayed) at its own live pace (time since its first token ÷ its tokens,
+ *   with one inter-token gap at the worker's known rate as a prior), so a worker whose answers
+ *   slowed down shows a long queue within a few tokens rather than after several answers have
+ *   moved its averaged token rate. Requests the router has no record of count a slot time each.
  */
 import type { Candidate, RoutingHint } from './candidate.js';
 
@@ -51,6 +57,16 @@ export interface Observed {
   tokensPerRequest: number | undefined;
   /** Leading prefix blocks of this request the worker was recently sent. */
   prefixMatched: number;
+  /** The requests in flight there that the router sent, in the order it sent them. */
+  requests: readonly InFlightRequest[];
+}
+
+/** A request in flight on a worker, as the router sees it when scoring. */
+export interface InFlightRequest {
+  /** Time since its first token (undefined: none yet, it is prefilling or queued). */
+  decodingMs: number | undefined;
+  /** Completion tokens relayed so far. */
+  tokens: number;
 }
 
 export interface Estimate {
@@ -80,9 +96,37 @@ export interface FleetFigures {
   ttftMs: number | undefined;
   /** The ratio of miss to hit TTFT on the workers known for both (1 when none is). */
   missOverHit: number;
+  /** The mean answer length of the workers with a figure (undefined: none has one yet). */
+  tokensPerRequest: number | undefined;
 }
 
-export const NO_FLEET_FIGURES: FleetFigures = { slotMs: DEFAULT_SLOT_MS, ttftMs: undefined, missOverHit: 1 };
+export const NO_FLEET_FIGURES: FleetFigures = { slotMs: DEFAULT_SLOT_MS, ttftMs: undefined, missOverHit: 1, tokensPerRequest: undefined };
+
+/**
+ * The expected wait for a slot on a worker with `capacity` slots and `inFlight` requests (running
+ * and queued): `decodingLeftMs` are the times the requests known to be decoding still hold their
+ * slots; every other request holds one for `slotMs` from when it gets it (the first of them may
+ * already be prefilling: counted whole, the pessimistic side of not knowing when it started).
+ * Requests take the slots in order, each the first one free.
+ */
+export function slotWaitMs(capacity: number, inFlight: number, decodingLeftMs: readonly number[], slotMs: number): number {
+  const slots = Math.max(1, capacity);
+  if (inFlight < slots) return 0;
+  // When each slot frees up: the decoding requests' ends, then the rest's ends as they start.
+  const free = decodingLeftMs.slice(0, slots).sort((a, b) => a - b);
+  let rest = inFlight - free.length;
+  while (free.length < slots && rest > 0) {
+    free.push(slotMs);
+    rest -= 1;
+  }
+  free.sort((a, b) => a - b);
+  for (; rest > 0; rest--) {
+    // The earliest slot to free up takes the next request in line.
+    free[0]! += slotMs;
+    for (let i = 0; i + 1 < free.length && free[i]! > free[i + 1]!; i++) [free[i], free[i + 1]] = [free[i + 1]!, free[i]!];
+  }
+  return free[0]!;
+}
 
 /**
  * A worker without feedback is tried first (prefill 0, or its own report) while it has nothing
@@ -113,9 +157,34 @@ export function estimate(c: Candidate, o: Observed, hint: RoutingHint, w: ScoreW
   const floor = unknown && o.ttftFloorMs > 0 ? o.ttftFloorMs + (fleet.ttftMs ?? 0) : o.ttftFloorMs;
   const prefillMs = Math.max((trust * hit + (1 - trust) * miss) * slowdown, floor);
   const slot = (slotMs(o, w) ?? fleet.slotMs) * slowdown;
-  const ahead = c.inFlight + 1 - c.capacity;
-  const waitMs = ahead > 0 ? (ahead * slot) / Math.max(1, c.capacity) : 0;
+  const waitMs = slotWaitMs(c.capacity, c.inFlight, decodingLeft(o, w, fleet, slot), slot);
   const own = c.owner !== undefined && c.owner === hint.project;
   const cost = (w.ttft * prefillMs + w.load * waitMs) * (own ? 1 - Math.min(1, Math.max(0, w.owner)) : 1);
   return { prefillMs, waitMs, hitShare, cost };
+}
+
+/**
+ * How long each request decoding on the worker still holds its slot: its remaining tokens (the
+ * worker's answer length, else the fleet's, less those relayed; at least one) at its live pace,
+ * time since its first token ÷ tokens since, with one gap at the worker's known rate as a prior
+ * (a request that has just begun is taken at the known rate; one that stalls slows at once).
+ * The decode part is weighted `w.throughput`, as in the slot time. Without a known rate, one
+ * token relayed tells no pace: that request counts a whole `slotMs`.
+ */
+function decodingLeft(o: Observed, w: ScoreWeights, fleet: FleetFigures, slotMs: number): number[] {
+  const out: number[] = [];
+  const answer = o.tokensPerRequest ?? fleet.tokensPerRequest;
+  if (answer === undefined) return out;
+  const gapMs = o.tokensPerSecond ? 1000 / o.tokensPerSecond : undefined;
+  for (const r of o.requests) {
+    if (r.decodingMs === undefined) continue;
+    const gaps = Math.max(0, r.tokens - 1);
+    if (gapMs === undefined && gaps === 0) {
+      out.push(slotMs);
+      continue;
+    }
+    const pace = gapMs !== undefined ? (r.decodingMs + gapMs) / (gaps + 1) : r.decodingMs / gaps;
+    out.push(w.throughput * Math.max(1, answer - r.tokens) * pace);
+  }
+  return out;
 }
