@@ -9,7 +9,7 @@ import { saturate } from '../lib/autocannon.js';
 import { analyzeCpuProfile, loadCpuProfile, type WatchItem } from '../lib/cpuprofile.js';
 import { stopProcess } from '../lib/procs.js';
 import { fmt } from '../lib/stats.js';
-import { spec, startMock, startOurPlatform, validate } from '../lib/targets.js';
+import { buildDist, spec, startMock, startOurPlatform, validate } from '../lib/targets.js';
 import { openaiEngine, type PhaseContext } from './context.js';
 
 /** Costs worth naming in the profile report (each line: inclusive time of these functions). */
@@ -41,6 +41,9 @@ export async function profilePhase(ctx: PhaseContext): Promise<void> {
   running.started(mock.target);
   const dir = path.join(workDir, 'profile');
   mkdirSync(dir);
+  // Build first (startOurPlatform builds dist/ when a source changed, which can take longer than
+  // the whole load): the load window below is counted from the spawn, where the profiles start.
+  buildDist(root);
   const spawnedAt = Date.now();
   const ours = await startOurPlatform({ host: ctx, dir, tiersFile, inferenceEnv: openaiEngine(mock.url), capacity: 256, cpuProfDir: profDir });
   running.started(ours.target);
