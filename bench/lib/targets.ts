@@ -169,6 +169,8 @@ export async function startOurPlatform(options: {
   /** Start the gateway, the worker and quota with --cpu-prof into <dir>/<process name>/. */
   cpuProfDir?: string | undefined;
   label?: string;
+  /** Extra Node/V8 flags for every process (flags NODE_OPTIONS refuses, e.g. GC settings). */
+  nodeArgs?: string[] | undefined;
   /** Extra environment per process (debugging, e.g. GRPC_TRACE). */
   env?: Partial<Record<'gateway' | 'auth' | 'quota' | 'inference', Record<string, string>>>;
 }): Promise<OurPlatform> {
@@ -186,7 +188,7 @@ export async function startOurPlatform(options: {
   // The processes run the way `npm start` runs them: compiled JavaScript from dist/ (built here
   // when a source changed since the last build), no TypeScript loader.
   buildDist(root);
-  const compiled = (entry: string, nodeArgs: string[] = []): string[] => [...nodeArgs, path.join(root, 'dist', entry.replace(/\.ts$/, '.js'))];
+  const compiled = (entry: string, nodeArgs: string[] = []): string[] => [...(options.nodeArgs ?? []), ...nodeArgs, path.join(root, 'dist', entry.replace(/\.ts$/, '.js'))];
   const profiled = (name: string): string[] =>
     options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(options.cpuProfDir, name)}`] : [];
   const started: Proc[] = [];

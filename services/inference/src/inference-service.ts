@@ -8,6 +8,7 @@
  */
 import { recordTokens, type InferenceMetrics } from './metrics.js';
 import type { CallContext } from 'nice-grpc';
+import type { Logger } from 'pino';
 import {
   HardwareClass,
   type EmbedRequest,
@@ -38,6 +39,13 @@ export interface InferenceServiceDeps {
   metrics?: Pick<InferenceMetrics, 'timeToFirstToken' | 'tokensTotal'> | undefined;
   /** Label for metrics (the hardware class name). */
   pool?: string | undefined;
+  /**
+   * The process logger: its level decides whether the per-call "ended" debug lines are written at
+   * all. They go through the call's child logger, which lib/grpc/server.ts makes on first use; a
+   * pino child (bindings serialized, redaction paths compiled) costs a generation about 2 KB of
+   * garbage and its CPU, so it is not made just to drop a debug line.
+   */
+  logger: Pick<Logger, 'isLevelEnabled'>;
 }
 
 export interface InferenceService {
@@ -140,7 +148,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
       }
       notify();
       if (draining) settleDrain();
-      context.logger.debug({ tokens, ms: Math.round(performance.now() - started) }, 'generation ended');
+      if (deps.logger.isLevelEnabled('debug')) context.logger.debug({ tokens, ms: Math.round(performance.now() - started) }, 'generation ended');
     }
   }
 
@@ -176,7 +184,9 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
       release();
       notify();
       if (draining) settleDrain();
-      context.logger.debug({ inputs: request.inputs.length, ms: Math.round(performance.now() - started) }, 'embedding ended');
+      if (deps.logger.isLevelEnabled('debug')) {
+        context.logger.debug({ inputs: request.inputs.length, ms: Math.round(performance.now() - started) }, 'embedding ended');
+      }
     }
   }
 

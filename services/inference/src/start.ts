@@ -90,6 +90,7 @@ export async function startInferenceWorker(
     return [{ id: servedModelId(info, config.INFERENCE_MODEL_ID), contextWindow: info.contextWindow, capabilities: ['chat'] }];
   };
   service = createInferenceService({
+    logger,
     models,
     metrics,
     pool: config.INFERENCE_HARDWARE_CLASS,
