@@ -260,10 +260,16 @@ export async function startOurPlatform(options: {
         const d = dead();
         if (d) throw new WaitAbort(`${d.name} exited during startup:\n${d.output()}`);
         if (!existsSync(keyFile)) return false;
-        return workerConnected(false);
+        if (!(await workerConnected(false))) return false;
+        // As `npm start` waits: the key is accepted end to end, i.e. auth is serving (it writes the
+        // demo key file before it listens, and the gateway's worker does not need it).
+        const key = readFileSync(keyFile, 'utf8').trim();
+        const models = await fetch(`${base}/demo/chat/v1/models`, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(2_000) });
+        await models.arrayBuffer();
+        return models.ok;
       },
       options.startTimeoutMs ?? 60_000,
-      'the platform (gateway /workers with a connected, loaded worker, demo key file)',
+      'the platform (gateway /workers with a connected, loaded worker, demo key file accepted)',
       250,
     ).catch((err: unknown) => {
       const d = dead();
