@@ -32,6 +32,8 @@ import { unthrottledTiers } from '../helpers/tiers.js';
 const TINY_ID = 'xerotier-tiny-successor';
 const B_ID = 'tiny-b';
 const LEASE_MS = 1500;
+/** The gateway's breaker reset (half-open probe) time here: short, so the registry test waits for it. */
+const BREAKER_RESET_MS = 2000;
 const silent = pino({ level: 'silent' });
 
 /** The worker ids in the registry's snapshot once it holds `count` of them. */
@@ -93,7 +95,7 @@ describe('model-aware routing (two models on two llama.cpp workers)', () => {
       engines: [engine()],
       workerEnv: { INFERENCE_CAPACITY: '4', INFERENCE_QUEUE_CAPACITY: '16', INFERENCE_WORKER_ID: 'worker-a' },
       authEnv: { AUTH_REGISTRY_LEASE_TTL_MS: String(LEASE_MS), AUTH_SQLITE_PATH: path.join(dir, 'auth.sqlite') },
-      gatewayEnv: { TIERS_FILE: tiers, GATEWAY_METRICS_PORT: '0' },
+      gatewayEnv: { TIERS_FILE: tiers, GATEWAY_METRICS_PORT: '0', GATEWAY_BREAKER_RESET_MS: String(BREAKER_RESET_MS) },
       quotaEnv: { TIERS_FILE: tiers },
     });
     workerB = await startInferenceWorker(
@@ -220,6 +222,9 @@ describe('model-aware routing (two models on two llama.cpp workers)', () => {
     let up = 0;
     let registered: string[] = [];
     let reRegisteredMs = NaN;
+    let closed = NaN;
+    const authBreaker = platform.gateway.breakers.find((b) => b.name === 'auth');
+    assert.ok(authBreaker);
     try {
       await new Promise((r) => setTimeout(r, 300));
       down = performance.now();
@@ -229,6 +234,12 @@ describe('model-aware routing (two models on two llama.cpp workers)', () => {
       registered = await registrySnapshot(`127.0.0.1:${platform.authPort}`, 2, 5000);
       reRegisteredMs = performance.now() - up;
       await new Promise((r) => setTimeout(r, LEASE_MS));
+      // When the key's cached authentication ran out while auth was down, its failures may have
+      // opened auth's breaker: it answers circuit_open until its half-open probe after the reset
+      // time, which the traffic makes. Keep the traffic until it is closed, and a little longer.
+      await waitFor(() => authBreaker.state() === 'closed', BREAKER_RESET_MS + 5000, "auth's breaker to close again");
+      closed = performance.now();
+      await new Promise((r) => setTimeout(r, 500));
     } finally {
       running = false;
       await traffic;
@@ -244,8 +255,16 @@ describe('model-aware routing (two models on two llama.cpp workers)', () => {
     const authDown = (f: (typeof failed)[number]) =>
       f.status === 503 && (f.code === 'auth_unavailable' || (['upstream_unavailable', 'circuit_open'].includes(f.code ?? '') && /auth/.test(f.message)));
     assert.deepEqual(failed.filter((f) => !authDown(f)), [], 'no failure other than auth being down');
-    // The gateway's channel to auth reconnects within about 2 s of auth listening again.
-    assert.deepEqual(failed.filter((f) => f.at > up + 2500), [], 'no failure once auth is back');
+    // The gateway's channel to auth reconnects within about 2 s of auth listening again; after
+    // that only auth's breaker, if it opened, still answers (circuit_open) until its reset time
+    // has passed, and nothing fails once it closed.
+    assert.deepEqual(
+      failed.filter((f) => f.at > up + 2500 && !(f.code === 'circuit_open' && /auth/.test(f.message))),
+      [],
+      'no failure once auth is back but the open breaker’s',
+    );
+    assert.ok(closed - up < BREAKER_RESET_MS + 2500, `auth's breaker closed ${(closed - up).toFixed(0)} ms after auth was back`);
+    assert.deepEqual(failed.filter((f) => f.at > closed), [], 'no failure once the breaker closed');
     assert.ok(answers.filter((a) => a.at > down && a.at < up && a.status === 200).length > 0 || up - down < 50, 'requests were served while the registry was down');
     assert.equal(platform.gateway.fleet.workers.filter((w) => w.connected).length, 2, 'the gateway kept both workers');
   });
@@ -258,8 +277,8 @@ describe('model-aware routing (two models on two llama.cpp workers)', () => {
     workerB = undefined;
     await waitFor(() => !platform.gateway.fleet.workers.some((w) => w.address === address), 5000, 'worker B to leave the fleet');
     const r = await chat(platform.baseUrl('demo', 'b'), platform.demoKey);
-    assert.equal(r.status, 503);
-    assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'model_unavailable');
+    assert.equal(r.status, 503, r.body);
+    assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'model_unavailable', r.body);
     assert.ok(Number(r.retryAfter) >= 1, 'with Retry-After');
     assert.equal((await chat(platform.baseUrl(), platform.demoKey)).status, 200, 'model A still served');
     await waitFor(() => !platform.gateway.breakers.some((b) => b.name === target), 5000, 'the breaker to leave the list');
