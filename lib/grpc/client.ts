@@ -182,8 +182,12 @@ function endCall(call: PreparedCall): void {
 
 /** gRPC errors back to AppError with the server's `x-error-*` trailers; a passed deadline is DEADLINE_EXCEEDED. */
 function callError(call: PreparedCall, path: string, target: string, err: unknown): AppError {
-  const cause = call.timedOut ? new ClientError(path, Status.DEADLINE_EXCEEDED, 'Deadline exceeded') : err;
-  return fromClientError(cause, call.trailer, target);
+  return mapCallError(err, call.trailer, call.timedOut, path, target);
+}
+
+/** A call's error as AppError; a call stopped by its own deadline timer is DEADLINE_EXCEEDED. */
+function mapCallError(err: unknown, trailer: Metadata | undefined, timedOut: boolean, path: string, target: string): AppError {
+  return fromClientError(timedOut ? new ClientError(path, Status.DEADLINE_EXCEEDED, 'Deadline exceeded') : err, trailer, target);
 }
 
 function unary(raw: AnyMethod, path: string, target: string, token: string | undefined): AnyMethod {
@@ -465,21 +469,15 @@ class ServerStream implements AsyncIterator<unknown> {
     const stopped = this.timedOut || this.signal?.aborted === true;
     if (trailer) this.onTrailer?.(trailer);
     this.finish();
-    this.failure = fromClientErrorOrDeadline(stopped ? abortError() : err, trailer, this.timedOut, this.method);
+    this.failure = mapCallError(stopped ? abortError() : err, trailer, this.timedOut, this.method.path, this.method.target);
     const reject = this.rejectWaiting;
     this.resolveWaiting = this.rejectWaiting = undefined;
     reject?.(this.failure);
   }
 
   private callError(err: unknown): AppError {
-    return fromClientErrorOrDeadline(err, undefined, this.timedOut, this.method);
+    return mapCallError(err, undefined, this.timedOut, this.method.path, this.method.target);
   }
-}
-
-/** callError's mapping for a call without a PreparedCall: a passed deadline is DEADLINE_EXCEEDED. */
-function fromClientErrorOrDeadline(err: unknown, trailer: Metadata | undefined, timedOut: boolean, method: StreamMethod): AppError {
-  const cause = timedOut ? new ClientError(method.path, Status.DEADLINE_EXCEEDED, 'Deadline exceeded') : err;
-  return fromClientError(cause, trailer, method.target);
 }
 
 /** Per-call options: request id propagation, cancellation and deadline (Date or ms from now). */
