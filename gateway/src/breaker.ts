@@ -28,6 +28,11 @@ export interface Breaker {
   state(): BreakerState;
   /** Seconds until the breaker will admit a probe (0 when closed). */
   retryAfterSeconds(): number;
+  /**
+   * Closes an open or half-open breaker on evidence from outside its calls that the upstream is
+   * back (its channel connected again), instead of waiting out the reset time. No-op when closed.
+   */
+  reset(): void;
   shutdown(): void;
 }
 
@@ -94,6 +99,7 @@ export function createBreaker(
     },
     state,
     retryAfterSeconds,
+    reset: () => cb.close(),
     shutdown: () => cb.shutdown(),
   };
 }

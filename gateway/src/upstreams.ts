@@ -16,6 +16,7 @@ import type { Breaker } from './breaker.js';
 import type { LeaseCalls } from './quota-leases.js';
 import type { GrpcTlsFiles } from '../../lib/grpc/tls.js';
 import { authFailure, quotaFailure, type QuotaFailurePolicy } from './failure-policy.js';
+import { closeBreakerOnReconnect } from './breaker-reconnect.js';
 
 export type AuthClient = AppClient<typeof AuthServiceDefinition>;
 
@@ -58,6 +59,7 @@ interface UpstreamOptions {
 
 export function createAuthPort(options: UpstreamOptions): AuthPort {
   const channel = createGrpcChannel(options.address, options.tls);
+  closeBreakerOnReconnect(channel, options.breaker, options.logger);
   const client = createAppClient(AuthServiceDefinition, channel, {
     address: options.address,
     target: 'auth service',
@@ -83,6 +85,7 @@ export function createAuthPort(options: UpstreamOptions): AuthPort {
 
 export function createQuotaPort(options: UpstreamOptions & { policy: QuotaFailurePolicy }): QuotaPort & LeaseCalls {
   const channel = createGrpcChannel(options.address, options.tls);
+  closeBreakerOnReconnect(channel, options.breaker, options.logger);
   const client = createAppClient(QuotaServiceDefinition, channel, {
     address: options.address,
     target: 'quota service',

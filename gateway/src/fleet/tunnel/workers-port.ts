@@ -6,7 +6,9 @@
 import { WorkerServiceDefinition } from '../../../../gen/xerotier/workers/v1/worker_service.js';
 import { callOptions, createAppClient, createGrpcChannel, type AppClient } from '../../../../lib/grpc/client.js';
 import type { GrpcTlsFiles } from '../../../../lib/grpc/tls.js';
+import type { Logger } from 'pino';
 import type { Breaker } from '../../breaker.js';
+import { closeBreakerOnReconnect } from '../../breaker-reconnect.js';
 import { authFailure } from '../../failure-policy.js';
 
 export type WorkersClient = AppClient<typeof WorkerServiceDefinition>;
@@ -22,8 +24,10 @@ export function createWorkersPort(options: {
   serviceToken?: string | undefined;
   timeoutMs: number;
   breaker: Breaker;
+  logger: Logger;
 }): WorkersPort {
   const channel = createGrpcChannel(options.address, options.tls);
+  closeBreakerOnReconnect(channel, options.breaker, options.logger);
   const client = createAppClient(WorkerServiceDefinition, channel, {
     address: options.address,
     target: 'auth service',
