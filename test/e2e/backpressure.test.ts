@@ -16,7 +16,7 @@ describe('backpressure', () => {
     let produced = 0;
     const engine = createSimulatorEngine({
       ...SIMULATOR_DEFAULTS,
-      contextWindow: 1_000_000,
+      contextWindow: 2_000_000,
       tokensPerSecond: 0,
       responseTokens: 1_000_000,
       onToken: () => (produced += 1),
@@ -24,11 +24,13 @@ describe('backpressure', () => {
     const tiers = unthrottledTiers();
     const platform = await startPlatform({ engines: [engine], gatewayEnv: { TIERS_FILE: tiers }, quotaEnv: { TIERS_FILE: tiers } });
     try {
-      // An endpoint with a context large enough that the answer cannot hide in socket buffers.
+      // An endpoint with a context large enough that the answer cannot hide in socket buffers (a
+      // simulator at full speed has its tokens ready together: they travel up to 64 to a message,
+      // ~10 bytes of SSE per token).
       const channel = createGrpcChannel(`127.0.0.1:${platform.authPort}`);
       const admin = createAppClient(AuthServiceDefinition, channel, { address: '', target: 'auth' });
       await admin.createEndpoint(
-        { project: 'demo', slug: 'big', tier: 'cpu_standard', model: 'simulator', hardwarePool: 'cpu', contextWindow: 200_000 },
+        { project: 'demo', slug: 'big', tier: 'cpu_standard', model: 'simulator', hardwarePool: 'cpu', contextWindow: 2_000_000 },
         callOptions('t'),
       );
       channel.close();
@@ -42,7 +44,7 @@ describe('backpressure', () => {
       });
       req.on('error', () => undefined);
       const response = new Promise<import('node:http').IncomingMessage>((resolve) => req.on('response', resolve));
-      req.end(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }], stream: true, max_tokens: 100_000 }));
+      req.end(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }], stream: true, max_tokens: 1_000_000 }));
       const res = await response;
       assert.equal(res.statusCode, 200);
       res.pause();
@@ -58,14 +60,18 @@ describe('backpressure', () => {
       const rss1 = process.memoryUsage().rss;
       await new Promise((r) => setTimeout(r, 1000));
       const p2 = produced;
-      console.log(`# paused reader: worker stalled after ${p1} tokens (~${((p1 * 250) / 1e6).toFixed(1)} MB of SSE in socket buffers), ${p2 - p1} more in the next second (rss Δ ${((process.memoryUsage().rss - rss1) / 1e6).toFixed(1)} MB)`);
-      assert.ok(p1 < 100_000, 'the worker did not run to completion while the client was paused');
+      const rssDelta = (process.memoryUsage().rss - rss1) / 1e6;
+      assert.ok(p1 < 1_000_000, 'the worker did not run to completion while the client was paused');
       assert.ok(p2 - p1 <= 5, 'the worker is held by flow control while the client does not read');
       res.on('data', (chunk: Buffer) => (received += chunk.length));
       res.resume();
       await new Promise<void>((resolve) => res.on('end', () => resolve()));
       assert.ok(received > 0);
-      assert.equal(produced, 100_000, 'the whole answer arrives once the client reads');
+      console.log(
+        `# paused reader: worker stalled after ${p1} tokens (~${((p1 * received) / produced / 1e6).toFixed(1)} MB of SSE in socket buffers), ` +
+          `${p2 - p1} more in the next second (rss Δ ${rssDelta.toFixed(1)} MB)`,
+      );
+      assert.equal(produced, 1_000_000, 'the whole answer arrives once the client reads');
     } finally {
       await platform.stop();
     }

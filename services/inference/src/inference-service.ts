@@ -25,6 +25,7 @@ import type { RequestContext } from '../../../lib/grpc/server.js';
 import type { Admission } from './admission.js';
 import { finishReasonToProto } from '../../../lib/chat/finish-reasons.js';
 import type { Engine, EngineEvent } from './engines/engine.js';
+import { coalesceDeltas } from './coalesce-deltas.js';
 import { toGenerateParams } from './generate-params.js';
 import { createReasoningSplitter, type SplitText } from '../../../lib/chat/reasoning.js';
 
@@ -241,7 +242,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
 
   return {
     impl: {
-      generate,
+      generate: (request: GenerateRequest, context: CallContext & RequestContext) => coalesceDeltas(generate(request, context)),
       embed,
       getStatus: async () => ({ status: status() }),
       watchStatus,
