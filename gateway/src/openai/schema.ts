@@ -121,6 +121,11 @@ export function parseChatCompletionRequest(body: unknown): ChatCompletionRequest
   // Most requests are plain text chats: checked by hand, with the same result the schema gives.
   const common = commonChatRequest(body);
   if (common !== undefined) return checkCombinations(common);
+  return parseChatCompletionRequestBySchema(body);
+}
+
+/** Every body through the schema: the refused parameters, the fields, the rules across fields. */
+export function parseChatCompletionRequestBySchema(body: unknown): ChatCompletionRequest {
   if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
     for (const [param, refused] of Object.entries(REFUSED)) {
       if (Object.hasOwn(body, param) && refused((body as Record<string, unknown>)[param])) {
