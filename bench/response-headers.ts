@@ -12,6 +12,9 @@
  *   (Node then validates each once and builds no header map), which would need the request id
  *   held back until the response is written on every path.
  *
+ * - the stream's 200: the rate-limit headers set by the route and again by openSse's writeHead
+ *   (as it was) or only by the writeHead (as now).
+ *
  *   node --import tsx bench/response-headers.ts [--ops=5000] [--rounds=9]
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
@@ -32,6 +35,7 @@ const json = JSON.stringify({ id: 'chatcmpl-0123456789abcdef01234567', object: '
 const REQUEST_ID = 'req_0123456789abcdef01234567';
 const WORKER_ID = 'worker-0123';
 const CONTENT_TYPE = 'application/json; charset=utf-8';
+const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' };
 
 function response(): Response {
   const req = new IncomingMessage(socket);
@@ -68,6 +72,21 @@ const ways = {
     all.push('x-xerotier-worker-id', WORKER_ID, 'content-type', CONTENT_TYPE, 'content-length', String(Buffer.byteLength(json)));
     res.writeHead(200, all);
   },
+  /** The stream's 200 as it was: the rate-limit headers set by the route, then again by openSse's writeHead. */
+  streamTwice(res: Response): void {
+    res.setHeader('x-request-id', REQUEST_ID);
+    const headers = rateLimitHeaders(status, status);
+    res.set(headers);
+    res.setHeader('x-xerotier-worker-id', WORKER_ID);
+    res.writeHead(200, { ...headers, ...SSE_HEADERS });
+  },
+  /** The stream's 200 now: the rate-limit headers only in openSse's writeHead. */
+  streamOnce(res: Response): void {
+    res.setHeader('x-request-id', REQUEST_ID);
+    const headers = rateLimitHeaders(status, status);
+    res.setHeader('x-xerotier-worker-id', WORKER_ID);
+    res.writeHead(200, { ...headers, ...SSE_HEADERS });
+  },
 };
 
 /** CPU ns per response of `way`, on `ops` fresh responses made outside the timed loop. */
@@ -80,4 +99,5 @@ function measure(way: (res: Response) => void): number {
 const lines = abTableHead(rounds, ops);
 lines.push(await abRow('set one by one → one writeHead after the request id', () => measure(ways.oneByOne), () => measure(ways.writeHeadAfterId), rounds));
 lines.push(await abRow('set one by one → one writeHead for all', () => measure(ways.oneByOne), () => measure(ways.writeHeadAll), rounds));
+lines.push(await abRow('stream 200: rate-limit headers set twice → once', () => measure(ways.streamTwice), () => measure(ways.streamOnce), rounds));
 process.stdout.write(`${lines.join('\n')}\n`);
