@@ -9,6 +9,7 @@
 import { CHAT_ROLES } from '../../../lib/chat/roles.js';
 import { z } from 'zod';
 import { invalidRequest } from '../../../lib/errors/app-error.js';
+import { commonChatRequest } from './common-chat-request.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const content = z.union([z.string(), z.array(textPart).max(256), z.null()]);
@@ -117,6 +118,14 @@ export const chatCompletionRequest = z.object({
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
 
 export function parseChatCompletionRequest(body: unknown): ChatCompletionRequest {
+  // Most requests are plain text chats: checked by hand, with the same result the schema gives.
+  const common = commonChatRequest(body);
+  if (common !== undefined) return checkCombinations(common);
+  return parseChatCompletionRequestBySchema(body);
+}
+
+/** Every body through the schema: the refused parameters, the fields, the rules across fields. */
+export function parseChatCompletionRequestBySchema(body: unknown): ChatCompletionRequest {
   if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
     for (const [param, refused] of Object.entries(REFUSED)) {
       if (Object.hasOwn(body, param) && refused((body as Record<string, unknown>)[param])) {
@@ -156,8 +165,8 @@ function checkCombinations(body: ChatCompletionRequest): ChatCompletionRequest {
   if (body.top_logprobs !== undefined && body.top_logprobs !== null && body.logprobs !== true) {
     refuse('top_logprobs', "'top_logprobs' requires 'logprobs': true.");
   }
-  const names = (body.tools ?? []).map((t) => t.function.name);
-  if (new Set(names).size !== names.length) refuse('tools', 'Tool names must be unique.');
+  const names = body.tools ? body.tools.map((t) => t.function.name) : [];
+  if (names.length > 1 && new Set(names).size !== names.length) refuse('tools', 'Tool names must be unique.');
   const choice = body.tool_choice;
   if (typeof choice === 'object' && choice !== null && !names.includes(choice.function.name)) {
     refuse('tool_choice', `tool_choice names '${choice.function.name}', which is not in 'tools'.`);
@@ -165,12 +174,13 @@ function checkCombinations(body: ChatCompletionRequest): ChatCompletionRequest {
   if ((choice === 'required' || typeof choice === 'object') && choice !== null && names.length === 0) {
     refuse('tool_choice', "tool_choice requires 'tools'.");
   }
-  body.messages.forEach((m, i) => {
+  for (let i = 0; i < body.messages.length; i++) {
+    const m = body.messages[i]!;
     if (m.role === 'tool' && !m.tool_call_id) refuse(`messages[${i}].tool_call_id`, "A 'tool' message needs 'tool_call_id'.");
     if (m.tool_calls && m.tool_calls.length > 0 && m.role !== 'assistant') {
       refuse(`messages[${i}].tool_calls`, "Only 'assistant' messages carry 'tool_calls'.");
     }
-  });
+  }
   return body;
 }
 

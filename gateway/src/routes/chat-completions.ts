@@ -27,9 +27,10 @@ export function chatCompletionsHandler(deps: HttpChatDeps) {
     try {
       const body = parseChatCompletionRequest(req.body);
       const admission = await admit(deps, call, who, toChatInput(body));
-      // Rate-limit headers once the key is known, on the success and on the error response alike.
+      // Rate-limit headers once the key is known, on the success and on the error response alike:
+      // an error response (sendError) and the stream's 200 (openSse) write them from here, the
+      // JSON response sets them when it is rendered (each header once).
       locals.headers = rateLimitHeaders(admission.limits.requests, admission.limits.tokens);
-      res.set(locals.headers);
       if (admission.denied) throw admission.denied;
 
       const signal = requestSignal(deps, call, who, clientGone(res));
@@ -43,6 +44,7 @@ export function chatCompletionsHandler(deps: HttpChatDeps) {
             const includeUsage = body.stream_options?.include_usage === true;
             await renderSse(res, generation, meta, signal, { includeUsage, headers: locals.headers });
           } else {
+            res.set(locals.headers);
             await renderJson(res, generation, meta, signal);
           }
         } finally {
