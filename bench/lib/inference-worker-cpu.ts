@@ -86,6 +86,9 @@ export async function measureWorker(options: {
     };
     const run = async (n: number): Promise<void> => {
       if (options.rate !== undefined) return paced(n, options.rate);
+      await closedLoop(n, options.concurrency);
+    };
+    const closedLoop = async (n: number, lanes: number): Promise<void> => {
       let next = 0;
       const lane = async (): Promise<void> => {
         while (next < n) {
@@ -93,8 +96,11 @@ export async function measureWorker(options: {
           await one();
         }
       };
-      await Promise.all(Array.from({ length: options.concurrency }, lane));
+      await Promise.all(Array.from({ length: lanes }, lane));
     };
+    // A paced run first warms the worker a few calls at a time: a cold worker (code not compiled
+    // yet) hit at the full rate at once can hold more calls than its capacity and queue.
+    if (options.rate !== undefined) await closedLoop(WARMUP, 4);
     await run(options.rate === undefined ? WARMUP : Math.min(WARMUP, options.rate * 2));
     tokens = 0;
     const before = cpuMs(proc.pid);

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { InferenceServiceDefinition, type ServedModel } from '../../../gen/xerotier/inference/v1/inference_service.js';
 import { servedModelId } from './model-id.js';
 import { createGrpcServer, setHealth } from '../../../lib/grpc/server.js';
+import { withReusedResponseWriter } from '../../../lib/grpc/server-encode.js';
 import { createAdmission } from './admission.js';
 import type { InferenceConfig } from './config.js';
 import { advertiseAddress, joinFleet, type Registration } from './registration.js';
@@ -108,7 +109,8 @@ export async function startInferenceWorker(
     metrics,
     metricsPort: config.INFERENCE_METRICS_PORT,
   });
-  grpc.server.add(InferenceServiceDefinition, service.impl);
+  // A generation sends a message per token: encode them all through one writer.
+  grpc.server.add(withReusedResponseWriter(InferenceServiceDefinition), service.impl);
   // Health says NOT_SERVING until the engine can serve (a model may still be downloading).
   const names = [InferenceServiceDefinition.fullName];
   setHealth(grpc.health, names, false);

@@ -48,8 +48,48 @@ describe('upstream HTTP transport', () => {
       const res = await client.request({ method: 'GET', path: '/models', headers: {}, signal: new AbortController().signal });
       assert.equal(res.status, 200);
       assert.equal(await readText(res.body), 'ok /v1/models');
+      await new Promise((r) => setImmediate(r)); // the connection is free again one loop turn after its answer
     }
     assert.equal(up.connections(), 1);
+    client.closeIdle();
+  });
+
+  it('back-to-back requests reuse their keep-alive connections', async () => {
+    const up = await upstream();
+    const client = createUpstreamHttp(up.url, { maxSockets: 4 });
+    for (let i = 0; i < 10; i++) {
+      const res = await client.request({ method: 'GET', path: '/models', headers: {}, signal: new AbortController().signal });
+      assert.equal(await readText(res.body), 'ok /v1/models');
+    }
+    assert.ok(up.connections() <= 2, `${up.connections()} connections for 10 sequential requests`);
+    client.closeIdle();
+  });
+
+  it('a repeated response header is read as its first value', async () => {
+    const server = createServer((_req, res) => {
+      res.setHeader('retry-after', ['7', '9']);
+      res.setHeader('content-type', 'text/plain');
+      res.end('ok');
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const client = createUpstreamHttp(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, { maxSockets: 1 });
+    const res = await client.request({ method: 'GET', path: '/models', headers: {}, signal: new AbortController().signal });
+    assert.equal(res.headers['retry-after'], '7');
+    assert.equal(res.headers['content-type'], 'text/plain');
+    assert.equal(await readText(res.body), 'ok');
+    client.closeIdle();
+  });
+
+  it('takes requests again after closeIdle()', async () => {
+    const up = await upstream();
+    const client = createUpstreamHttp(up.url, { maxSockets: 1 });
+    const first = await client.request({ method: 'GET', path: '/models', headers: {}, signal: new AbortController().signal });
+    assert.equal(await readText(first.body), 'ok /v1/models');
+    client.closeIdle();
+    const second = await client.request({ method: 'GET', path: '/models', headers: {}, signal: new AbortController().signal });
+    assert.equal(await readText(second.body), 'ok /v1/models');
+    assert.equal(up.connections(), 2);
     client.closeIdle();
   });
 

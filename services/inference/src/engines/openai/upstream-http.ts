@@ -1,23 +1,27 @@
 /**
- * The openai engine's HTTP transport: node:http (node:https for an `https` base URL) over one
- * keep-alive Agent per engine, bodies as Node streams. It replaces the global fetch, whose WHATWG
- * Request/Response/ReadableStream layers cost the worker more CPU per streamed token than the
- * rest of a generation (docs/decisions.md has the figures).
+ * The openai engine's HTTP transport: undici's HTTP/1.1 client (a Pool of keep-alive connections
+ * per engine), bodies as Node streams. It replaces node:http's Agent and ClientRequest, which cost
+ * the worker more CPU per generation (docs/BENCHMARKS.md, "Sixth sitting"), and before them the
+ * global fetch, whose WHATWG Request/Response/ReadableStream layers cost more than the rest of a
+ * generation (docs/decisions.md has the figures).
  *
  * - Connections: up to `maxSockets` to the upstream (the worker's capacity: one per running
- *   generation), reused while idle; an idle connection is closed before the upstream's own
- *   keep-alive timeout (its `Keep-Alive: timeout=` hint, at most {@link IDLE_TIMEOUT_MS}), so a
- *   request is not sent on a connection the upstream is closing.
- * - TLS: node:https with Node's default trust store (`NODE_EXTRA_CA_CERTS` included), like fetch.
+ *   generation), one request at a time each (no pipelining), reused while idle; an idle
+ *   connection is closed before the upstream's own keep-alive timeout (its `Keep-Alive: timeout=`
+ *   hint less 1 s, at most {@link IDLE_TIMEOUT_MS}), so a request is not sent on a connection the
+ *   upstream is closing. undici takes a finished connection back one event-loop turn after its
+ *   response ended, so a request sent in that same turn may open another (within `maxSockets`).
+ * - No timeouts of the client's own: the caller's stall timer (upstream-call.ts) decides.
+ * - TLS: Node's default trust store (`NODE_EXTRA_CA_CERTS` included), like fetch.
  * - Cancel: aborting `signal` destroys the request and its response (unless the response body
  *   was read to its end), which drops the connection, so the engine server stops generating;
- *   a pending `request()` or body read then rejects.
+ *   a pending `request()` or body read then rejects with the signal's reason.
  */
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import https from 'node:https';
-import { urlToHttpOptions } from 'node:url';
+import type { Readable } from 'node:stream';
+import { Pool } from 'undici';
+import type { IncomingHttpHeaders } from 'undici/types/header.js';
 
-/** Idle keep-alive connections are closed after this long (undici's default, fetch's behaviour). */
+/** Idle keep-alive connections are closed after this long (undici's default). */
 export const IDLE_TIMEOUT_MS = 4_000;
 
 export interface UpstreamRequest {
@@ -32,75 +36,57 @@ export interface UpstreamRequest {
 
 export interface UpstreamResponse {
   status: number;
-  headers: IncomingHttpHeaders;
+  headers: Record<string, string | undefined>;
   /** The body; read it to its end to give the connection back to the pool. */
-  body: IncomingMessage;
+  body: Readable;
 }
 
 export interface UpstreamHttp {
   request(req: UpstreamRequest): Promise<UpstreamResponse>;
-  /** Closes the idle connections (requests still in flight are aborted by their signals). */
+  /** Closes the pool's connections; later requests open new ones. */
   closeIdle(): void;
 }
 
 export function createUpstreamHttp(baseUrl: string, opts: { maxSockets: number }): UpstreamHttp {
   const url = new URL(baseUrl);
-  const secure = url.protocol === 'https:';
-  const agentOptions = { keepAlive: true, maxSockets: opts.maxSockets, timeout: IDLE_TIMEOUT_MS, scheduling: 'lifo' as const };
-  const agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
-  const send = secure ? https.request : http.request;
-  // urlToHttpOptions strips an IPv6 literal's brackets; no credentials (normalizeBaseUrl refuses them).
-  const { protocol, hostname, port } = urlToHttpOptions(url);
   const basePath = url.pathname.replace(/\/+$/, '');
-  // The Host header node:http would send: URL.host brackets an IPv6 literal and omits a default port.
-  const hostHeader = url.host;
+  const newPool = (): Pool => new Pool(url.origin, {
+    connections: Number.isFinite(opts.maxSockets) ? opts.maxSockets : null,
+    pipelining: 1,
+    keepAliveTimeout: IDLE_TIMEOUT_MS,
+    keepAliveMaxTimeout: IDLE_TIMEOUT_MS,
+    keepAliveTimeoutThreshold: 1_000,
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  });
+  let pool = newPool();
 
-  function request(r: UpstreamRequest): Promise<UpstreamResponse> {
+  async function request(r: UpstreamRequest): Promise<UpstreamResponse> {
     const { signal } = r;
-    if (signal.aborted) return Promise.reject(abortReason(signal));
-    return new Promise<UpstreamResponse>((resolve, reject) => {
-      const req = send({ protocol, hostname, port, path: basePath + r.path, method: r.method, headers: headerList(hostHeader, r), agent });
-      let res: IncomingMessage | undefined;
-      signal.addEventListener(
-        'abort',
-        () => {
-          if (res?.complete) return; // read to its end: the connection is back in the pool
-          const reason = abortReason(signal);
-          req.destroy(reason);
-          res?.destroy(reason);
-          reject(reason); // no-op once the response arrived
-        },
-        { once: true },
-      );
-      req.once('response', (m: IncomingMessage) => {
-        res = m;
-        resolve({ status: m.statusCode ?? 0, headers: m.headers, body: m });
-      });
-      // `on`, not `once`: a socket error after the response is emitted here too (a no-op then).
-      req.on('error', reject);
-      req.end(r.body);
-    });
+    if (signal.aborted) throw abortReason(signal);
+    const res = await pool.request({ path: basePath + r.path, method: r.method, headers: r.headers, body: r.body ?? null, signal });
+    return { status: res.statusCode, headers: firstValues(res.headers), body: res.body };
   }
 
   return {
     request,
-    closeIdle: () => agent.destroy(),
+    closeIdle: () => {
+      // A closed Pool takes no requests: the engine may start again after close().
+      const old = pool;
+      pool = newPool();
+      void old.destroy();
+    },
   };
 }
 
-/**
- * The request's headers as node:http's flat `[name, value, …]` list: node:http then writes them as
- * given (still validated) instead of storing each through setHeader, and adds no Host header
- * itself, so it comes first here. `content-length` is set from the body.
- */
-function headerList(host: string, r: UpstreamRequest): string[] {
-  const list = ['host', host];
-  for (const name in r.headers) {
-    const value = r.headers[name];
-    if (value !== undefined) list.push(name, value);
+/** One value per header, as node:http keeps them (the first of a repeated header). */
+function firstValues(headers: IncomingHttpHeaders): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    out[name] = Array.isArray(value) ? value[0] : value;
   }
-  if (r.body !== undefined) list.push('content-length', String(Buffer.byteLength(r.body)));
-  return list;
+  return out;
 }
 
 /** The signal's reason when it is an Error (the stall timeout's), else a standard AbortError. */
@@ -110,7 +96,7 @@ function abortReason(signal: AbortSignal): Error {
 }
 
 /** Reads a whole body as text (embeddings answers: large, read whole). */
-export async function readText(body: IncomingMessage): Promise<string> {
+export async function readText(body: Readable): Promise<string> {
   body.setEncoding('utf8');
   let text = '';
   for await (const chunk of body) text += chunk as string;
