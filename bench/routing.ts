@@ -8,6 +8,7 @@
  *   npm run bench:routing                 # steady + bursty, 4 strategies (~5 min on 2 cores)
  *   npm run bench:routing -- --quick      # smoke run (short, steady only): checks it runs
  *   flags: --scale=3 (time scale, below) --seconds=60 --rate=4.67 --no-write
+ *          --strategies=scored,oracle (a subset, for exploratory runs: never writes the section)
  *
  * Fleet: workers at 1×, 2×, 4× and a 2× worker that is 8× slower from the middle of each run for
  * 30 % of it, then recovers. Every prompt starts with one of four long shared prefixes (≈ 11 prefix
@@ -41,6 +42,7 @@ const { values: flags } = parseArgs({
     scale: { type: 'string' },
     rate: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
+    strategies: { type: 'string' },
   },
   allowPositionals: false,
 });
@@ -53,6 +55,7 @@ const SCALE = Number(flags.scale ?? 3);
 const SECONDS = Number(flags.seconds ?? (flags.quick ? 8 : 20 * SCALE));
 const RATE = Number(flags.rate ?? 14 / SCALE);
 const SCENARIOS: Scenario[] = flags.quick ? ['steady'] : ['steady', 'bursty'];
+const RUN_STRATEGIES: readonly Strategy[] = flags.strategies ? STRATEGIES.filter((s) => flags.strategies!.split(',').includes(s)) : STRATEGIES;
 const spec = fleetSpec({ scale: SCALE, seconds: SECONDS, rate: RATE });
 const BASE = spec.base;
 const PREFILL_MS_PER_1K = spec.prefillMsPer1k;
@@ -352,7 +355,8 @@ const WHY_SLOWER = [
   'worker\'s answers ~3× faster than they came, and requests queued there waited ~2.7 s); a worker heard from after a silence whose first sample had queued was scored',
   'like a new worker while still slow; exploration probes that were cache misses or queued on the slow worker; a worker known only for cache hits',
   'was expected to answer a miss as fast; the queue wait counted half of each answer\'s time on the slot; a worker\'s miss figure from before a slowdown that its cached prompts',
-  'had since shown (docs/decisions.md).',
+  'had since shown; a silence of ROUTING_PROBE_AFTER_MS (2 s, not scaled: at time scale 3 every idle gap between bursts, and most gaps between the 1× worker\'s requests)',
+  'wiped a worker\'s token rate and answer length, so its queue was counted without decode time (docs/decisions.md).',
 ].join('\n');
 
 function section(results: RunResult[]): string {
@@ -415,10 +419,10 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'xero-routing-'));
 const results: RunResult[] = [];
 let shared: Awaited<ReturnType<typeof startShared>> | undefined;
 try {
-  log(`routing benchmark: ${SCENARIOS.join(' + ')} × ${STRATEGIES.join(', ')}; ${SECONDS} s at ${RATE.toFixed(2)} req/s each (time scale ${SCALE})`);
+  log(`routing benchmark: ${SCENARIOS.join(' + ')} × ${RUN_STRATEGIES.join(', ')}; ${SECONDS} s at ${RATE.toFixed(2)} req/s each (time scale ${SCALE})`);
   shared = await startShared(dir);
   for (const scenario of SCENARIOS) {
-    for (const strategy of STRATEGIES) {
+    for (const strategy of RUN_STRATEGIES) {
       log(`${scenario} / ${strategy}: starting gateway and workers`);
       const r = await run(scenario, strategy, shared, dir);
       const ok = r.samples.filter((s) => s.ttftMs !== undefined).map((s) => s.ttftMs!);
@@ -435,7 +439,7 @@ try {
   }
   const md = section(results);
   process.stdout.write(`\n${md}\n`);
-  if (!flags['no-write'] && !flags.quick) {
+  if (!flags['no-write'] && !flags.quick && RUN_STRATEGIES.length === STRATEGIES.length) {
     writeSection(md);
     log('wrote the routing section of docs/BENCHMARKS.md');
   }

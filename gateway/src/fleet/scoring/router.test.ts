@@ -242,13 +242,11 @@ describe('router', () => {
     assert.equal(r.choose([a, b], NO_HINT).index, 0);
   });
 
-  it('a worker whose token rate is not known (yet, or again) still shows its stalled answers in its queue', () => {
+  it('a worker whose token rate is not known yet still shows its stalled answers in its queue', () => {
     const { r, clock } = router({ exploration: 0, probeAfterMs: 2000 });
     const [a, b] = [candidate('a', { inFlight: 2 }), candidate('b', { inFlight: 2 })];
-    for (const k of [a.key, b.key]) feed(r, clock, k, { ttftMs: 100, tokens: 11, decodeMs: 100 });
-    clock.now += 5000;
-    // b is heard from again after a silence (its averages start over: a TTFT, no token rate); its
-    // two answers have relayed 3 tokens in 1 s since their first. a is fresh, its answers on pace.
+    // b has not finished an answer yet (a TTFT from its first tokens, no token rate); its two
+    // answers have relayed 3 tokens in 1 s since their first. a is known, its answers on pace.
     feed(r, clock, a.key, { ttftMs: 100, tokens: 11, decodeMs: 100 });
     for (const [c, sinceMs, tokens] of [[b, 1000, 3], [b, 1000, 3], [a, 50, 6], [a, 50, 6]] as const) {
       const d = r.choose([c], NO_HINT).dispatch;
@@ -332,6 +330,45 @@ describe('router', () => {
     // An unqueued answer corrects the pessimistic figure at once.
     feed(r, clock, b.key, sample(true, 100));
     assert.ok(r.view(b.key).ttftMs! < 3000 && r.view(b.key).ttftMs! >= 100, `after an unqueued sample: ${r.view(b.key).ttftMs}`);
+  });
+
+  it('after a silence (no traffic between bursts) a worker keeps its answer length and token rate for its queue', () => {
+    const { r, clock } = router({ exploration: 0, probeAfterMs: 2000 });
+    const b = candidate('b', { inFlight: 4 });
+    // A slow decoder: 21-token answers at 10 tokens/s (2 s on a slot after a 100 ms first token).
+    feed(r, clock, b.key, { ttftMs: 100, tokens: 21, decodeMs: 2000 });
+    clock.now += 5000;
+    // The next burst: its first answer's first token, 100 ms after it was sent; it has not ended.
+    const d: Dispatch = { sentAt: clock.now - 100, expectedMs: 0, unqueued: true, expectedHit: false, firstAt: undefined, tokens: 0 };
+    r.firstToken(b.key, d);
+    assert.equal(r.view(b.key).ttftMs, 100);
+    assert.equal(r.view(b.key).tokensPerSecond, 10);
+    // 4 in flight on 2 slots: the 3rd and 4th wait for two slot times of 100 + 21 × 100 ms each;
+    // forgetting the token rate would count 100 ms (the first token alone) per slot time.
+    assert.equal(r.estimate(b, NO_HINT).waitMs, 2 * 2200);
+    // The decode rate is then measured afresh: the burst's first end replaces it.
+    clock.now += 1000;
+    r.progress(d, 21);
+    r.ended(b.key, d, true);
+    assert.equal(r.view(b.key).tokensPerSecond, 20);
+  });
+
+  it('after a silence a sample starts over only its own kind: the other kind keeps its figure', () => {
+    const { r, clock } = router({ exploration: 0, probeAfterMs: 2000 });
+    const [a, b] = [candidate('a'), candidate('b')];
+    // a misses in 10× its hit time; b, as fast on hits, prefills 100× slower than it hits.
+    feed(r, clock, a.key, { ttftMs: 30, expectedHit: true });
+    feed(r, clock, a.key, { ttftMs: 300, expectedHit: false });
+    feed(r, clock, b.key, { ttftMs: 30, expectedHit: true });
+    feed(r, clock, b.key, { ttftMs: 3000, expectedHit: false });
+    clock.now += 5000;
+    // The next burst's first answer from b is a cache hit, as fast as before: its miss figure
+    // still stands (forgetting it would derive one from the hit at the fleet's miss/hit ratio,
+    // well below what b's misses take).
+    feed(r, clock, b.key, { ttftMs: 30, expectedHit: true });
+    assert.equal(r.view(b.key).ttftMs, 30);
+    assert.equal(r.estimate(b, NO_HINT).prefillMs, 3000);
+    assert.ok(r.estimate(b, NO_HINT).cost > r.estimate(a, NO_HINT).cost);
   });
 
   it('probes a stale worker only on a free slot, and with a prefix prompt only where it is cached', () => {

@@ -44,9 +44,14 @@ export interface WorkerStats {
 }
 
 /**
- * `restartAfterMs`: a sample after this long without one starts the averages over (the worker
+ * `restartAfterMs`: a sample after this long without one starts its figures over (the worker
  * was avoided, e.g. while slow: what it did then says little about it now; an exploration probe
- * that finds it recovered brings it back at once).
+ * that finds it recovered brings it back at once). The silence may also be the whole fleet's (no
+ * traffic between two bursts), so only what the new sample measures starts over: its kind's TTFT
+ * (hit or miss) and the overall one from this sample, the decode rate from the next request's
+ * end. The other kind's TTFT is kept as the older figure (the scorer takes it no lower than the
+ * newer one implies) and the answer length, a property of the traffic, is kept as it is: a worker
+ * that wakes up knowing nothing but one TTFT would have its queue counted without decode time.
  */
 export function createWorkerStats(alpha: number, restartAfterMs: number): WorkerStats {
   // [expected miss, expected hit, all]
@@ -55,17 +60,18 @@ export function createWorkerStats(alpha: number, restartAfterMs: number): Worker
   let tps: number | undefined;
   let tokens: number | undefined;
   let last: number | undefined;
+  /** The next decode-rate sample replaces the figure (a silence restarted the worker's figures). */
+  let tpsStale = false;
   let n = 0;
   const ewma = (prev: number | undefined, x: number): number => (prev === undefined ? x : prev + alpha * (x - prev));
-  /** Forgets everything when the worker was silent for `restartAfterMs`; true if it did. */
-  const restartIfSilent = (at: number): boolean => {
+  /** Starts over what a first-token sample of kind `k` measures when the worker was silent for `restartAfterMs`; true if it did. */
+  const restartIfSilent = (at: number, k: number): boolean => {
     const restart = last !== undefined && at - last >= restartAfterMs;
     last = at;
     if (restart) {
-      ttft.fill(undefined);
-      newer = undefined;
-      tps = undefined;
-      tokens = undefined;
+      ttft[k] = undefined;
+      ttft[2] = undefined;
+      tpsStale = true;
     }
     return restart;
   };
@@ -83,9 +89,10 @@ export function createWorkerStats(alpha: number, restartAfterMs: number): Worker
   };
   return {
     firstToken(s) {
-      const restart = restartIfSilent(s.at);
+      const k = s.expectedHit ? 1 : 0;
+      const restart = restartIfSilent(s.at, k);
       n += 1;
-      feed(s.expectedHit ? 1 : 0, s, restart);
+      feed(k, s, restart);
       feed(2, s, restart);
     },
     ended(s) {
@@ -93,7 +100,11 @@ export function createWorkerStats(alpha: number, restartAfterMs: number): Worker
       // (an end after a long decode is not a silence, and must not wipe the TTFT just taken).
       last = s.at;
       tokens = ewma(tokens, s.tokens);
-      if (s.tokens > 1 && s.decodeMs > 0) tps = ewma(tps, ((s.tokens - 1) * 1000) / s.decodeMs);
+      if (s.tokens > 1 && s.decodeMs > 0) {
+        const rate = ((s.tokens - 1) * 1000) / s.decodeMs;
+        tps = tpsStale ? rate : ewma(tps, rate);
+        tpsStale = false;
+      }
     },
     ttftMs: (hit) => ttft[hit ? 1 : 0],
     newerKind: () => newer,
