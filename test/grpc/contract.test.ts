@@ -84,8 +84,10 @@ describe('xerotier.gateway.v1 contract (proto-loader + grpc-js)', () => {
     assert.equal(typeof start['system_fingerprint'], 'string');
     assert.ok((start['create_time'] as Json)['seconds'] !== undefined);
     const deltas = events.slice(1, -1);
-    assert.equal(deltas.length, 4);
+    assert.ok(deltas.length >= 1);
     assert.ok(deltas.every((e) => e['event'] === 'delta' && typeof (e['delta'] as Json)['content'] === 'string'));
+    // Four tokens (the simulator's words; ready together, they may share a delta).
+    assert.equal(deltas.map((e) => String((e['delta'] as Json)['content'])).join('').trim().split(/\s+/).length, 4);
     const final = events.at(-1)?.['final'] as Json;
     assert.equal(final['finish_reason'], 'FINISH_REASON_LENGTH');
     assert.deepEqual(final['usage'], { prompt_tokens: (final['usage'] as Json)['prompt_tokens'], completion_tokens: 4, total_tokens: Number((final['usage'] as Json)['prompt_tokens']) + 4 });

@@ -109,7 +109,7 @@ export async function startInferenceWorker(
     metrics,
     metricsPort: config.INFERENCE_METRICS_PORT,
   });
-  // A generation sends a message per token: encode them all through one writer.
+  // A generation sends a message per token (or per burst of tokens): encode them all through one writer.
   grpc.server.add(withReusedResponseWriter(InferenceServiceDefinition), service.impl);
   // Health says NOT_SERVING until the engine can serve (a model may still be downloading).
   const names = [InferenceServiceDefinition.fullName];
