@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Scope, type Principal } from '../../gen/xerotier/auth/v1/auth_service.js';
 import { unauthenticated } from '../../lib/errors/app-error.js';
-import { authCacheKey, cachedAuthenticate, createAuthCache, type AuthInput } from './auth-cache.js';
+import { authCacheKey, authCacheSecret, cachedAuthenticate, createAuthCache, type AuthInput } from './auth-cache.js';
 
 const principal = (keyId: string): Principal => ({ keyId, scopes: [Scope.SCOPE_INFERENCE] });
 const input = (apiKey: string, over: Partial<AuthInput> = {}): AuthInput => ({
@@ -104,17 +105,28 @@ describe('auth cache', () => {
   });
 
   it('derives opaque cache keys that never contain the API key', () => {
-    const secret = Buffer.alloc(32, 7);
+    const secret = authCacheSecret('07'.repeat(32));
     const apiKey = 'xero_demo_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghijklm';
     const k = authCacheKey(secret, input(apiKey));
     assert.match(k, /^[0-9a-f]{64}$/);
     assert.ok(!k.includes('xero'));
-    assert.notEqual(authCacheKey(Buffer.alloc(32, 8), input(apiKey)), k, 'salted per process');
+    assert.notEqual(authCacheKey(authCacheSecret('08'.repeat(32)), input(apiKey)), k, 'salted per process');
+    assert.notEqual(authCacheKey(authCacheSecret(), input(apiKey)), authCacheKey(authCacheSecret(), input(apiKey)), 'a random secret by default');
     // Field boundaries are unambiguous.
     assert.notEqual(
       authCacheKey(secret, input('a', { project: 'bc', endpoint: '' })),
       authCacheKey(secret, input('ab', { project: 'c', endpoint: '' })),
     );
+  });
+
+  it('keys both layers of the digest with the secret, as HMAC does', () => {
+    const key = 'c0ffee'.repeat(10) + 'beef';
+    const pad = (byte: number) => Buffer.from(Buffer.from(key, 'latin1').map((b) => b ^ byte));
+    const message = JSON.stringify(['xero_demo_k', 'demo', 'chat', Scope.SCOPE_INFERENCE]);
+    const inner = createHash('sha256').update(pad(0x36)).update(message).digest('hex');
+    const expected = createHash('sha256').update(pad(0x5c)).update(inner).digest('hex');
+    assert.equal(authCacheKey(authCacheSecret(key), input('xero_demo_k')), expected);
+    assert.throws(() => authCacheSecret('short'), RangeError);
   });
 
   it('evicts the least recently used entry beyond maxEntries', () => {

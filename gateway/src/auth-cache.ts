@@ -6,14 +6,14 @@
  * deactivated) at time r is therefore refused by every gateway replica from r + ttlMs on —
  * no cross-replica invalidation needed. `ttlMs = 0` disables caching.
  *
- * - Cache keys are HMAC-SHA-256 digests (per-process random secret) of (api key, project,
- *   endpoint, scope): the raw key is never a map key, so heap dumps or debug logs of the
- *   cache reveal nothing usable.
+ * - Cache keys are keyed SHA-256 digests (per-process random secret, HMAC's nested construction)
+ *   of (api key, project, endpoint, scope): the raw key is never a map key, so heap dumps or
+ *   debug logs of the cache reveal nothing usable.
  * - Only successes are cached; every refusal and every error goes back to the auth service.
  * - LRU, bounded by `maxEntries`.
  * - Cached principals are shared between requests: treat them as read-only.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Principal, Scope } from '../../gen/xerotier/auth/v1/auth_service.js';
 
 /** The documented revocation bound: no configuration may exceed it. */
@@ -90,11 +90,33 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   };
 }
 
-/** HMAC-SHA-256(secret, [apiKey, project, endpoint, scope]) as hex; unambiguous (JSON). */
-export function authCacheKey(secret: Buffer, input: AuthInput): string {
-  return createHmac('sha256', secret)
-    .update(JSON.stringify([input.apiKey, input.project, input.endpoint, input.scope]))
-    .digest('hex');
+/**
+ * The secret of a cache's digests: HMAC's inner and outer keys (a random 64-character key, one
+ * SHA-256 block, XORed with HMAC's pads) as strings, so that each digest is two one-shot
+ * `crypto.hash` calls on strings (no Hmac object, key handle or Buffer per request).
+ */
+export interface AuthCacheSecret {
+  inner: string;
+  outer: string;
+}
+
+/** A new secret; `key` (64 hex characters, random by default) only for tests. */
+export function authCacheSecret(key = randomBytes(32).toString('hex')): AuthCacheSecret {
+  // 64 hex characters: every byte, and every byte XORed with 0x36 or 0x5c, is ASCII, so the
+  // strings hash as exactly these bytes.
+  if (!/^[0-9a-f]{64}$/.test(key)) throw new RangeError('auth cache key must be 64 hex characters');
+  const pad = (with_: number): string => Array.from(key, (c) => String.fromCharCode(c.charCodeAt(0) ^ with_)).join('');
+  return { inner: pad(0x36), outer: pad(0x5c) };
+}
+
+/**
+ * SHA-256(outer ‖ hex(SHA-256(inner ‖ [apiKey, project, endpoint, scope]))) as hex: HMAC-SHA-256's
+ * construction with the inner digest hex-encoded (one-to-one, so just as unambiguous); the input
+ * is unambiguous too (JSON).
+ */
+export function authCacheKey(secret: AuthCacheSecret, input: AuthInput): string {
+  const message = JSON.stringify([input.apiKey, input.project, input.endpoint, input.scope]);
+  return hash('sha256', secret.outer + hash('sha256', secret.inner + message, 'hex'), 'hex');
 }
 
 /**
@@ -107,7 +129,7 @@ export function cachedAuthenticate(
 ): AuthenticateFn & { cache: AuthCache } {
   const cache = createAuthCache(options);
   const now = options.now ?? Date.now;
-  const secret = randomBytes(32);
+  const secret = authCacheSecret();
   const fn = async (input: AuthInput, requestId: string): Promise<Principal> => {
     const key = authCacheKey(secret, input);
     const hit = cache.get(key);
