@@ -61,7 +61,8 @@ export async function renderSse(
     ...(includeUsage ? { usage: null } : {}),
   });
   // Every choice chunk is the same JSON around its delta: serialise that frame once per stream
-  // and only the delta per event (the bytes are those of JSON.stringify(chunk(delta, reason))).
+  // and only the delta per event (the bytes are those of JSON.stringify(chunk(delta, reason));
+  // the finish reason is in `tail`, after the delta and before any usage).
   const frame = JSON.stringify(chunk({}, null));
   const at = frame.indexOf('"delta":{}') + '"delta":'.length;
   const head = frame.slice(0, at);
@@ -76,13 +77,16 @@ export async function renderSse(
         first = false;
       } else if (e.final) {
         if (e.final.finishReason === FinishReason.FINISH_REASON_CANCELLED) return;
-        if (first) await sse.sendJson(deltaChunk({ role: 'assistant', content: '' }));
-        await sse.send(chunk({}, openAIFinishReason(e.final.finishReason)));
+        // The last events leave together with `[DONE]` (and with any events still joined in the
+        // writer) as the response's last chunk.
+        const reason = JSON.stringify(openAIFinishReason(e.final.finishReason));
+        const last = [`${head}{}${tail.replace('"finish_reason":null', `"finish_reason":${reason}`)}`];
+        if (first) last.unshift(deltaChunk({ role: 'assistant', content: '' }));
         if (includeUsage) {
           const usage = { promptTokens: e.final.usage?.promptTokens ?? 0, completionTokens: e.final.usage?.completionTokens ?? 0 };
-          await sse.send({ ...chunk({}, null), choices: [], usage: usageBody(usage) });
+          last.push(JSON.stringify({ ...chunk({}, null), choices: [], usage: usageBody(usage) }));
         }
-        sse.done();
+        sse.done(...last);
         return;
       }
     }

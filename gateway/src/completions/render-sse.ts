@@ -39,9 +39,9 @@ export async function renderCompletionSse(
         await sse.send(chunk(e.delta.text, null));
       } else if (e.final) {
         if (e.final.finishReason === FinishReason.FINISH_REASON_CANCELLED) return;
-        await sse.send(chunk('', openAIFinishReason(e.final.finishReason)));
-        if (options.includeUsage) await sse.send({ ...chunk('', null), choices: [], usage: completionUsage(e.final.usage) });
-        sse.done();
+        const last = [JSON.stringify(chunk('', openAIFinishReason(e.final.finishReason)))];
+        if (options.includeUsage) last.push(JSON.stringify({ ...chunk('', null), choices: [], usage: completionUsage(e.final.usage) }));
+        sse.done(...last);
         return;
       }
     }
