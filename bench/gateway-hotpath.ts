@@ -9,7 +9,7 @@
  *
  *   node --import tsx bench/gateway-hotpath.ts [--ops=20000] [--rounds=7] [--calls=400]
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -20,6 +20,7 @@ import { callOptions, createAppClient } from '../lib/grpc/client.js';
 import { createRequestSignal, type Departure } from '../gateway/src/chat/request-signal.js';
 import { createHttpMetrics, httpMetricsMiddleware, routeMeasure } from '../lib/metrics/http.js';
 import { createRequestIds } from '../gateway/src/request-id.js';
+import { authCacheKey, authCacheSecret, type AuthInput } from '../gateway/src/auth-cache.js';
 import { createLogger } from '../lib/logging/logger.js';
 import { abRow, abTableHead, cpuNsPerCall, cpuNsPerOp, type AsyncLever, type Lever } from './lib/ab-levers.js';
 
@@ -57,7 +58,19 @@ const measure = routeMeasure(httpMetrics);
 const finishedResponse = (): ServerResponse => Object.assign(new EventEmitter(), { writableFinished: true, statusCode: 200 }) as unknown as ServerResponse;
 const routedRequest = { route: { path: CHAT_ROUTE }, baseUrl: '' } as unknown as IncomingMessage;
 
+const authInput: AuthInput = { apiKey: `xero_demo_${randomBytes(24).toString('base64url')}`, project: 'demo', endpoint: 'chat', scope: 1 };
+const hmacSecret = randomBytes(32);
+const digestSecret = authCacheSecret();
+
 const levers: Lever[] = [
+  {
+    name: 'auth cache key (createHmac per request vs two one-shot hashes of strings)',
+    old: () =>
+      void (sink += createHmac('sha256', hmacSecret)
+        .update(JSON.stringify([authInput.apiKey, authInput.project, authInput.endpoint, authInput.scope]))
+        .digest('hex').length),
+    now: () => void (sink += authCacheKey(digestSecret, authInput).length),
+  },
   {
     name: 'request id',
     old: () => void (sink += `req_${randomBytes(12).toString('hex')}`.length),
