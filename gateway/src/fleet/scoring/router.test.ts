@@ -12,7 +12,7 @@ import { DEFAULT_ROUTING, type RoutingSettings } from './settings.js';
 const BY_TIME_2S = { afterRequests: 0, afterMs: 2000, maxMs: 0 };
 const NO_HINT: RoutingHint = { prefixBlocks: [], promptTokens: 10, project: undefined };
 const W: ScoreWeights = DEFAULT_ROUTING.weights;
-const NOTHING: Observed = { lateness: 1, ttftFloorMs: 0, newerKind: undefined, ttftHitMs: undefined, ttftMissMs: undefined, ttftAverageMs: undefined, tokensPerSecond: undefined, tokensPerRequest: undefined, prefixMatched: 0, requests: [] };
+const NOTHING: Observed = { lateness: 1, ttftFloorMs: 0, newerKind: undefined, ttftHitMs: undefined, ttftMissMs: undefined, ttftAverageMs: undefined, tokensPerSecond: undefined, tokensPerRequest: undefined, prefixMatched: 0, prefixEvicted: 0, requests: [] };
 
 function candidate(address: string, over: Partial<Candidate> = {}): Candidate {
   return { key: { address }, address, inFlight: 0, capacity: 2, reportedTtftMs: undefined, owner: undefined, ...over };
@@ -441,6 +441,33 @@ describe('router', () => {
     clock.now += 2000;
     keepFresh();
     assert.equal(r.choose([fast, slow], hint('T', 'q5')).index, 1);
+  });
+
+  it('a prompt whose prefix no worker holds goes where it evicts no other prefix, unless that costs more than the later misses', () => {
+    const prompt = (p: string): RoutingHint => ({ prefixBlocks: prefixBlockHashes([{ content: p.repeat(1024) }, { content: '?' }], 512), promptTokens: 300, project: undefined });
+    const run = (eviction: number): number => {
+      // Memories of 4 blocks; every prompt here has 2 prefix blocks.
+      const { r, clock } = router({ exploration: 0, band: 0, prefixMemoryBlocks: 4, weights: { ...W, eviction } });
+      const [a, b] = [candidate('a'), candidate('b')];
+      // a is slightly faster on a miss (490 vs 500 ms; both hit in 50 ms) but holds two
+      // prefixes (full); b holds one.
+      for (const [c, miss] of [[a, 490], [b, 500]] as const) {
+        feed(r, clock, c.key, { ttftMs: 50, expectedHit: true });
+        feed(r, clock, c.key, { ttftMs: miss, expectedHit: false });
+      }
+      // Each new prefix there is a miss, at the worker's miss time.
+      for (const [c, p, miss] of [[a, 'P', 490], [a, 'Q', 490], [b, 'P', 500]] as const) {
+        const { dispatch } = r.choose([c], prompt(p));
+        serve(r, clock, c.key, dispatch, miss);
+      }
+      const e = r.estimate(a, prompt('R'));
+      // R on a evicts 2 blocks at (490 − 50) ms per block of a 2-block prompt.
+      assert.equal(e.evictionMs, eviction * 2 * (490 - 50) / 2);
+      assert.equal(r.estimate(b, prompt('R')).evictionMs, 0);
+      return r.choose([a, b], prompt('R')).index;
+    };
+    assert.equal(run(0), 0, 'without the charge: the fastest miss');
+    assert.equal(run(1), 1, 'with it: the worker with room');
   });
 
   it('a worker known only for cache hits is not expected to answer a miss as fast as a hit', () => {

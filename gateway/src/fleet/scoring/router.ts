@@ -128,6 +128,7 @@ export function createRouter(deps: RouterDeps): Router {
       tokensPerSecond: s.stats.tokensPerSecond(),
       tokensPerRequest: s.stats.tokensPerRequest(),
       prefixMatched: s.prefixes.peek(hint.prefixBlocks),
+      prefixEvicted: settings.weights.eviction > 0 ? s.prefixes.evictions(hint.prefixBlocks) : 0,
       requests,
     };
   };
@@ -170,7 +171,7 @@ export function createRouter(deps: RouterDeps): Router {
       return c.inFlight < c.capacity && cheap ? level : Number.NEGATIVE_INFINITY;
     });
     const i = weightedPick(
-      scores.map((e) => e.cost),
+      scores.map((e) => e.cost + e.evictionMs),
       probeable,
       deps.random,
       settings,

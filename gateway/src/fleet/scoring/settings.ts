@@ -23,6 +23,11 @@ export const routingEnv = {
   /** Discount of the calling project's own workers' expected TTFT, 0 to 1 (0.5: preferred unless twice as slow). */
   ROUTING_WEIGHT_OWNER: z.coerce.number().min(0).max(1).default(0.5),
   /**
+   * Weight of the prefix blocks a prompt would evict from a worker's memory, each at that worker's
+   * miss − hit TTFT per prompt block (score.ts evictionMs; 0: ignore), added when picking.
+   */
+  ROUTING_WEIGHT_EVICTION: weight(1),
+  /**
    * Share of picks that may go to a worker not heard from (silence.ts: exploration; only to a
    * free slot, and with a prefix prompt only where it is cached, router.ts).
    */
@@ -79,6 +84,7 @@ export function routingSettings(env: RoutingEnv): RoutingSettings {
       throughput: env.ROUTING_WEIGHT_THROUGHPUT,
       prefix: env.ROUTING_WEIGHT_PREFIX,
       owner: env.ROUTING_WEIGHT_OWNER,
+      eviction: env.ROUTING_WEIGHT_EVICTION,
     },
     exploration: env.ROUTING_EXPLORATION,
     silence: { afterRequests: env.ROUTING_PROBE_AFTER_REQUESTS, afterMs: env.ROUTING_PROBE_AFTER_MS, maxMs: env.ROUTING_PROBE_MAX_SILENCE_MS },
