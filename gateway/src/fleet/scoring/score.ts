@@ -30,7 +30,8 @@
  * worker's KV cache, so a prompt whose prefix the worker does not hold pushes out the least
  * recently used blocks it does hold, which later prompts of those prefixes would have hit. Each
  * block evicted is charged at the worker's miss − hit TTFT per block of this prompt, weighted
- * `w.eviction` (1: evicting a whole prompt's worth of blocks costs one later miss there). Without
+ * `w.eviction` (1: evicting a whole prompt's worth of blocks costs one later miss there) and
+ * trusted like the memory's matches (`w.prefix`). Without
  * it a prompt went to a worker without its prefix whenever every holder looked slightly busier,
  * and the holders lost theirs in turn.
  */
@@ -179,7 +180,8 @@ export function estimate(c: Candidate, o: Observed, hint: RoutingHint, w: ScoreW
   const waitMs = slotWaitMs(c.capacity, c.inFlight, decodingLeft(o, w, fleet, slot), slot);
   const own = c.owner !== undefined && c.owner === hint.project;
   const cost = (w.ttft * prefillMs + w.load * waitMs) * (own ? 1 - Math.min(1, Math.max(0, w.owner)) : 1);
-  const evictionMs = hint.prefixBlocks.length === 0 ? 0 : (w.eviction * o.prefixEvicted * Math.max(0, miss - hit)) / hint.prefixBlocks.length;
+  // The evicted blocks are read from the same prefix memory, trusted as much (`w.prefix`).
+  const evictionMs = hint.prefixBlocks.length === 0 ? 0 : (Math.min(1, Math.max(0, w.prefix)) * w.eviction * o.prefixEvicted * Math.max(0, miss - hit)) / hint.prefixBlocks.length;
   return { prefillMs, waitMs, hitShare, cost, evictionMs };
 }
 
