@@ -163,8 +163,8 @@ export function createRouter(deps: RouterDeps): Router {
     // A probe is a user's request sent where the scorer expects it to be slow: it goes only to a
     // free slot (never behind the requests of a worker that may still be slow) and, while the
     // worker is merely stale, only with a prompt whose prefix it is expected to hold (a slow
-    // worker's cache hit costs a fraction of its miss); after twice the probe interval without
-    // such a prompt, any prompt probes it.
+    // worker's cache hit costs a fraction of its miss); after twice the silence without such a
+    // prompt, any prompt probes it.
     const probeable = stale.map((level, k) => {
       const c = candidates[k]!;
       const cheap = hint.prefixBlocks.length === 0 || scores[k]!.hitShare >= 0.5 || level >= 2;
@@ -206,6 +206,8 @@ export function createRouter(deps: RouterDeps): Router {
           break;
       }
       const chosen = candidates[i]!;
+      // Every other candidate missed this request: that, not the clock, is what makes a worker
+      // not heard from (silence.ts).
       for (let k = 0; k < candidates.length; k++) {
         if (k === i) continue;
         const passed = of(candidates[k]!.key);
