@@ -10,6 +10,9 @@
  *
  *   node --import tsx bench/routing-model.ts           # the four strategies, steady and bursty (seconds)
  *   node --import tsx bench/routing-model.ts --sweep   # + one-knob variations of the defaults (~1 min)
+ *   node --import tsx bench/routing-model.ts --scale=1,3 --seeds=101 [--scenarios=bursty]
+ *        [--strategies=scored,oracle] [--set=silence.afterRequests=0,silence.afterMs=2000]
+ *                                                     # ours (with --set) against the oracle, per time scale
  * (npm run bench:routing prints and writes both tables too, after its real-process runs.)
  */
 import { parseArgs } from 'node:util';
@@ -185,8 +188,8 @@ interface Summary {
   shares: number[][];
 }
 
-export function summarize(strategy: Strategy, scenario: Scenario, over: Partial<RoutingSettings> = {}, seeds = MODEL_SEEDS): Summary {
-  const runs = Array.from({ length: seeds }, (_, seed) => runModel(strategy, scenario, over, 1, undefined, seed));
+export function summarize(strategy: Strategy, scenario: Scenario, over: Partial<RoutingSettings> = {}, seeds = MODEL_SEEDS, scale = 1): Summary {
+  const runs = Array.from({ length: seeds }, (_, seed) => runModel(strategy, scenario, over, scale, undefined, seed));
   const p99s = runs.map((r) => r.p99);
   return {
     p50: median(runs.map((r) => r.p50)),
@@ -224,12 +227,14 @@ export function sweepTable(seeds = MODEL_SEEDS): string {
     ['defaults', {}],
     ['ROUTING_EXPLORATION=0', { exploration: 0 }],
     ['ROUTING_EXPLORATION=0.2', { exploration: 0.2 }],
-    ['ROUTING_PROBE_AFTER_MS=1000', { probeAfterMs: 1000 }],
+    ['silence by the clock: ROUTING_PROBE_AFTER_REQUESTS=0, ROUTING_PROBE_AFTER_MS=2000, no ceiling (before)', { silence: { afterRequests: 0, afterMs: 2000, maxMs: 0 } }],
     ['ROUTING_BAND=0 (argmin)', { band: 0 }],
     ['ROUTING_BAND=0.3', { band: 0.3 }],
     ['ROUTING_EWMA_ALPHA=0.3', { ewmaAlpha: 0.3 }],
     ['ROUTING_EWMA_ALPHA=0.7', { ewmaAlpha: 0.7 }],
     ['ROUTING_WEIGHT_PREFIX=0 (no affinity)', { weights: { ...w, prefix: 0 } }],
+    ['ROUTING_WEIGHT_EVICTION=0 (no eviction charge)', { weights: { ...w, eviction: 0 } }],
+    ['ROUTING_WEIGHT_EVICTION=2', { weights: { ...w, eviction: 2 } }],
     ['ROUTING_WEIGHT_LOAD=0 (no queue estimate)', { weights: { ...w, load: 0 } }],
     ['ROUTING_WEIGHT_LOAD=1.5', { weights: { ...w, load: 1.5 } }],
     ['ROUTING_WEIGHT_THROUGHPUT=0.5', { weights: { ...w, throughput: 0.5 } }],
@@ -249,8 +254,74 @@ export function sweepTable(seeds = MODEL_SEEDS): string {
   return lines.join('\n');
 }
 
+/**
+ * `--set a=1,silence.afterRequests=24`: settings over the defaults (numbers; `weights.*` and
+ * `silence.*` go into those objects), for trying a variation from the command line.
+ */
+export function parseOverrides(text: string | undefined): Partial<RoutingSettings> {
+  const over: Record<string, unknown> = {};
+  for (const pair of (text ?? '').split(',').filter(Boolean)) {
+    const [path, value] = pair.split('=') as [string, string | undefined];
+    const [head, field] = path.split('.') as [keyof RoutingSettings, string | undefined];
+    const v = Number(value);
+    if (value === undefined || !Number.isFinite(v)) throw new Error(`--set ${pair}: expected name=number`);
+    if (field === undefined) over[head] = v;
+    else over[head] = { ...(DEFAULT_ROUTING[head] as object), ...(over[head] as object | undefined), [field]: v };
+  }
+  return over as Partial<RoutingSettings>;
+}
+
+/**
+ * One line per scale × scenario × strategy: medians over the seeds (p50, p99, p99 outside cold
+ * start and onset, hit rate) and the shares of the degraded worker (during / after the slowdown)
+ * and of the least-used healthy worker (whole run): for comparing a variation against the oracle.
+ */
+export function compareTable(options: { scales: number[]; scenarios: Scenario[]; strategies: readonly Strategy[]; seeds: number; over: Partial<RoutingSettings> }): string {
+  const lines = [
+    `| scale | scenario | strategy | p50 | p99 | p99 settled | hit rate | degraded share during / after | least healthy share | (medians over ${options.seeds} seeds) |`,
+    '|---:|---|---|---:|---:|---:|---:|---|---:|---|',
+  ];
+  for (const scale of options.scales) {
+    for (const scenario of options.scenarios) {
+      for (const strategy of options.strategies) {
+        const r = summarize(strategy, scenario, strategy === 'scored' ? options.over : {}, options.seeds, scale);
+        const degraded = WORKERS.findIndex((w) => w.degrades);
+        const healthy = Math.min(...r.shares.filter((_, k) => k !== degraded).map((s) => s[0]!));
+        lines.push(
+          `| ${scale} | ${scenario} | ${strategy} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.p99Settled.toFixed(0)} | ${pct(r.hitRate)} | ${pct(r.shares[degraded]![2]!)} / ${pct(r.shares[degraded]![3]!)} | ${pct(healthy)} | |`,
+        );
+      }
+    }
+  }
+  return lines.join('\n');
+}
+
 if (process.argv[1] && import.meta.filename === process.argv[1]) {
-  const { values } = parseArgs({ options: { sweep: { type: 'boolean', default: false } }, allowPositionals: false });
-  process.stdout.write(`${modelTable()}\n`);
-  if (values.sweep) process.stdout.write(`\n${sweepTable()}\n`);
+  const { values } = parseArgs({
+    options: {
+      sweep: { type: 'boolean', default: false },
+      scale: { type: 'string' },
+      seeds: { type: 'string' },
+      scenarios: { type: 'string' },
+      strategies: { type: 'string' },
+      set: { type: 'string' },
+    },
+    allowPositionals: false,
+  });
+  if (values.scale || values.seeds || values.scenarios || values.strategies || values.set) {
+    const list = (x: string | undefined): string[] | undefined => x?.split(',').filter(Boolean);
+    const strategies = list(values.strategies) ?? ['scored', 'oracle'];
+    process.stdout.write(
+      `${compareTable({
+        scales: (list(values.scale) ?? ['1']).map(Number),
+        scenarios: (list(values.scenarios) ?? ['steady', 'bursty']) as Scenario[],
+        strategies: STRATEGIES.filter((s) => strategies.includes(s)),
+        seeds: Number(values.seeds ?? MODEL_SEEDS),
+        over: parseOverrides(values.set),
+      })}\n`,
+    );
+  } else {
+    process.stdout.write(`${modelTable()}\n`);
+    if (values.sweep) process.stdout.write(`\n${sweepTable()}\n`);
+  }
 }

@@ -36,6 +36,11 @@ export interface PrefixMemory {
   match(blocks: readonly string[]): number;
   /** The same count, refreshing nothing. */
   peek(blocks: readonly string[]): number;
+  /**
+   * How many blocks it holds that `record(blocks)` would push out (the least recently used,
+   * beyond the bound), changing nothing.
+   */
+  evictions(blocks: readonly string[]): number;
   /** Remembers every block of the prompt; the least recently used go beyond the bound. */
   record(blocks: readonly string[]): void;
   readonly size: number;
@@ -58,6 +63,13 @@ export function createPrefixMemory(maxBlocks: number): PrefixMemory {
       const n = peek(blocks);
       for (let i = 0; i < n; i++) touch(blocks[i]!);
       return n;
+    },
+    evictions(blocks) {
+      if (maxBlocks <= 0) return 0;
+      let added = 0;
+      for (const b of blocks) if (!held.has(b)) added += 1;
+      // The prompt's own blocks become the most recent: only the others can go.
+      return Math.max(0, Math.min(held.size - (blocks.length - added), held.size + added - maxBlocks));
     },
     record(blocks) {
       if (maxBlocks <= 0) return;

@@ -3,9 +3,9 @@
  * choice among the candidates within `band` of the best (cost ≤ best × (1 + band) + 1 ms), each
  * weighted by 1 / cost, so near-ties share the traffic instead of all piling onto one worker
  * between two feedback samples. With probability `exploration`, a candidate the gateway has not
- * heard from for `probeAfterMs` (the stalest) gets the request instead: a worker avoided while it
- * was slow is tried now and then, so its recovery is seen, and a fleet where every worker serves
- * spends nothing on exploration.
+ * heard from (silence level ≥ 1, silence.ts; the stalest) gets the request instead: a worker
+ * avoided while it was slow is tried now and then, so its recovery is seen, and a fleet where
+ * every worker serves spends nothing on exploration.
  */
 import type { Random } from './random.js';
 
@@ -14,14 +14,14 @@ export interface PickOptions {
   band: number;
 }
 
-/** `stale[i]`: ms since candidate i's last feedback (Infinity: never), for exploration. */
-export function weightedPick(costs: readonly number[], stale: readonly number[], random: Random, options: PickOptions & { probeAfterMs: number }): number {
+/** `stale[i]`: candidate i's silence level (silence.ts; Infinity: never heard from), for exploration. */
+export function weightedPick(costs: readonly number[], stale: readonly number[], random: Random, options: PickOptions): number {
   if (costs.length === 0) throw new RangeError('no candidates');
   if (costs.length === 1) return 0;
   if (options.exploration > 0 && random() < options.exploration) {
     let stalest = -1;
     for (let i = 0; i < stale.length; i++) {
-      if (stale[i]! >= options.probeAfterMs && (stalest < 0 || stale[i]! > stale[stalest]!)) stalest = i;
+      if (stale[i]! >= 1 && (stalest < 0 || stale[i]! > stale[stalest]!)) stalest = i;
     }
     if (stalest >= 0) return stalest;
   }

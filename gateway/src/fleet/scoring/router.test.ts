@@ -8,9 +8,11 @@ import { createRouter, type Router } from './router.js';
 import { estimate, NO_FLEET_FIGURES, type Observed, type ScoreWeights } from './score.js';
 import { DEFAULT_ROUTING, type RoutingSettings } from './settings.js';
 
+/** Silence by the clock alone (2 s), as the tests of what a silence restarts assume. */
+const BY_TIME_2S = { afterRequests: 0, afterMs: 2000, maxMs: 0 };
 const NO_HINT: RoutingHint = { prefixBlocks: [], promptTokens: 10, project: undefined };
 const W: ScoreWeights = DEFAULT_ROUTING.weights;
-const NOTHING: Observed = { lateness: 1, ttftFloorMs: 0, newerKind: undefined, ttftHitMs: undefined, ttftMissMs: undefined, ttftAverageMs: undefined, tokensPerSecond: undefined, tokensPerRequest: undefined, prefixMatched: 0, requests: [] };
+const NOTHING: Observed = { lateness: 1, ttftFloorMs: 0, newerKind: undefined, ttftHitMs: undefined, ttftMissMs: undefined, ttftAverageMs: undefined, tokensPerSecond: undefined, tokensPerRequest: undefined, prefixMatched: 0, prefixEvicted: 0, requests: [] };
 
 function candidate(address: string, over: Partial<Candidate> = {}): Candidate {
   return { key: { address }, address, inFlight: 0, capacity: 2, reportedTtftMs: undefined, owner: undefined, ...over };
@@ -124,7 +126,7 @@ describe('weighted pick', () => {
   it('is deterministic for a seed and picks only within the band, favouring the cheapest', () => {
     const picks = (seed: number): number[] => {
       const r = seededRandom(seed);
-      return Array.from({ length: 2000 }, () => weightedPick([100, 124, 300], never, r, { exploration: 0, band: 0.25, probeAfterMs: 1000 }));
+      return Array.from({ length: 2000 }, () => weightedPick([100, 124, 300], never, r, { exploration: 0, band: 0.25 }));
     };
     const a = picks(7);
     assert.deepEqual(a, picks(7));
@@ -135,12 +137,12 @@ describe('weighted pick', () => {
     assert.ok(share > 0.5 && share < 0.6, `the cheapest is the most likely: ${share}`);
   });
 
-  it('explores only workers not heard from for probeAfterMs', () => {
+  it('explores only workers not heard from (silence level ≥ 1)', () => {
     const r = seededRandom(3);
-    const opts = { exploration: 0.1, band: 0, probeAfterMs: 1000 };
-    const fresh = Array.from({ length: 1000 }, () => weightedPick([100, 900], [5, 5], r, opts));
+    const opts = { exploration: 0.1, band: 0 };
+    const fresh = Array.from({ length: 1000 }, () => weightedPick([100, 900], [0.5, 0.99], r, opts));
     assert.ok(!fresh.includes(1), 'no exploration while every worker is fresh');
-    const stale = Array.from({ length: 1000 }, () => weightedPick([100, 900], [5, 5000], r, opts));
+    const stale = Array.from({ length: 1000 }, () => weightedPick([100, 900], [0.5, 1], r, opts));
     const share = stale.filter((i) => i === 1).length / 1000;
     assert.ok(share > 0.06 && share < 0.14, `explored share ${share}`);
   });
@@ -243,7 +245,7 @@ describe('router', () => {
   });
 
   it('a worker whose token rate is not known yet still shows its stalled answers in its queue', () => {
-    const { r, clock } = router({ exploration: 0, probeAfterMs: 2000 });
+    const { r, clock } = router({ exploration: 0, silence: BY_TIME_2S });
     const [a, b] = [candidate('a', { inFlight: 2 }), candidate('b', { inFlight: 2 })];
     // b has not finished an answer yet (a TTFT from its first tokens, no token rate); its two
     // answers have relayed 3 tokens in 1 s since their first. a is known, its answers on pace.
@@ -314,7 +316,7 @@ describe('router', () => {
   });
 
   it('a worker heard from again after a silence keeps a figure even if that request queued', () => {
-    const { r, clock } = router({ exploration: 0, probeAfterMs: 2000 });
+    const { r, clock } = router({ exploration: 0, silence: BY_TIME_2S });
     const [a, b] = [candidate('a'), candidate('b')];
     const sample = (unqueued: boolean, ttftMs: number) => ({ ttftMs, unqueued });
     feed(r, clock, a.key, sample(true, 100));
@@ -333,7 +335,7 @@ describe('router', () => {
   });
 
   it('after a silence (no traffic between bursts) a worker keeps its answer length and token rate for its queue', () => {
-    const { r, clock } = router({ exploration: 0, probeAfterMs: 2000 });
+    const { r, clock } = router({ exploration: 0, silence: BY_TIME_2S });
     const b = candidate('b', { inFlight: 4 });
     // A slow decoder: 21-token answers at 10 tokens/s (2 s on a slot after a 100 ms first token).
     feed(r, clock, b.key, { ttftMs: 100, tokens: 21, decodeMs: 2000 });
@@ -354,7 +356,7 @@ describe('router', () => {
   });
 
   it('after a silence a sample starts over only its own kind: the other kind keeps its figure', () => {
-    const { r, clock } = router({ exploration: 0, probeAfterMs: 2000 });
+    const { r, clock } = router({ exploration: 0, silence: BY_TIME_2S });
     const [a, b] = [candidate('a'), candidate('b')];
     // a misses in 10× its hit time; b, as fast on hits, prefills 100× slower than it hits.
     feed(r, clock, a.key, { ttftMs: 30, expectedHit: true });
@@ -371,8 +373,50 @@ describe('router', () => {
     assert.ok(r.estimate(b, NO_HINT).cost > r.estimate(a, NO_HINT).cost);
   });
 
+  it('a silence is counted in requests the worker missed, not in time: a pause in the traffic is none', () => {
+    const { r, clock } = router({ exploration: 0, band: 0, silence: { afterRequests: 4, afterMs: 0, maxMs: 30_000 } });
+    const [a, b] = [candidate('a'), candidate('b')];
+    feed(r, clock, a.key, { ttftMs: 50 });
+    feed(r, clock, b.key, { ttftMs: 100 });
+    // 10 s without any traffic (longer than any answer here), then b answers from behind a queue:
+    // nothing was sent elsewhere meanwhile, so b was not avoided and its figure stands (a queued
+    // sample above it is only an upper bound).
+    clock.now += 10_000;
+    feed(r, clock, b.key, { ttftMs: 3000, unqueued: false });
+    assert.equal(r.view(b.key).ttftMs, 100);
+    // Now four requests b could have served go to a: b has not been heard from, and its next
+    // sample starts its figure over.
+    for (let k = 0; k < 4; k++) {
+      const { index, dispatch } = r.choose([a, b], NO_HINT);
+      assert.equal(index, 0);
+      serve(r, clock, a.key, dispatch, 50);
+    }
+    feed(r, clock, b.key, { ttftMs: 3000, unqueued: false });
+    assert.equal(r.view(b.key).ttftMs, 3000);
+  });
+
+  it('exploration probes a worker once it missed enough requests, not after a pause in the traffic', () => {
+    const { r, clock } = router({ exploration: 1, band: 0, silence: { afterRequests: 3, afterMs: 0, maxMs: 30_000 } });
+    const [a, b] = [candidate('a'), candidate('b')];
+    feed(r, clock, a.key, { ttftMs: 50 });
+    feed(r, clock, b.key, { ttftMs: 500 });
+    clock.now += 20_000;
+    const picks: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      const { index, dispatch } = r.choose([a, b], NO_HINT);
+      picks.push(index);
+      serve(r, clock, [a, b][index]!.key, dispatch, index === 0 ? 50 : 500);
+    }
+    // After 20 s of no traffic b is not probed; after it missed three requests it is, once (its
+    // answer is feedback: it is heard from again).
+    assert.deepEqual(picks, [0, 0, 0, 1, 0]);
+    // The clock alone, past the ceiling, makes it silent too.
+    clock.now += 30_000;
+    assert.equal(r.choose([a, b], NO_HINT).index, 1);
+  });
+
   it('probes a stale worker only on a free slot, and with a prefix prompt only where it is cached', () => {
-    const { r, clock } = router({ exploration: 1, probeAfterMs: 1000 });
+    const { r, clock } = router({ exploration: 1, silence: { afterRequests: 0, afterMs: 1000, maxMs: 0 } });
     const prompt = (p: string, q: string) => [{ content: p.repeat(2048) }, { content: q }];
     const hint = (p: string, q: string): RoutingHint => ({ prefixBlocks: prefixBlockHashes(prompt(p, q), 512), promptTokens: 600, project: undefined });
     const fast = candidate('fast');
@@ -397,6 +441,33 @@ describe('router', () => {
     clock.now += 2000;
     keepFresh();
     assert.equal(r.choose([fast, slow], hint('T', 'q5')).index, 1);
+  });
+
+  it('a prompt whose prefix no worker holds goes where it evicts no other prefix, unless that costs more than the later misses', () => {
+    const prompt = (p: string): RoutingHint => ({ prefixBlocks: prefixBlockHashes([{ content: p.repeat(1024) }, { content: '?' }], 512), promptTokens: 300, project: undefined });
+    const run = (eviction: number): number => {
+      // Memories of 4 blocks; every prompt here has 2 prefix blocks.
+      const { r, clock } = router({ exploration: 0, band: 0, prefixMemoryBlocks: 4, weights: { ...W, eviction } });
+      const [a, b] = [candidate('a'), candidate('b')];
+      // a is slightly faster on a miss (490 vs 500 ms; both hit in 50 ms) but holds two
+      // prefixes (full); b holds one.
+      for (const [c, miss] of [[a, 490], [b, 500]] as const) {
+        feed(r, clock, c.key, { ttftMs: 50, expectedHit: true });
+        feed(r, clock, c.key, { ttftMs: miss, expectedHit: false });
+      }
+      // Each new prefix there is a miss, at the worker's miss time.
+      for (const [c, p, miss] of [[a, 'P', 490], [a, 'Q', 490], [b, 'P', 500]] as const) {
+        const { dispatch } = r.choose([c], prompt(p));
+        serve(r, clock, c.key, dispatch, miss);
+      }
+      const e = r.estimate(a, prompt('R'));
+      // R on a evicts 2 blocks at (490 − 50) ms per block of a 2-block prompt.
+      assert.equal(e.evictionMs, eviction * 2 * (490 - 50) / 2);
+      assert.equal(r.estimate(b, prompt('R')).evictionMs, 0);
+      return r.choose([a, b], prompt('R')).index;
+    };
+    assert.equal(run(0), 0, 'without the charge: the fastest miss');
+    assert.equal(run(1), 1, 'with it: the worker with room');
   });
 
   it('a worker known only for cache hits is not expected to answer a miss as fast as a hit', () => {

@@ -16,6 +16,7 @@ import { weightedPick } from './pick.js';
 import type { Random } from './random.js';
 import { DEFAULT_SLOT_MS, estimate, slotMs, type Estimate, type InFlightRequest, type Observed } from './score.js';
 import type { RoutingSettings } from './settings.js';
+import { silenceLevel } from './silence.js';
 import { createWorkerStats, type WorkerStats } from './worker-stats.js';
 
 export interface Choice {
@@ -71,6 +72,10 @@ interface PerWorker {
   prefixes: PrefixMemory;
   /** When a request last went there as exploration (bounds probes while one is under way). */
   probedAt: number | undefined;
+  /** Requests routed elsewhere while it was a candidate, since its last feedback (silence.ts). */
+  missed: number;
+  /** The same since its last feedback or probe, whichever came last. */
+  missedSinceProbe: number;
   /** Requests sent there that have not ended (their progress: Dispatch). */
   inFlight: Set<Dispatch>;
 }
@@ -89,7 +94,7 @@ export function createRouter(deps: RouterDeps): Router {
   const of = (key: object): PerWorker => {
     let s = state.get(key);
     if (!s) {
-      s = { stats: createWorkerStats(settings.ewmaAlpha, settings.probeAfterMs), prefixes: createPrefixMemory(settings.prefixMemoryBlocks), probedAt: undefined, inFlight: new Set() };
+      s = { stats: createWorkerStats(settings.ewmaAlpha), prefixes: createPrefixMemory(settings.prefixMemoryBlocks), probedAt: undefined, missed: 0, missedSinceProbe: 0, inFlight: new Set() };
       state.set(key, s);
     }
     return s;
@@ -123,6 +128,7 @@ export function createRouter(deps: RouterDeps): Router {
       tokensPerSecond: s.stats.tokensPerSecond(),
       tokensPerRequest: s.stats.tokensPerRequest(),
       prefixMatched: s.prefixes.peek(hint.prefixBlocks),
+      prefixEvicted: settings.weights.eviction > 0 ? s.prefixes.evictions(hint.prefixBlocks) : 0,
       requests,
     };
   };
@@ -139,30 +145,42 @@ export function createRouter(deps: RouterDeps): Router {
     return candidates.map((c, i) => estimate(c, seen[i]!, hint, settings.weights, fleet));
   };
 
+  /** How long the worker has not been heard from, in silence.ts's units (≥ 1: silent). */
+  const silence = (s: PerWorker, now: number, sinceProbe: boolean): number => {
+    const last = s.stats.lastSampleAt();
+    const heard = sinceProbe && s.probedAt !== undefined ? Math.max(last ?? s.probedAt, s.probedAt) : last;
+    return silenceLevel(settings.silence, sinceProbe ? s.missedSinceProbe : s.missed, heard === undefined ? undefined : now - heard);
+  };
+  /** Feedback from the worker: it is heard from again. */
+  const heard = (s: PerWorker): void => {
+    s.missed = 0;
+    s.missedSinceProbe = 0;
+  };
+
   const scored = (candidates: readonly Candidate[], hint: RoutingHint, scores: readonly Estimate[]): number => {
     const now = deps.now();
-    const stale = candidates.map((c) => {
-      const s = of(c.key);
-      const heard = Math.max(s.stats.lastSampleAt() ?? Number.NEGATIVE_INFINITY, s.probedAt ?? Number.NEGATIVE_INFINITY);
-      return now - heard;
-    });
+    const stale = candidates.map((c) => silence(of(c.key), now, true));
     // A probe is a user's request sent where the scorer expects it to be slow: it goes only to a
     // free slot (never behind the requests of a worker that may still be slow) and, while the
     // worker is merely stale, only with a prompt whose prefix it is expected to hold (a slow
-    // worker's cache hit costs a fraction of its miss); after twice the probe interval without
-    // such a prompt, any prompt probes it.
-    const probeable = stale.map((ms, k) => {
+    // worker's cache hit costs a fraction of its miss); after twice the silence without such a
+    // prompt, any prompt probes it.
+    const probeable = stale.map((level, k) => {
       const c = candidates[k]!;
-      const cheap = hint.prefixBlocks.length === 0 || scores[k]!.hitShare >= 0.5 || ms >= 2 * settings.probeAfterMs;
-      return c.inFlight < c.capacity && cheap ? ms : Number.NEGATIVE_INFINITY;
+      const cheap = hint.prefixBlocks.length === 0 || scores[k]!.hitShare >= 0.5 || level >= 2;
+      return c.inFlight < c.capacity && cheap ? level : Number.NEGATIVE_INFINITY;
     });
     const i = weightedPick(
-      scores.map((e) => e.cost),
+      scores.map((e) => e.cost + e.evictionMs),
       probeable,
       deps.random,
       settings,
     );
-    if (stale[i]! >= settings.probeAfterMs) of(candidates[i]!.key).probedAt = now;
+    if (stale[i]! >= 1) {
+      const probed = of(candidates[i]!.key);
+      probed.probedAt = now;
+      probed.missedSinceProbe = 0;
+    }
     return i;
   };
 
@@ -188,6 +206,14 @@ export function createRouter(deps: RouterDeps): Router {
           break;
       }
       const chosen = candidates[i]!;
+      // Every other candidate missed this request: that, not the clock, is what makes a worker
+      // not heard from (silence.ts).
+      for (let k = 0; k < candidates.length; k++) {
+        if (k === i) continue;
+        const passed = of(candidates[k]!.key);
+        passed.missed += 1;
+        passed.missedSinceProbe += 1;
+      }
       const sentAt = deps.now();
       const worker = of(chosen.key);
       const matched = worker.prefixes.match(hint.prefixBlocks);
@@ -210,7 +236,9 @@ export function createRouter(deps: RouterDeps): Router {
       const now = deps.now();
       dispatch.firstAt = now;
       const s = of(key);
-      s.stats.firstToken({ ttftMs: now - dispatch.sentAt, unqueued: dispatch.unqueued, expectedHit: dispatch.expectedHit, at: now });
+      const afterSilence = silence(s, now, false) >= 1;
+      heard(s);
+      s.stats.firstToken({ ttftMs: now - dispatch.sentAt, unqueued: dispatch.unqueued, expectedHit: dispatch.expectedHit, afterSilence, at: now });
       const [hit, miss] = [s.stats.ttftMs(true), s.stats.ttftMs(false)];
       if (hit !== undefined && miss !== undefined && hit > 0) {
         const ratio = miss / hit;
@@ -224,6 +252,7 @@ export function createRouter(deps: RouterDeps): Router {
       const s = of(key);
       s.inFlight.delete(dispatch);
       if (completed && dispatch.firstAt !== undefined) {
+        heard(s);
         const now = deps.now();
         s.stats.ended({ tokens: dispatch.tokens, decodeMs: now - dispatch.firstAt, at: now });
       }

@@ -25,6 +25,15 @@
  *   with one inter-token gap at the worker's known rate as a prior), so a worker whose answers
  *   slowed down shows a long queue within a few tokens rather than after several answers have
  *   moved its averaged token rate. Requests the router has no record of count a slot time each.
+ *
+ * The pick (router.ts) adds `evictionMs` to the cost: the prefix memory is bounded like the
+ * worker's KV cache, so a prompt whose prefix the worker does not hold pushes out the least
+ * recently used blocks it does hold, which later prompts of those prefixes would have hit. Each
+ * block evicted is charged at the worker's miss − hit TTFT per block of this prompt, weighted
+ * `w.eviction` (1: evicting a whole prompt's worth of blocks costs one later miss there) and
+ * trusted like the memory's matches (`w.prefix`). Without
+ * it a prompt went to a worker without its prefix whenever every holder looked slightly busier,
+ * and the holders lost theirs in turn.
  */
 import type { Candidate, RoutingHint } from './candidate.js';
 
@@ -36,6 +45,8 @@ export interface ScoreWeights {
   throughput: number;
   /** Discount of the calling project's own workers, 0–1. */
   owner: number;
+  /** Weight of the prefix blocks a miss would evict from the worker's cache (evictionMs). */
+  eviction: number;
 }
 
 /** What the router knows of a candidate beyond its status (feedback, prefix memory). */
@@ -57,6 +68,8 @@ export interface Observed {
   tokensPerRequest: number | undefined;
   /** Leading prefix blocks of this request the worker was recently sent. */
   prefixMatched: number;
+  /** Prefix blocks the worker was sent that sending it this prompt would push out of its memory. */
+  prefixEvicted: number;
   /** The requests in flight there that the router sent, in the order it sent them. */
   requests: readonly InFlightRequest[];
 }
@@ -74,7 +87,14 @@ export interface Estimate {
   waitMs: number;
   /** Share of the prompt's prefix blocks expected in the worker's cache (0–1). */
   hitShare: number;
+  /** The expected TTFT (ms). */
   cost: number;
+  /**
+   * What the prefix blocks this prompt would evict there may cost later requests (ms, weighted
+   * `w.eviction`): each evicted block at the worker's miss − hit TTFT per prompt block. Added to
+   * `cost` when picking, not part of the expected TTFT.
+   */
+  evictionMs: number;
 }
 
 /** A request's time on a slot when the worker has no feedback yet, before any worker has: 1 s. */
@@ -160,7 +180,9 @@ export function estimate(c: Candidate, o: Observed, hint: RoutingHint, w: ScoreW
   const waitMs = slotWaitMs(c.capacity, c.inFlight, decodingLeft(o, w, fleet, slot), slot);
   const own = c.owner !== undefined && c.owner === hint.project;
   const cost = (w.ttft * prefillMs + w.load * waitMs) * (own ? 1 - Math.min(1, Math.max(0, w.owner)) : 1);
-  return { prefillMs, waitMs, hitShare, cost };
+  // The evicted blocks are read from the same prefix memory, trusted as much (`w.prefix`).
+  const evictionMs = hint.prefixBlocks.length === 0 ? 0 : (Math.min(1, Math.max(0, w.prefix)) * w.eviction * o.prefixEvicted * Math.max(0, miss - hit)) / hint.prefixBlocks.length;
+  return { prefillMs, waitMs, hitShare, cost, evictionMs };
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { ScoreWeights } from './score.js';
+import type { SilenceSettings } from './silence.js';
 
 const weight = (d: number) => z.coerce.number().min(0).max(100).default(d);
 
@@ -22,11 +23,24 @@ export const routingEnv = {
   /** Discount of the calling project's own workers' expected TTFT, 0 to 1 (0.5: preferred unless twice as slow). */
   ROUTING_WEIGHT_OWNER: z.coerce.number().min(0).max(1).default(0.5),
   /**
-   * Share of picks that may go to a worker not heard from for ROUTING_PROBE_AFTER_MS (exploration;
-   * only to a free slot, and with a prefix prompt only where it is cached, router.ts).
+   * Weight of the prefix blocks a prompt would evict from a worker's memory, each at that worker's
+   * miss − hit TTFT per prompt block (score.ts evictionMs; 0: ignore), added when picking.
+   */
+  ROUTING_WEIGHT_EVICTION: weight(1),
+  /**
+   * Share of picks that may go to a worker not heard from (silence.ts: exploration; only to a
+   * free slot, and with a prefix prompt only where it is cached, router.ts).
    */
   ROUTING_EXPLORATION: z.coerce.number().min(0).max(1).default(0.05),
-  ROUTING_PROBE_AFTER_MS: z.coerce.number().int().min(0).default(2000),
+  /**
+   * A worker is not heard from once this many requests it could have served went elsewhere since
+   * its last feedback (0: by time alone, ROUTING_PROBE_AFTER_MS) ...
+   */
+  ROUTING_PROBE_AFTER_REQUESTS: z.coerce.number().int().min(0).default(24),
+  /** ... and at least this long has passed (0: by the count alone) ... */
+  ROUTING_PROBE_AFTER_MS: z.coerce.number().int().min(0).default(1000),
+  /** ... or, whatever the traffic, after this long (0: never by time alone). */
+  ROUTING_PROBE_MAX_SILENCE_MS: z.coerce.number().int().min(0).default(30000),
   /** Workers whose expected TTFT is within this fraction of the best share the traffic (weighted 1/TTFT). */
   ROUTING_BAND: z.coerce.number().min(0).max(10).default(0.1),
   /** Weight of each new sample in a worker's TTFT and tokens/s averages. */
@@ -49,7 +63,8 @@ export interface RoutingSettings {
   strategy: RoutingEnv['ROUTING_STRATEGY'];
   weights: ScoreWeights;
   exploration: number;
-  probeAfterMs: number;
+  /** When a worker counts as not heard from (silence.ts). */
+  silence: SilenceSettings;
   band: number;
   ewmaAlpha: number;
   prefixMemoryBlocks: number;
@@ -69,9 +84,10 @@ export function routingSettings(env: RoutingEnv): RoutingSettings {
       throughput: env.ROUTING_WEIGHT_THROUGHPUT,
       prefix: env.ROUTING_WEIGHT_PREFIX,
       owner: env.ROUTING_WEIGHT_OWNER,
+      eviction: env.ROUTING_WEIGHT_EVICTION,
     },
     exploration: env.ROUTING_EXPLORATION,
-    probeAfterMs: env.ROUTING_PROBE_AFTER_MS,
+    silence: { afterRequests: env.ROUTING_PROBE_AFTER_REQUESTS, afterMs: env.ROUTING_PROBE_AFTER_MS, maxMs: env.ROUTING_PROBE_MAX_SILENCE_MS },
     band: env.ROUTING_BAND,
     ewmaAlpha: env.ROUTING_EWMA_ALPHA,
     prefixMemoryBlocks: env.ROUTING_PREFIX_MEMORY_BLOCKS,

@@ -15,6 +15,8 @@ export interface FirstTokenSample {
   unqueued: boolean;
   /** The gateway expected a prefix-cache hit for it. */
   expectedHit: boolean;
+  /** The worker was not heard from before this sample (silence.ts): its figures start over. */
+  afterSilence: boolean;
   at: number;
 }
 
@@ -44,16 +46,15 @@ export interface WorkerStats {
 }
 
 /**
- * `restartAfterMs`: a sample after this long without one starts its figures over (the worker
- * was avoided, e.g. while slow: what it did then says little about it now; an exploration probe
- * that finds it recovered brings it back at once). The silence may also be the whole fleet's (no
- * traffic between two bursts), so only what the new sample measures starts over: its kind's TTFT
- * (hit or miss) and the overall one from this sample, the decode rate from the next request's
- * end. The other kind's TTFT is kept as the older figure (the scorer takes it no lower than the
- * newer one implies) and the answer length, a property of the traffic, is kept as it is: a worker
- * that wakes up knowing nothing but one TTFT would have its queue counted without decode time.
+ * A sample `afterSilence` starts its figures over (the worker was avoided, e.g. while slow: what
+ * it did then says little about it now; an exploration probe that finds it recovered brings it
+ * back at once). Only what the new sample measures starts over: its kind's TTFT (hit or miss) and
+ * the overall one from this sample, the decode rate from the next request's end. The other kind's
+ * TTFT is kept as the older figure (the scorer takes it no lower than the newer one implies) and
+ * the answer length, a property of the traffic, is kept as it is: a worker that wakes up knowing
+ * nothing but one TTFT would have its queue counted without decode time.
  */
-export function createWorkerStats(alpha: number, restartAfterMs: number): WorkerStats {
+export function createWorkerStats(alpha: number): WorkerStats {
   // [expected miss, expected hit, all]
   const ttft: Array<number | undefined> = [undefined, undefined, undefined];
   let newer: 'hit' | 'miss' | undefined;
@@ -64,10 +65,10 @@ export function createWorkerStats(alpha: number, restartAfterMs: number): Worker
   let tpsStale = false;
   let n = 0;
   const ewma = (prev: number | undefined, x: number): number => (prev === undefined ? x : prev + alpha * (x - prev));
-  /** Starts over what a first-token sample of kind `k` measures when the worker was silent for `restartAfterMs`; true if it did. */
-  const restartIfSilent = (at: number, k: number): boolean => {
-    const restart = last !== undefined && at - last >= restartAfterMs;
-    last = at;
+  /** Starts over what a first-token sample of kind `k` measures after a silence; true if it did. */
+  const restartIfSilent = (s: FirstTokenSample, k: number): boolean => {
+    const restart = last !== undefined && s.afterSilence;
+    last = s.at;
     if (restart) {
       ttft[k] = undefined;
       ttft[2] = undefined;
@@ -90,7 +91,7 @@ export function createWorkerStats(alpha: number, restartAfterMs: number): Worker
   return {
     firstToken(s) {
       const k = s.expectedHit ? 1 : 0;
-      const restart = restartIfSilent(s.at, k);
+      const restart = restartIfSilent(s, k);
       n += 1;
       feed(k, s, restart);
       feed(2, s, restart);
