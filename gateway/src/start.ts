@@ -42,7 +42,12 @@ export interface Gateway {
 
 export async function startGateway(
   config: GatewayConfig,
-  deps: { logger: Logger; metrics?: GatewayMetrics | undefined },
+  deps: {
+    logger: Logger;
+    metrics?: GatewayMetrics | undefined;
+    /** Gateway processes sharing the ports (GATEWAY_PROCESSES; cluster/primary.ts), when more than this one. */
+    processes?: number | undefined;
+  },
 ): Promise<Gateway> {
   const { logger } = deps;
   const metrics = deps.metrics ?? createGatewayMetrics();
@@ -178,7 +183,14 @@ export async function startGateway(
     { config, logger, auth, quota, fleet, tiers, metrics, usage, draining: () => draining, shutdown: shutdown.signal },
     config.GATEWAY_HOST,
     config.GATEWAY_GRPC_PORT,
-    workerTunnelService({ workers, fleet, logger, checkIntervalMs: config.GATEWAY_WORKER_CHECK_INTERVAL_MS, draining: () => draining }),
+    workerTunnelService({
+      workers,
+      fleet,
+      logger,
+      checkIntervalMs: config.GATEWAY_WORKER_CHECK_INTERVAL_MS,
+      draining: () => draining,
+      gatewayProcesses: deps.processes ?? 1,
+    }),
   ).catch(async (err: unknown) => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     throw err;
