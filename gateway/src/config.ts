@@ -22,8 +22,7 @@ const workerList = z
 
 /** `auto` or an integer ≥ 1 (README "Several gateway processes"); `auto` is resolved by the primary. */
 const processCount = z
-  .string()
-  .default('1')
+  .preprocess((v) => (v === '' ? undefined : v), z.string().default('1'))
   .transform((s, ctx): number | 'auto' => {
     const v = s.trim().toLowerCase();
     if (v === 'auto') return 'auto';
