@@ -5,7 +5,6 @@
  */
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import path from 'node:path';
 import { createLogger } from '../../lib/logging/logger.js';
 import { runProcess } from '../../lib/process/run.js';
 import { answerSnapshots, primaryChannelOf, reportReady } from './cluster/child.js';
@@ -16,8 +15,7 @@ import { gatewayProcessCount, loadGatewayConfig } from './config.js';
 import { startGateway, type Gateway } from './start.js';
 
 if (cluster.isWorker) {
-  // A gateway process under the primary: the primary serves the metrics port and asks for the
-  // drain; each process keeps its own usage spool (one process per spool directory).
+  // A gateway process under the primary: the primary serves the metrics port and asks for the drain.
   const index = Number(process.env[PROCESS_INDEX_ENV]);
   const processes = Number(process.env[PROCESS_COUNT_ENV]);
   const channel = primaryChannelOf(process);
@@ -27,13 +25,7 @@ if (cluster.isWorker) {
     async () => {
       const config = loadGatewayConfig(process.env);
       const logger = createLogger('gateway', config.LOG_LEVEL).child({ process: index });
-      const spool = config.GATEWAY_USAGE_SPOOL_DIR;
-      const own = {
-        ...config,
-        GATEWAY_METRICS_PORT: undefined,
-        GATEWAY_USAGE_SPOOL_DIR: spool === undefined ? undefined : path.join(spool, `process-${index}`),
-      };
-      gateway = await startGateway(own, { logger, processes });
+      gateway = await startGateway({ ...config, GATEWAY_METRICS_PORT: undefined }, { logger, cluster: { process: index, processes } });
       const { registry } = gateway.metrics;
       const { fleet } = gateway;
       answerSnapshots({ channel, registry, workers: () => fleet.workers.map(describeWorker) });
