@@ -205,6 +205,9 @@ describe('gateway with GATEWAY_PROCESSES=2', () => {
       assert.deepEqual(await sendRequests(g, platform.demoKey, 10), Array(10).fill(200));
       const newOne = (await processes(g)).find((p) => p.process === 1);
       assert.ok((newOne?.http_requests ?? 0) > 0, 'the new process serves requests');
+      // The killed process's counts stay in the sum as last scraped: no counter reset for Prometheus.
+      const later = await (await fetch(`http://127.0.0.1:${g.metricsPort}/metrics`)).text();
+      assert.equal(sampleValue(later, 'http_requests_total', { route: '/:project/:endpoint/v1/chat/completions', status: '200' }), 30);
 
       // 3. SIGTERM: the open stream (30 tokens at 20/s) finishes with [DONE]; exit code 0.
       let signalled = false;
