@@ -14,7 +14,7 @@ import { callOptions, createAppClient, createGrpcChannel } from '../lib/grpc/cli
 import { createLogger } from '../lib/logging/logger.js';
 import { alignDemoEndpoint } from './demo-endpoint.js';
 import { formatBanner, type BannerInfo } from './start-banner.js';
-import { DEFAULT_BACKOFF } from './supervisor/backoff.js';
+import { DEFAULT_BACKOFF } from '../lib/process/backoff.js';
 import { startSupervisor, type ChildSpec } from './supervisor/supervisor.js';
 
 // `npm start` runs this file compiled (dist/scripts/start.js, built by scripts/build.mjs) and

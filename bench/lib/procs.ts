@@ -4,7 +4,7 @@
  * (normal end, error, Ctrl-C). Plus /proc readers (RSS, CPU time) and small bounded polling helpers.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -162,4 +162,38 @@ export function cpuMs(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** Parent pid of a process (/proc/<pid>/stat field 4), undefined when unreadable. */
+function parentPid(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process and its living descendants (a gateway with GATEWAY_PROCESSES > 1: primary + processes). */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const child = Number(name);
+    const parent = parentPid(child);
+    if (parent !== undefined) children.set(parent, [...(children.get(parent) ?? []), child]);
+  }
+  const tree: number[] = [];
+  const visit = (p: number): void => {
+    tree.push(p);
+    for (const c of children.get(p) ?? []) visit(c);
+  };
+  visit(pid);
+  return tree;
+}
+
+/** CPU ms of a process and its living descendants (cpuMs summed over processTree). */
+export function treeCpuMs(pid: number): number {
+  // A process that ended between the listing and the read counts 0.
+  return processTree(pid).reduce((sum, p) => sum + (cpuMs(p) || 0), 0);
 }

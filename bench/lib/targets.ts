@@ -173,6 +173,8 @@ export async function startOurPlatform(options: {
   nodeArgs?: string[] | undefined;
   /** Extra environment per process (debugging, e.g. GRPC_TRACE). */
   env?: Partial<Record<'gateway' | 'auth' | 'quota' | 'inference', Record<string, string>>>;
+  /** GATEWAY_PROCESSES of the gateway (default: unset, one process). */
+  gatewayProcesses?: number | undefined;
 }): Promise<OurPlatform> {
   const { host, dir } = options;
   const { root } = host;
@@ -234,6 +236,7 @@ export async function startOurPlatform(options: {
       QUOTA_ADDRESS: `127.0.0.1:${quotaPort}`,
       INFERENCE_WORKERS: `cpu=127.0.0.1:${inferencePort}`,
       GATEWAY_DRAIN_GRACE_MS: '1000',
+      ...(options.gatewayProcesses === undefined ? {} : { GATEWAY_PROCESSES: String(options.gatewayProcesses) }),
     });
     const dead = (): Proc | undefined => started.find((p) => !p.alive());
     const base = `http://127.0.0.1:${gatewayPort}`;

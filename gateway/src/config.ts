@@ -20,7 +20,23 @@ const workerList = z
     return workers;
   });
 
+/** `auto` or an integer ≥ 1 (README "Several gateway processes"); `auto` is resolved by the primary. */
+const processCount = z
+  .preprocess((v) => (v === '' ? undefined : v), z.string().default('1'))
+  .transform((s, ctx): number | 'auto' => {
+    const v = s.trim().toLowerCase();
+    if (v === 'auto') return 'auto';
+    if (/^[1-9]\d{0,3}$/.test(v)) return Number(v);
+    ctx.addIssue({ code: 'custom', message: `"${s}" is not an integer from 1 to 9999 or "auto"` });
+    return z.NEVER;
+  });
+
 const schema = z.object({
+  /**
+   * Gateway processes sharing GATEWAY_PORT and GATEWAY_GRPC_PORT (node:cluster); 1 = one plain
+   * process as without it, `auto` = one per available core.
+   */
+  GATEWAY_PROCESSES: processCount,
   GATEWAY_HOST: z.string().default('127.0.0.1'),
   GATEWAY_PORT: port(8080),
   /** The gRPC front door (xerotier.gateway.v1.ChatService) on the same host. */
@@ -95,4 +111,9 @@ export type GatewayConfig = z.infer<typeof schema>;
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv): GatewayConfig {
   return parseEnv(schema, env);
+}
+
+/** How many gateway processes GATEWAY_PROCESSES asks for, given the cores available (os.availableParallelism()). */
+export function gatewayProcessCount(setting: GatewayConfig['GATEWAY_PROCESSES'], available: number): number {
+  return setting === 'auto' ? Math.max(1, available) : setting;
 }

@@ -39,6 +39,8 @@ export function createGatewayMetrics(options: RegistryOptions = {}): GatewayMetr
       name: 'breaker_state',
       help: 'Circuit breaker state per upstream target: 0 closed, 0.5 half-open, 1 open.',
       labelNames: ['target'] as const,
+      // Several gateway processes (GATEWAY_PROCESSES): the most open of their breakers.
+      aggregator: 'max',
       registers: [registry],
     }),
     quotaAdmissionsTotal: new Counter({

@@ -5,6 +5,7 @@
  */
 import { startMetricsServer } from '../../lib/metrics/server.js';
 import { createGatewayMetrics, recordBreakerState, type GatewayMetrics } from './metrics.js';
+import { existsSync, readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { loadTierTable } from '../../lib/tiers/tier-table.js';
@@ -15,7 +16,8 @@ import type { GatewayConfig } from './config.js';
 import { createAuthPort, createQuotaPort } from './upstreams.js';
 import { createLeasingQuotaPort } from './quota-leases.js';
 import { createUsageRecorder } from './usage/recorder.js';
-import { openUsageSpool } from './usage/spool.js';
+import { openUsageSpool, type UsageSpool } from './usage/spool.js';
+import { spoolLayout } from './usage/spool-layout.js';
 import { createUsageTracking } from './usage/tracker.js';
 import { createFleet, type Fleet } from './fleet/fleet.js';
 import { watchRegistry } from './fleet/registry-watch.js';
@@ -40,9 +42,20 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
+/** This process's usage spool under GATEWAY_USAGE_SPOOL_DIR (usage/spool-layout.ts). */
+function openSpool(base: string, place: { process: number; processes: number } | undefined, logger: Logger): UsageSpool {
+  const layout = spoolLayout(base, existsSync(base) ? readdirSync(base) : [], place);
+  return openUsageSpool(layout.dir, logger, layout.adopt);
+}
+
 export async function startGateway(
   config: GatewayConfig,
-  deps: { logger: Logger; metrics?: GatewayMetrics | undefined },
+  deps: {
+    logger: Logger;
+    metrics?: GatewayMetrics | undefined;
+    /** This process's place among the gateway processes sharing the ports (GATEWAY_PROCESSES > 1; cluster/primary.ts). */
+    cluster?: { process: number; processes: number } | undefined;
+  },
 ): Promise<Gateway> {
   const { logger } = deps;
   const metrics = deps.metrics ?? createGatewayMetrics();
@@ -138,7 +151,7 @@ export async function startGateway(
           bufferMax: config.GATEWAY_USAGE_BUFFER_MAX,
           timeoutMs: config.GATEWAY_UNARY_TIMEOUT_MS,
           closeTimeoutMs: config.GATEWAY_USAGE_CLOSE_TIMEOUT_MS,
-          spool: config.GATEWAY_USAGE_SPOOL_DIR === undefined ? undefined : openUsageSpool(config.GATEWAY_USAGE_SPOOL_DIR, logger),
+          spool: config.GATEWAY_USAGE_SPOOL_DIR === undefined ? undefined : openSpool(config.GATEWAY_USAGE_SPOOL_DIR, deps.cluster, logger),
         });
   const usage = createUsageTracking(recorder ? (r) => recorder.add(r) : () => undefined);
   let draining = false;
@@ -178,7 +191,14 @@ export async function startGateway(
     { config, logger, auth, quota, fleet, tiers, metrics, usage, draining: () => draining, shutdown: shutdown.signal },
     config.GATEWAY_HOST,
     config.GATEWAY_GRPC_PORT,
-    workerTunnelService({ workers, fleet, logger, checkIntervalMs: config.GATEWAY_WORKER_CHECK_INTERVAL_MS, draining: () => draining }),
+    workerTunnelService({
+      workers,
+      fleet,
+      logger,
+      checkIntervalMs: config.GATEWAY_WORKER_CHECK_INTERVAL_MS,
+      draining: () => draining,
+      gatewayProcesses: deps.cluster?.processes ?? 1,
+    }),
   ).catch(async (err: unknown) => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     throw err;

@@ -9,8 +9,11 @@ import type { Registry } from 'prom-client';
 
 const METRICS_PATH = '/metrics';
 
+/** What `/metrics` serves: a registry, or anything that renders an exposition (a cluster's aggregate). */
+export type MetricsSource = Pick<Registry, 'metrics' | 'contentType'>;
+
 /** Writes the registry's exposition (or a 500 if a collector throws). */
-export function metricsHandler(registry: Registry) {
+export function metricsHandler(registry: MetricsSource) {
   return (_req: IncomingMessage, res: ServerResponse): void => {
     registry.metrics().then(
       (body) => {
@@ -40,7 +43,7 @@ export type OperatorViews = Record<string, () => unknown>;
  * Listens on host:port and answers `GET /metrics` and the given operator views; everything else
  * is 404 (405 for other verbs). This port is for operators, never the public API port.
  */
-export async function startMetricsServer(registry: Registry, host: string, port: number, views: OperatorViews = {}): Promise<MetricsServer> {
+export async function startMetricsServer(registry: MetricsSource, host: string, port: number, views: OperatorViews = {}): Promise<MetricsServer> {
   const handle = metricsHandler(registry);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -56,8 +59,19 @@ export async function startMetricsServer(registry: Registry, host: string, port:
       return;
     }
     if (view) {
-      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
-      res.end(JSON.stringify(view()));
+      // A view may be a promise (the gateway cluster primary asks its processes).
+      Promise.resolve()
+        .then(view)
+        .then(
+          (value) => {
+            res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+            res.end(JSON.stringify(value));
+          },
+          () => {
+            res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+            res.end('view failed\n');
+          },
+        );
       return;
     }
     handle(req, res);

@@ -9,7 +9,21 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export async function runProcess(name: string, start: () => Promise<Running>): Promise<void> {
+export interface RunOptions {
+  /**
+   * Called once the stop path is armed, with the function that starts it: a stop request that
+   * does not come as a signal (a gateway process's cluster primary) subscribes here.
+   */
+  onRunning?: ((stop: () => void) => void) | undefined;
+  /**
+   * A second stop request forces exit (`exit`, the default) or changes nothing (`ignore`: a
+   * gateway process under a cluster primary, which gets Ctrl-C's SIGINT beside the primary's
+   * own stop request; the primary is the one that forces).
+   */
+  repeated?: 'exit' | 'ignore' | undefined;
+}
+
+export async function runProcess(name: string, start: () => Promise<Running>, options: RunOptions = {}): Promise<void> {
   let running: Running;
   try {
     running = await start();
@@ -19,8 +33,9 @@ export async function runProcess(name: string, start: () => Promise<Running>): P
     process.exit(1);
   }
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const onSignal = (signal: NodeJS.Signals | 'stop-request'): void => {
     if (stopping) {
+      if (options.repeated === 'ignore') return;
       running.logger.warn({ signal }, 'second signal, exiting now');
       process.exit(1);
     }
@@ -39,6 +54,7 @@ export async function runProcess(name: string, start: () => Promise<Running>): P
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  options.onRunning?.(() => onSignal('stop-request'));
   // Under `npm start` the supervisor may itself be killed hard; never outlive it as an orphan.
   if (process.env['XERO_EXIT_WITH_PARENT'] === '1') {
     const parent = process.ppid;

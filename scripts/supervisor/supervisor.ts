@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { nextCrashCount, restartDelay, type BackoffPolicy } from './backoff.js';
+import { nextCrashCount, restartDelay, type BackoffPolicy } from '../../lib/process/backoff.js';
 
 export interface ChildSpec {
   name: string;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { UsageRecord } from '../../gen/xerotier/ledger/v1/ledger_service.js';
 import { openUsageSpool } from '../../gateway/src/usage/spool.js';
+import { spoolLayout } from '../../gateway/src/usage/spool-layout.js';
 import { createLogger } from '../../lib/logging/logger.js';
 
 const logger = createLogger('gateway', 'silent');
@@ -58,6 +59,36 @@ describe('usage spool', () => {
       third.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('GATEWAY_PROCESSES changed between runs: the records of a directory no process uses any more are delivered', () => {
+    const base = mkdtempSync(path.join(tmpdir(), 'spool-'));
+    const open = (place: { process: number; processes: number } | undefined) => {
+      const layout = spoolLayout(base, readdirSync(base), place);
+      return openUsageSpool(layout.dir, logger, layout.adopt);
+    };
+    try {
+      // A single process leaves two records in the directory itself.
+      const single = open(undefined);
+      single.append(record(1));
+      single.append(record(2));
+      // Three processes; process 3 is killed with one record undelivered.
+      const [p1, p2, p3] = [1, 2, 3].map((process) => open({ process, processes: 3 }));
+      assert.deepEqual(p1!.recovered.map((r) => r.record), [record(1), record(2)], 'process 1 takes over the single process\'s spool');
+      assert.deepEqual(p2!.recovered, []);
+      p3!.append(record(3));
+      // Two processes now: process 3's directory is nobody's, process 1 delivers it.
+      const q1 = open({ process: 1, processes: 2 });
+      assert.deepEqual(q1.recovered.map((r) => r.record), [record(1), record(2), record(3)]);
+      const q2 = open({ process: 2, processes: 2 });
+      assert.deepEqual(q2.recovered, []);
+      q2.append(record(4));
+      // Back to one process: it delivers what process 2 left.
+      const back = open(undefined);
+      assert.deepEqual(back.recovered.map((r) => r.record), [record(1), record(2), record(3), record(4)]);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
     }
   });
 });

@@ -9,9 +9,10 @@
  * Files are segments `usage-<n>.jsonl`: the current one is emptied in place whenever everything
  * written to it has been acknowledged, and sealed (a new one started) after SEGMENT_RECORDS
  * lines; a sealed segment is deleted once all its records are acknowledged. One gateway process
- * per directory.
+ * per directory; at open it can take over the segments of other directories no process uses any
+ * more (`adopt`, spool-layout.ts): they are moved into its own directory and delivered like its own.
  */
-import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { UsageRecord } from '../../../gen/xerotier/ledger/v1/ledger_service.js';
@@ -44,15 +45,31 @@ interface Segment {
   written: number;
 }
 
-export function openUsageSpool(dir: string, logger: Logger): UsageSpool {
+/** The segment files of a directory, oldest first. */
+function segmentFiles(dir: string): Array<{ name: string; n: number }> {
+  return readdirSync(dir)
+    .map((name) => ({ name, n: Number(SEGMENT_NAME.exec(name)?.[1] ?? NaN) }))
+    .filter((f) => Number.isSafeInteger(f.n))
+    .sort((a, b) => a.n - b.n);
+}
+
+export function openUsageSpool(dir: string, logger: Logger, adopt: readonly string[] = []): UsageSpool {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const segments = new Map<number, Segment>();
   const recovered: SpooledRecord[] = [];
   let next = 0;
-  const numbered = readdirSync(dir)
-    .map((name) => ({ name, n: Number(SEGMENT_NAME.exec(name)?.[1] ?? NaN) }))
-    .filter((f) => Number.isSafeInteger(f.n))
-    .sort((a, b) => a.n - b.n);
+  // Segments of abandoned directories join this one's, numbered after its own (rename: same file system).
+  let adopted = 0;
+  let last = segmentFiles(dir).at(-1)?.n ?? -1;
+  for (const other of adopt) {
+    if (!existsSync(other)) continue;
+    for (const { name } of segmentFiles(other)) {
+      renameSync(path.join(other, name), path.join(dir, `usage-${++last}.jsonl`));
+      adopted++;
+    }
+  }
+  if (adopted > 0) logger.info({ segments: adopted }, 'usage spool segments taken over from spool directories no gateway process uses now');
+  const numbered = segmentFiles(dir);
   let unreadable = 0;
   for (const { name, n } of numbered) {
     const file = path.join(dir, name);

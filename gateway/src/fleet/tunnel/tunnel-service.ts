@@ -38,6 +38,11 @@ export interface TunnelServiceDeps {
   checkIntervalMs: number;
   /** True once the gateway stops: each tunnel closes as soon as no call is open on it. */
   draining: () => boolean;
+  /**
+   * Gateway processes sharing this gRPC port (GATEWAY_PROCESSES): above 1, a tunnel reaches only
+   * the process it landed on, and each connection says so in a warning.
+   */
+  gatewayProcesses?: number | undefined;
 }
 
 type Context = CallContext & GatewayCallContext;
@@ -119,6 +124,12 @@ export function workerTunnelService(deps: TunnelServiceDeps): WorkerTunnelServic
       sessions.set(record.id, replaced);
       const worker = fleet.attach({ pool: SELF_HOSTED_POOL, address, owner: record.projectId }, tunnel.client);
       log.info({ model: hello.hello?.model }, 'self-hosted worker tunnel connected');
+      if ((deps.gatewayProcesses ?? 1) > 1) {
+        log.warn(
+          { gatewayProcesses: deps.gatewayProcesses },
+          'this tunnel reaches only this gateway process: requests the other gateway processes take do not route to it (serve self-hosted endpoints from a gateway with GATEWAY_PROCESSES=1)',
+        );
+      }
 
       // Everything the worker sends after its hello: status updates and call events.
       void (async () => {
