@@ -65,11 +65,12 @@ if (values.worker && values.interleave) {
     const lines = [
       `inference workers (openai engine) side by side, CPU ms per streamed generation (16 tokens; median of ${values.rounds} interleaved turns of ${values.count}, ${values.concurrency} at a time); load average at start ${load.toFixed(2)}, at end ${(os.loadavg()[0] ?? Number.NaN).toFixed(2)}`,
       '',
-      '| checkout | turns (ms) | median ms/generation | Generate messages per generation |',
-      '|---|---|---:|---:|',
+      '| checkout | turns (ms) | median ms/generation | scavenges per 1,000 generations (median) | Generate messages per generation |',
+      '|---|---|---:|---:|---:|',
       ...roots.map((dir) => {
         const v = result.msPerRequest.get(dir) ?? [];
-        return `| ${dir === root ? 'this checkout' : dir} | ${v.map((x) => fmt(x, 3)).join(', ')} | ${fmt(median(v), 3)} | ${fmt(result.messagesPerRequest.get(dir) ?? Number.NaN, 2)} |`;
+        const gc = median(result.scavengesPer1000.get(dir) ?? []);
+        return `| ${dir === root ? 'this checkout' : dir} | ${v.map((x) => fmt(x, 3)).join(', ')} | ${fmt(median(v), 3)} | ${fmt(gc, 1)} | ${fmt(result.messagesPerRequest.get(dir) ?? Number.NaN, 2)} |`;
       }),
     ];
     if (roots.length === 2) {

@@ -5,7 +5,9 @@
  * runs `count` generations on every worker in turn (the order swapped every round) and reads that
  * worker's CPU time from /proc over its turn. The workers share the host's load minute by minute,
  * so a load that changes during the run weighs on both alike, which separate runs one after the
- * other (the plain `--worker` mode) cannot promise on a shared host.
+ * other (the plain `--worker` mode) cannot promise on a shared host. The workers run with
+ * `--trace-gc`, and the young-generation collections (scavenges) of each turn are counted: a
+ * measure of the garbage made per generation that does not depend on the host's load.
  */
 import path from 'node:path';
 import { InferenceServiceDefinition, Role } from '../../gen/xerotier/inference/v1/inference_service.js';
@@ -17,13 +19,17 @@ export interface InterleavedFigures {
   msPerRequest: Map<string, number[]>;
   /** `Generate` messages received per generation (start and final included), per checkout. */
   messagesPerRequest: Map<string, number>;
+  /** Scavenges per 1,000 generations of each round, per checkout. */
+  scavengesPer1000: Map<string, number[]>;
 }
 
-const WARMUP = 1000;
+const WARMUP = 5000;
 
 interface Worker {
   dir: string;
   proc: Proc;
+  /** Scavenges so far (lines of `--trace-gc`). */
+  scavenges(): number;
   /** `n` generations, `concurrency` at a time; resolves with the messages and tokens received. */
   run(n: number): Promise<{ messages: number; tokens: number }>;
   close(): void;
@@ -32,7 +38,8 @@ interface Worker {
 async function startWorker(children: ChildProcesses, dir: string, mockUrl: string, concurrency: number): Promise<Worker> {
   const port = await freePort();
   let ready = false;
-  const proc = children.start('inference', ['--import', 'tsx', path.join(dir, 'services/inference/src/main.ts')], {
+  let scavenges = 0;
+  const proc = children.start('inference', ['--trace-gc', '--import', 'tsx', path.join(dir, 'services/inference/src/main.ts')], {
     cwd: dir,
     env: {
       PATH: process.env['PATH'],
@@ -46,6 +53,7 @@ async function startWorker(children: ChildProcesses, dir: string, mockUrl: strin
     },
     onLine: (line) => {
       if (line.includes('"engine ready"')) ready = true;
+      if (line.includes('Scavenge')) scavenges += 1;
     },
   });
   await waitUntil(() => ready || !proc.alive(), 30_000, 'the inference worker');
@@ -60,6 +68,7 @@ async function startWorker(children: ChildProcesses, dir: string, mockUrl: strin
   return {
     dir,
     proc,
+    scavenges: () => scavenges,
     async run(n) {
       let next = 0;
       let messages = 0;
@@ -97,21 +106,26 @@ export async function measureWorkersInterleaved(options: {
   const workers: Worker[] = [];
   const msPerRequest = new Map<string, number[]>(options.dirs.map((d) => [d, []]));
   const messagesPerRequest = new Map<string, number>();
+  const scavengesPer1000 = new Map<string, number[]>(options.dirs.map((d) => [d, []]));
   try {
     for (const dir of options.dirs) workers.push(await startWorker(options.children, dir, options.mockUrl, options.concurrency));
     for (const w of workers) await w.run(WARMUP);
     for (let r = 0; r < options.rounds; r++) {
       for (const w of r % 2 === 0 ? workers : [...workers].reverse()) {
         const before = cpuMs(w.proc.pid);
+        const gcBefore = w.scavenges();
         const { messages, tokens } = await w.run(options.count);
         const ms = (cpuMs(w.proc.pid) - before) / options.count;
+        // The worker's output reaches us a moment after its collections: wait for its lines.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        scavengesPer1000.get(w.dir)?.push(((w.scavenges() - gcBefore) * 1000) / options.count);
         if (tokens !== 16 * options.count) throw new Error(`${w.dir}: ${tokens / options.count} tokens per generation, expected 16`);
         msPerRequest.get(w.dir)?.push(ms);
         messagesPerRequest.set(w.dir, messages / options.count);
         options.onRound?.(r + 1, w.dir, ms);
       }
     }
-    return { msPerRequest, messagesPerRequest };
+    return { msPerRequest, messagesPerRequest, scavengesPer1000 };
   } finally {
     for (const w of workers) {
       w.close();
