@@ -10,16 +10,7 @@ const tool = (args: string): GenerateResponse => ({ delta: { text: '', tokenCoun
 const START: GenerateResponse = { start: { model: 'm', systemFingerprint: '', workerId: 'w', promptTokens: 3 } };
 const FINAL: GenerateResponse = { final: { finishReason: 1, usage: { promptTokens: 3, completionTokens: 0 } } };
 
-/** A source's messages handed over one per step (as an engine without batches produces them). */
-async function* singly(source: AsyncIterable<GenerateResponse>): AsyncGenerator<GenerateResponse[]> {
-  for await (const m of source) yield [m];
-}
-
 async function collect(source: AsyncIterable<GenerateResponse>): Promise<GenerateResponse[]> {
-  return collectBatches(singly(source));
-}
-
-async function collectBatches(source: AsyncIterable<GenerateResponse[]>): Promise<GenerateResponse[]> {
   const out: GenerateResponse[] = [];
   for await (const m of coalesceDeltas(source)) out.push(m);
   return out;
@@ -69,7 +60,7 @@ describe('coalesceDeltas', () => {
       await gate;
       yield FINAL;
     }
-    const iterator = coalesceDeltas(singly(slow()));
+    const iterator = coalesceDeltas(slow());
     assert.deepEqual((await iterator.next()).value, text('first'));
     release();
     assert.deepEqual((await iterator.next()).value, FINAL);
@@ -108,39 +99,6 @@ describe('coalesceDeltas', () => {
     }
     const out: GenerateResponse[] = [];
     await assert.rejects(async () => {
-      for await (const m of coalesceDeltas(singly(source()))) out.push(m);
-    }, /engine failed/);
-    assert.deepEqual(out, [START, { delta: { text: 'ab', tokenCount: 2, toolCalls: [], reasoning: '' } }]);
-  });
-
-  it('works through a batch in one step: joins its text, keeps its order, joins across batches ready together', async () => {
-    async function* source() {
-      yield [START];
-      yield [text('a'), text('b'), tool('{}'), text('c')];
-      yield [text('d'), reasoning('r'), text('e'), FINAL];
-    }
-    const out = await collectBatches(source());
-    assert.deepEqual(
-      out.map((m) => (m.delta ? [m.delta.text, m.delta.reasoning, m.delta.toolCalls.length, m.delta.tokenCount] : m)),
-      [START, ['ab', '', 0, 2], ['', '', 1, 1], ['cd', '', 0, 2], ['', 'r', 0, 1], ['e', '', 0, 1], FINAL],
-    );
-  });
-
-  it('splits a long batch at MAX_JOINED_TOKENS', async () => {
-    async function* source() {
-      yield Array.from({ length: MAX_JOINED_TOKENS + 3 }, () => text('x'));
-      yield [FINAL];
-    }
-    assert.deepEqual(deltas(await collectBatches(source())).map((d) => d.tokenCount), [MAX_JOINED_TOKENS, 3]);
-  });
-
-  it('delivers the tokens of a batch before the error that follows it', async () => {
-    async function* source(): AsyncGenerator<GenerateResponse[]> {
-      yield [START, text('a'), text('b')];
-      throw new Error('engine failed');
-    }
-    const out: GenerateResponse[] = [];
-    await assert.rejects(async () => {
       for await (const m of coalesceDeltas(source())) out.push(m);
     }, /engine failed/);
     assert.deepEqual(out, [START, { delta: { text: 'ab', tokenCount: 2, toolCalls: [], reasoning: '' } }]);
@@ -159,7 +117,7 @@ describe('coalesceDeltas', () => {
         cleaned = true;
       }
     }
-    for await (const m of coalesceDeltas(singly(source()))) if (m.delta) break;
+    for await (const m of coalesceDeltas(source())) if (m.delta) break;
     assert.equal(cleaned, true);
   });
 });

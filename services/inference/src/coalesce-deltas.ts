@@ -14,10 +14,6 @@
  * unchanged and are never joined; a held delta is sent before whatever follows it, including the
  * error of a stream that fails (the tokens before a failure are delivered, then the error). A
  * joined delta holds at most MAX_JOINED_TOKENS tokens.
- *
- * The source hands over its messages in batches, the messages that are ready together (an engine
- * that reads a burst of tokens from one network read passes them as one batch); a batch is worked
- * through in one step, and only between batches does the coalescer wait on a promise.
  */
 import type { Delta, GenerateResponse } from '../../../gen/xerotier/inference/v1/inference_service.js';
 
@@ -42,7 +38,7 @@ function join(a: Delta, b: Delta): Delta {
   return { text: a.text + b.text, reasoning: a.reasoning + b.reasoning, tokenCount: a.tokenCount + b.tokenCount, toolCalls: [] };
 }
 
-export async function* coalesceDeltas(source: AsyncIterable<readonly GenerateResponse[]>): AsyncGenerator<GenerateResponse> {
+export async function* coalesceDeltas(source: AsyncIterable<GenerateResponse>): AsyncGenerator<GenerateResponse> {
   const it = source[Symbol.asyncIterator]();
   // One timer per event-loop turn, shared by every check made in that turn.
   let turn: Promise<typeof LATER> | undefined;
@@ -54,13 +50,13 @@ export async function* coalesceDeltas(source: AsyncIterable<readonly GenerateRes
       }),
     ));
   let held: Delta | undefined;
-  let pending: Promise<IteratorResult<readonly GenerateResponse[]>> | undefined;
+  let pending: Promise<IteratorResult<GenerateResponse>> | undefined;
   let finished = false;
   try {
     for (;;) {
       const next = pending ?? it.next();
       pending = undefined;
-      let result: IteratorResult<readonly GenerateResponse[]> | typeof LATER;
+      let result: IteratorResult<GenerateResponse> | typeof LATER;
       try {
         result = held === undefined ? await next : await Promise.race([next, endOfTurn()]);
       } catch (err) {
@@ -81,29 +77,28 @@ export async function* coalesceDeltas(source: AsyncIterable<readonly GenerateRes
         if (held !== undefined) yield { delta: held };
         return;
       }
-      for (const message of result.value) {
-        const k = message.delta === undefined ? undefined : kind(message.delta);
-        if (message.delta !== undefined && k !== undefined) {
-          if (held !== undefined && kind(held) === k) {
-            held = join(held, message.delta);
-            if (held.tokenCount >= MAX_JOINED_TOKENS) {
-              const out = held;
-              held = undefined;
-              yield { delta: out };
-            }
-            continue;
+      const message = result.value;
+      const k = message.delta === undefined ? undefined : kind(message.delta);
+      if (message.delta !== undefined && k !== undefined) {
+        if (held !== undefined && kind(held) === k) {
+          held = join(held, message.delta);
+          if (held.tokenCount >= MAX_JOINED_TOKENS) {
+            const out = held;
+            held = undefined;
+            yield { delta: out };
           }
-          if (held !== undefined) yield { delta: held };
-          held = message.delta;
           continue;
         }
-        if (held !== undefined) {
-          const out = held;
-          held = undefined;
-          yield { delta: out };
-        }
-        yield message;
+        if (held !== undefined) yield { delta: held };
+        held = message.delta;
+        continue;
       }
+      if (held !== undefined) {
+        const out = held;
+        held = undefined;
+        yield { delta: out };
+      }
+      yield message;
     }
   } finally {
     // The consumer stopped early (a cancelled call): end the source too, so its cleanup runs

@@ -99,14 +99,10 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
     }
   };
 
-  /**
-   * The generation's messages in batches: the start alone, then one batch per batch of engine
-   * events (mapped in one step), the final message in the last. coalesceDeltas joins and sends them.
-   */
   async function* generate(
     request: GenerateRequest,
     context: CallContext & RequestContext,
-  ): AsyncGenerator<GenerateResponse[]> {
+  ): AsyncGenerator<GenerateResponse> {
     if (draining) {
       throw new AppError('unavailable', 'The worker is shutting down.', { code: 'worker_draining', retryAfterSeconds: 1 });
     }
@@ -123,30 +119,24 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
       const info = engine.info();
       const offered = params.toolChoice?.mode === 'none' ? [] : (params.tools ?? []);
       const promptTokens = await engine.countPromptTokens(params.messages, offered, params.prompt);
-      yield [{ start: { model: deps.models()[0]?.id ?? info.model, systemFingerprint: info.fingerprint, workerId: deps.workerId, promptTokens } }];
+      yield { start: { model: deps.models()[0]?.id ?? info.model, systemFingerprint: info.fingerprint, workerId: deps.workerId, promptTokens } };
       const reasoning = createReasoningSplitter();
       let heldTokens = 0;
-      const batches = engine.generateBatches?.(params, context.signal) ?? oneByOne(engine.generate(params, context.signal));
-      for await (const batch of batches) {
-        const out: GenerateResponse[] = [];
-        for (const event of batch) {
-          if (event.type === 'delta') {
-            firstTokenAt ??= performance.now();
-            tokens += event.tokenCount;
-            const split = reasoning.push(event.text);
-            const delta = toDelta(split, event, heldTokens);
-            heldTokens = delta === undefined ? heldTokens + event.tokenCount : 0;
-            if (delta) out.push({ delta });
-          } else {
-            const rest = toDelta(reasoning.end(), { tokenCount: 0 }, heldTokens);
-            if (rest) out.push({ delta: rest });
-            if (deps.metrics) recordTokens(deps.metrics, event.usage);
-            out.push({ final: toFinal(event) });
-            yield out;
-            return;
-          }
+      for await (const event of engine.generate(params, context.signal)) {
+        if (event.type === 'delta') {
+          firstTokenAt ??= performance.now();
+          tokens += event.tokenCount;
+          const split = reasoning.push(event.text);
+          const delta = toDelta(split, event, heldTokens);
+          heldTokens = delta === undefined ? heldTokens + event.tokenCount : 0;
+          if (delta) yield { delta };
+        } else {
+          const rest = toDelta(reasoning.end(), { tokenCount: 0 }, heldTokens);
+          if (rest) yield { delta: rest };
+          if (deps.metrics) recordTokens(deps.metrics, event.usage);
+          yield { final: toFinal(event) };
+          return;
         }
-        if (out.length > 0) yield out;
       }
       throw new AppError('internal', 'engine ended without a final event');
     } finally {
@@ -267,11 +257,6 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
       });
     },
   };
-}
-
-/** An engine's events one batch each (engines without {@link Engine.generateBatches}). */
-async function* oneByOne(events: AsyncIterable<EngineEvent>): AsyncGenerator<EngineEvent[]> {
-  for await (const event of events) yield [event];
 }
 
 /** A delta for what the splitter let through (undefined when it held everything back). */

@@ -128,13 +128,6 @@ export interface Engine {
    * Errors throw (AppError subclasses from lib/errors for caller errors such as context overflow).
    */
   generate(params: GenerateParams, signal: AbortSignal): AsyncIterable<EngineEvent>;
-  /**
-   * The same events as {@link generate}, in batches (never empty) of the events that were ready
-   * together: an engine that has several at once (one network read of an upstream stream carries a
-   * burst of tokens) hands them over in one step instead of one promise hop per event. Optional:
-   * the inference service uses it when an engine has it, `generate` otherwise.
-   */
-  generateBatches?(params: GenerateParams, signal: AbortSignal): AsyncIterable<EngineEvent[]>;
   /** Embeds a batch of texts. Caller errors (too long, unsupported dimensions) throw lib/errors 400s. */
   embed(params: EmbedParams, signal: AbortSignal): Promise<EmbedResult>;
   close(): Promise<void>;

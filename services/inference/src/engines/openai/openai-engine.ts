@@ -132,7 +132,7 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
     return httpError(res.status, res.headers['retry-after'] ?? null, body, logger, requestId);
   }
 
-  async function* generateBatches(params: GenerateParams, signal: AbortSignal): AsyncGenerator<EngineEvent[]> {
+  async function* generate(params: GenerateParams, signal: AbortSignal): AsyncGenerator<EngineEvent> {
     if (closed || model === undefined) throw new AppError('unavailable', 'The inference engine is not ready.');
     const call = openUpstreamCall(signal, requestTimeoutMs);
     inflight.add(call);
@@ -157,15 +157,15 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
         // The upstream ignored `stream: true`: take the whole completion at once.
         const json = await call.wait(readJson(res.body));
         call.complete();
-        yield fromJsonAnswer(json, params, logger);
+        yield* fromJsonAnswer(json, params, logger);
         return;
       }
       const finishReason = yield* readChatStream(res.body, call, tally, logger, params.requestId);
-      yield [{ type: 'final', finishReason, usage: tally.usage() }];
+      yield { type: 'final', finishReason, usage: tally.usage() };
     } catch (err) {
       // The one cancel path: whatever was in flight when the caller's signal aborted.
       if (signal.aborted) {
-        yield [{ type: 'final', finishReason: 'cancelled', usage: tally.usage() }];
+        yield { type: 'final', finishReason: 'cancelled', usage: tally.usage() };
         return;
       }
       throw failure(err, call, params.requestId);
@@ -173,10 +173,6 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
       inflight.delete(call);
       call.close(); // drops the upstream request unless its body was read to the end
     }
-  }
-
-  async function* generate(params: GenerateParams, signal: AbortSignal): AsyncGenerator<EngineEvent> {
-    for await (const batch of generateBatches(params, signal)) yield* batch;
   }
 
   return {
@@ -197,7 +193,6 @@ export function createOpenAIEngine(opts: OpenAIEngineOptions, deps: OpenAIEngine
     countPromptTokens: async (messages, tools = [], prompt) =>
       prompt === undefined ? estimatePromptTokens([...messages, ...toolsAsText(tools)]) : estimateTextTokens(prompt),
     generate,
-    generateBatches,
     async embed(params, signal) {
       if (closed || model === undefined) throw new AppError('unavailable', 'The inference engine is not ready.');
       const call = openUpstreamCall(signal, requestTimeoutMs);

@@ -2,9 +2,7 @@
  * Reads an upstream chat-completions answer into engine events (or a legacy completions answer,
  * for a raw prompt: its text is in `choices[].text` instead of the delta's or message's content).
  *
- * - Streaming (SSE): the events of one network read come out together, as one batch (the layers
- *   above handle a batch in one step instead of one promise hop per token).
- * - Each content chunk is one `delta` with tokenCount 1, unless the chunk carries
+ * - Streaming (SSE): each content chunk is one `delta` with tokenCount 1, unless the chunk carries
  *   a running `usage.completion_tokens` (vLLM continuous usage stats), in which case the
  *   difference is used. `[DONE]` ends the answer; a body that ends without `[DONE]` or a
  *   finish_reason means the engine server died mid-answer.
@@ -68,17 +66,14 @@ export class UsageTally {
   }
 }
 
-/**
- * Yields the deltas of an SSE body, those of one network read as one batch (never empty); returns
- * the finish reason. Errors throw AppErrors, after the deltas that came before them.
- */
+/** Yields the deltas of an SSE body; returns the finish reason. Errors throw AppErrors. */
 export async function* readChatStream(
   body: Readable,
   call: UpstreamCall,
   tally: UsageTally,
   logger: Logger,
   requestId: string,
-): AsyncGenerator<EngineEvent[], FinishReason, undefined> {
+): AsyncGenerator<EngineEvent, FinishReason, undefined> {
   call.track(body);
   body.setEncoding('utf8'); // split UTF-8 sequences are joined by the stream's decoder
   const chunks = body[Symbol.asyncIterator]() as AsyncIterator<string, undefined>;
@@ -99,50 +94,47 @@ export async function* readChatStream(
       continue; // draining the body after [DONE]
     }
     const events = chunk.done === true ? parser.end() : parser.feed(chunk.value);
-    const batch: EngineEvent[] = [];
-    try {
-      for (const ev of events) {
-        if (ev.data.trim() === '[DONE]') {
-          done = true;
-          call.finished(); // servers end the body right after [DONE]; give them a moment
-          break;
-        }
-        if (ev.event === 'error') throw streamError(ev.data, logger, requestId);
-        let obj: unknown;
-        try {
-          obj = JSON.parse(ev.data);
-        } catch {
-          logger.warn({ requestId, data: ev.data.slice(0, 200) }, 'upstream sent a malformed stream chunk');
-          throw new AppError('internal', GENERIC_INTERNAL);
-        }
-        if (!isRecord(obj)) continue;
-        if (!Array.isArray(obj['choices']) && upstreamErrorInfo(obj) !== undefined) throw streamError(obj, logger, requestId);
-        const reported = tally.read(obj['usage']);
-        const choice = firstChoice(obj['choices']);
-        if (choice !== undefined) {
-          const delta = choice['delta'];
-          // A chat chunk carries `delta`; a legacy completion chunk carries `text`.
-          const content = isRecord(delta) ? delta['content'] : choice['text'];
-          const text = typeof content === 'string' ? content : '';
-          const toolCalls = isRecord(delta) ? toolCallPieces(delta['tool_calls']) : [];
-          const reasoning = isRecord(delta) ? reasoningText(delta) : '';
-          if (text.length > 0 || toolCalls.length > 0 || reasoning.length > 0) {
-            const event: EngineEvent = { type: 'delta', text, tokenCount: tally.delta(reported) };
-            if (toolCalls.length > 0) event.toolCalls = toolCalls;
-            if (reasoning.length > 0) event.reasoning = reasoning;
-            batch.push(event);
-          }
-          const reason = choice['finish_reason'];
-          if (typeof reason === 'string' && reason.length > 0) finishReason = finishReasonFromOpenAI(reason);
-        }
-        tally.settle(reported);
+    for (const ev of events) {
+      if (ev.data.trim() === '[DONE]') {
+        done = true;
+        call.finished(); // servers end the body right after [DONE]; give them a moment
+        break;
       }
-    } catch (err) {
-      // The deltas before a failure are delivered, then the failure.
-      if (batch.length > 0) yield batch;
-      throw err;
+      if (ev.event === 'error') throw streamError(ev.data, logger, requestId);
+      let obj: unknown;
+      try {
+        obj = JSON.parse(ev.data);
+      } catch {
+        logger.warn({ requestId, data: ev.data.slice(0, 200) }, 'upstream sent a malformed stream chunk');
+        throw new AppError('internal', GENERIC_INTERNAL);
+      }
+      if (!isRecord(obj)) continue;
+      if (!Array.isArray(obj['choices']) && upstreamErrorInfo(obj) !== undefined) throw streamError(obj, logger, requestId);
+      const reported = tally.read(obj['usage']);
+      const choice = firstChoice(obj['choices']);
+      if (choice !== undefined) {
+        const delta = choice['delta'];
+        // A chat chunk carries `delta`; a legacy completion chunk carries `text`.
+        const content = isRecord(delta) ? delta['content'] : choice['text'];
+        const text = typeof content === 'string' ? content : '';
+        const toolCalls = isRecord(delta) ? toolCallPieces(delta['tool_calls']) : [];
+        const reasoning = isRecord(delta) ? reasoningText(delta) : '';
+        if (text.length > 0 || toolCalls.length > 0 || reasoning.length > 0) {
+          const tokenCount = tally.delta(reported);
+          tally.settle(reported);
+          yield {
+            type: 'delta',
+            text,
+            tokenCount,
+            ...(toolCalls.length > 0 ? { toolCalls } : {}),
+            ...(reasoning.length > 0 ? { reasoning } : {}),
+          };
+        }
+        const reason = choice['finish_reason'];
+        if (typeof reason === 'string' && reason.length > 0) finishReason = finishReasonFromOpenAI(reason);
+      }
+      tally.settle(reported);
     }
-    if (batch.length > 0) yield batch;
     if (chunk.done === true) break;
   }
   if (!done && finishReason === undefined) {
