@@ -12,9 +12,12 @@
  * the worker's CPU time from /proc. It also prints the worker's idle CPU (ms per second, the
  * status stream still open, no calls). `--rate=N` paces the calls at N per second instead (as
  * bench/cpu-per-request.ts does), where fixed per-call and idle costs weigh more. `--profile=DIR` runs each worker with --cpu-prof into
- * DIR/<checkout>-round<n>/ (summarise one with bench/lib/cpuprofile.ts).
+ * DIR/<checkout>-round<n>/ (summarise one with bench/lib/cpuprofile.ts). `--worker --interleave`
+ * starts one worker per checkout at once and drives them in turns, `--count` generations each per
+ * round, so both see the same host load (bench/lib/inference-workers-interleaved.ts): the mode to
+ * compare checkouts on a shared host.
  *
- *   node --import tsx bench/openai-engine-cpu.ts [--worker [--rate=N] [--profile=DIR]] [--compare=DIR] [--rounds=5] [--count=2000] [--concurrency=16]
+ *   node --import tsx bench/openai-engine-cpu.ts [--worker [--interleave] [--rate=N] [--profile=DIR]] [--compare=DIR] [--rounds=5] [--count=2000] [--concurrency=16]
  *
  * Prints a markdown table; writes nothing.
  */
@@ -25,6 +28,7 @@ import { parseArgs, promisify } from 'node:util';
 import { startMockOpenAI } from '../test/fixtures/mock-openai-server.js';
 import { fmt, median } from './lib/stats.js';
 import { measureWorker } from './lib/inference-worker-cpu.js';
+import { measureWorkersInterleaved } from './lib/inference-workers-interleaved.js';
 import { ChildProcesses } from './lib/procs.js';
 
 const { values } = parseArgs({
@@ -37,6 +41,7 @@ const { values } = parseArgs({
     'idle-seconds': { type: 'string', default: '5' },
     profile: { type: 'string' },
     rate: { type: 'string' },
+    interleave: { type: 'boolean', default: false },
   },
 });
 const root = path.resolve(import.meta.dirname, '..');
@@ -46,6 +51,39 @@ const mock = await startMockOpenAI({ tokens: 16, model: 'mock' });
 const figures = new Map<string, number[]>(roots.map((r) => [r, []]));
 const idle = new Map<string, number[]>(roots.map((r) => [r, []]));
 const children = new ChildProcesses();
+if (values.worker && values.interleave) {
+  try {
+    const result = await measureWorkersInterleaved({
+      children,
+      dirs: roots,
+      mockUrl: mock.url,
+      count: Number(values.count),
+      concurrency: Number(values.concurrency),
+      rounds: Number(values.rounds),
+      onRound: (r, dir, ms) => process.stderr.write(`round ${r} ${dir}: ${fmt(ms, 3)} ms CPU per generation\n`),
+    });
+    const lines = [
+      `inference workers (openai engine) side by side, CPU ms per streamed generation (16 tokens; median of ${values.rounds} interleaved turns of ${values.count}, ${values.concurrency} at a time); load average at start ${load.toFixed(2)}, at end ${(os.loadavg()[0] ?? Number.NaN).toFixed(2)}`,
+      '',
+      '| checkout | turns (ms) | median ms/generation | scavenges per 1,000 generations (median) | Generate messages per generation |',
+      '|---|---|---:|---:|---:|',
+      ...roots.map((dir) => {
+        const v = result.msPerRequest.get(dir) ?? [];
+        const gc = median(result.scavengesPer1000.get(dir) ?? []);
+        return `| ${dir === root ? 'this checkout' : dir} | ${v.map((x) => fmt(x, 3)).join(', ')} | ${fmt(median(v), 3)} | ${fmt(gc, 1)} | ${fmt(result.messagesPerRequest.get(dir) ?? Number.NaN, 2)} |`;
+      }),
+    ];
+    if (roots.length === 2) {
+      const [a = [], b = []] = roots.map((d) => result.msPerRequest.get(d) ?? []);
+      const ratios = a.map((x, i) => x / (b[i] ?? Number.NaN));
+      lines.push('', `this checkout / compared: ${fmt(median(a) / median(b), 2)}× (median of the per-round ratios ${fmt(median(ratios), 2)}×, range ${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)})`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await mock.close();
+  }
+  process.exit(0);
+}
 try {
   for (let r = 0; r < Number(values.rounds); r++) {
     for (const dir of r % 2 === 0 ? roots : [...roots].reverse()) {
@@ -63,7 +101,7 @@ try {
         figures.get(dir)?.push(w.msPerRequest);
         idle.get(dir)?.push(w.idleMsPerSecond);
         process.stderr.write(
-          `round ${r + 1} ${dir}: ${fmt(w.msPerRequest, 3)} ms CPU per generation, ${fmt(w.statusPerRequest, 3)} status updates per generation, idle ${fmt(w.idleMsPerSecond, 2)} ms/s\n`,
+          `round ${r + 1} ${dir}: ${fmt(w.msPerRequest, 3)} ms CPU per generation, ${fmt(w.statusPerRequest, 3)} status updates and ${fmt(w.messagesPerRequest, 2)} Generate messages per generation, idle ${fmt(w.idleMsPerSecond, 2)} ms/s\n`,
         );
         continue;
       }

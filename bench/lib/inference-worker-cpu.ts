@@ -17,6 +17,8 @@ export interface WorkerFigures {
   idleMsPerSecond: number;
   /** Status updates the worker sent during the measured calls, per generation. */
   statusPerRequest: number;
+  /** `Generate` messages received per generation during the measured calls (start and final included). */
+  messagesPerRequest: number;
 }
 
 const WARMUP = 500;
@@ -66,11 +68,13 @@ export async function measureWorker(options: {
       }
     })().catch(() => undefined);
     let tokens = 0;
+    let messages = 0;
     let sent = 0;
     const one = async (): Promise<void> => {
       sent += 1;
       const request = { requestId: `bench-${sent}`, messages: [{ role: Role.ROLE_USER, content: 'Say hello to the world, please.' }], maxTokens: 16 };
       for await (const m of client.generate(request, callOptions(`bench-${sent}`, undefined, 30_000))) {
+        messages += 1;
         if (m.delta) tokens += m.delta.tokenCount;
       }
     };
@@ -103,6 +107,7 @@ export async function measureWorker(options: {
     if (options.rate !== undefined) await closedLoop(WARMUP, 4);
     await run(options.rate === undefined ? WARMUP : Math.min(WARMUP, options.rate * 2));
     tokens = 0;
+    messages = 0;
     const before = cpuMs(proc.pid);
     const updatesBefore = updates;
     await run(options.count);
@@ -120,6 +125,7 @@ export async function measureWorker(options: {
       msPerRequest: (after - before) / options.count,
       idleMsPerSecond: (idleAfter - idleBefore) / options.idleSeconds,
       statusPerRequest,
+      messagesPerRequest: messages / options.count,
     };
   } finally {
     watch.abort();

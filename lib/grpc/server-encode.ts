@@ -4,7 +4,9 @@
  * nice-grpc encodes every response as `Type.encode(Type.fromPartial(value)).finish()`: ts-proto's
  * `encode` makes a new BinaryWriter per message, which allocates its buffer (128 bytes, doubled
  * until the message fits) before `finish()` copies the bytes out. A streamed generation sends a
- * message per token, so the worker made and dropped that buffer 18 times per 16-token answer.
+ * start, its deltas (one per token from a model that produces them one by one; the deltas that
+ * are ready together are joined, services/inference/src/coalesce-deltas.ts) and a final message,
+ * and the worker made and dropped that buffer for each of them.
  * Here every response of the service is encoded into one writer kept by the server; `finish()`
  * still returns a fresh copy of exactly the message's bytes and resets the writer, so a message
  * never shares memory with the next. Encoding is synchronous, so messages cannot interleave.

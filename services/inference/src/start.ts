@@ -109,7 +109,8 @@ export async function startInferenceWorker(
     metrics,
     metricsPort: config.INFERENCE_METRICS_PORT,
   });
-  // A generation sends a message per token (or per burst of tokens): encode them all through one writer.
+  // A generation sends a start, a message per delta (the deltas ready together joined in one) and a
+  // final message: encode them all through one writer.
   grpc.server.add(withReusedResponseWriter(InferenceServiceDefinition), service.impl);
   // Health says NOT_SERVING until the engine can serve (a model may still be downloading).
   const names = [InferenceServiceDefinition.fullName];

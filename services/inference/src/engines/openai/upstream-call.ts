@@ -1,13 +1,15 @@
 /**
  * The lifetime of one upstream request, and the openai engine's one cancel path.
  *
- * Every request runs under its own AbortController (`signal`, handed to upstream-http.ts). It aborts when:
+ * Every request runs under its own abort signal (`signal`, an {@link AbortHandle} handed to
+ * upstream-http.ts). It aborts when:
  * the caller's signal aborts; the engine closes (`abort()`); the upstream stays silent for
  * `stallTimeoutMs` while we wait on it (`stalled` is then true); the upstream does not end the
  * body within {@link DRAIN_AFTER_DONE_MS} of `[DONE]`; or the call is closed before its body was
  * read to the end (consumer `.return()`, an error). Aborting drops the upstream connection, so
  * the engine server stops generating. A body read to its end keeps its keep-alive connection.
  */
+import { AbortHandle } from './abort-handle.js';
 
 /** After `[DONE]`, how long to wait for the upstream to end the body before dropping the connection. */
 export const DRAIN_AFTER_DONE_MS = 1_000;
@@ -19,7 +21,7 @@ class StallTimeout extends Error {
 
 export interface UpstreamCall {
   /** For the upstream request: aborts on every cause listed above. */
-  readonly signal: AbortSignal;
+  readonly signal: AbortHandle;
   /** True once the stall timer fired. */
   readonly stalled: boolean;
   /**
@@ -40,7 +42,7 @@ export interface UpstreamCall {
 }
 
 export function openUpstreamCall(callerSignal: AbortSignal, stallTimeoutMs: number): UpstreamCall {
-  const controller = new AbortController();
+  const controller = new AbortHandle();
   const onCallerAbort = (): void => controller.abort(callerSignal.reason);
   if (callerSignal.aborted) controller.abort(callerSignal.reason);
   else callerSignal.addEventListener('abort', onCallerAbort, { once: true });
@@ -61,7 +63,7 @@ export function openUpstreamCall(callerSignal: AbortSignal, stallTimeoutMs: numb
   }, stallTimeoutMs);
 
   return {
-    signal: controller.signal,
+    signal: controller,
     get stalled() {
       return stalled;
     },

@@ -19,6 +19,7 @@
  */
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
+import type { AbortHandle } from './abort-handle.js';
 import type { IncomingHttpHeaders } from 'undici/types/header.js';
 
 /** Idle keep-alive connections are closed after this long (undici's default). */
@@ -31,7 +32,7 @@ export interface UpstreamRequest {
   headers: Record<string, string>;
   /** A JSON text; `content-length` is set from it. */
   body?: string | undefined;
-  signal: AbortSignal;
+  signal: AbortSignal | AbortHandle;
 }
 
 export interface UpstreamResponse {
@@ -90,7 +91,7 @@ function firstValues(headers: IncomingHttpHeaders): Record<string, string | unde
 }
 
 /** The signal's reason when it is an Error (the stall timeout's), else a standard AbortError. */
-function abortReason(signal: AbortSignal): Error {
+function abortReason(signal: { readonly reason: unknown }): Error {
   const reason: unknown = signal.reason;
   return reason instanceof Error ? reason : new DOMException('This operation was aborted', 'AbortError');
 }
