@@ -259,9 +259,24 @@ function streamReader(method: StreamMethod): AnyMethod {
   });
 }
 
-/** setImmediate's callback: the request goes out once the call has its channel-side call. */
-function sendRequest(stream: ServerStream): void {
-  stream.send();
+/**
+ * What grpc-js's resolving call (the call `Channel.createCall` returns) keeps of a message written
+ * before its channel-side call exists: the message, as `pendingMessage`, handed on once that call
+ * is made (a few promise turns after `start`) and never dropped by grpc-js itself.
+ */
+interface PendingHolder {
+  pendingMessage?: unknown;
+  child?: unknown;
+}
+
+/**
+ * Drops the resolving call's reference to the request once its channel-side call has it: the
+ * prompt's bytes are then not kept for as long as the stream is open. A call still waiting for its
+ * channel (not connected yet) keeps it until it is sent.
+ */
+function dropPendingRequest(call: ChannelCall): void {
+  const held = call as unknown as PendingHolder;
+  if (held.child != null && held.pendingMessage != null) held.pendingMessage = null;
 }
 
 /** The deadline timer's callback (the stream is its argument: no closure per call). */
@@ -330,6 +345,7 @@ class ServerStream implements AsyncIterator<unknown> {
   // The listener grpc-js reports the call's events to.
 
   onReceiveMetadata(metadata: GrpcMetadata): void {
+    if (this.call) dropPendingRequest(this.call);
     this.onHeader?.(fromGrpcMetadata(metadata));
   }
 
@@ -413,24 +429,16 @@ class ServerStream implements AsyncIterator<unknown> {
         call.cancelWithStatus(Status.INTERNAL, `Request message serialization failure: ${err instanceof Error ? err.message : String(err)}`);
         return;
       }
-      // A message written before grpc-js has made the call's channel-side call (a few promise
-      // turns after start) is kept as the resolving call's `pendingMessage` for the whole life of
-      // the call; written one turn of the event loop later, it goes straight to that call and is
-      // not kept (the prompt's bytes, for as long as the stream is open).
-      this.request = bytes;
-      setImmediate(sendRequest, this);
+      // Written at once, the request leaves with the call's headers (one write, one wake-up of
+      // the worker) as soon as grpc-js has made the call's channel-side call, a few promise turns
+      // from here. Until then the resolving call holds it as its `pendingMessage`, which it never
+      // drops: the first response header (the channel-side call exists by then) drops it.
+      call.sendMessageWithContext(NO_WRITE_FLAGS, bytes);
+      call.halfClose();
       this.read();
     } catch (err) {
       this.fail(err, undefined);
     }
-  }
-
-  send(): void {
-    const bytes = this.request as Buffer;
-    this.request = undefined;
-    if (this.ended || !this.call) return;
-    this.call.sendMessageWithContext(NO_WRITE_FLAGS, bytes);
-    this.call.halfClose();
   }
 
   private read(): void {
