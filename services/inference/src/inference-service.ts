@@ -119,26 +119,49 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
       const info = engine.info();
       const offered = params.toolChoice?.mode === 'none' ? [] : (params.tools ?? []);
       const promptTokens = await engine.countPromptTokens(params.messages, offered, params.prompt);
-      yield { start: { model: deps.models()[0]?.id ?? info.model, systemFingerprint: info.fingerprint, workerId: deps.workerId, promptTokens } };
-      const reasoning = createReasoningSplitter();
-      let heldTokens = 0;
-      for await (const event of engine.generate(params, context.signal)) {
-        if (event.type === 'delta') {
-          firstTokenAt ??= performance.now();
-          tokens += event.tokenCount;
-          const split = reasoning.push(event.text);
-          const delta = toDelta(split, event, heldTokens);
-          heldTokens = delta === undefined ? heldTokens + event.tokenCount : 0;
-          if (delta) yield { delta };
-        } else {
-          const rest = toDelta(reasoning.end(), { tokenCount: 0 }, heldTokens);
-          if (rest) yield { delta: rest };
-          if (deps.metrics) recordTokens(deps.metrics, event.usage);
-          yield { final: toFinal(event) };
-          return;
+      // The engine's first step (an upstream request) starts before the start message is
+      // written, so that message's encoding and write overlap the engine's wait instead of
+      // preceding it. Its failure is handled where it is awaited, after the start message.
+      const events = engine.generate(params, context.signal)[Symbol.asyncIterator]();
+      let step: Promise<IteratorResult<EngineEvent>> | undefined = events.next();
+      step.catch(() => undefined);
+      let engineDone = false;
+      try {
+        yield { start: { model: deps.models()[0]?.id ?? info.model, systemFingerprint: info.fingerprint, workerId: deps.workerId, promptTokens } };
+        const reasoning = createReasoningSplitter();
+        let heldTokens = 0;
+        for (;;) {
+          const next = await (step ?? events.next());
+          step = undefined;
+          if (next.done === true) {
+            engineDone = true;
+            break;
+          }
+          const event = next.value;
+          if (event.type === 'delta') {
+            firstTokenAt ??= performance.now();
+            tokens += event.tokenCount;
+            const split = reasoning.push(event.text);
+            const delta = toDelta(split, event, heldTokens);
+            heldTokens = delta === undefined ? heldTokens + event.tokenCount : 0;
+            if (delta) yield { delta };
+          } else {
+            const rest = toDelta(reasoning.end(), { tokenCount: 0 }, heldTokens);
+            if (rest) yield { delta: rest };
+            if (deps.metrics) recordTokens(deps.metrics, event.usage);
+            yield { final: toFinal(event) };
+            return;
+          }
+        }
+        throw new AppError('internal', 'engine ended without a final event');
+      } finally {
+        // As `for await` would: an engine left before its end is ended (its cleanup runs), after
+        // a step still in flight.
+        if (!engineDone) {
+          if (step) await step.catch(() => undefined);
+          await events.return?.(undefined);
         }
       }
-      throw new AppError('internal', 'engine ended without a final event');
     } finally {
       release();
       if (firstTokenAt !== undefined) {
