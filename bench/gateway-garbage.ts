@@ -5,6 +5,7 @@
  * rounds, medians and the ratio ours / baseline printed.
  *
  *   node --import tsx bench/gateway-garbage.ts [--baseline=<checkout>] [--rounds=7] [--requests=300] [--rate=100]
+ *       [--saturate=<seconds>]
  *
  * Every process of a stack runs with a 128 MB young generation (`--min/max-semi-space-size`), so a
  * run of `--requests` requests fits in new space without a scavenge; the gateway gets a preload that,
@@ -12,6 +13,10 @@
  * its collection count and its CPU time. Garbage per
  * request = growth of new space over the run / requests answered (a run in which a scavenge fell is
  * reported as not measured, NaN). 16-token mock upstream, paced load (`pacedLoad`).
+ *
+ * --saturate=<seconds>: per round and kind also a closed-loop run (autocannon, 32 connections, as
+ * `npm run bench` saturates) and the gateway's CPU time per request answered in it (/proc), the
+ * figure of the generated report's "Where our CPU goes" (here with the large young generation).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,7 +24,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { pacedLoad } from './lib/http-load.js';
-import { ChildProcesses, type Proc } from './lib/procs.js';
+import { saturate } from './lib/autocannon.js';
+import { ChildProcesses, cpuMs as procCpuMs, type Proc } from './lib/procs.js';
 import { fmt, median } from './lib/stats.js';
 import { spec, startMock, startOurPlatform, validate, writeBenchTiers, type Target } from './lib/targets.js';
 
@@ -29,11 +35,14 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '7' },
     requests: { type: 'string', default: '300' },
     rate: { type: 'string', default: '100' },
+    saturate: { type: 'string', default: '0' },
   },
 });
 const rounds = Number(values.rounds);
 const requests = Number(values.requests);
 const rate = Number(values.rate);
+const saturateSeconds = Number(values.saturate);
+if (!(Number.isFinite(saturateSeconds) && saturateSeconds >= 0)) throw new Error('--saturate must be a number of seconds');
 for (const [name, v] of Object.entries({ rounds, requests, rate })) {
   if (!(Number.isFinite(v) && v > 0)) throw new Error(`--${name} must be a positive number`);
 }
@@ -128,6 +137,13 @@ try {
         add(s.target.label, `${kind} garbage KB/req`, kb);
         add(s.target.label, `${kind} CPU ms/req`, cpuMs);
         process.stderr.write(`round ${r + 1} ${kind} ${s.target.label}: ${result.ok}/${result.sent} ok, ${fmt(kb, 1)} KB, ${fmt(cpuMs, 3)} ms CPU per request\n`);
+        if (saturateSeconds > 0) {
+          const before = procCpuMs(s.gateway.pid);
+          const sat = await saturate(spec(s.target, stream), 32, saturateSeconds);
+          const ms = (procCpuMs(s.gateway.pid) - before) / Math.max(1, sat.ok);
+          add(s.target.label, `${kind} CPU ms/req at saturation`, ms);
+          process.stderr.write(`  saturation: ${fmt(sat.rps, 0)} req/s, ${sat.failed} failed, gateway ${fmt(ms, 3)} ms CPU per request\n`);
+        }
       }
     }
   }

@@ -48,6 +48,7 @@ describe('installLeanAsyncResourceBind', () => {
     try {
       const resource = new Resource('Test');
       const bound = resource.bind(() => 1) as (() => number) & { asyncResource: unknown };
+      assert.equal(bound.length, 0);
       assert.ok(Object.keys(bound).includes('asyncResource'));
       assert.equal(bound.asyncResource, resource);
       const other = new Resource('Other');

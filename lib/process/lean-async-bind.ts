@@ -67,7 +67,9 @@ export function installLeanAsyncResourceBind(prototype: AsyncResource = AsyncRes
             return resource.runInAsyncScope(fn, this, ...args);
           }
         : (resource.runInAsyncScope.bind(resource, fn, thisArg) as AnyFunction);
-    Object.defineProperty(bound, 'length', { configurable: true, enumerable: false, writable: false, value: fn.length });
+    // Both forms have length 0 (a rest parameter; runInAsyncScope's two parameters bound): only
+    // a function with parameters needs its own (http2's bound requestOnConnect has none).
+    if (fn.length !== 0) Object.defineProperty(bound, 'length', { configurable: true, enumerable: false, writable: false, value: fn.length });
     Object.defineProperty(bound, resourceKey, { configurable: true, enumerable: false, writable: true, value: resource });
     Object.defineProperty(bound, 'asyncResource', asyncResource);
     return bound;
