@@ -16,7 +16,7 @@ import { gatewayProcessCount, loadGatewayConfig } from './config.js';
 import { startGateway, type Gateway } from './start.js';
 
 // Every Generate call opens an HTTP/2 stream, and Node's http2 binds an AsyncResource per stream:
-// Node's bind costs ~13 µs for a deprecated accessor (lib/process/lean-async-bind.ts).
+// Node's bind spends ~14 µs on a deprecated accessor (lib/process/lean-async-bind.ts).
 installLeanAsyncResourceBind();
 
 if (cluster.isWorker) {

@@ -3,8 +3,8 @@
  *
  * Node's own `bind` (Node 20) gives every bound function a deprecated `asyncResource` accessor
  * pair (DEP0172), built from two fresh `util.deprecate` wrappers, and each wrapper is set up with
- * `Object.setPrototypeOf` on a new function: about 13 µs per call on this project's machines
- * against about 0.6 µs for the binding itself. `ClientHttp2Session.request()` binds once per
+ * `Object.setPrototypeOf` on a new function: about 14 µs per call on this project's machines
+ * against about 1.3 µs for this one (bench/gateway-hotpath.ts has the per-request comparison). `ClientHttp2Session.request()` binds once per
  * stream, so a gRPC client pays it on every call (the gateway: every Generate call, ~2.7 % of its
  * busy time under load).
  *
