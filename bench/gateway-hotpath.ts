@@ -9,6 +9,7 @@
  *
  *   node --import tsx bench/gateway-hotpath.ts [--ops=20000] [--rounds=7] [--calls=400]
  */
+import { AsyncResource } from 'node:async_hooks';
 import { createHmac, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
@@ -22,6 +23,7 @@ import { createHttpMetrics, httpMetricsMiddleware, routeMeasure } from '../lib/m
 import { createRequestIds } from '../gateway/src/request-id.js';
 import { authCacheKey, authCacheSecret, type AuthInput } from '../gateway/src/auth-cache.js';
 import { createLogger } from '../lib/logging/logger.js';
+import { installLeanAsyncResourceBind } from '../lib/process/lean-async-bind.js';
 import { abRow, abTableHead, cpuNsPerCall, cpuNsPerOp, type AsyncLever, type Lever } from './lib/ab-levers.js';
 
 const { values } = parseArgs({
@@ -62,7 +64,21 @@ const authInput: AuthInput = { apiKey: `xero_demo_${randomBytes(24).toString('ba
 const hmacSecret = randomBytes(32);
 const digestSecret = authCacheSecret();
 
+/** Node's own AsyncResource bind (a subclass keeps it) and the lean one (lib/process/lean-async-bind.ts). */
+class NodeBindResource extends AsyncResource {}
+class LeanBindResource extends AsyncResource {}
+installLeanAsyncResourceBind(LeanBindResource.prototype);
+const onConnect = function (this: unknown, a: unknown): unknown {
+  return a;
+};
+
 const levers: Lever[] = [
+  {
+    // What ClientHttp2Session.request() does once per stream, i.e. per gRPC call.
+    name: 'AsyncResource bind of an HTTP/2 request (Node 20 bind vs the lean one)',
+    old: () => void (sink += new NodeBindResource('PendingRequest').bind(onConnect.bind(null)).length),
+    now: () => void (sink += new LeanBindResource('PendingRequest').bind(onConnect.bind(null)).length),
+  },
   {
     name: 'auth cache key (createHmac per request vs two one-shot hashes of strings)',
     old: () =>
@@ -157,7 +173,7 @@ const levers: Lever[] = [
  * client wrapped before, and its `call.cancel()` at the end; the wrapper's own per-message promise
  * is not counted, so the old figure is a lower bound) vs lib/grpc/client.ts's direct reader.
  */
-async function generateLever(): Promise<{ lever: AsyncLever; close: () => Promise<void> }> {
+async function generateLever(): Promise<{ lever: AsyncLever; bindLever: AsyncLever; close: () => Promise<void> }> {
   const server = createServer();
   const events: GenerateResponse[] = [
     GenerateResponse.fromPartial({ start: { model: 'mock', systemFingerprint: 'fp', workerId: 'w1', promptTokens: 12 } }),
@@ -189,7 +205,23 @@ async function generateLever(): Promise<{ lever: AsyncLever; close: () => Promis
     }
     await it.return?.();
   };
+  const nodeBind = Object.getOwnPropertyDescriptor(AsyncResource.prototype, 'bind') as PropertyDescriptor;
+  const leanBind = Object.getOwnPropertyDescriptor(LeanBindResource.prototype, 'bind') as PropertyDescriptor;
+  const withBind = async (bind: PropertyDescriptor, fn: () => Promise<void>): Promise<void> => {
+    Object.defineProperty(AsyncResource.prototype, 'bind', bind);
+    try {
+      await fn();
+    } finally {
+      Object.defineProperty(AsyncResource.prototype, 'bind', nodeBind);
+    }
+  };
+  const kept = (): Promise<void> => read(appClient.generate(request, callOptions('req_bench', undefined, 60_000)));
   return {
+    bindLever: {
+      name: `the same call through lib/grpc/client.ts, Node's AsyncResource bind vs the lean one`,
+      old: () => withBind(nodeBind, kept),
+      now: () => withBind(leanBind, kept),
+    },
     lever: {
       name: `Generate call of ${TOKENS} tokens read to its end (gRPC server in process)`,
       old: () => read(niceClient.generate(request, { metadata: Metadata({ 'x-request-id': 'req_bench', 'x-service-token': 'bench' }) })),
@@ -206,6 +238,7 @@ const lines = abTableHead(rounds, ops);
 for (const lever of levers) lines.push(await abRow(lever.name, () => cpuNsPerOp(lever.old, ops), () => cpuNsPerOp(lever.now, ops), rounds));
 const generate = await generateLever();
 lines.push(await abRow(generate.lever.name, () => cpuNsPerCall(generate.lever.old, calls), () => cpuNsPerCall(generate.lever.now, calls), rounds));
+lines.push(await abRow(generate.bindLever.name, () => cpuNsPerCall(generate.bindLever.old, calls), () => cpuNsPerCall(generate.bindLever.now, calls), rounds));
 await generate.close();
 process.stdout.write(`${lines.join('\n')}\n`);
 if (sink < 0) process.stdout.write('');

@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { createLogger } from '../../lib/logging/logger.js';
+import { installLeanAsyncResourceBind } from '../../lib/process/lean-async-bind.js';
 import { runProcess } from '../../lib/process/run.js';
 import { answerSnapshots, primaryChannelOf, reportReady } from './cluster/child.js';
 import { PROCESS_COUNT_ENV, PROCESS_INDEX_ENV } from './cluster/primary.js';
@@ -13,6 +14,10 @@ import { startClusterPrimary } from './cluster-primary.js';
 import { describeWorker } from './fleet/worker-view.js';
 import { gatewayProcessCount, loadGatewayConfig } from './config.js';
 import { startGateway, type Gateway } from './start.js';
+
+// Every Generate call opens an HTTP/2 stream, and Node's http2 binds an AsyncResource per stream:
+// Node's bind spends ~14 µs on a deprecated accessor (lib/process/lean-async-bind.ts).
+installLeanAsyncResourceBind();
 
 if (cluster.isWorker) {
   // A gateway process under the primary: the primary serves the metrics port and asks for the drain.
