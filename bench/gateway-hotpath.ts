@@ -18,6 +18,7 @@ import { createChannel, createClientFactory, createServer, Metadata } from 'nice
 import { Registry } from 'prom-client';
 import { GenerateRequest, GenerateResponse, InferenceServiceDefinition } from '../gen/xerotier/inference/v1/inference_service.js';
 import { callOptions, createAppClient } from '../lib/grpc/client.js';
+import { chatChunk, chunkFrame } from '../gateway/src/chat/chunk-frame.js';
 import { createRequestSignal, type Departure } from '../gateway/src/chat/request-signal.js';
 import { createHttpMetrics, httpMetricsMiddleware, routeMeasure } from '../lib/metrics/http.js';
 import { createRequestIds } from '../gateway/src/request-id.js';
@@ -37,19 +38,8 @@ const nextId = createRequestIds();
 const RELEASED = new DOMException('released', 'AbortError');
 const shutdown = new AbortController().signal;
 const logger = createLogger('gateway', 'warn');
-const chunkOf = (delta: object, meta: { id: string; created: number; model: string; fingerprint: string }) => ({
-  id: meta.id,
-  object: 'chat.completion.chunk',
-  created: meta.created,
-  model: meta.model,
-  service_tier: null,
-  system_fingerprint: meta.fingerprint,
-  choices: [{ index: 0, delta, logprobs: null, finish_reason: null }],
-});
 const meta = { id: 'chatcmpl-0123456789abcdef01234567', created: 1_760_000_000, model: 'demo-model', fingerprint: 'fp_0123456789' };
-const frame = JSON.stringify(chunkOf({}, meta));
-const at = frame.indexOf('"delta":{}') + '"delta":'.length;
-const [head, tail] = [frame.slice(0, at), frame.slice(at + 2)];
+const { head, tail } = chunkFrame(meta, false);
 const TOKENS = 16;
 let sink = 0;
 const CHAT_ROUTE = '/:project/:endpoint/v1/chat/completions';
@@ -139,7 +129,7 @@ const levers: Lever[] = [
   {
     name: `${TOKENS} SSE chunks serialised`,
     old: () => {
-      for (let i = 0; i < TOKENS; i++) sink += `data: ${JSON.stringify(chunkOf({ content: 'tok' }, meta))}\n\n`.length;
+      for (let i = 0; i < TOKENS; i++) sink += `data: ${JSON.stringify(chatChunk(meta, { content: 'tok' }, null, false))}\n\n`.length;
     },
     now: () => {
       for (let i = 0; i < TOKENS; i++) sink += `data: ${head}${JSON.stringify({ content: 'tok' })}${tail}\n\n`.length;

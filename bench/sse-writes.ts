@@ -18,6 +18,7 @@ import http, { type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { Response } from 'express';
+import { chatChunk, chunkFrame } from '../gateway/src/chat/chunk-frame.js';
 import { openSse } from '../gateway/src/openai/sse.js';
 import { abRow, abTableHead } from './lib/ab-levers.js';
 
@@ -33,19 +34,8 @@ const rounds = Number(values.rounds);
 
 const HEADERS = { 'x-ratelimit-limit-requests': '100000', 'x-ratelimit-remaining-requests': '99999', 'x-request-id': 'req_0123456789abcdef01234567' };
 const meta = { id: 'chatcmpl-0123456789abcdef01234567', created: 1_760_000_000, model: 'mock', fingerprint: 'fp_0123456789' };
-const chunk = (delta: object, finishReason: string | null) => ({
-  id: meta.id,
-  object: 'chat.completion.chunk',
-  created: meta.created,
-  model: meta.model,
-  service_tier: null,
-  system_fingerprint: meta.fingerprint,
-  choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-  usage: null,
-});
-const frame = JSON.stringify(chunk({}, null));
-const at = frame.indexOf('"delta":{}') + '"delta":'.length;
-const [head, tail] = [frame.slice(0, at), frame.slice(at + 2)];
+const chunk = (delta: object, finishReason: string | null): Record<string, unknown> => chatChunk(meta, delta, finishReason, true);
+const { head, tail } = chunkFrame(meta, true);
 const TEXT = 'Hello! This is the benchmark answering in a few words, sixteen tokens.';
 const usage = { prompt_tokens: 14, completion_tokens: 16, total_tokens: 30, prompt_tokens_details: { cached_tokens: 0 } };
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -21,6 +21,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { runGenerationLanes } from './lib/generation-lanes.js';
 import { ChildProcesses } from './lib/procs.js';
 import { fmt, median } from './lib/stats.js';
 import { startMock } from './lib/targets.js';
@@ -110,20 +111,8 @@ gcObserver.observe({ entryTypes: ['gc'] });
 
 /** `n` generations, `concurrency` at a time; returns [CPU µs, messages, tokens] per generation. */
 async function run(side: Side, n: number): Promise<[number, number, number]> {
-  let next = 0;
-  let messages = 0;
-  let tokens = 0;
-  const lane = async (): Promise<void> => {
-    while (next < n) {
-      next += 1;
-      for await (const m of side.generate(`bench-${next}`)) {
-        messages += 1;
-        if (m.delta) tokens += m.delta.tokenCount;
-      }
-    }
-  };
   const start = process.cpuUsage();
-  await Promise.all(Array.from({ length: concurrency }, lane));
+  const { messages, tokens } = await runGenerationLanes(n, concurrency, (i) => side.generate(`bench-${i}`));
   const used = process.cpuUsage(start);
   return [(used.user + used.system) / n, messages / n, tokens / n];
 }

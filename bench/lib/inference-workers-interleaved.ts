@@ -12,6 +12,7 @@
 import path from 'node:path';
 import { InferenceServiceDefinition, Role } from '../../gen/xerotier/inference/v1/inference_service.js';
 import { callOptions, createAppClient, createGrpcChannel } from '../../lib/grpc/client.js';
+import { runGenerationLanes } from './generation-lanes.js';
 import { ChildProcesses, cpuMs, freePort, stopProcess, waitUntil, type Proc } from './procs.js';
 
 export interface InterleavedFigures {
@@ -69,23 +70,12 @@ async function startWorker(children: ChildProcesses, dir: string, mockUrl: strin
     dir,
     proc,
     scavenges: () => scavenges,
-    async run(n) {
-      let next = 0;
-      let messages = 0;
-      let tokens = 0;
-      const lane = async (): Promise<void> => {
-        while (next < n) {
-          next += 1;
-          sent += 1;
-          const request = { requestId: `bench-${sent}`, messages: [{ role: Role.ROLE_USER, content: 'Say hello to the world, please.' }], maxTokens: 16 };
-          for await (const m of client.generate(request, callOptions(`bench-${sent}`, undefined, 30_000))) {
-            messages += 1;
-            if (m.delta) tokens += m.delta.tokenCount;
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: concurrency }, lane));
-      return { messages, tokens };
+    run(n) {
+      return runGenerationLanes(n, concurrency, () => {
+        sent += 1;
+        const request = { requestId: `bench-${sent}`, messages: [{ role: Role.ROLE_USER, content: 'Say hello to the world, please.' }], maxTokens: 16 };
+        return client.generate(request, callOptions(`bench-${sent}`, undefined, 30_000));
+      });
     },
     close() {
       watch.abort();

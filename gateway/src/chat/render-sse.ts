@@ -10,6 +10,7 @@ import { AppError } from '../../../lib/errors/app-error.js';
 import { toHttpError } from '../../../lib/errors/http.js';
 import { countsAgainstWorker, streamFailure } from '../failure-policy.js';
 import { openSse, type SseWriter } from '../openai/sse.js';
+import { chatChunk, chunkFrame } from './chunk-frame.js';
 import type { CompletionMeta } from './core.js';
 import type { Generation } from './generation.js';
 import { usageBody } from './render-json.js';
@@ -50,23 +51,9 @@ export async function renderSse(
 ): Promise<void> {
   const { includeUsage } = options;
   const sse = openSse(res, options.headers);
-  const chunk = (delta: object, finishReason: string | null) => ({
-    id: meta.id,
-    object: 'chat.completion.chunk',
-    created: meta.created,
-    model: meta.model,
-    service_tier: null,
-    system_fingerprint: meta.fingerprint,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-    ...(includeUsage ? { usage: null } : {}),
-  });
-  // Every choice chunk is the same JSON around its delta: serialise that frame once per stream
-  // and only the delta per event (the bytes are those of JSON.stringify(chunk(delta, reason));
-  // the finish reason is in `tail`, after the delta and before any usage).
-  const frame = JSON.stringify(chunk({}, null));
-  const at = frame.indexOf('"delta":{}') + '"delta":'.length;
-  const head = frame.slice(0, at);
-  const tail = frame.slice(at + '{}'.length);
+  // Every choice chunk is the same JSON around its delta: serialised once per stream, only the
+  // delta per event.
+  const { head, tail } = chunkFrame(meta, includeUsage);
   const deltaChunk = (delta: object): string => `${head}${JSON.stringify(delta)}${tail}`;
   let first = true;
   try {
@@ -84,7 +71,7 @@ export async function renderSse(
         if (first) last.unshift(deltaChunk({ role: 'assistant', content: '' }));
         if (includeUsage) {
           const usage = { promptTokens: e.final.usage?.promptTokens ?? 0, completionTokens: e.final.usage?.completionTokens ?? 0 };
-          last.push(JSON.stringify({ ...chunk({}, null), choices: [], usage: usageBody(usage) }));
+          last.push(JSON.stringify({ ...chatChunk(meta, {}, null, includeUsage), choices: [], usage: usageBody(usage) }));
         }
         sse.done(...last);
         return;
