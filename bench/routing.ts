@@ -9,6 +9,8 @@
  *   npm run bench:routing -- --quick      # smoke run (short, steady only): checks it runs
  *   flags: --scale=3 (time scale, below) --seconds=60 --rate=4.67 --no-write
  *          --strategies=scored,oracle (a subset, for exploratory runs: never writes the section)
+ *          --repeat=N (N repetitions, each a fresh fleet per strategy on its own arrival schedule,
+ *          the same for every strategy within it; the tables give medians and ranges over them)
  *
  * Fleet: workers at 1×, 2×, 4× and a 2× worker that is 8× slower from the middle of each run for
  * 30 % of it, then recovers. Every prompt starts with one of four long shared prefixes (≈ 11 prefix
@@ -43,6 +45,7 @@ const { values: flags } = parseArgs({
     rate: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     strategies: { type: 'string' },
+    repeat: { type: 'string' },
   },
   allowPositionals: false,
 });
@@ -55,6 +58,13 @@ const SCALE = Number(flags.scale ?? 3);
 const SECONDS = Number(flags.seconds ?? (flags.quick ? 8 : 20 * SCALE));
 const RATE = Number(flags.rate ?? 14 / SCALE);
 const SCENARIOS: Scenario[] = flags.quick ? ['steady'] : ['steady', 'bursty'];
+/**
+ * Repetitions: one run's p99 is its ~3rd-slowest request, which swings up to 2× with the arrival
+ * schedule, so strategies are ranked on medians over repetitions. Repetition r replays schedule
+ * seed r (0: the single run's schedule) for every strategy, alternating strategies within it.
+ */
+const REPEAT = Number(flags.repeat ?? 1);
+if (!Number.isInteger(REPEAT) || REPEAT < 1) throw new Error(`--repeat=${flags.repeat}: expected a whole number ≥ 1`);
 const RUN_STRATEGIES: readonly Strategy[] = flags.strategies ? STRATEGIES.filter((s) => flags.strategies!.split(',').includes(s)) : STRATEGIES;
 const spec = fleetSpec({ scale: SCALE, seconds: SECONDS, rate: RATE });
 const BASE = spec.base;
@@ -71,9 +81,9 @@ const children = new ChildProcesses();
 process.on('SIGINT', () => process.exit(130));
 process.on('SIGTERM', () => process.exit(143));
 setTimeout(() => {
-  process.stderr.write('routing benchmark exceeded 40 min; aborting\n');
+  process.stderr.write(`routing benchmark exceeded ${40 * REPEAT} min; aborting\n`);
   process.exit(2);
-}, 40 * 60_000).unref();
+}, 40 * REPEAT * 60_000).unref();
 
 interface Sample {
   arrival: Arrival;
@@ -83,6 +93,8 @@ interface Sample {
 }
 
 interface RunResult {
+  /** The repetition (its arrival schedule's seed). */
+  rep: number;
   scenario: Scenario;
   strategy: Strategy;
   samples: Sample[];
@@ -173,6 +185,7 @@ async function run(
   strategy: Strategy,
   shared: { authPort: number; quotaPort: number; keyFile: string },
   dir: string,
+  rep: number,
 ): Promise<RunResult> {
   const ports = await Promise.all(WORKERS.map(() => freePort()));
   const [gatewayPort, metricsPort] = [await freePort(), await freePort()];
@@ -262,7 +275,8 @@ async function run(
     else await new Promise((r) => setTimeout(r, -late));
     const key = readFileSync(shared.keyFile, 'utf8').trim();
     const url = `http://127.0.0.1:${gatewayPort}/demo/chat/v1/chat/completions`;
-    const arrivals = schedule(scenario, seededRandom(scenario === 'steady' ? 11 : 23));
+    // The model's seeds (bench/routing-model.ts): seed 0 is the single run's schedule.
+    const arrivals = schedule(scenario, seededRandom((scenario === 'steady' ? 11 : 23) + 101 * rep));
     const started = Date.now();
     // The degrading worker's slowdown counts from the clock origin the workers were given (the
     // simulator's schedule, lib/simulator/performance-model.ts), not from the load's start: a late
@@ -305,7 +319,7 @@ async function run(
       }),
     );
     const wallMs = Date.now() - started;
-    return { scenario, strategy, samples, wallMs, hitRate: replayHitRate(samples, originMs), slowdown, shares: shares(samples, slowdown) };
+    return { rep, scenario, strategy, samples, wallMs, hitRate: replayHitRate(samples, originMs), slowdown, shares: shares(samples, slowdown) };
   } finally {
     await stopProcess(gateway, 5_000);
     await Promise.all(procs.filter((p) => p !== gateway).map((p) => stopProcess(p, 5_000)));
@@ -352,8 +366,60 @@ function shares(samples: Sample[], slowdown: { fromMs: number; toMs: number }): 
 
 const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
 const ms = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : '—');
+const median = (xs: number[]): number => percentile(xs, 50);
+const ttfts = (r: RunResult): number[] => r.samples.filter((s) => s.ttftMs !== undefined).map((s) => s.ttftMs!);
+
+/** Per window (before, during, after the slowdown), the least share of a worker healthy then. */
+function leastHealthy(r: RunResult): [number, number, number] {
+  const healthy = (k: 0 | 1 | 2): number => Math.min(...WORKERS.filter((w) => k !== 1 || !w.degrades).map((w) => r.shares.get(w.id)![k]));
+  return [healthy(0), healthy(1), healthy(2)];
+}
+
+/**
+ * With --repeat: per scenario and strategy, the median (and range) over the repetitions of TTFT
+ * p50 and p99, the median throughput, hit rate and shares, the errors summed; then ours against
+ * the oracle and round-robin as ratios of the medians, and per repetition (same schedule).
+ */
+function repeatedTable(results: RunResult[]): string {
+  const lines: string[] = [];
+  const range = (xs: number[]): string => `${ms(median(xs))} (${ms(Math.min(...xs))}–${ms(Math.max(...xs))})`;
+  for (const scenario of SCENARIOS) {
+    const rows = results.filter((r) => r.scenario === scenario);
+    if (rows.length === 0) continue;
+    const reps = new Set(rows.map((r) => r.rep)).size;
+    lines.push(`### ${scenario === 'steady' ? 'Steady arrivals' : 'Bursty arrivals'} (${rows[0]!.samples.length} requests in ${SECONDS} s; ${reps} repetitions, schedule seeds 0–${reps - 1}, each the same for every strategy)`, '');
+    lines.push(
+      '| strategy | TTFT p50 (ms): median (range) | TTFT p99 (ms): median (range) | throughput (req/s) | errors (all) | prefix hit rate | worker shares 1× / 2× / 4× / 2×→slow: whole run | before the slowdown | during | after recovery | least healthy share before / during / after (median, least) |',
+    );
+    lines.push('|---|---:|---:|---:|---:|---:|---|---|---|---|---|');
+    const p99s = new Map<Strategy, number[]>();
+    for (const strategy of RUN_STRATEGIES) {
+      const runs = rows.filter((r) => r.strategy === strategy);
+      if (runs.length === 0) continue;
+      const p99 = runs.map((r) => percentile(ttfts(r), 99));
+      p99s.set(strategy, p99);
+      const share = (k: 0 | 1 | 2 | 3): string => WORKERS.map((w) => pct(median(runs.map((r) => r.shares.get(w.id)![k])))).join(' / ');
+      const least = [0, 1, 2].map((k) => runs.map((r) => leastHealthy(r)[k]!));
+      lines.push(
+        `| ${strategy === 'scored' ? '**ours (scored)**' : strategy} | ${range(runs.map((r) => percentile(ttfts(r), 50)))} | ${range(p99)} | ${median(runs.map((r) => ttfts(r).length / (r.wallMs / 1000))).toFixed(1)} | ${runs.reduce((n, r) => n + r.samples.length - ttfts(r).length, 0)} | ${pct(median(runs.map((r) => r.hitRate)))} | ${share(3)} | ${share(0)} | ${share(1)} | ${share(2)} | ${least.map((xs) => `${pct(median(xs))} (${pct(Math.min(...xs))})`).join(' / ')} |`,
+      );
+    }
+    const ours = p99s.get('scored');
+    const against = (s: Strategy): string | undefined => {
+      const other = p99s.get(s);
+      if (!ours || !other) return undefined;
+      const paired = ours.flatMap((x, i) => (other[i] === undefined ? [] : [x / other[i]!]));
+      return `ours vs ${s}, TTFT p99: ratio of the medians ${(median(ours) / median(other)).toFixed(2)}× (per repetition ${paired.map((x) => x.toFixed(2)).join(', ')}; median ${median(paired).toFixed(2)}×)`;
+    };
+    const claims = [against('round-robin'), against('oracle')].filter((x): x is string => x !== undefined);
+    if (claims.length > 0) lines.push('', `${claims.join('; ')}. Targets: ≤ 0.70× round-robin, ≤ 1.10× the oracle.`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
 
 function table(results: RunResult[]): string {
+  if (REPEAT > 1) return repeatedTable(results);
   const lines: string[] = [];
   for (const scenario of SCENARIOS) {
     const rows = results.filter((r) => r.scenario === scenario);
@@ -404,7 +470,7 @@ function section(results: RunResult[]): string {
   return [
     '## Routing: which worker answers first',
     '',
-    `Generated ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:routing${flags.quick ? ' -- --quick' : ''}\` (bench/routing.ts) on ${os.cpus().length} cores (shared with other work; 1-minute load average ${os.loadavg()[0]!.toFixed(1)} at the end).`,
+    `Generated ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:routing${flags.quick ? ' -- --quick' : REPEAT > 1 ? ` -- --repeat=${REPEAT}` : ''}\` (bench/routing.ts) on ${os.cpus().length} cores (shared with other work; 1-minute load average ${os.loadavg()[0]!.toFixed(1)} at the end).`,
     '',
     ...(os.loadavg()[0]! > 2 * os.cpus().length
       ? [
@@ -460,21 +526,22 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'xero-routing-'));
 const results: RunResult[] = [];
 let shared: Awaited<ReturnType<typeof startShared>> | undefined;
 try {
-  log(`routing benchmark: ${SCENARIOS.join(' + ')} × ${RUN_STRATEGIES.join(', ')}; ${SECONDS} s at ${RATE.toFixed(2)} req/s each (time scale ${SCALE})`);
+  log(`routing benchmark: ${SCENARIOS.join(' + ')} × ${RUN_STRATEGIES.join(', ')}; ${SECONDS} s at ${RATE.toFixed(2)} req/s each (time scale ${SCALE})${REPEAT > 1 ? `; ${REPEAT} repetitions` : ''}`);
   shared = await withFreshPorts('auth and quota', () => startShared(dir));
-  for (const scenario of SCENARIOS) {
+  for (let rep = 0; rep < REPEAT; rep++) for (const scenario of SCENARIOS) {
     for (const strategy of RUN_STRATEGIES) {
-      log(`${scenario} / ${strategy}: starting gateway and workers`);
-      const r = await withFreshPorts(`${scenario} / ${strategy}`, () => run(scenario, strategy, shared!, dir));
+      const name = `${REPEAT > 1 ? `#${rep} ` : ''}${scenario} / ${strategy}`;
+      log(`${name}: starting gateway and workers`);
+      const r = await withFreshPorts(name, () => run(scenario, strategy, shared!, dir, rep));
       const ok = r.samples.filter((s) => s.ttftMs !== undefined).map((s) => s.ttftMs!);
       const failed = new Map<number, number>();
       for (const x of r.samples) if (x.ttftMs === undefined) failed.set(x.status, (failed.get(x.status) ?? 0) + 1);
       const byStatus = [...failed].map(([status, n]) => `${n} × ${status === 0 ? 'no response' : status === 599 ? 'stream cut' : status}`).join(', ');
-      log(`${scenario} / ${strategy}: TTFT p50 ${ms(percentile(ok, 50))} ms, p99 ${ms(percentile(ok, 99))} ms, ${r.samples.length - ok.length} errors${byStatus ? ` (${byStatus})` : ''}, hit rate ${pct(r.hitRate)}`);
+      log(`${name}: TTFT p50 ${ms(percentile(ok, 50))} ms, p99 ${ms(percentile(ok, 99))} ms, ${r.samples.length - ok.length} errors${byStatus ? ` (${byStatus})` : ''}, hit rate ${pct(r.hitRate)}`);
       // The slowest requests (what the p99 is made of): when they were sent, where, how long.
       const slowest = r.samples.filter((x) => x.ttftMs !== undefined).sort((a, b) => b.ttftMs! - a.ttftMs!).slice(0, 5);
       log(`   slowest: ${slowest.map((x) => `${(x.arrival.atMs / 1000).toFixed(1)} s → ${x.worker ?? '?'} ${ms(x.ttftMs!)} ms`).join(', ')}`);
-      if (ok.length === 0) throw new Error(`${scenario} / ${strategy}: no request succeeded (${byStatus}); not writing figures`);
+      if (ok.length === 0) throw new Error(`${name}: no request succeeded (${byStatus}); not writing figures`);
       results.push(r);
     }
   }

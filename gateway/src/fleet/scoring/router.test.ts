@@ -290,7 +290,8 @@ describe('router', () => {
   });
 
   it('sends a prompt back to the worker that holds its prefix', () => {
-    const { r, clock } = router({ exploration: 0 });
+    // The scorer alone: no share floor (share-floor.test.ts) sending the others their 5 %.
+    const { r, clock } = router({ exploration: 0, minShare: 0 });
     const cs = [candidate('a'), candidate('b'), candidate('c')];
     const prompt = (q: string) => [{ content: 'S'.repeat(2048) }, { content: q }];
     const hint = (q: string): RoutingHint => ({ prefixBlocks: prefixBlockHashes(prompt(q), 512), promptTokens: 600, project: undefined });
@@ -374,7 +375,7 @@ describe('router', () => {
   });
 
   it('a silence is counted in requests the worker missed, not in time: a pause in the traffic is none', () => {
-    const { r, clock } = router({ exploration: 0, band: 0, silence: { afterRequests: 4, afterMs: 0, maxMs: 30_000 } });
+    const { r, clock } = router({ exploration: 0, band: 0, minShare: 0, silence: { afterRequests: 4, afterMs: 0, maxMs: 30_000 } });
     const [a, b] = [candidate('a'), candidate('b')];
     feed(r, clock, a.key, { ttftMs: 50 });
     feed(r, clock, b.key, { ttftMs: 100 });
@@ -396,7 +397,7 @@ describe('router', () => {
   });
 
   it('exploration probes a worker once it missed enough requests, not after a pause in the traffic', () => {
-    const { r, clock } = router({ exploration: 1, band: 0, silence: { afterRequests: 3, afterMs: 0, maxMs: 30_000 } });
+    const { r, clock } = router({ exploration: 1, band: 0, minShare: 0, silence: { afterRequests: 3, afterMs: 0, maxMs: 30_000 } });
     const [a, b] = [candidate('a'), candidate('b')];
     feed(r, clock, a.key, { ttftMs: 50 });
     feed(r, clock, b.key, { ttftMs: 500 });

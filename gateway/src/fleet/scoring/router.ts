@@ -16,6 +16,7 @@ import { weightedPick } from './pick.js';
 import type { Random } from './random.js';
 import { DEFAULT_SLOT_MS, estimate, slotMs, type Estimate, type InFlightRequest, type Observed } from './score.js';
 import type { RoutingSettings } from './settings.js';
+import { createShareWindow, degraded, floorPick, type ShareWindow } from './share-floor.js';
 import { silenceLevel } from './silence.js';
 import { createWorkerStats, type WorkerStats } from './worker-stats.js';
 
@@ -78,6 +79,8 @@ interface PerWorker {
   missedSinceProbe: number;
   /** Requests sent there that have not ended (their progress: Dispatch). */
   inFlight: Set<Dispatch>;
+  /** Which of the last requests it was a candidate for went there (the share floor). */
+  share: ShareWindow;
 }
 
 export function createRouter(deps: RouterDeps): Router {
@@ -94,7 +97,7 @@ export function createRouter(deps: RouterDeps): Router {
   const of = (key: object): PerWorker => {
     let s = state.get(key);
     if (!s) {
-      s = { stats: createWorkerStats(settings.ewmaAlpha), prefixes: createPrefixMemory(settings.prefixMemoryBlocks), probedAt: undefined, missed: 0, missedSinceProbe: 0, inFlight: new Set() };
+      s = { stats: createWorkerStats(settings.ewmaAlpha), prefixes: createPrefixMemory(settings.prefixMemoryBlocks), probedAt: undefined, missed: 0, missedSinceProbe: 0, inFlight: new Set(), share: createShareWindow(settings.minShareWindow) };
       state.set(key, s);
     }
     return s;
@@ -132,7 +135,7 @@ export function createRouter(deps: RouterDeps): Router {
       requests,
     };
   };
-  const estimates = (candidates: readonly Candidate[], hint: RoutingHint): Estimate[] => {
+  const assess = (candidates: readonly Candidate[], hint: RoutingHint): { seen: Observed[]; scores: Estimate[] } => {
     const now = deps.now();
     const seen = candidates.map((c) => observed(c, hint, now));
     const mean = (xs: number[]): number | undefined => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
@@ -142,8 +145,9 @@ export function createRouter(deps: RouterDeps): Router {
       missOverHit: missOverHit ?? 1,
       tokensPerRequest: mean(seen.map((o) => o.tokensPerRequest).filter((x): x is number => x !== undefined)),
     };
-    return candidates.map((c, i) => estimate(c, seen[i]!, hint, settings.weights, fleet));
+    return { seen, scores: candidates.map((c, i) => estimate(c, seen[i]!, hint, settings.weights, fleet)) };
   };
+  const estimates = (candidates: readonly Candidate[], hint: RoutingHint): Estimate[] => assess(candidates, hint).scores;
 
   /** How long the worker has not been heard from, in silence.ts's units (≥ 1: silent). */
   const silence = (s: PerWorker, now: number, sinceProbe: boolean): number => {
@@ -157,7 +161,24 @@ export function createRouter(deps: RouterDeps): Router {
     s.missedSinceProbe = 0;
   };
 
-  const scored = (candidates: readonly Candidate[], hint: RoutingHint, scores: readonly Estimate[]): number => {
+  /** The share floor's candidate for this request (share-floor.ts; -1: none). */
+  const belowFloor = (candidates: readonly Candidate[], hint: RoutingHint, seen: readonly Observed[], scores: readonly Estimate[], stale: readonly number[]): number => {
+    if (settings.minShare <= 0) return -1;
+    return floorPick(
+      candidates.map((c, k) => {
+        const s = of(c.key);
+        return {
+          deficit: s.share.deficit(settings.minShare),
+          degraded: degraded({ tokensPerSecond: s.stats.tokensPerSecond(), ttftHitMs: s.stats.ttftMs(true), ttftMissMs: s.stats.ttftMs(false) }, s.stats.best(), s.stats.newerKind(), seen[k]!.lateness),
+          silent: stale[k]! >= 1,
+          free: c.inFlight < c.capacity,
+          holdsPrefix: hint.prefixBlocks.length === 0 || scores[k]!.hitShare >= 0.5,
+        };
+      }),
+    );
+  };
+
+  const scored = (candidates: readonly Candidate[], hint: RoutingHint, seen: readonly Observed[], scores: readonly Estimate[]): number => {
     const now = deps.now();
     const stale = candidates.map((c) => silence(of(c.key), now, true));
     // A probe is a user's request sent where the scorer expects it to be slow: it goes only to a
@@ -170,8 +191,11 @@ export function createRouter(deps: RouterDeps): Router {
       const cheap = hint.prefixBlocks.length === 0 || scores[k]!.hitShare >= 0.5 || level >= 2;
       return c.inFlight < c.capacity && cheap ? level : Number.NEGATIVE_INFINITY;
     });
+    // A worker below its share floor takes the request from the scorer's choice, not from
+    // exploration: the pick keeps its exploration draw and otherwise has that worker alone.
+    const floor = belowFloor(candidates, hint, seen, scores, stale);
     const i = weightedPick(
-      scores.map((e) => e.cost + e.evictionMs),
+      scores.map((e, k) => (floor < 0 || k === floor ? e.cost + e.evictionMs : Number.POSITIVE_INFINITY)),
       probeable,
       deps.random,
       settings,
@@ -188,7 +212,7 @@ export function createRouter(deps: RouterDeps): Router {
     settings,
     choose(candidates, hint) {
       // Every strategy keeps the estimates, memory and feedback, so the operator view means the same under each.
-      const scores = estimates(candidates, hint);
+      const { seen, scores } = assess(candidates, hint);
       const costs = scores.map((e) => e.cost);
       let i: number;
       switch (settings.strategy) {
@@ -202,13 +226,14 @@ export function createRouter(deps: RouterDeps): Router {
           i = deps.oracle!.choose(candidates, hint);
           break;
         case 'scored':
-          i = scored(candidates, hint, scores);
+          i = scored(candidates, hint, seen, scores);
           break;
       }
       const chosen = candidates[i]!;
       // Every other candidate missed this request: that, not the clock, is what makes a worker
       // not heard from (silence.ts).
       for (let k = 0; k < candidates.length; k++) {
+        of(candidates[k]!.key).share.record(k === i);
         if (k === i) continue;
         const passed = of(candidates[k]!.key);
         passed.missed += 1;

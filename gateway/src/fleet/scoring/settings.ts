@@ -41,6 +41,14 @@ export const routingEnv = {
   ROUTING_PROBE_AFTER_MS: z.coerce.number().int().min(0).default(1000),
   /** ... or, whatever the traffic, after this long (0: never by time alone). */
   ROUTING_PROBE_MAX_SILENCE_MS: z.coerce.number().int().min(0).default(30000),
+  /**
+   * Share of the requests a healthy worker could have served that it gets at least
+   * (share-floor.ts: only to a free slot, with a prompt it holds the prefix of; a worker slower
+   * than it has been only as a probe once not heard from; 0: no floor) ...
+   */
+  ROUTING_MIN_SHARE: z.coerce.number().min(0).max(1).default(0.05),
+  /** ... counted over this many of its last such requests. */
+  ROUTING_MIN_SHARE_WINDOW: z.coerce.number().int().min(1).max(100000).default(40),
   /** Workers whose expected TTFT is within this fraction of the best share the traffic (weighted 1/TTFT). */
   ROUTING_BAND: z.coerce.number().min(0).max(10).default(0.1),
   /** Weight of each new sample in a worker's TTFT and tokens/s averages. */
@@ -65,6 +73,9 @@ export interface RoutingSettings {
   exploration: number;
   /** When a worker counts as not heard from (silence.ts). */
   silence: SilenceSettings;
+  /** The share floor (share-floor.ts): the share and the window of requests it is counted over. */
+  minShare: number;
+  minShareWindow: number;
   band: number;
   ewmaAlpha: number;
   prefixMemoryBlocks: number;
@@ -88,6 +99,8 @@ export function routingSettings(env: RoutingEnv): RoutingSettings {
     },
     exploration: env.ROUTING_EXPLORATION,
     silence: { afterRequests: env.ROUTING_PROBE_AFTER_REQUESTS, afterMs: env.ROUTING_PROBE_AFTER_MS, maxMs: env.ROUTING_PROBE_MAX_SILENCE_MS },
+    minShare: env.ROUTING_MIN_SHARE,
+    minShareWindow: env.ROUTING_MIN_SHARE_WINDOW,
     band: env.ROUTING_BAND,
     ewmaAlpha: env.ROUTING_EWMA_ALPHA,
     prefixMemoryBlocks: env.ROUTING_PREFIX_MEMORY_BLOCKS,

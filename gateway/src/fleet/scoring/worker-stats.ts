@@ -38,6 +38,11 @@ export interface WorkerStats {
   /** TTFT of all requests that found a free slot. */
   averageTtftMs(): number | undefined;
   tokensPerSecond(): number | undefined;
+  /**
+   * The best the worker has done: the highest its decode-rate average and the lowest its hit
+   * and miss TTFT figures have been (kept through silences: what it can do when healthy).
+   */
+  best(): { tokensPerSecond: number | undefined; ttftHitMs: number | undefined; ttftMissMs: number | undefined };
   tokensPerRequest(): number | undefined;
   /** When the last sample of either kind arrived (undefined: never). */
   lastSampleAt(): number | undefined;
@@ -59,6 +64,9 @@ export function createWorkerStats(alpha: number): WorkerStats {
   const ttft: Array<number | undefined> = [undefined, undefined, undefined];
   let newer: 'hit' | 'miss' | undefined;
   let tps: number | undefined;
+  let peak: number | undefined;
+  // Lowest TTFT figures: [expected miss, expected hit].
+  const lowest: Array<number | undefined> = [undefined, undefined];
   let tokens: number | undefined;
   let last: number | undefined;
   /** The next decode-rate sample replaces the figure (a silence restarted the worker's figures). */
@@ -86,7 +94,10 @@ export function createWorkerStats(alpha: number): WorkerStats {
     if (s.unqueued || restart) ttft[k] = ewma(known, s.ttftMs);
     else if (known !== undefined && s.ttftMs < known) ttft[k] = ewma(known, s.ttftMs);
     else return;
-    if (k < 2) newer = k === 1 ? 'hit' : 'miss';
+    if (k < 2) {
+      newer = k === 1 ? 'hit' : 'miss';
+      lowest[k] = Math.min(lowest[k] ?? Number.POSITIVE_INFINITY, ttft[k]!);
+    }
   };
   return {
     firstToken(s) {
@@ -105,12 +116,14 @@ export function createWorkerStats(alpha: number): WorkerStats {
         const rate = ((s.tokens - 1) * 1000) / s.decodeMs;
         tps = tpsStale ? rate : ewma(tps, rate);
         tpsStale = false;
+        peak = peak === undefined ? tps : Math.max(peak, tps);
       }
     },
     ttftMs: (hit) => ttft[hit ? 1 : 0],
     newerKind: () => newer,
     averageTtftMs: () => ttft[2],
     tokensPerSecond: () => tps,
+    best: () => ({ tokensPerSecond: peak, ttftHitMs: lowest[1], ttftMissMs: lowest[0] }),
     tokensPerRequest: () => tokens,
     lastSampleAt: () => last,
     samples: () => n,
