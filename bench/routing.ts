@@ -366,7 +366,12 @@ function shares(samples: Sample[], slowdown: { fromMs: number; toMs: number }): 
 
 const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
 const ms = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : '—');
-const median = (xs: number[]): number => percentile(xs, 50);
+/** The middle value; with an even count, the mean of the two middle ones (a repeat of 2 or 4). */
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 const ttfts = (r: RunResult): number[] => r.samples.filter((s) => s.ttftMs !== undefined).map((s) => s.ttftMs!);
 
 /** Per window (before, during, after the slowdown), the least share of a worker healthy then. */
