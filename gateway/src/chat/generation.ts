@@ -154,12 +154,7 @@ async function firstToken(worker: Worker, options: GenerationOptions, attemptAbo
   }
 }
 
-/**
- * The events of an opened call, from its first token: each one seen by `onEvent`, then handed
- * over; the final as soon as it arrives, the call's end read (bounded) once the caller is done
- * with it. Leaving early cancels the call.
- */
-export async function* relay(
+async function* relay(
   first: GenerateResponse,
   rest: AsyncIterator<GenerateResponse>,
   onEvent: (event: GenerateResponse) => void,
