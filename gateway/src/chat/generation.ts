@@ -159,25 +159,24 @@ async function* relay(
   rest: AsyncIterator<GenerateResponse>,
   onEvent: (event: GenerateResponse) => void,
 ): AsyncGenerator<GenerateResponse> {
-  let final = false;
   try {
     let event = first;
     for (;;) {
       onEvent(event);
-      final = event.final !== undefined;
-      // The final is handed over as it arrives (the response ends with it), not after the call's
-      // status, which follows it in a later write of the worker.
+      if (event.final) {
+        // The worker ends the call right after its final event: read to the end before handing the
+        // final over, so a finished call is never cancelled (each cancel is an HTTP/2 RST_STREAM,
+        // and a server closes connections that reset too often).
+        await drainEnd(rest);
+        yield event;
+        return;
+      }
       yield event;
-      if (final) return;
       const next = await rest.next();
       if (next.done) return;
       event = next.value;
     }
   } finally {
-    // The worker ends the call right after its final event: read to the end (the response has
-    // been written by now) rather than cancel a finished call (each cancel is an HTTP/2
-    // RST_STREAM, and a server closes connections that reset too often).
-    if (final) await drainEnd(rest);
     // Stop the worker whenever we stop reading early (client gone, error); a no-op once ended.
     await rest.return?.();
   }
