@@ -5,36 +5,11 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
 import { GenerateRequest, InferenceServiceDefinition, Role } from '../../gen/xerotier/inference/v1/inference_service.js';
-import { loadInferenceConfig } from '../../services/inference/src/config.js';
-import type { Engine, GenerateParams } from '../../services/inference/src/engines/engine.js';
-import { createSimulatorEngine } from '../../services/inference/src/engines/simulator/simulator-engine.js';
-import { startInferenceWorker } from '../../services/inference/src/start.js';
+import { startRecordingWorker } from '../../test/helpers/recording-worker.js';
 import { callOptions, createAppClient, createGrpcChannel } from './client.js';
 
-const seen: GenerateParams[] = [];
-const simulator = createSimulatorEngine({
-  tokensPerSecond: 0,
-  timeToFirstTokenMs: 0,
-  responseTokens: 2,
-  contextWindow: 1_000_000,
-  failAfterTokens: 0,
-  hangAfterTokens: 0,
-  crashAfterTokens: 0,
-});
-const recording: Engine = {
-  ...simulator,
-  generate(params, signal) {
-    seen.push(params);
-    return simulator.generate(params, signal);
-  },
-};
-const worker = await startInferenceWorker(loadInferenceConfig({ INFERENCE_PORT: '0', INFERENCE_DRAIN_GRACE_MS: '100' }), {
-  logger: pino({ level: 'silent' }),
-  engine: recording,
-});
-await worker.ready;
+const { worker, seen } = await startRecordingWorker(1_000_000);
 const channels: Array<{ close(): void }> = [];
 
 after(async () => {

@@ -10,33 +10,10 @@ import { SAMPLING_DEFAULTS } from '../../../lib/chat/sampling.js';
 import { callOptions, createAppClient, createGrpcChannel } from '../../../lib/grpc/client.js';
 import { loadInferenceConfig } from './config.js';
 import type { Engine, GenerateParams } from './engines/engine.js';
-import { createSimulatorEngine } from './engines/simulator/simulator-engine.js';
 import { startInferenceWorker } from './start.js';
+import { startRecordingWorker } from '../../../test/helpers/recording-worker.js';
 
-const seen: GenerateParams[] = [];
-const simulator = createSimulatorEngine({
-  tokensPerSecond: 0,
-  timeToFirstTokenMs: 0,
-  responseTokens: 2,
-  contextWindow: 4096,
-  failAfterTokens: 0,
-  hangAfterTokens: 0,
-  crashAfterTokens: 0,
-});
-/** The simulator, recording what the service hands it. */
-const recording: Engine = {
-  ...simulator,
-  generate(params, signal) {
-    seen.push(params);
-    return simulator.generate(params, signal);
-  },
-};
-
-const worker = await startInferenceWorker(loadInferenceConfig({ INFERENCE_PORT: '0', INFERENCE_DRAIN_GRACE_MS: '100' }), {
-  logger: pino({ level: 'silent' }),
-  engine: recording,
-});
-await worker.ready;
+const { worker, seen, simulator } = await startRecordingWorker(4096);
 const channel = createGrpcChannel(`127.0.0.1:${worker.port}`);
 const client = createAppClient(InferenceServiceDefinition, channel, { address: `127.0.0.1:${worker.port}`, target: 'inference' });
 
