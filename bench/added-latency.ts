@@ -29,6 +29,7 @@ import type { Proc } from './lib/procs.js';
 import { ChildProcesses } from './lib/procs.js';
 import { fmt, median, percentile, signed } from './lib/stats.js';
 import { spec, startMock, startOurPlatform, validate, writeBenchTiers, type BenchHost, type Target } from './lib/targets.js';
+import { openaiEngine } from './gateway/context.js';
 
 const { values } = parseArgs({
   options: {
@@ -116,7 +117,7 @@ try {
   const probeFile = path.join(workDir, 'probe.mjs');
   writeFileSync(probeFile, PROBE);
   const probeEnv: Record<string, string> = values.probe ? { NODE_OPTIONS: `--import=${probeFile}` } : {};
-  const inferenceEnv = { INFERENCE_ENGINE: 'openai', OPENAI_UPSTREAM_URL: mock.url, OPENAI_UPSTREAM_MODEL: 'mock' };
+  const inferenceEnv = openaiEngine(mock.url);
   const stack = async (stackRoot: string, label: string, extra: string | undefined): Promise<{ target: Target; procs: Proc[] }> => {
     const dir = mkdtempSync(path.join(workDir, 'stack-'));
     const opts = probeEnv;

@@ -20,6 +20,7 @@ import { pacedLoad } from './lib/http-load.js';
 import { ChildProcesses, cpuMs } from './lib/procs.js';
 import { fmt, median } from './lib/stats.js';
 import { spec, startMock, startOurPlatform, startPortkey, validate, writeBenchTiers, type Target } from './lib/targets.js';
+import { openaiEngine } from './gateway/context.js';
 
 const { values } = parseArgs({
   options: {
@@ -45,7 +46,7 @@ try {
     host,
     dir: workDir,
     tiersFile: writeBenchTiers(root, workDir),
-    inferenceEnv: { INFERENCE_ENGINE: 'openai', OPENAI_UPSTREAM_URL: mock.url, OPENAI_UPSTREAM_MODEL: 'mock' },
+    inferenceEnv: openaiEngine(mock.url),
     capacity: 256,
   });
   targets.push(ours.target);
@@ -57,7 +58,7 @@ try {
       host: { root: baseRoot, children: host.children },
       dir: baselineDir,
       tiersFile: writeBenchTiers(root, baselineDir),
-      inferenceEnv: { INFERENCE_ENGINE: 'openai', OPENAI_UPSTREAM_URL: mock.url, OPENAI_UPSTREAM_MODEL: 'mock' },
+      inferenceEnv: openaiEngine(mock.url),
       capacity: 256,
       label: `baseline (${path.basename(baseRoot)})`,
     });

@@ -29,6 +29,7 @@ import { sendOnce } from './lib/http-load.js';
 import { ChildProcesses, cpuMs, type Proc } from './lib/procs.js';
 import { fmt, median, percentile, ratio, signed } from './lib/stats.js';
 import { spec, startMock, startOurPlatform, validate, writeBenchTiers, type BenchHost, type Target } from './lib/targets.js';
+import { openaiEngine } from './gateway/context.js';
 
 const { values } = parseArgs({
   options: {
@@ -111,7 +112,7 @@ try {
   const load = os.loadavg();
   const mock = await startMock(host, { tokens: 16 });
   stops.push(() => mock.target.stop());
-  const inferenceEnv = { INFERENCE_ENGINE: 'openai', OPENAI_UPSTREAM_URL: mock.url, OPENAI_UPSTREAM_MODEL: 'mock' };
+  const inferenceEnv = openaiEngine(mock.url);
   const ourStack = async (stackRoot: string, label: string): Promise<Stack> => {
     const dir = mkdtempSync(path.join(workDir, 'stack-'));
     const ours = await startOurPlatform({

@@ -28,6 +28,7 @@ import { saturate } from './lib/autocannon.js';
 import { ChildProcesses, cpuMs as procCpuMs, type Proc } from './lib/procs.js';
 import { fmt, median } from './lib/stats.js';
 import { spec, startMock, startOurPlatform, validate, writeBenchTiers, type Target } from './lib/targets.js';
+import { openaiEngine } from './gateway/context.js';
 
 const { values } = parseArgs({
   options: {
@@ -99,7 +100,7 @@ try {
       host: { root: stackRoot, children },
       dir,
       tiersFile: writeBenchTiers(root, dir),
-      inferenceEnv: { INFERENCE_ENGINE: 'openai', OPENAI_UPSTREAM_URL: mock.url, OPENAI_UPSTREAM_MODEL: 'mock' },
+      inferenceEnv: openaiEngine(mock.url),
       capacity: 256,
       label,
       nodeArgs: ['--min-semi-space-size=128', '--max-semi-space-size=128', '--expose-gc'],

@@ -23,6 +23,7 @@ import { pacedLoad } from './lib/http-load.js';
 import { ChildProcesses, cpuMs, treeCpuMs } from './lib/procs.js';
 import { fmt, median } from './lib/stats.js';
 import { spec, startMock, startOurPlatform, validate, writeBenchTiers, type Target } from './lib/targets.js';
+import { openaiEngine } from './gateway/context.js';
 
 const { values } = parseArgs({
   options: {
@@ -54,7 +55,7 @@ async function stack(label: string, gatewayProcesses: number | undefined, stackR
     host: { root: stackRoot, children: host.children },
     dir,
     tiersFile: writeBenchTiers(root, dir),
-    inferenceEnv: { INFERENCE_ENGINE: 'openai', OPENAI_UPSTREAM_URL: mockUrl, OPENAI_UPSTREAM_MODEL: 'mock' },
+    inferenceEnv: openaiEngine(mockUrl),
     capacity: 256,
     label,
     gatewayProcesses,

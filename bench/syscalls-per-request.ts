@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { sendOnce } from './lib/http-load.js';
 import { ChildProcesses } from './lib/procs.js';
 import { spec, startMock, startOurPlatform, writeBenchTiers, type Target } from './lib/targets.js';
+import { openaiEngine } from './gateway/context.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,7 +43,7 @@ try {
     host,
     dir,
     tiersFile: writeBenchTiers(root, dir),
-    inferenceEnv: { INFERENCE_ENGINE: 'openai', OPENAI_UPSTREAM_URL: mock.url, OPENAI_UPSTREAM_MODEL: 'mock' },
+    inferenceEnv: openaiEngine(mock.url),
     capacity: 256,
   });
   targets.push(ours.target);
