@@ -18,6 +18,7 @@ import type { RequestLocals } from './request-context.js';
 import { chatCompletionsHandler } from './routes/chat-completions.js';
 import { completionsHandler } from './routes/completions.js';
 import { directDispatch } from './routes/direct-dispatch.js';
+import { expressHttpClasses, type ExpressHttpClasses } from './routes/express-classes.js';
 import { hostRoutedUrl, repeatedHeader, sendError } from './routes/http-boundary.js';
 import { embeddingsHandler } from './routes/embeddings.js';
 import { managementRouter } from './routes/management.js';
@@ -54,9 +55,14 @@ const CHAT_COMPLETIONS = '/:project/:endpoint/v1/chat/completions';
 const COMPLETIONS = '/:project/:endpoint/v1/completions';
 const EMBEDDINGS = '/:project/:endpoint/v1/embeddings';
 
-/** The gateway's HTTP request listener (start.ts gives it to the server). */
-export function createApp(deps: GatewayDeps): RequestListener {
+/** The gateway's HTTP request listener and the request/response classes its server must build (start.ts). */
+export interface GatewayHttp extends ExpressHttpClasses {
+  listener: RequestListener;
+}
+
+export function createApp(deps: GatewayDeps): GatewayHttp {
   const app = express();
+  const classes = expressHttpClasses(app);
   app.disable('x-powered-by');
   app.set('etag', false);
 
@@ -137,7 +143,10 @@ export function createApp(deps: GatewayDeps): RequestListener {
     draining: deps.draining,
     json: json as (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void,
   });
-  return (req, res) => {
-    if (!direct(req, res)) app(req, res);
+  return {
+    ...classes,
+    listener: (req, res) => {
+      if (!direct(req, res)) app(req, res);
+    },
   };
 }

@@ -13,17 +13,39 @@ import { createRequestIds, type RequestIds } from './request-id.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** The request's logger is a child with its id, made on first use (most requests never log). */
-function lazyLogger(locals: RequestLocals, root: Logger, bindings: () => Record<string, unknown>): void {
-  let child: Logger | undefined;
-  Object.defineProperty(locals, 'logger', {
-    configurable: true,
-    enumerable: true,
-    get: () => (child ??= root.child(bindings())),
-    set: (l: Logger) => {
-      child = l;
-    },
-  });
+/**
+ * `res.locals` of a request: its id, and its logger, a child with the id made on first use (most
+ * requests never log). The lazy logger is an accessor on this class's prototype, shared by every
+ * request. Defined on each request's object with fresh closures (as it once was), it gave every
+ * object a hidden class of its own, which V8 allocates in the old generation; through it the
+ * closures, and the request they capture, outlived young-generation collections and were promoted:
+ * at 200 requests/s the gateway's old generation grew by megabytes a second and its scavenges took
+ * 10–15 ms instead of about 1 (`--trace-gc`, requests answered 404).
+ */
+class Locals implements RequestLocals {
+  declare headers?: Record<string, string>;
+  declare errorCode?: string;
+  declare probe?: true;
+  #child: Logger | undefined;
+  readonly #root: Logger;
+  readonly #bindings: () => Record<string, unknown>;
+
+  constructor(
+    public requestId: string,
+    root: Logger,
+    bindings: () => Record<string, unknown>,
+  ) {
+    this.#root = root;
+    this.#bindings = bindings;
+  }
+
+  get logger(): Logger {
+    return (this.#child ??= this.#root.child(this.#bindings()));
+  }
+
+  set logger(logger: Logger) {
+    this.#child = logger;
+  }
 }
 
 export function requestLogging(root: Logger, nextId: RequestIds = createRequestIds()) {
@@ -39,9 +61,9 @@ export function requestLogging(root: Logger, nextId: RequestIds = createRequestI
       req: { method: req.method, url: redactUrl(req.url ?? ''), id },
       ...(clientRequestId === undefined ? {} : { clientRequestId }),
     });
-    const locals = res.locals as RequestLocals;
-    locals.requestId = id;
-    lazyLogger(locals, root, bindings);
+    // Whatever a step before this one put in res.locals is kept.
+    const locals: RequestLocals = Object.assign(new Locals(id, root, bindings), res.locals);
+    res.locals = locals;
     // Info is the access log's level, errors (5xx) are logged at error, probes at debug: nothing to
     // do when none of them is on.
     if (root.isLevelEnabled('error')) {

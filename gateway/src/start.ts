@@ -177,8 +177,11 @@ export async function startGateway(
       headersTimeout: config.GATEWAY_HEADERS_TIMEOUT_MS,
       requestTimeout: Math.max(config.GATEWAY_REQUEST_RECEIVE_TIMEOUT_MS, config.GATEWAY_HEADERS_TIMEOUT_MS),
       connectionsCheckingInterval: Math.min(1000, config.GATEWAY_HEADERS_TIMEOUT_MS),
+      // Requests and responses born with express's prototypes (routes/express-classes.ts).
+      IncomingMessage: app.IncomingMessage,
+      ServerResponse: app.ServerResponse,
     },
-    app,
+    app.listener,
   );
   server.listen(config.GATEWAY_PORT, config.GATEWAY_HOST);
   await new Promise<void>((resolve, reject) => {

@@ -24,6 +24,7 @@ import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { isAppError } from '../errors/app-error.js';
 import { serviceTokenCheck } from './service-auth.js';
 import { serverCredentials, type GrpcTlsFiles } from './tls.js';
+import { HandlerContext } from './handler-context.js';
 
 export const REQUEST_ID_METADATA = 'x-request-id';
 
@@ -103,9 +104,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
  * client gets, credential refusals included), the service credential, the request id and child
  * logger, one log line per call, and AppError → gRPC status mapping.
  *
- * The call's child logger is made the first time something logs through it: most calls never do
- * (the per-call lines are at debug), and a pino child with its bindings costs more than the rest
- * of this layer.
+ * The call's child logger is made the first time something logs through it (handler-context.ts).
  */
 function callMiddleware(root: Logger, metrics: GrpcServerMetrics | undefined, serviceToken: string | undefined) {
   const checkToken = serviceTokenCheck(serviceToken);
@@ -115,21 +114,12 @@ function callMiddleware(root: Logger, metrics: GrpcServerMetrics | undefined, se
     try {
       checkToken(path, context.metadata);
       const requestId = context.metadata.get(REQUEST_ID_METADATA) ?? 'none';
-      let child: Logger | undefined;
-      const logger = (): Logger => (child ??= root.child({ reqId: requestId, rpc: path }));
+      const handlerContext = HandlerContext.of(context, requestId, root, path);
+      const logger = (): Logger => handlerContext.logger;
       const started = performance.now();
       const ms = (): number => Math.round(performance.now() - started);
       try {
-        const result = yield* call.next(call.request, {
-          ...context,
-          requestId,
-          get logger(): Logger {
-            return logger();
-          },
-          set logger(l: Logger) {
-            child = l;
-          },
-        });
+        const result = yield* call.next(call.request, handlerContext);
         if (root.isLevelEnabled('debug')) logger().debug({ ms: ms() }, 'rpc ok');
         code = Status.OK;
         return result;

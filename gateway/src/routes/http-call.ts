@@ -10,21 +10,36 @@ import { bearerKey } from '../bearer.js';
 import type { ChatCall } from '../chat/core.js';
 import type { Departure } from '../chat/request-signal.js';
 import type { RequestLocals } from '../request-context.js';
+import type { Logger } from 'pino';
 
 export function httpCall(req: Request, res: Response): ChatCall {
-  const locals = res.locals as RequestLocals;
-  return {
-    requestId: locals.requestId,
-    // Read through: the request's logger is made on first use (request-log.ts), and most
-    // requests never log.
-    get logger() {
-      return locals.logger;
-    },
-    arrivedAt: performance.now(),
-    apiKey: bearerKey(req),
-    project: String(req.params['project']),
-    endpoint: String(req.params['endpoint']),
-  };
+  return new HttpCall(res.locals as RequestLocals, bearerKey(req), String(req.params['project']), String(req.params['endpoint']));
+}
+
+/**
+ * The call of one HTTP request. Its logger is read through to the request's (made on first use,
+ * request-log.ts; most requests never log) by an accessor on this class's prototype: an object
+ * literal's accessor is a fresh closure per request, which gives every object a hidden class of
+ * its own in V8's old generation and keeps what it captures past young-generation collections.
+ */
+class HttpCall implements ChatCall {
+  readonly requestId: string;
+  readonly arrivedAt = performance.now();
+  readonly #locals: RequestLocals;
+
+  constructor(
+    locals: RequestLocals,
+    readonly apiKey: string,
+    readonly project: string,
+    readonly endpoint: string,
+  ) {
+    this.#locals = locals;
+    this.requestId = locals.requestId;
+  }
+
+  get logger(): Logger {
+    return this.#locals.logger;
+  }
 }
 
 /**
