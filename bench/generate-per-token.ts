@@ -11,9 +11,9 @@
  * Prints the median CPU µs per token per side and their ratio; writes nothing.
  */
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { loadInferenceServiceModules } from './lib/inference-service-modules.js';
 import { fmt, median, ratio } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -29,10 +29,6 @@ const roots = [root, path.resolve(values.compare)];
 const rounds = Number(values.rounds);
 const tokens = Number(values.tokens);
 const logger = pino({ level: 'silent' });
-
-interface Message {
-  delta?: unknown;
-}
 
 /** The scripted engine's events alone, without the handler: what both sides' figures include. */
 async function engineAlone(): Promise<number> {
@@ -54,15 +50,7 @@ async function* scriptedEvents() {
 }
 
 async function loadSide(dir: string): Promise<() => Promise<number>> {
-  const mod = async <T>(file: string): Promise<T> => (await import(pathToFileURL(path.join(dir, file)).href)) as T;
-  const { createAdmission } = await mod<{ createAdmission(c: number, q: number): unknown }>('services/inference/src/admission.ts');
-  const { createInferenceService } = await mod<{
-    createInferenceService(d: unknown): { impl: { generate(r: unknown, c: unknown): AsyncIterable<Message> } };
-  }>('services/inference/src/inference-service.ts');
-  const { GenerateRequest, Role } = await mod<{
-    GenerateRequest: { fromPartial(o: unknown): unknown };
-    Role: { ROLE_USER: number };
-  }>('gen/xerotier/inference/v1/inference_service.ts');
+  const { createAdmission, createInferenceService, GenerateRequest, Role } = await loadInferenceServiceModules(dir);
   const engine = {
     start: async () => undefined,
     info: () => ({ engine: 'scripted', model: 'scripted', fingerprint: 'fp', contextWindow: 4096, backend: 'scripted' }),

@@ -18,10 +18,10 @@
 import os from 'node:os';
 import path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { runGenerationLanes } from './lib/generation-lanes.js';
+import { loadInferenceServiceModules } from './lib/inference-service-modules.js';
 import { ChildProcesses } from './lib/procs.js';
 import { fmt, median } from './lib/stats.js';
 import { startMock } from './lib/targets.js';
@@ -60,18 +60,10 @@ const mock = await startMock({ root, children }, { tokens: 16 });
 const logger = pino({ level: 'silent' });
 
 async function loadSide(dir: string): Promise<Side> {
-  const mod = async <T>(file: string): Promise<T> => (await import(pathToFileURL(path.join(dir, file)).href)) as T;
+  const { mod, createAdmission, createInferenceService, GenerateRequest, Role } = await loadInferenceServiceModules(dir);
   const { createOpenAIEngine } = await mod<{ createOpenAIEngine(o: unknown, d: unknown): { start(): Promise<void>; close(): Promise<void> } }>(
     'services/inference/src/engines/openai/openai-engine.ts',
   );
-  const { createAdmission } = await mod<{ createAdmission(c: number, q: number): unknown }>('services/inference/src/admission.ts');
-  const { createInferenceService } = await mod<{
-    createInferenceService(d: unknown): { impl: { generate(r: unknown, c: unknown): AsyncIterable<Message> } };
-  }>('services/inference/src/inference-service.ts');
-  const { GenerateRequest, Role } = await mod<{
-    GenerateRequest: { fromPartial(o: unknown): unknown };
-    Role: { ROLE_USER: number };
-  }>('gen/xerotier/inference/v1/inference_service.ts');
   const engine = createOpenAIEngine({ baseUrl: mock.url, model: 'mock', contextWindow: 8192, maxConnections: concurrency }, { logger });
   await engine.start();
   const service = createInferenceService({
