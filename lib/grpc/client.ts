@@ -17,6 +17,7 @@ import {
   type Client,
 } from 'nice-grpc';
 import type { AppError } from '../errors/app-error.js';
+import type { CancelListener, CancelSignal } from './call-cancel.js';
 import { fromClientError } from '../errors/grpc.js';
 import { REQUEST_ID_METADATA } from './server.js';
 import { SERVICE_TOKEN_METADATA } from './service-auth.js';
@@ -30,12 +31,18 @@ export interface ClientOptions {
   serviceToken?: string | undefined;
 }
 
-/** Per-call deadline: a Date, or milliseconds from now. The call is cancelled when it passes. */
-export interface DeadlineOptions {
+/** What every call may take beyond nice-grpc's own options. */
+export interface AppCallOptions {
+  /** Per-call deadline: a Date, or milliseconds from now. The call is cancelled when it passes. */
   deadline?: Date | number | undefined;
+  /**
+   * Cancels the call, like `signal`, without needing an AbortSignal (call-cancel.ts); when both
+   * are given, this one is used.
+   */
+  cancel?: CancelSignal | undefined;
 }
 
-export type AppClient<D extends CompatServiceDefinition> = Client<D, DeadlineOptions>;
+export type AppClient<D extends CompatServiceDefinition> = Client<D, AppCallOptions>;
 
 /** A channel to an internal service; with `tls`, mutual TLS against the configured CA (tls.ts). */
 export function createGrpcChannel(address: string, tls?: GrpcTlsFiles): Channel {
@@ -74,7 +81,7 @@ export function createAppClient<D extends CompatServiceDefinition>(
   return client as unknown as AppClient<D>;
 }
 
-type AnyMethod = (request: unknown, options?: CallOptions & DeadlineOptions) => unknown;
+type AnyMethod = (request: unknown, options?: CallOptions & AppCallOptions) => unknown;
 
 interface MethodShape {
   path: string;
@@ -138,38 +145,41 @@ interface PreparedCall {
   trailer: Metadata | undefined;
   timedOut: boolean;
   timer: NodeJS.Timeout | undefined;
-  callerSignal: AbortSignal | undefined;
-  followCaller: (() => void) | undefined;
+  caller: CancelSignal | undefined;
+  followCaller: CancelListener | undefined;
 }
 
-function prepareCall(token: string | undefined, options: CallOptions & DeadlineOptions): PreparedCall {
-  const { deadline, signal: callerSignal, onTrailer } = options;
+function prepareCall(token: string | undefined, options: CallOptions & AppCallOptions): PreparedCall {
+  const { deadline, onTrailer } = options;
+  const caller = options.cancel ?? options.signal;
   // The call's own metadata (callOptions makes one per call) takes the credential: no copy.
   const metadata = options.metadata ?? Metadata();
   if (token) metadata.set(SERVICE_TOKEN_METADATA, token);
-  const call: PreparedCall = { next: { metadata }, trailer: undefined, timedOut: false, timer: undefined, callerSignal, followCaller: undefined };
+  const call: PreparedCall = { next: { metadata }, trailer: undefined, timedOut: false, timer: undefined, caller, followCaller: undefined };
   if (options.onHeader) call.next.onHeader = options.onHeader;
   call.next.onTrailer = (t: Metadata) => {
     call.trailer = t;
     onTrailer?.(t);
   };
-  if (deadline === undefined) {
-    if (callerSignal) call.next.signal = callerSignal;
+  if (deadline === undefined && (caller === undefined || caller instanceof AbortSignal)) {
+    if (caller) call.next.signal = caller;
     return call;
   }
-  // One controller for the deadline and the caller's signal (a listener, removed in endCall,
-  // rather than a per-call AbortSignal.any).
+  // One controller for the deadline and the caller's cancellation (a listener, removed in
+  // endCall, rather than a per-call AbortSignal.any): nice-grpc takes only an AbortSignal.
   const controller = new AbortController();
-  const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : deadline;
-  call.timer = setTimeout(() => {
-    call.timedOut = true;
-    controller.abort();
-  }, Math.max(0, ms));
-  if (callerSignal?.aborted) controller.abort(callerSignal.reason);
-  else if (callerSignal) {
-    const follow = (): void => controller.abort(callerSignal.reason);
+  if (deadline !== undefined) {
+    const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : deadline;
+    call.timer = setTimeout(() => {
+      call.timedOut = true;
+      controller.abort();
+    }, Math.max(0, ms));
+  }
+  if (caller?.aborted) controller.abort(caller.reason);
+  else if (caller) {
+    const follow: CancelListener = { handleEvent: () => controller.abort(caller.reason) };
     call.followCaller = follow;
-    callerSignal.addEventListener('abort', follow, { once: true });
+    caller.addEventListener('abort', follow, { once: true });
   }
   call.next.signal = controller.signal;
   return call;
@@ -177,7 +187,7 @@ function prepareCall(token: string | undefined, options: CallOptions & DeadlineO
 
 function endCall(call: PreparedCall): void {
   clearTimeout(call.timer);
-  if (call.followCaller) call.callerSignal?.removeEventListener('abort', call.followCaller);
+  if (call.followCaller) call.caller?.removeEventListener('abort', call.followCaller);
 }
 
 /** gRPC errors back to AppError with the server's `x-error-*` trailers; a passed deadline is DEADLINE_EXCEEDED. */
@@ -293,8 +303,8 @@ function expireStream(stream: ServerStream): void {
 class ServerStream implements AsyncIterator<unknown> {
   private call: ChannelCall | undefined;
   private request: unknown;
-  private options: (CallOptions & DeadlineOptions) | undefined;
-  private signal: AbortSignal | undefined;
+  private options: (CallOptions & AppCallOptions) | undefined;
+  private signal: CancelSignal | undefined;
   private onHeader: ((header: Metadata) => void) | undefined;
   private onTrailer: ((trailer: Metadata) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -311,7 +321,7 @@ class ServerStream implements AsyncIterator<unknown> {
   constructor(
     private readonly method: StreamMethod,
     request: unknown,
-    options: CallOptions & DeadlineOptions,
+    options: CallOptions & AppCallOptions,
   ) {
     this.request = request;
     this.options = options;
@@ -394,9 +404,10 @@ class ServerStream implements AsyncIterator<unknown> {
     this.call?.cancelWithStatus(Status.CANCELLED, 'Cancelled on client');
   }
 
-  private open(options: CallOptions & DeadlineOptions): void {
+  private open(options: CallOptions & AppCallOptions): void {
     this.options = undefined;
-    const { deadline, signal } = options;
+    const { deadline } = options;
+    const signal = options.cancel ?? options.signal;
     this.onHeader = options.onHeader;
     this.onTrailer = options.onTrailer;
     if (signal?.aborted) {
@@ -488,14 +499,18 @@ class ServerStream implements AsyncIterator<unknown> {
   }
 }
 
-/** Per-call options: request id propagation, cancellation and deadline (Date or ms from now). */
+/**
+ * Per-call options: request id propagation, cancellation (an AbortSignal, or a cheaper
+ * CancelSignal such as CallCancel) and deadline (Date or ms from now).
+ */
 export function callOptions(
   requestId: string,
-  signal?: AbortSignal,
+  signal?: AbortSignal | CancelSignal,
   deadline?: Date | number,
-): CallOptions & DeadlineOptions {
-  const options: CallOptions & DeadlineOptions = { metadata: Metadata({ [REQUEST_ID_METADATA]: requestId }) };
-  if (signal) options.signal = signal;
+): CallOptions & AppCallOptions {
+  const options: CallOptions & AppCallOptions = { metadata: Metadata({ [REQUEST_ID_METADATA]: requestId }) };
+  if (signal instanceof AbortSignal) options.signal = signal;
+  else if (signal) options.cancel = signal;
   if (deadline !== undefined) options.deadline = deadline;
   return options;
 }
@@ -507,8 +522,8 @@ export function callOptions(
  */
 function appClientMiddleware(target: string, token: string | undefined) {
   return async function* middleware<Req, Res>(
-    call: ClientMiddlewareCall<Req, Res, DeadlineOptions>,
-    options: CallOptions & DeadlineOptions,
+    call: ClientMiddlewareCall<Req, Res, AppCallOptions>,
+    options: CallOptions & AppCallOptions,
   ) {
     const prepared = prepareCall(token, options);
     try {

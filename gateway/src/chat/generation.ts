@@ -8,6 +8,7 @@ import type { GenerateRequest, GenerateResponse, Start } from '../../../gen/xero
 import { prefixBlockHashes } from '../../../lib/chat/prefix-blocks.js';
 import { estimatePromptTokens } from '../../../lib/chat/prompt-tokens.js';
 import { AppError } from '../../../lib/errors/app-error.js';
+import { CallCancel } from '../../../lib/grpc/call-cancel.js';
 import { callOptions } from '../../../lib/grpc/client.js';
 import { movableBeforeFirstToken, ttftTimeout } from '../failure-policy.js';
 import type { Worker, Fleet, RouteRequest, RoutingRequest } from '../fleet/fleet.js';
@@ -24,16 +25,21 @@ export interface Generation {
   release(): void;
 }
 
+/** What follows the request's end: an attempt's cancellation (an AbortController is one too). */
+export interface Abortable {
+  abort(reason: unknown): void;
+}
+
 /**
- * The end of the request, as an attempt follows it: the attempt's own controller is aborted with
- * the request's reason when the request ends (no listener, no controller of the request's own).
+ * The end of the request, as an attempt follows it: the attempt's own cancellation is aborted
+ * with the request's reason when the request ends (no listener, no controller of the request's own).
  */
 export interface RequestEnd {
   /** True once the request ended. */
   readonly aborted: boolean;
-  /** Aborts `controller` with the request's reason when the request ends (at once if it has), until unfollow. */
-  follow(controller: AbortController): void;
-  unfollow(controller: AbortController): void;
+  /** Aborts `follower` with the request's reason when the request ends (at once if it has), until unfollow. */
+  follow(follower: Abortable): void;
+  unfollow(follower: Abortable): void;
 }
 
 export interface GenerationOptions {
@@ -57,9 +63,8 @@ export interface GenerationOptions {
 class TtftTimeout extends Error {}
 
 /**
- * The reason an attempt's controller is aborted with once the caller is done with it. Aborting
- * without a reason makes a new DOMException (with its stack) every time, i.e. on every request;
- * this one is shared and is never thrown to a caller (the stream is over or abandoned by then).
+ * The reason an attempt's cancellation is aborted with once the caller is done with it: shared,
+ * and never thrown to a caller (the stream is over or abandoned by then).
  */
 const RELEASED = new DOMException('The generation was released.', 'AbortError');
 
@@ -87,7 +92,9 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
       throw attempt > 0 && lastError !== undefined ? lastError : err;
     }
     tried.add(worker);
-    const attemptAbort = new AbortController();
+    // The attempt's cancellation: a CallCancel rather than an AbortController (call-cancel.ts
+    // says why), aborted by the request's end, the TTFT timeout, or the release.
+    const attemptAbort = new CallCancel();
     signal.follow(attemptAbort);
     const dispatch = routing.dispatch;
     worker.localInFlight += 1;
@@ -125,15 +132,20 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
 }
 
 /** firstToken under the worker's breaker (a closure outside openGeneration, which keeps no reference to `options`). */
-function underBreaker(worker: Worker, options: GenerationOptions, attemptAbort: AbortController) {
+function underBreaker(worker: Worker, options: GenerationOptions, attemptAbort: CallCancel) {
   return worker.breaker.run(() => firstToken(worker, options, attemptAbort));
 }
 
-async function firstToken(worker: Worker, options: GenerationOptions, attemptAbort: AbortController) {
-  const timer = setTimeout(() => attemptAbort.abort(new TtftTimeout()), options.ttftTimeoutMs);
+/** The time-to-first-token timer's callback (the attempt is its argument: no closure per attempt). */
+function ttftExpired(attemptAbort: CallCancel): void {
+  attemptAbort.abort(new TtftTimeout());
+}
+
+async function firstToken(worker: Worker, options: GenerationOptions, attemptAbort: CallCancel) {
+  const timer = setTimeout(ttftExpired, options.ttftTimeoutMs, attemptAbort);
   try {
     const rest = worker.client
-      .generate(options.request, callOptions(options.requestId, attemptAbort.signal, options.deadline))
+      .generate(options.request, callOptions(options.requestId, attemptAbort, options.deadline))
       [Symbol.asyncIterator]();
     let start: Start | undefined;
     for (;;) {
@@ -147,7 +159,7 @@ async function firstToken(worker: Worker, options: GenerationOptions, attemptAbo
       return { start, first: next.value, rest };
     }
   } catch (err) {
-    if (attemptAbort.signal.reason instanceof TtftTimeout) throw ttftTimeout();
+    if (attemptAbort.reason instanceof TtftTimeout) throw ttftTimeout();
     throw err;
   } finally {
     clearTimeout(timer);

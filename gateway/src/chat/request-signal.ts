@@ -13,7 +13,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { EndReason } from '../failure-policy.js';
-import type { RequestEnd } from './generation.js';
+import type { Abortable, RequestEnd } from './generation.js';
 
 export interface RequestSignal extends RequestEnd {
   /** Aborted when the request ends (made on first use: a chat request follows it without one). */
@@ -84,7 +84,7 @@ class Limits implements RequestSignal {
   // dispose) rather than AbortSignal.any: the shutdown signal lives as long as the process and
   // would otherwise keep a dependent signal per request until it is garbage collected.
   private combined: AbortController | undefined;
-  private follower: AbortController | undefined;
+  private follower: Abortable | undefined;
   private ended = false;
   private endedWith: unknown;
   private readonly shutdown: AbortSignal;
@@ -104,7 +104,9 @@ class Limits implements RequestSignal {
     const remainingMs = Math.max(1, options.remainingMs);
     this.shutdown = shutdown;
     this.deadlineAt = Date.now() + remainingMs;
-    this.deadlineTimer = setTimeout(onDeadline, remainingMs, this);
+    // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional one
+    // (the arrival-to-now time is fractional) made a list of its own for every request.
+    this.deadlineTimer = setTimeout(onDeadline, Math.ceil(remainingMs), this);
     // Every request in flight listens on the one shutdown signal: no listener cap (Node warns past 10).
     setMaxListeners(0, shutdown);
     this.stopWatching = (clientGone instanceof AbortSignal ? signalDeparture(clientGone) : clientGone).watch((reason) => {
@@ -132,13 +134,13 @@ class Limits implements RequestSignal {
     return this.ended;
   }
 
-  follow(controller: AbortController): void {
-    if (this.ended) controller.abort(this.endedWith);
-    else this.follower = controller;
+  follow(follower: Abortable): void {
+    if (this.ended) follower.abort(this.endedWith);
+    else this.follower = follower;
   }
 
-  unfollow(controller: AbortController): void {
-    if (this.follower === controller) this.follower = undefined;
+  unfollow(follower: Abortable): void {
+    if (this.follower === follower) this.follower = undefined;
   }
 
   /** The shutdown signal aborted. */
