@@ -117,8 +117,8 @@ export interface FleetRates {
  * not), whose TTFT figure is taken where the worker has one; else (or for a request of unknown
  * kind) the worker's average TTFT.
  * The decode part takes the worker's own rate and answer length, else the fleet's: a worker
- * that has given first tokens but has not finished a request yet (no decode-rate sample) is
- * not taken to decode in no time.
+ * that has given a first token but no decode-rate sample yet (none of its requests has ended
+ * since it joined or since a silence restarted its figures) is not taken to decode in no time.
  */
 export function slotMs(o: Observed, w: ScoreWeights, fleet: FleetRates, expectedHit?: boolean): number | undefined {
   const own = expectedHit === undefined ? undefined : expectedHit ? o.ttftHitMs : o.ttftMissMs;
