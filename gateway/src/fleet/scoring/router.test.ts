@@ -97,40 +97,15 @@ describe('scorer estimate (expected TTFT, ms)', () => {
     // 100 ms to the first token, 100 tokens/s (a 10 ms gap), 20 tokens per answer: a slot is 300 ms.
     const known: Observed = { ...NOTHING, ttftMissMs: 100, ttftAverageMs: 100, tokensPerSecond: 100, tokensPerRequest: 20 };
     // On pace: 10 tokens in 90 ms (10 left, 100 ms) and 5 in 40 ms (15 left, 150 ms).
-    const onPace: Observed = { ...known, requests: [{ decodingMs: 90, expectedHit: false, tokens: 10 }, { decodingMs: 40, expectedHit: false, tokens: 5 }] };
+    const onPace: Observed = { ...known, requests: [{ decodingMs: 90, tokens: 10 }, { decodingMs: 40, tokens: 5 }] };
     assert.equal(estimate(candidate('a', { inFlight: 2 }), onPace, NO_HINT, W).waitMs, 100, 'the first slot to free up');
     // One more queued: it takes the slot free at 100 ms until 400; the other frees up at 150.
     assert.equal(estimate(candidate('a', { inFlight: 3 }), onPace, NO_HINT, W).waitMs, 150);
     // The same tokens 8× slower (80 ms a token): the slots free up 8× later, before any answer ends.
-    const slowed: Observed = { ...known, requests: [{ decodingMs: 790, expectedHit: false, tokens: 10 }, { decodingMs: 390, expectedHit: false, tokens: 5 }] };
+    const slowed: Observed = { ...known, requests: [{ decodingMs: 790, tokens: 10 }, { decodingMs: 390, tokens: 5 }] };
     assert.equal(estimate(candidate('a', { inFlight: 2 }), slowed, NO_HINT, W).waitMs, 800);
     // Requests it has no record of (or not decoding yet) hold a whole slot each, as before.
     assert.equal(estimate(candidate('a', { inFlight: 3 }), known, NO_HINT, W).waitMs, 300);
-  });
-
-  it('a full worker without a decode-rate sample is not taken to decode in no time', () => {
-    // Both workers 100 ms to a first token, both slots taken by requests not decoding yet; 200
-    // tokens an answer. One decodes at 200 tokens/s (1 s an answer); the other has no decode-rate
-    // sample yet and counts at the fleet's mean rate (125 tokens/s: 1.6 s an answer).
-    const fleet = { ...NO_FLEET_FIGURES, tokensPerSecond: 125, tokensPerRequest: 200 };
-    const measured: Observed = { ...NOTHING, ttftMissMs: 100, ttftAverageMs: 100, tokensPerSecond: 200, tokensPerRequest: 200 };
-    const unmeasured: Observed = { ...NOTHING, ttftMissMs: 100, ttftAverageMs: 100 };
-    const full = candidate('a', { inFlight: 2 });
-    const fast = estimate(full, measured, NO_HINT, W, fleet);
-    const unknown = estimate(full, unmeasured, NO_HINT, W, fleet);
-    assert.deepEqual([fast.waitMs, unknown.waitMs], [1100, 1700]);
-    assert.ok(unknown.cost > fast.cost, 'the measured fast worker is preferred for a request that must queue');
-  });
-
-  it('a full worker\'s waiting requests hold a slot for the TTFT of their own kind (hit or miss)', () => {
-    // 50 ms for a cached prompt, 500 ms for the rest (275 ms on average); no decode figures.
-    const seen: Observed = { ...NOTHING, ttftHitMs: 50, ttftMissMs: 500, ttftAverageMs: 275 };
-    const waiting = (expectedHit: boolean): Observed => ({ ...seen, requests: [0, 1].map(() => ({ decodingMs: undefined, expectedHit, tokens: 0 })) });
-    const full = candidate('a', { inFlight: 2 });
-    assert.equal(estimate(full, waiting(true), NO_HINT, W).waitMs, 50, 'two cached prompts: a slot frees up after a hit\'s TTFT');
-    assert.equal(estimate(full, waiting(false), NO_HINT, W).waitMs, 500, 'two misses: after a miss\'s TTFT');
-    // A request it has no record of counts the average.
-    assert.equal(estimate(full, seen, NO_HINT, W).waitMs, 275);
   });
 
   it('the calling project\'s own worker is discounted by the owner weight', () => {

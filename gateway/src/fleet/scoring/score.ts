@@ -18,9 +18,8 @@
  *   answered yet is known by);
  * - wait: when every slot is taken, the time until one frees up for this request: the requests
  *   there in flight, in the order they were sent, fill the slots; a slot frees up when its
- *   request ends, and each queued request then holds it for a whole slot time (the TTFT of its
- *   kind, hit or miss, else the average TTFT + answer tokens ÷ recent tokens/s, the fleet's
- *   where the worker has no figure yet, the decode part weighted `w.throughput`, times the same
+ *   request ends, and each queued request then holds it for a whole slot time (average TTFT +
+ *   answer tokens ÷ recent tokens/s, the decode part weighted `w.throughput`, times the same
  *   lateness). A request already decoding ends after its remaining tokens (the answer length
  *   less the tokens relayed) at its own live pace (time since its first token ÷ its tokens,
  *   with one inter-token gap at the worker's known rate as a prior), so a worker whose answers
@@ -79,8 +78,6 @@ export interface Observed {
 export interface InFlightRequest {
   /** Time since its first token (undefined: none yet, it is prefilling or queued). */
   decodingMs: number | undefined;
-  /** The gateway expected its prompt to hit the worker's prefix cache. */
-  expectedHit: boolean;
   /** Completion tokens relayed so far. */
   tokens: number;
 }
@@ -103,30 +100,11 @@ export interface Estimate {
 /** A request's time on a slot when the worker has no feedback yet, before any worker has: 1 s. */
 export const DEFAULT_SLOT_MS = 1000;
 
-/** What the fleet's workers decode like, for a worker without a figure of its own. */
-export interface FleetRates {
-  /** The mean decode rate of the workers with a figure (undefined: none has one yet). */
-  tokensPerSecond: number | undefined;
-  /** The mean answer length of the workers with a figure (undefined: none has one yet). */
-  tokensPerRequest: number | undefined;
-}
-
-/**
- * The time a request holds a slot on this worker, from feedback (undefined: no feedback yet).
- * `expectedHit`: the kind of the request (a prompt expected to hit the worker's prefix cache or
- * not), whose TTFT figure is taken where the worker has one; else (or for a request of unknown
- * kind) the worker's average TTFT.
- * The decode part takes the worker's own rate and answer length, else the fleet's: a worker
- * that has given a first token but no decode-rate sample yet (none of its requests has ended
- * since it joined or since a silence restarted its figures) is not taken to decode in no time.
- */
-export function slotMs(o: Observed, w: ScoreWeights, fleet: FleetRates, expectedHit?: boolean): number | undefined {
-  const own = expectedHit === undefined ? undefined : expectedHit ? o.ttftHitMs : o.ttftMissMs;
-  const ttft = own ?? o.ttftAverageMs ?? o.ttftMissMs ?? o.ttftHitMs;
+/** The time a request holds a slot on this worker, from feedback (undefined: no feedback yet). */
+export function slotMs(o: Observed, w: ScoreWeights): number | undefined {
+  const ttft = o.ttftAverageMs ?? o.ttftMissMs ?? o.ttftHitMs;
   if (ttft === undefined) return undefined;
-  const tps = o.tokensPerSecond ?? fleet.tokensPerSecond;
-  const tokens = o.tokensPerRequest ?? fleet.tokensPerRequest;
-  const decodeMs = tps && tokens ? (tokens * 1000) / tps : 0;
+  const decodeMs = o.tokensPerSecond && o.tokensPerRequest ? (o.tokensPerRequest * 1000) / o.tokensPerSecond : 0;
   return ttft + w.throughput * decodeMs;
 }
 
@@ -140,38 +118,31 @@ export interface FleetFigures {
   missOverHit: number;
   /** The mean answer length of the workers with a figure (undefined: none has one yet). */
   tokensPerRequest: number | undefined;
-  /** The mean decode rate of the workers with a figure (undefined: none has one yet). */
-  tokensPerSecond: number | undefined;
 }
 
-export const NO_FLEET_FIGURES: FleetFigures = { slotMs: DEFAULT_SLOT_MS, ttftMs: undefined, missOverHit: 1, tokensPerRequest: undefined, tokensPerSecond: undefined };
+export const NO_FLEET_FIGURES: FleetFigures = { slotMs: DEFAULT_SLOT_MS, ttftMs: undefined, missOverHit: 1, tokensPerRequest: undefined };
 
 /**
  * The expected wait for a slot on a worker with `capacity` slots and `inFlight` requests (running
  * and queued): `decodingLeftMs` are the times the requests known to be decoding still hold their
- * slots; every other request holds one for its slot time from when it gets it (the first of them
- * may already be prefilling: counted whole, the pessimistic side of not knowing when it started):
- * `waitingSlotMs` for the requests the router knows are waiting, in the order they were sent
- * (each from its own kind, hit or miss), `slotMs` for the rest.
+ * slots; every other request holds one for `slotMs` from when it gets it (the first of them may
+ * already be prefilling: counted whole, the pessimistic side of not knowing when it started).
  * Requests take the slots in order, each the first one free.
  */
-export function slotWaitMs(capacity: number, inFlight: number, decodingLeftMs: readonly number[], slotMs: number, waitingSlotMs: readonly number[] = []): number {
+export function slotWaitMs(capacity: number, inFlight: number, decodingLeftMs: readonly number[], slotMs: number): number {
   const slots = Math.max(1, capacity);
   if (inFlight < slots) return 0;
   // When each slot frees up: the decoding requests' ends, then the rest's ends as they start.
   const free = decodingLeftMs.slice(0, slots).sort((a, b) => a - b);
   let rest = inFlight - free.length;
-  // The waiting requests' own slot times in line, then `slotMs` for those without a record.
-  let next = 0;
-  const take = (): number => (next < waitingSlotMs.length ? waitingSlotMs[next++]! : slotMs);
   while (free.length < slots && rest > 0) {
-    free.push(take());
+    free.push(slotMs);
     rest -= 1;
   }
   free.sort((a, b) => a - b);
   for (; rest > 0; rest--) {
     // The earliest slot to free up takes the next request in line.
-    free[0]! += take();
+    free[0]! += slotMs;
     for (let i = 0; i + 1 < free.length && free[i]! > free[i + 1]!; i++) [free[i], free[i + 1]] = [free[i + 1]!, free[i]!];
   }
   return free[0]!;
@@ -205,9 +176,8 @@ export function estimate(c: Candidate, o: Observed, hint: RoutingHint, w: ScoreW
   const unknown = o.ttftMissMs === undefined && o.ttftHitMs === undefined;
   const floor = unknown && o.ttftFloorMs > 0 ? o.ttftFloorMs + (fleet.ttftMs ?? 0) : o.ttftFloorMs;
   const prefillMs = Math.max((trust * hit + (1 - trust) * miss) * slowdown, floor);
-  const slot = (slotMs(o, w, fleet) ?? fleet.slotMs) * slowdown;
-  const waiting = o.requests.filter((r) => r.decodingMs === undefined).map((r) => (slotMs(o, w, fleet, r.expectedHit) ?? fleet.slotMs) * slowdown);
-  const waitMs = slotWaitMs(c.capacity, c.inFlight, decodingLeft(o, w, fleet, slot), slot, waiting);
+  const slot = (slotMs(o, w) ?? fleet.slotMs) * slowdown;
+  const waitMs = slotWaitMs(c.capacity, c.inFlight, decodingLeft(o, w, fleet, slot), slot);
   const own = c.owner !== undefined && c.owner === hint.project;
   const cost = (w.ttft * prefillMs + w.load * waitMs) * (own ? 1 - Math.min(1, Math.max(0, w.owner)) : 1);
   // The evicted blocks are read from the same prefix memory, trusted as much (`w.prefix`).
