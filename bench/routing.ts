@@ -9,8 +9,11 @@
  *   npm run bench:routing -- --quick      # smoke run (short, steady only): checks it runs
  *   flags: --scale=3 (time scale, below) --seconds=60 --rate=4.67 --no-write
  *          --strategies=scored,oracle (a subset, for exploratory runs: never writes the section)
+ *          --scenarios=bursty (a subset of steady,bursty; likewise never writes the section)
  *          --repeat=N (N repetitions, each a fresh fleet per strategy on its own arrival schedule,
  *          the same for every strategy within it; the tables give medians and ranges over them)
+ *          --first-repetition=K (the repetitions are K … K+N−1: resumes or extends a series on
+ *          the same schedules; other than 0, never writes the section)
  *
  * Fleet: workers at 1×, 2×, 4× and a 2× worker that is 8× slower from the middle of each run for
  * 30 % of it, then recovers. Every prompt starts with one of four long shared prefixes (≈ 11 prefix
@@ -46,6 +49,8 @@ const { values: flags } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     strategies: { type: 'string' },
     repeat: { type: 'string' },
+    scenarios: { type: 'string' },
+    'first-repetition': { type: 'string' },
   },
   allowPositionals: false,
 });
@@ -57,7 +62,9 @@ const { values: flags } = parseArgs({
 const SCALE = Number(flags.scale ?? 3);
 const SECONDS = Number(flags.seconds ?? (flags.quick ? 8 : 20 * SCALE));
 const RATE = Number(flags.rate ?? 14 / SCALE);
-const SCENARIOS: Scenario[] = flags.quick ? ['steady'] : ['steady', 'bursty'];
+const ALL_SCENARIOS: readonly Scenario[] = ['steady', 'bursty'];
+const SCENARIOS: Scenario[] = flags.scenarios ? ALL_SCENARIOS.filter((x) => flags.scenarios!.split(',').includes(x)) : flags.quick ? ['steady'] : [...ALL_SCENARIOS];
+if (SCENARIOS.length === 0) throw new Error(`--scenarios=${flags.scenarios}: expected some of ${ALL_SCENARIOS.join(',')}`);
 /**
  * Repetitions: one run's p99 is its ~3rd-slowest request, which swings up to 2× with the arrival
  * schedule, so strategies are ranked on medians over repetitions. Repetition r replays schedule
@@ -65,6 +72,9 @@ const SCENARIOS: Scenario[] = flags.quick ? ['steady'] : ['steady', 'bursty'];
  */
 const REPEAT = Number(flags.repeat ?? 1);
 if (!Number.isInteger(REPEAT) || REPEAT < 1) throw new Error(`--repeat=${flags.repeat}: expected a whole number ≥ 1`);
+/** The first repetition's schedule seed (repetitions FIRST_REP … FIRST_REP + REPEAT − 1). */
+const FIRST_REP = Number(flags['first-repetition'] ?? 0);
+if (!Number.isInteger(FIRST_REP) || FIRST_REP < 0) throw new Error(`--first-repetition=${flags['first-repetition']}: expected a whole number ≥ 0`);
 const RUN_STRATEGIES: readonly Strategy[] = flags.strategies ? STRATEGIES.filter((s) => flags.strategies!.split(',').includes(s)) : STRATEGIES;
 const spec = fleetSpec({ scale: SCALE, seconds: SECONDS, rate: RATE });
 const BASE = spec.base;
@@ -100,6 +110,8 @@ interface RunResult {
   samples: Sample[];
   wallMs: number;
   hitRate: number;
+  /** Whether each served request found its prefix cached (the replay of replayHits). */
+  hits: Map<Sample, boolean>;
   /** When the slowdown really began and ended, in ms from the start of the load. */
   slowdown: { fromMs: number; toMs: number };
   /** Share of each worker (by id) in [before, during, after] the slowdown, and overall. */
@@ -319,7 +331,9 @@ async function run(
       }),
     );
     const wallMs = Date.now() - started;
-    return { rep, scenario, strategy, samples, wallMs, hitRate: replayHitRate(samples, originMs), slowdown, shares: shares(samples, slowdown) };
+    const hits = replayHits(samples, originMs);
+    const hitRate = hits.size === 0 ? 0 : [...hits.values()].filter(Boolean).length / hits.size;
+    return { rep, scenario, strategy, samples, wallMs, hitRate, hits, slowdown, shares: shares(samples, slowdown) };
   } finally {
     await stopProcess(gateway, 5_000);
     await Promise.all(procs.filter((p) => p !== gateway).map((p) => stopProcess(p, 5_000)));
@@ -327,22 +341,21 @@ async function run(
 }
 
 /**
- * Prefix hit rate: the observed routing (which worker served each request, from the
- * x-xerotier-worker-id header) replayed in send order through the simulator's own cache model.
+ * Prefix hits: the observed routing (which worker served each request, from the
+ * x-xerotier-worker-id header) replayed in send order through the simulator's own cache model;
+ * whether each served request found its prefix cached (the hit rate is their share).
  */
-function replayHitRate(samples: Sample[], originMs: number): number {
+function replayHits(samples: Sample[], originMs: number): Map<Sample, boolean> {
   const models = new Map<string, ReturnType<typeof createPerformanceModel>>(WORKERS.map((w) => [w.id, createPerformanceModel(performance(w, originMs))]));
-  let hits = 0;
-  let served = 0;
+  const hits = new Map<Sample, boolean>();
   for (const s of [...samples].sort((a, b) => a.arrival.atMs - b.arrival.atMs)) {
     const m = s.worker ? models.get(s.worker) : undefined;
     if (!m || s.status !== 200) continue;
     const messages = spec.messages(s.arrival);
     const t = m.begin(messages, 2000, BASE);
-    served += 1;
-    if (t.cachedPromptTokens > 0) hits += 1;
+    hits.set(s, t.cachedPromptTokens > 0);
   }
-  return served === 0 ? 0 : hits / served;
+  return hits;
 }
 
 function shares(samples: Sample[], slowdown: { fromMs: number; toMs: number }): Map<string, [number, number, number, number]> {
@@ -392,7 +405,7 @@ function repeatedTable(results: RunResult[]): string {
     const rows = results.filter((r) => r.scenario === scenario);
     if (rows.length === 0) continue;
     const reps = new Set(rows.map((r) => r.rep)).size;
-    lines.push(`### ${scenario === 'steady' ? 'Steady arrivals' : 'Bursty arrivals'} (${rows[0]!.samples.length} requests in ${SECONDS} s; ${reps} repetitions, schedule seeds 0–${reps - 1}, each the same for every strategy)`, '');
+    lines.push(`### ${scenario === 'steady' ? 'Steady arrivals' : 'Bursty arrivals'} (${rows[0]!.samples.length} requests in ${SECONDS} s; ${reps} repetitions, schedule seeds ${FIRST_REP}–${FIRST_REP + reps - 1}, each the same for every strategy)`, '');
     lines.push(
       '| strategy | TTFT p50 (ms): median (range) | TTFT p99 (ms): median (range) | throughput (req/s) | errors (all) | prefix hit rate | worker shares 1× / 2× / 4× / 2×→slow: whole run | before the slowdown | during | after recovery | least healthy share before / during / after (median, least) |',
     );
@@ -533,7 +546,7 @@ let shared: Awaited<ReturnType<typeof startShared>> | undefined;
 try {
   log(`routing benchmark: ${SCENARIOS.join(' + ')} × ${RUN_STRATEGIES.join(', ')}; ${SECONDS} s at ${RATE.toFixed(2)} req/s each (time scale ${SCALE})${REPEAT > 1 ? `; ${REPEAT} repetitions` : ''}`);
   shared = await withFreshPorts('auth and quota', () => startShared(dir));
-  for (let rep = 0; rep < REPEAT; rep++) for (const scenario of SCENARIOS) {
+  for (let rep = FIRST_REP; rep < FIRST_REP + REPEAT; rep++) for (const scenario of SCENARIOS) {
     for (const strategy of RUN_STRATEGIES) {
       const name = `${REPEAT > 1 ? `#${rep} ` : ''}${scenario} / ${strategy}`;
       log(`${name}: starting gateway and workers`);
@@ -545,14 +558,15 @@ try {
       log(`${name}: TTFT p50 ${ms(percentile(ok, 50))} ms, p99 ${ms(percentile(ok, 99))} ms, ${r.samples.length - ok.length} errors${byStatus ? ` (${byStatus})` : ''}, hit rate ${pct(r.hitRate)}`);
       // The slowest requests (what the p99 is made of): when they were sent, where, how long.
       const slowest = r.samples.filter((x) => x.ttftMs !== undefined).sort((a, b) => b.ttftMs! - a.ttftMs!).slice(0, 5);
-      log(`   slowest: ${slowest.map((x) => `${(x.arrival.atMs / 1000).toFixed(1)} s → ${x.worker ?? '?'} ${ms(x.ttftMs!)} ms`).join(', ')}`);
+      const kind = (x: Sample): string => (r.hits.has(x) ? (r.hits.get(x) ? ' hit' : ' miss') : '');
+      log(`   slowest: ${slowest.map((x) => `${(x.arrival.atMs / 1000).toFixed(1)} s → ${x.worker ?? '?'}${kind(x)} ${ms(x.ttftMs!)} ms`).join(', ')}`);
       if (ok.length === 0) throw new Error(`${name}: no request succeeded (${byStatus}); not writing figures`);
       results.push(r);
     }
   }
   const md = section(results);
   process.stdout.write(`\n${md}\n`);
-  if (!flags['no-write'] && !flags.quick && RUN_STRATEGIES.length === STRATEGIES.length) {
+  if (!flags['no-write'] && !flags.quick && RUN_STRATEGIES.length === STRATEGIES.length && SCENARIOS.length === ALL_SCENARIOS.length && FIRST_REP === 0) {
     writeSection(md);
     log('wrote the routing section of docs/BENCHMARKS.md');
   }

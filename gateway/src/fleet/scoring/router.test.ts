@@ -416,6 +416,60 @@ describe('router', () => {
     assert.equal(r.choose([a, b], NO_HINT).index, 1);
   });
 
+  it('with probeAfterPauseMs, a worker slower than it has been is probed by the first request after a pause in all traffic', () => {
+    const run = (probeAfterPauseMs: number): { picks: number[]; ttftAfterProbeMs: number | undefined } => {
+      const { r, clock } = router({ exploration: 1, band: 0, minShare: 0, probeAfterPauseMs });
+      const [a, b] = [candidate('a'), candidate('b')];
+      feed(r, clock, a.key, { ttftMs: 100 });
+      feed(r, clock, b.key, { ttftMs: 100 });
+      // b slows down: its figure 550 ms, over twice the best it has shown.
+      feed(r, clock, b.key, { ttftMs: 1000 });
+      const picks: number[] = [];
+      const send = (ttftMs: (i: number) => number): void => {
+        const { index, dispatch } = r.choose([a, b], NO_HINT);
+        picks.push(index);
+        serve(r, clock, [a, b][index]!.key, dispatch, ttftMs(index));
+      };
+      send(() => 100);
+      clock.now += 10_000;
+      // b has recovered during the pause (100 ms again).
+      send(() => 100);
+      const ttftAfterProbeMs = r.view(b.key).ttftMs;
+      send(() => 100);
+      return { picks, ttftAfterProbeMs };
+    };
+    // Off (the default): a pause is no silence, b missed one request, it is not probed.
+    assert.deepEqual(run(0).picks, [0, 0, 0]);
+    // On: the first request after the 10 s pause probes b; its answer starts its figures over
+    // (100 ms, not the average with its slow 550 ms), so it is back in the band at once.
+    const on = run(5000);
+    assert.deepEqual(on.picks.slice(0, 2), [0, 1]);
+    assert.equal(on.ttftAfterProbeMs, 100);
+    // A pause shorter than the setting changes nothing.
+    assert.deepEqual(run(20_000).picks, [0, 0, 0]);
+  });
+
+  it('with probeAfterPauseMs, a healthy worker is not probed after a pause, and a degraded one once per pause', () => {
+    const { r, clock } = router({ exploration: 1, band: 0, minShare: 0, probeAfterPauseMs: 5000 });
+    const [a, b] = [candidate('a'), candidate('b')];
+    feed(r, clock, a.key, { ttftMs: 100 });
+    feed(r, clock, b.key, { ttftMs: 300 });
+    const send = (): number => {
+      const { index, dispatch } = r.choose([a, b], NO_HINT);
+      serve(r, clock, [a, b][index]!.key, dispatch, 100);
+      return index;
+    };
+    send();
+    clock.now += 10_000;
+    // b is slower than a by nature, not slower than it has been: no probe.
+    assert.equal(send(), 0);
+    feed(r, clock, b.key, { ttftMs: 3000 });
+    clock.now += 10_000;
+    // Now degraded: probed once; while that probe has not answered, not again.
+    assert.equal(r.choose([a, b], NO_HINT).index, 1);
+    assert.equal(r.choose([a, b], NO_HINT).index, 0);
+  });
+
   it('probes a stale worker only on a free slot, and with a prefix prompt only where it is cached', () => {
     const { r, clock } = router({ exploration: 1, silence: { afterRequests: 0, afterMs: 1000, maxMs: 0 } });
     const prompt = (p: string, q: string) => [{ content: p.repeat(2048) }, { content: q }];

@@ -81,6 +81,11 @@ interface PerWorker {
   inFlight: Set<Dispatch>;
   /** Which of the last requests it was a candidate for went there (the share floor). */
   share: ShareWindow;
+  /**
+   * When a request after a pause in all traffic (settings.probeAfterPauseMs) found it degraded:
+   * it counts as not heard from until its next feedback (undefined: no such pause since).
+   */
+  pausedAt: number | undefined;
 }
 
 export function createRouter(deps: RouterDeps): Router {
@@ -93,11 +98,13 @@ export function createRouter(deps: RouterDeps): Router {
    * both: a worker known for one kind only is estimated for the other with it.
    */
   let missOverHit: number | undefined;
+  /** When the last request was routed (undefined: none yet): the start of a pause in all traffic. */
+  let lastChosenAt: number | undefined;
   const freeShare = createFreeShare(settings.freeShare);
   const of = (key: object): PerWorker => {
     let s = state.get(key);
     if (!s) {
-      s = { stats: createWorkerStats(settings.ewmaAlpha), prefixes: createPrefixMemory(settings.prefixMemoryBlocks), probedAt: undefined, missed: 0, missedSinceProbe: 0, inFlight: new Set(), share: createShareWindow(settings.minShareWindow) };
+      s = { stats: createWorkerStats(settings.ewmaAlpha), prefixes: createPrefixMemory(settings.prefixMemoryBlocks), probedAt: undefined, missed: 0, missedSinceProbe: 0, inFlight: new Set(), share: createShareWindow(settings.minShareWindow), pausedAt: undefined };
       state.set(key, s);
     }
     return s;
@@ -153,12 +160,36 @@ export function createRouter(deps: RouterDeps): Router {
   const silence = (s: PerWorker, now: number, sinceProbe: boolean): number => {
     const last = s.stats.lastSampleAt();
     const heard = sinceProbe && s.probedAt !== undefined ? Math.max(last ?? s.probedAt, s.probedAt) : last;
-    return silenceLevel(settings.silence, sinceProbe ? s.missedSinceProbe : s.missed, heard === undefined ? undefined : now - heard);
+    const level = silenceLevel(settings.silence, sinceProbe ? s.missedSinceProbe : s.missed, heard === undefined ? undefined : now - heard);
+    // Found degraded after a pause: not heard from until its next feedback, and as a probe
+    // target until one is sent there.
+    const paused = s.pausedAt !== undefined && (!sinceProbe || s.probedAt === undefined || s.probedAt < s.pausedAt);
+    return paused ? Math.max(1, level) : level;
   };
+  /** Slower than it has been (share-floor.ts `degraded`). */
+  const slowerThanBefore = (s: PerWorker, lateness: number): boolean =>
+    degraded({ tokensPerSecond: s.stats.tokensPerSecond(), ttftHitMs: s.stats.ttftMs(true), ttftMissMs: s.stats.ttftMs(false) }, s.stats.best(), s.stats.newerKind(), lateness);
   /** Feedback from the worker: it is heard from again. */
   const heard = (s: PerWorker): void => {
     s.missed = 0;
     s.missedSinceProbe = 0;
+    s.pausedAt = undefined;
+  };
+  /**
+   * The first request after a pause in all traffic longer than `probeAfterPauseMs`: the
+   * candidates slower than they have been count as not heard from (silence above). Nobody was
+   * sent anything during the pause, so no worker missed a request and the count of silence.ts
+   * did not move; a worker that recovered while the fleet was idle is probed now rather than
+   * after `afterRequests` more requests have gone elsewhere.
+   */
+  const afterPause = (candidates: readonly Candidate[], seen: readonly Observed[], now: number): void => {
+    const pause = lastChosenAt === undefined ? 0 : now - lastChosenAt;
+    lastChosenAt = now;
+    if (settings.probeAfterPauseMs <= 0 || pause <= settings.probeAfterPauseMs) return;
+    candidates.forEach((c, k) => {
+      const s = of(c.key);
+      if (slowerThanBefore(s, seen[k]!.lateness)) s.pausedAt = now;
+    });
   };
 
   /** The share floor's candidate for this request (share-floor.ts; -1: none). */
@@ -169,7 +200,7 @@ export function createRouter(deps: RouterDeps): Router {
         const s = of(c.key);
         return {
           deficit: s.share.deficit(settings.minShare),
-          degraded: degraded({ tokensPerSecond: s.stats.tokensPerSecond(), ttftHitMs: s.stats.ttftMs(true), ttftMissMs: s.stats.ttftMs(false) }, s.stats.best(), s.stats.newerKind(), seen[k]!.lateness),
+          degraded: slowerThanBefore(s, seen[k]!.lateness),
           silent: stale[k]! >= 1,
           free: c.inFlight < c.capacity,
           holdsPrefix: hint.prefixBlocks.length === 0 || scores[k]!.hitShare >= 0.5,
@@ -213,6 +244,7 @@ export function createRouter(deps: RouterDeps): Router {
     choose(candidates, hint) {
       // Every strategy keeps the estimates, memory and feedback, so the operator view means the same under each.
       const { seen, scores } = assess(candidates, hint);
+      afterPause(candidates, seen, deps.now());
       const costs = scores.map((e) => e.cost);
       let i: number;
       switch (settings.strategy) {

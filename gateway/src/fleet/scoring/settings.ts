@@ -42,6 +42,12 @@ export const routingEnv = {
   /** ... or, whatever the traffic, after this long (0: never by time alone). */
   ROUTING_PROBE_MAX_SILENCE_MS: z.coerce.number().int().min(0).default(30000),
   /**
+   * After a pause in all traffic longer than this, a candidate slower than it has been
+   * (share-floor.ts `degraded`) counts as not heard from: it may be probed, and its next sample
+   * starts its figures over (0: off; a pause is then no silence).
+   */
+  ROUTING_PROBE_AFTER_PAUSE_MS: z.coerce.number().int().min(0).default(0),
+  /**
    * Share of the requests a healthy worker could have served that it gets at least
    * (share-floor.ts: only to a free slot, with a prompt it holds the prefix of; a worker slower
    * than it has been only as a probe once not heard from; 0: no floor) ...
@@ -73,6 +79,8 @@ export interface RoutingSettings {
   exploration: number;
   /** When a worker counts as not heard from (silence.ts). */
   silence: SilenceSettings;
+  /** A pause in all traffic after which a degraded worker counts as not heard from (0: off). */
+  probeAfterPauseMs: number;
   /** The share floor (share-floor.ts): the share and the window of requests it is counted over. */
   minShare: number;
   minShareWindow: number;
@@ -99,6 +107,7 @@ export function routingSettings(env: RoutingEnv): RoutingSettings {
     },
     exploration: env.ROUTING_EXPLORATION,
     silence: { afterRequests: env.ROUTING_PROBE_AFTER_REQUESTS, afterMs: env.ROUTING_PROBE_AFTER_MS, maxMs: env.ROUTING_PROBE_MAX_SILENCE_MS },
+    probeAfterPauseMs: env.ROUTING_PROBE_AFTER_PAUSE_MS,
     minShare: env.ROUTING_MIN_SHARE,
     minShareWindow: env.ROUTING_MIN_SHARE_WINDOW,
     band: env.ROUTING_BAND,
