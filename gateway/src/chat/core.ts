@@ -81,7 +81,11 @@ export interface Usage {
 }
 
 export interface Admission extends Reservation {
-  request: GenerateRequest;
+  /**
+   * What the worker is asked for; `open` drops it once the generation opened, so that an open
+   * stream does not keep the prompt (messages, tools) alive while it waits for tokens.
+   */
+  request: GenerateRequest | undefined;
   /** What this request used so far; `final` once the engine reported its count. */
   tally: { promptTokens: number; completionTokens: number; final: Usage | undefined };
 }
@@ -214,11 +218,12 @@ export function requestSignal(deps: ChatDeps, call: ChatCall, who: Authorized, c
  * the first token are mapped by the failure policy.
  */
 export async function open(deps: ChatDeps, call: ChatCall, who: Authorized, admission: Admission, signal: RequestSignal): Promise<Generation> {
-  const { tally } = admission;
+  const { tally, request } = admission;
+  if (!request) throw new AppError('internal', 'the admission was already opened');
   const generation = await openGeneration({
     fleet: deps.fleet,
     route: admission.route,
-    request: admission.request,
+    request,
     requestId: call.requestId,
     signal,
     deadline: signal.deadline,
@@ -235,6 +240,7 @@ export async function open(deps: ChatDeps, call: ChatCall, who: Authorized, admi
   }).catch((err: unknown) => {
     throw openFailure(signal.reason(), err);
   });
+  admission.request = undefined;
   deps.metrics.timeToFirstToken.observe({ pool: generation.worker.pool }, (performance.now() - call.arrivedAt) / 1000);
   if (generation.start.promptTokens > 0) tally.promptTokens = generation.start.promptTokens;
   signal.watchIdle(who.tier.idleStreamTimeoutSeconds * 1000);
