@@ -85,7 +85,8 @@ function emitLater(tracked: Tracked): void {
  * waits for tokens: one object with its fields, its methods shared on the prototype.
  */
 class Tracked implements TrackedRequest {
-  private readonly startTime: Date;
+  /** Date.now() at arrival (the record's Date is made when it is sent: one object fewer per stream). */
+  private readonly startTime: number;
   private ttftMs = 0;
   private workerId = '';
   private model: string;
@@ -105,7 +106,7 @@ class Tracked implements TrackedRequest {
     private readonly principal: Principal,
     private readonly startedPerf: number,
   ) {
-    this.startTime = new Date(Date.now() - (performance.now() - startedPerf));
+    this.startTime = Date.now() - (performance.now() - startedPerf);
     this.model = principal.endpoint?.model ?? '';
   }
 
@@ -152,7 +153,7 @@ class Tracked implements TrackedRequest {
       cachedTokens: tokens.cachedTokens ?? 0,
       timeToFirstTokenMs: this.ttftMs,
       durationMs: Math.round(performance.now() - this.startedPerf),
-      startTime: this.startTime,
+      startTime: new Date(this.startTime),
       cancelled: outcome.cancelled,
     });
   }
