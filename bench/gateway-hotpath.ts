@@ -100,8 +100,8 @@ const levers: Lever[] = [
     now: () => {
       const res = new EventEmitter();
       const clientGone: Departure = {
-        watch(onGone) {
-          const g = (): void => onGone(undefined);
+        watch(watcher) {
+          const g = (): void => watcher.gone(undefined);
           res.on('close', g);
           return () => res.off('close', g);
         },

@@ -81,7 +81,11 @@ export interface Usage {
 }
 
 export interface Admission extends Reservation {
-  request: GenerateRequest;
+  /**
+   * What the worker is asked for; `open` drops it once the generation opened, so that an open
+   * stream does not keep the prompt (messages, tools) alive while it waits for tokens.
+   */
+  request: GenerateRequest | undefined;
   /** What this request used so far; `final` once the engine reported its count. */
   tally: { promptTokens: number; completionTokens: number; final: Usage | undefined };
 }
@@ -160,9 +164,12 @@ export function routeOf(who: Authorized): RouteRequest {
   };
 }
 
+/** The limits of a reservation once they were published (shared, never written to). */
+const NO_LIMITS: Reservation['limits'] = Object.freeze({ requests: undefined, tokens: undefined });
+
 /** The quota step every inference request takes, whatever it asks the worker for. */
 export interface Reservation {
-  /** Quota figures for rate-limit headers or metadata (absent when quota admitted fail-open). */
+  /** Quota figures for rate-limit headers or metadata (absent when quota admitted fail-open; cleared once a chat generation opened). */
   limits: { requests: QuotaLimitStatus | undefined; tokens: QuotaLimitStatus | undefined };
   /** False when quota was unreachable and the policy admitted without a reservation. */
   reserved: boolean;
@@ -214,11 +221,12 @@ export function requestSignal(deps: ChatDeps, call: ChatCall, who: Authorized, c
  * the first token are mapped by the failure policy.
  */
 export async function open(deps: ChatDeps, call: ChatCall, who: Authorized, admission: Admission, signal: RequestSignal): Promise<Generation> {
-  const { tally } = admission;
+  const { tally, request } = admission;
+  if (!request) throw new AppError('internal', 'the admission was already opened');
   const generation = await openGeneration({
     fleet: deps.fleet,
     route: admission.route,
-    request: admission.request,
+    request,
     requestId: call.requestId,
     signal,
     deadline: signal.deadline,
@@ -235,6 +243,10 @@ export async function open(deps: ChatDeps, call: ChatCall, who: Authorized, admi
   }).catch((err: unknown) => {
     throw openFailure(signal.reason(), err);
   });
+  // The transports have written the rate-limit headers before opening: an open stream keeps
+  // neither the prompt nor the quota figures (each with its reset time as a Date).
+  admission.request = undefined;
+  admission.limits = NO_LIMITS;
   deps.metrics.timeToFirstToken.observe({ pool: generation.worker.pool }, (performance.now() - call.arrivedAt) / 1000);
   if (generation.start.promptTokens > 0) tally.promptTokens = generation.start.promptTokens;
   signal.watchIdle(who.tier.idleStreamTimeoutSeconds * 1000);

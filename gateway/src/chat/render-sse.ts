@@ -52,15 +52,14 @@ export async function renderSse(
   const { includeUsage } = options;
   const sse = openSse(res, options.headers);
   // Every choice chunk is the same JSON around its delta: serialised once per stream, only the
-  // delta per event.
+  // delta per event (written out where used: no closure per stream).
   const { head, tail } = chunkFrame(meta, includeUsage);
-  const deltaChunk = (delta: object): string => `${head}${JSON.stringify(delta)}${tail}`;
   let first = true;
   try {
     for await (const e of generation.events) {
       if (e.delta) {
         const body = deltaBody(e.delta);
-        await sse.sendJson(deltaChunk(first ? { role: 'assistant', ...body } : body));
+        await sse.sendJson(`${head}${JSON.stringify(first ? { role: 'assistant', ...body } : body)}${tail}`);
         first = false;
       } else if (e.final) {
         if (e.final.finishReason === FinishReason.FINISH_REASON_CANCELLED) return;
@@ -68,7 +67,7 @@ export async function renderSse(
         // writer) as the response's last chunk.
         const reason = JSON.stringify(openAIFinishReason(e.final.finishReason));
         const last = [`${head}{}${tail.replace('"finish_reason":null', `"finish_reason":${reason}`)}`];
-        if (first) last.unshift(deltaChunk({ role: 'assistant', content: '' }));
+        if (first) last.unshift(`${head}${JSON.stringify({ role: 'assistant', content: '' })}${tail}`);
         if (includeUsage) {
           const usage = { promptTokens: e.final.usage?.promptTokens ?? 0, completionTokens: e.final.usage?.completionTokens ?? 0 };
           last.push(JSON.stringify({ ...chatChunk(meta, {}, null, includeUsage), choices: [], usage: usageBody(usage) }));

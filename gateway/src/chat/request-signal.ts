@@ -35,19 +35,24 @@ export interface RequestSignal extends RequestEnd {
  * route watches the response's `close` event directly (one controller per request fewer).
  */
 export interface Departure {
-  /** Calls `onGone(reason)` once the caller is gone (at once if it already is); returns "stop watching". */
-  watch(onGone: (reason: unknown) => void): () => void;
+  /** Calls `watcher.gone(reason)` once the caller is gone (at once if it already is); returns "stop watching". */
+  watch(watcher: GoneWatcher): () => void;
+}
+
+/** Told when the caller left (an object with a method: the request itself, no closure per request). */
+export interface GoneWatcher {
+  gone(reason: unknown): void;
 }
 
 /** A signal as a Departure. */
 function signalDeparture(signal: AbortSignal): Departure {
   return {
-    watch(onGone) {
+    watch(watcher) {
       if (signal.aborted) {
-        onGone(signal.reason);
+        watcher.gone(signal.reason);
         return () => undefined;
       }
-      const follow = (): void => onGone(signal.reason);
+      const follow = (): void => watcher.gone(signal.reason);
       signal.addEventListener('abort', follow, { once: true });
       return () => signal.removeEventListener('abort', follow);
     },
@@ -75,7 +80,7 @@ function onIdle(limits: Limits): void {
   limits.idleCheck();
 }
 
-class Limits implements RequestSignal {
+class Limits implements RequestSignal, GoneWatcher {
   /** Date.now() of the deadline (a Date is made when `deadline` is read: one object fewer per request). */
   private readonly deadlineAt: number;
   // The request's end is kept here and passed on to at most one controller of its own (made only
@@ -109,10 +114,7 @@ class Limits implements RequestSignal {
     this.deadlineTimer = setTimeout(onDeadline, Math.ceil(remainingMs), this);
     // Every request in flight listens on the one shutdown signal: no listener cap (Node warns past 10).
     setMaxListeners(0, shutdown);
-    this.stopWatching = (clientGone instanceof AbortSignal ? signalDeparture(clientGone) : clientGone).watch((reason) => {
-      this.departed = true;
-      this.end(reason);
-    });
+    this.stopWatching = (clientGone instanceof AbortSignal ? signalDeparture(clientGone) : clientGone).watch(this);
     // The request itself listens (handleEvent): no closure per request.
     if (shutdown.aborted) this.end(shutdown.reason);
     else shutdown.addEventListener('abort', this, { once: true });
@@ -141,6 +143,12 @@ class Limits implements RequestSignal {
 
   unfollow(follower: Abortable): void {
     if (this.follower === follower) this.follower = undefined;
+  }
+
+  /** The caller left. */
+  gone(reason: unknown): void {
+    this.departed = true;
+    this.end(reason);
   }
 
   /** The shutdown signal aborted. */

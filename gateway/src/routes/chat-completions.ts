@@ -26,6 +26,9 @@ export function chatCompletionsHandler(deps: HttpChatDeps) {
     let used: SettledUsage | undefined;
     try {
       const body = parseChatCompletionRequest(req.body);
+      // The raw body is not read again: the request object (which the response keeps for as long
+      // as a stream is open) no longer holds the prompt.
+      req.body = undefined;
       const admission = await admit(deps, call, who, toChatInput(body));
       // Rate-limit headers once the key is known, on the success and on the error response alike:
       // an error response (sendError) and the stream's 200 (openSse) write them from here, the

@@ -26,6 +26,9 @@ export function completionsHandler(deps: HttpChatDeps) {
     let used: SettledUsage | undefined;
     try {
       const body = parseCompletionsRequest(req.body);
+      // The raw body is not read again: the request object (which the response keeps for as long
+      // as a stream is open) no longer holds the prompt.
+      req.body = undefined;
       const admission = await admit(deps, call, who, toCompletionInput(body));
       locals.headers = rateLimitHeaders(admission.limits.requests, admission.limits.tokens);
       res.set(locals.headers);

@@ -49,9 +49,9 @@ class HttpCall implements ChatCall {
  */
 export function clientGone(res: Response): Departure {
   return {
-    watch(onGone) {
+    watch(watcher) {
       const gone = (): void => {
-        if (!res.writableFinished) onGone(new AppError('cancelled', 'client closed the connection'));
+        if (!res.writableFinished) watcher.gone(new AppError('cancelled', 'client closed the connection'));
       };
       if (res.closed) {
         gone();

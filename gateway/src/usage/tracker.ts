@@ -46,82 +46,115 @@ export interface UsageTracking {
 const END_WAIT_MS = 60_000;
 
 export function createUsageTracking(add: (record: UsageRecord) => void): UsageTracking {
-  const track = (requestId: string, principal: Principal, startedPerf: number): TrackedRequest => {
-    const startTime = new Date(Date.now() - (performance.now() - startedPerf));
-    let ttftMs = 0;
-    let workerId = '';
-    let model = principal.endpoint?.model ?? '';
-    let tokens: TokenCounts = { promptTokens: 0, completionTokens: 0 };
-    let completed = false;
-    let waitingForEnd = false;
-    let streamed = false;
-    let outcomeOf: ((streamed: boolean, completed: boolean) => RequestOutcome) | undefined;
-    let sent = false;
-    let endTimer: NodeJS.Timeout | undefined;
-
-    const emit = (): void => {
-      if (sent || !outcomeOf) return;
-      sent = true;
-      clearTimeout(endTimer);
-      const outcome = outcomeOf(streamed, completed);
-      add({
-        requestId,
-        projectId: principal.project?.id ?? '',
-        endpoint: principal.endpoint?.slug ?? '',
-        keyId: principal.keyId,
-        model,
-        workerId,
-        hardwarePool: principal.endpoint?.hardwarePool ?? '',
-        tier: principal.endpoint?.tier ?? '',
-        httpStatus: outcome.status,
-        errorCode: outcome.errorCode,
-        promptTokens: tokens.promptTokens,
-        completionTokens: tokens.completionTokens,
-        cachedTokens: tokens.cachedTokens ?? 0,
-        timeToFirstTokenMs: ttftMs,
-        durationMs: Math.round(performance.now() - startedPerf),
-        startTime,
-        cancelled: outcome.cancelled,
-      });
-    };
-    return {
-      firstToken(start) {
-        ttftMs = Math.max(1, Math.round(performance.now() - startedPerf));
-        workerId = start.workerId;
-        if (start.model) model = start.model;
-        waitingForEnd = true;
-        streamed = true;
-      },
-      end(counts, done) {
-        tokens = counts;
-        completed = done;
-        waitingForEnd = false;
-        emit();
-      },
-      close(outcome) {
-        outcomeOf = outcome;
-        if (!waitingForEnd) emit();
-        else endTimer = setTimeout(emit, END_WAIT_MS).unref();
-      },
-    };
-  };
+  const track = (requestId: string, principal: Principal, startedPerf: number): TrackedRequest =>
+    new Tracked(add, requestId, principal, startedPerf);
 
   return {
     track,
     begin(res, principal, startedPerf) {
       const locals = res.locals as RequestLocals;
-      const tracked = track(locals.requestId, principal, startedPerf);
-      // A response emits 'close' once: a plain listener, without the wrapper \`once\` adds.
-      res.on('close', () =>
-        tracked.close((streamed, completed) => {
-          const cancelled = !res.writableFinished;
-          const status = cancelled && !res.headersSent ? 499 : res.statusCode;
-          // A stream that started (200) and ended without its final result failed or was cut.
-          const errorCode = locals.errorCode ?? (!cancelled && status === 200 && streamed && !completed ? 'stream_interrupted' : '');
-          return { status, errorCode, cancelled };
-        }),
-      );
+      const tracked = new Tracked(add, locals.requestId, principal, startedPerf);
+      // A response emits 'close' once: a plain listener, without the wrapper `once` adds.
+      tracked.response = res;
+      res.on('close', () => tracked.close(httpOutcome));
       return tracked;
     },
   };
+}
+
+/** How an HTTP request ended, read from its response when it closed. */
+function httpOutcome(this: Tracked, streamed: boolean, completed: boolean): RequestOutcome {
+  const res = this.response as Response;
+  const cancelled = !res.writableFinished;
+  const status = cancelled && !res.headersSent ? 499 : res.statusCode;
+  // A stream that started (200) and ended without its final result failed or was cut.
+  const errorCode = (res.locals as RequestLocals).errorCode ?? (!cancelled && status === 200 && streamed && !completed ? 'stream_interrupted' : '');
+  return { status, errorCode, cancelled };
+}
+
+/** The counts before `end` (never written to: `end` replaces the reference). */
+const NO_TOKENS: TokenCounts = Object.freeze({ promptTokens: 0, completionTokens: 0 });
+
+/** The end-wait timer's callback (module-level: the tracker is its argument, no closure). */
+function emitLater(tracked: Tracked): void {
+  tracked.emit();
+}
+
+/**
+ * The usage record of one request as it is built. An open stream holds it for as long as it
+ * waits for tokens: one object with its fields, its methods shared on the prototype.
+ */
+class Tracked implements TrackedRequest {
+  /** Date.now() at arrival (the record's Date is made when it is sent: one object fewer per stream). */
+  private readonly startTime: number;
+  private ttftMs = 0;
+  private workerId = '';
+  private model: string;
+  private tokens: TokenCounts = NO_TOKENS;
+  private completed = false;
+  private waitingForEnd = false;
+  private streamed = false;
+  private outcomeOf: ((this: Tracked, streamed: boolean, completed: boolean) => RequestOutcome) | undefined;
+  private sent = false;
+  private endTimer: NodeJS.Timeout | undefined;
+  /** The HTTP response, for an HTTP request (read by its outcome when it closed). */
+  response: Response | undefined;
+
+  constructor(
+    private readonly add: (record: UsageRecord) => void,
+    private readonly requestId: string,
+    private readonly principal: Principal,
+    private readonly startedPerf: number,
+  ) {
+    this.startTime = Date.now() - (performance.now() - startedPerf);
+    this.model = principal.endpoint?.model ?? '';
+  }
+
+  firstToken(start: { workerId: string; model: string }): void {
+    this.ttftMs = Math.max(1, Math.round(performance.now() - this.startedPerf));
+    this.workerId = start.workerId;
+    if (start.model) this.model = start.model;
+    this.waitingForEnd = true;
+    this.streamed = true;
+  }
+
+  end(counts: TokenCounts, done: boolean): void {
+    this.tokens = counts;
+    this.completed = done;
+    this.waitingForEnd = false;
+    this.emit();
+  }
+
+  close(outcome: (this: Tracked, streamed: boolean, completed: boolean) => RequestOutcome): void {
+    this.outcomeOf = outcome;
+    if (!this.waitingForEnd) this.emit();
+    else this.endTimer = setTimeout(emitLater, END_WAIT_MS, this).unref();
+  }
+
+  emit(): void {
+    if (this.sent || !this.outcomeOf) return;
+    this.sent = true;
+    clearTimeout(this.endTimer);
+    const outcome = this.outcomeOf.call(this, this.streamed, this.completed);
+    const { principal, tokens } = this;
+    this.add({
+      requestId: this.requestId,
+      projectId: principal.project?.id ?? '',
+      endpoint: principal.endpoint?.slug ?? '',
+      keyId: principal.keyId,
+      model: this.model,
+      workerId: this.workerId,
+      hardwarePool: principal.endpoint?.hardwarePool ?? '',
+      tier: principal.endpoint?.tier ?? '',
+      httpStatus: outcome.status,
+      errorCode: outcome.errorCode,
+      promptTokens: tokens.promptTokens,
+      completionTokens: tokens.completionTokens,
+      cachedTokens: tokens.cachedTokens ?? 0,
+      timeToFirstTokenMs: this.ttftMs,
+      durationMs: Math.round(performance.now() - this.startedPerf),
+      startTime: new Date(this.startTime),
+      cancelled: outcome.cancelled,
+    });
+  }
 }
