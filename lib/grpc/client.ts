@@ -151,7 +151,7 @@ interface PreparedCall {
 
 function prepareCall(token: string | undefined, options: CallOptions & AppCallOptions): PreparedCall {
   const { deadline, onTrailer } = options;
-  const caller = options.cancel ?? options.signal;
+  const caller = cancellationOf(options);
   // The call's own metadata (callOptions makes one per call) takes the credential: no copy.
   const metadata = options.metadata ?? Metadata();
   if (token) metadata.set(SERVICE_TOKEN_METADATA, token);
@@ -183,6 +183,11 @@ function prepareCall(token: string | undefined, options: CallOptions & AppCallOp
   }
   call.next.signal = controller.signal;
   return call;
+}
+
+/** What cancels a call: its `cancel` option, else its `signal`. */
+function cancellationOf(options: CallOptions & AppCallOptions): CancelSignal | undefined {
+  return options.cancel ?? options.signal;
 }
 
 function endCall(call: PreparedCall): void {
@@ -407,7 +412,7 @@ class ServerStream implements AsyncIterator<unknown> {
   private open(options: CallOptions & AppCallOptions): void {
     this.options = undefined;
     const { deadline } = options;
-    const signal = options.cancel ?? options.signal;
+    const signal = cancellationOf(options);
     this.onHeader = options.onHeader;
     this.onTrailer = options.onTrailer;
     if (signal?.aborted) {

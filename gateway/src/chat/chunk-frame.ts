@@ -28,8 +28,18 @@ export function chatChunk(meta: ChunkMeta, delta: object, finishReason: string |
  * `${head}${JSON.stringify(delta)}${tail}` is byte for byte `JSON.stringify(chatChunk(meta, delta,
  * null, includeUsage))` (the finish reason is in `tail`, after the delta and before any usage).
  */
-export function chunkFrame(meta: ChunkMeta, includeUsage: boolean): { head: string; tail: string } {
+export function chunkFrame(meta: ChunkMeta, includeUsage: boolean): ChunkFrame {
   const frame = JSON.stringify(chatChunk(meta, {}, null, includeUsage));
   const at = frame.indexOf('"delta":{}') + '"delta":'.length;
   return { head: frame.slice(0, at), tail: frame.slice(at + '{}'.length) };
+}
+
+export interface ChunkFrame {
+  head: string;
+  tail: string;
+}
+
+/** One chunk's JSON: the stream's frame around `delta` (a plain function: no closure per stream). */
+export function framedDelta(frame: ChunkFrame, delta: object): string {
+  return `${frame.head}${JSON.stringify(delta)}${frame.tail}`;
 }

@@ -10,7 +10,7 @@ import { AppError } from '../../../lib/errors/app-error.js';
 import { toHttpError } from '../../../lib/errors/http.js';
 import { countsAgainstWorker, streamFailure } from '../failure-policy.js';
 import { openSse, type SseWriter } from '../openai/sse.js';
-import { chatChunk, chunkFrame } from './chunk-frame.js';
+import { chatChunk, chunkFrame, framedDelta } from './chunk-frame.js';
 import type { CompletionMeta } from './core.js';
 import type { Generation } from './generation.js';
 import { usageBody } from './render-json.js';
@@ -52,22 +52,22 @@ export async function renderSse(
   const { includeUsage } = options;
   const sse = openSse(res, options.headers);
   // Every choice chunk is the same JSON around its delta: serialised once per stream, only the
-  // delta per event (written out where used: no closure per stream).
-  const { head, tail } = chunkFrame(meta, includeUsage);
+  // delta per event.
+  const frame = chunkFrame(meta, includeUsage);
   let first = true;
   try {
     for await (const e of generation.events) {
       if (e.delta) {
         const body = deltaBody(e.delta);
-        await sse.sendJson(`${head}${JSON.stringify(first ? { role: 'assistant', ...body } : body)}${tail}`);
+        await sse.sendJson(framedDelta(frame, first ? { role: 'assistant', ...body } : body));
         first = false;
       } else if (e.final) {
         if (e.final.finishReason === FinishReason.FINISH_REASON_CANCELLED) return;
         // The last events leave together with `[DONE]` (and with any events still joined in the
         // writer) as the response's last chunk.
         const reason = JSON.stringify(openAIFinishReason(e.final.finishReason));
-        const last = [`${head}{}${tail.replace('"finish_reason":null', `"finish_reason":${reason}`)}`];
-        if (first) last.unshift(`${head}${JSON.stringify({ role: 'assistant', content: '' })}${tail}`);
+        const last = [`${frame.head}{}${frame.tail.replace('"finish_reason":null', `"finish_reason":${reason}`)}`];
+        if (first) last.unshift(framedDelta(frame, { role: 'assistant', content: '' }));
         if (includeUsage) {
           const usage = { promptTokens: e.final.usage?.promptTokens ?? 0, completionTokens: e.final.usage?.completionTokens ?? 0 };
           last.push(JSON.stringify({ ...chatChunk(meta, {}, null, includeUsage), choices: [], usage: usageBody(usage) }));

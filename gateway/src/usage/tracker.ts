@@ -46,16 +46,16 @@ export interface UsageTracking {
 const END_WAIT_MS = 60_000;
 
 export function createUsageTracking(add: (record: UsageRecord) => void): UsageTracking {
-  const track = (requestId: string, principal: Principal, startedPerf: number): TrackedRequest =>
+  const track = (requestId: string, principal: Principal, startedPerf: number): Tracked =>
     new Tracked(add, requestId, principal, startedPerf);
 
   return {
     track,
     begin(res, principal, startedPerf) {
       const locals = res.locals as RequestLocals;
-      const tracked = new Tracked(add, locals.requestId, principal, startedPerf);
-      // A response emits 'close' once: a plain listener, without the wrapper `once` adds.
+      const tracked = track(locals.requestId, principal, startedPerf);
       tracked.response = res;
+      // A response emits 'close' once: a plain listener, without the wrapper `once` adds.
       res.on('close', () => tracked.close(httpOutcome));
       return tracked;
     },
