@@ -6,7 +6,7 @@
  * worker's client would throw, so the fleet, the breaker and the failure policy treat both alike.
  */
 import {
-  GenerateRequest,
+  type GenerateRequest,
   type GenerateResponse,
   type WorkerStatus,
 } from '../../../../gen/xerotier/inference/v1/inference_service.js';
@@ -166,7 +166,9 @@ export function createTunnelClient(send: (message: CallRequest) => void, window 
       send({
         generate: {
           callId,
-          request: GenerateRequest.fromPartial(partial),
+          // Completed with its defaults when the message is serialised (nice-grpc runs fromPartial
+          // on every ts-proto message it sends): no copy here.
+          request: partial as GenerateRequest,
           deadline: deadlineAt,
           requestId: options.metadata?.get(REQUEST_ID_METADATA) ?? '',
           window,
