@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { createServer } from 'nice-grpc';
 import { pino } from 'pino';
 import { GenerateRequest, InferenceServiceDefinition, Role, type GenerateResponse } from '../../../gen/xerotier/inference/v1/inference_service.js';
 import { isAppError } from '../../../lib/errors/app-error.js';
@@ -180,6 +181,37 @@ describe('generate channel', () => {
     }
     assert.equal(tokens, 100_000, 'the whole answer arrives once the caller reads');
     assert.ok(read > CHANNEL_WINDOW, `more events than one window went through (${read})`);
+  });
+
+  it('sends its generations one Generate call each to a worker of an older version (no GenerateChannel)', async () => {
+    const { generateChannel: _absent, ...methods } = InferenceServiceDefinition.methods;
+    const olderDefinition = { ...InferenceServiceDefinition, methods };
+    const served: string[] = [];
+    const server = createServer();
+    server.add(olderDefinition, {
+      async *generate(req: GenerateRequest) {
+        served.push(req.requestId);
+        yield { start: { model: 'old', systemFingerprint: '', workerId: 'old', promptTokens: 1 } };
+        yield { delta: { text: 'hi', tokenCount: 1, toolCalls: [], reasoning: '' } };
+        yield { final: { finishReason: 1, usage: { promptTokens: 1, completionTokens: 1 } } };
+      },
+      getStatus: () => Promise.reject(new Error('not used')),
+      async *watchStatus() {
+        throw new Error('not used');
+      },
+      embed: () => Promise.reject(new Error('not used')),
+    });
+    const port = await server.listen('127.0.0.1:0');
+    cleanup.push(() => server.forceShutdown());
+    const { generateChannel } = clients(port);
+    // The first generation finds the channel refused: it fails as unavailable (the request moves on).
+    await assert.rejects(
+      collect(generateChannel.generate(request('first'), callOptions('first'))),
+      (err: unknown) => isAppError(err) && err.kind === 'unavailable',
+    );
+    const second = answer(await collect(generateChannel.generate(request('second'), callOptions('second'))));
+    assert.equal(second.text, 'hi');
+    assert.deepEqual(served, ['second'], 'later generations are Generate calls');
   });
 
   it('fails as unavailable once the worker is gone, so the request can move to another worker', async () => {

@@ -8,9 +8,11 @@
  *
  * The channel opens with the first generation; when it ends or fails (the worker drained,
  * restarted or vanished), its open calls fail with that error and the next generation opens a
- * new one. Status still travels on WatchStatus.
+ * new one. A worker without GenerateChannel (an older version, during a rolling upgrade) gets its
+ * generations one Generate call each from its first refusal on. Status still travels on WatchStatus.
  */
 import type { GenerateChannelRequest, InferenceServiceDefinition } from '../../../gen/xerotier/inference/v1/inference_service.js';
+import { ClientError, Status } from 'nice-grpc';
 import { AppError, isAppError } from '../../../lib/errors/app-error.js';
 import { callOptions, type AppClient } from '../../../lib/grpc/client.js';
 import type { Worker } from './fleet.js';
@@ -50,8 +52,15 @@ async function* drain(requests: AsyncQueue<GenerateChannelRequest>): AsyncGenera
   }
 }
 
+/** Whether the channel failed because the worker has no GenerateChannel (a worker of an older version). */
+function unimplemented(err: unknown): boolean {
+  return isAppError(err) && err.cause instanceof ClientError && err.cause.code === Status.UNIMPLEMENTED;
+}
+
 export function createGenerateChannel(client: AppClient<typeof InferenceServiceDefinition>): GenerateChannel {
   let current: OpenChannel | undefined;
+  /** The worker does not take channels: its generations go one Generate call each. */
+  let perCall = false;
 
   const open = (): OpenChannel => {
     const requests = createAsyncQueue<GenerateChannelRequest>();
@@ -63,7 +72,12 @@ export function createGenerateChannel(client: AppClient<typeof InferenceServiceD
           channel.calls.receive(m);
         }
       } catch (err) {
-        if (isAppError(err) && err.kind !== 'cancelled') reason = err;
+        if (unimplemented(err)) {
+          // A worker of an older version (a rolling upgrade): the calls that were waiting may
+          // move to another worker, and this worker's next generations go one call each.
+          perCall = true;
+          reason = new AppError('unavailable', 'The inference worker takes no generation channel.', { code: 'no_healthy_worker', retryAfterSeconds: 1 });
+        } else if (isAppError(err) && err.kind !== 'cancelled') reason = err;
       } finally {
         if (current === channel) current = undefined;
         requests.end();
@@ -75,6 +89,7 @@ export function createGenerateChannel(client: AppClient<typeof InferenceServiceD
 
   return {
     generate(request, options) {
+      if (perCall) return client.generate(request, options);
       current ??= open();
       return current.calls.client.generate(request, options);
     },
