@@ -98,7 +98,7 @@ const schema = z.object({
    * GenerateChannel stream per worker (fleet/generate-channel.ts), `stream` = one Generate call
    * (one HTTP/2 stream) each.
    */
-  GATEWAY_WORKER_CALLS: z.enum(['channel', 'stream']).default('stream'),
+  GATEWAY_WORKER_CALLS: z.enum(['channel', 'stream']).default('channel'),
   /** Time to first token before a worker attempt counts as failed (breaker timeout). */
   GATEWAY_TTFT_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   GATEWAY_UNARY_TIMEOUT_MS: z.coerce.number().int().positive().default(2_000),

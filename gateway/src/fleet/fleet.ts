@@ -109,7 +109,7 @@ export interface FleetOptions {
   /** Called once a removed worker's breaker is shut down (drop it from lists and metrics). */
   dropBreaker?: ((breaker: Breaker) => void) | undefined;
   router: Router;
-  /** How generations reach dialled workers (GATEWAY_WORKER_CALLS); default one Generate call each. */
+  /** How generations reach dialled workers (GATEWAY_WORKER_CALLS); without it, one Generate call each. */
   workerCalls?: 'channel' | 'stream' | undefined;
 }
 
