@@ -93,6 +93,12 @@ const schema = z.object({
   GATEWAY_QUOTA_LEASE_LIFETIME_MS: z.coerce.number().int().min(50).max(10_000).default(500),
   GATEWAY_QUOTA_LEASE_HOT_REQUESTS: z.coerce.number().int().min(1).default(8),
   GATEWAY_QUOTA_LEASE_HOT_WINDOW_MS: z.coerce.number().int().min(50).max(60_000).default(1_000),
+  /**
+   * How generations travel to dialled workers: `channel` = as messages on one long-lived
+   * GenerateChannel stream per worker (fleet/generate-channel.ts), `stream` = one Generate call
+   * (one HTTP/2 stream) each.
+   */
+  GATEWAY_WORKER_CALLS: z.enum(['channel', 'stream']).default('channel'),
   /** Time to first token before a worker attempt counts as failed (breaker timeout). */
   GATEWAY_TTFT_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   GATEWAY_UNARY_TIMEOUT_MS: z.coerce.number().int().positive().default(2_000),

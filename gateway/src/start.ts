@@ -124,6 +124,7 @@ export async function startGateway(
       for (const state of ['closed', 'half-open', 'open']) metrics.breakerTransitionsTotal.remove({ target: b.name, state });
     },
     router: routerFromConfig(config),
+    workerCalls: config.GATEWAY_WORKER_CALLS,
   });
   const registryAddress = config.GATEWAY_REGISTRY_ADDRESS ?? config.AUTH_ADDRESS;
   const registry =

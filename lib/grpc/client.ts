@@ -186,7 +186,7 @@ function prepareCall(token: string | undefined, options: CallOptions & AppCallOp
 }
 
 /** What cancels a call: its `cancel` option, else its `signal`. */
-function cancellationOf(options: CallOptions & AppCallOptions): CancelSignal | undefined {
+export function cancellationOf(options: CallOptions & AppCallOptions): CancelSignal | undefined {
   return options.cancel ?? options.signal;
 }
 

@@ -1,6 +1,7 @@
 /**
  * Slow readers: a client that stops reading must stop the generation on
- * the worker through backpressure (SSE 'drain' → gRPC flow control), not grow gateway memory.
+ * the worker through backpressure (SSE 'drain' → the channel's per-call credit, or gRPC flow
+ * control on a call of its own), not grow gateway memory.
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -11,7 +12,9 @@ import { createSimulatorEngine } from '../../services/inference/src/engines/simu
 import { SIMULATOR_DEFAULTS, startPlatform, waitFor } from '../helpers/platform.js';
 import { unthrottledTiers } from '../helpers/tiers.js';
 
-describe('backpressure', () => {
+// Both ways generations reach a worker (GATEWAY_WORKER_CALLS): per-call credit on a shared
+// channel, HTTP/2 flow control on a call of its own.
+for (const workerCalls of ['channel', 'stream'] as const) describe(`backpressure (GATEWAY_WORKER_CALLS=${workerCalls})`, () => {
   it('a paused reader stalls the worker; resuming continues the stream', async () => {
     let produced = 0;
     const engine = createSimulatorEngine({
@@ -22,7 +25,11 @@ describe('backpressure', () => {
       onToken: () => (produced += 1),
     });
     const tiers = unthrottledTiers();
-    const platform = await startPlatform({ engines: [engine], gatewayEnv: { TIERS_FILE: tiers }, quotaEnv: { TIERS_FILE: tiers } });
+    const platform = await startPlatform({
+      engines: [engine],
+      gatewayEnv: { TIERS_FILE: tiers, GATEWAY_WORKER_CALLS: workerCalls },
+      quotaEnv: { TIERS_FILE: tiers },
+    });
     try {
       // An endpoint with a context large enough that the answer cannot hide in socket buffers (a
       // simulator at full speed has its tokens ready together: they travel up to 64 to a message,

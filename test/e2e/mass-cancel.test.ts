@@ -9,14 +9,16 @@ import { SIMULATOR_DEFAULTS, startPlatform } from '../helpers/platform.js';
 import { sseRequest } from '../helpers/sse-client.js';
 import { unthrottledTiers } from '../helpers/tiers.js';
 
-describe('mass cancel', () => {
+// Both ways generations reach a worker (GATEWAY_WORKER_CALLS): cancels as messages on one
+// channel, or as RST_STREAMs of calls sharing one HTTP/2 connection.
+for (const workerCalls of ['channel', 'stream'] as const) describe(`mass cancel (GATEWAY_WORKER_CALLS=${workerCalls})`, () => {
   it('1,500 streams cancelled after their first token: 0 of 50 long streams fail', async () => {
     const engine = createSimulatorEngine({ ...SIMULATOR_DEFAULTS, tokensPerSecond: 20, responseTokens: 60 });
     const tiers = unthrottledTiers();
     const platform = await startPlatform({
       engines: [engine],
       workerEnv: { INFERENCE_CAPACITY: '4000', INFERENCE_QUEUE_CAPACITY: '0' },
-      gatewayEnv: { TIERS_FILE: tiers },
+      gatewayEnv: { TIERS_FILE: tiers, GATEWAY_WORKER_CALLS: workerCalls },
       quotaEnv: { TIERS_FILE: tiers },
     });
     try {

@@ -13,6 +13,7 @@ import {
   type WorkerStatus,
 } from '../../../gen/xerotier/inference/v1/inference_service.js';
 import { AppError } from '../../../lib/errors/app-error.js';
+import { createGenerateChannel } from './generate-channel.js';
 import { callOptions, createAppClient, createGrpcChannel, type AppClient } from '../../../lib/grpc/client.js';
 import type { GrpcTlsFiles } from '../../../lib/grpc/tls.js';
 import type { Channel } from 'nice-grpc';
@@ -108,6 +109,8 @@ export interface FleetOptions {
   /** Called once a removed worker's breaker is shut down (drop it from lists and metrics). */
   dropBreaker?: ((breaker: Breaker) => void) | undefined;
   router: Router;
+  /** How generations reach dialled workers (GATEWAY_WORKER_CALLS); without it, one Generate call each. */
+  workerCalls?: 'channel' | 'stream' | undefined;
 }
 
 interface Member {
@@ -146,11 +149,13 @@ export function createFleet(options: FleetOptions): Fleet {
       return;
     }
     const channel = createGrpcChannel(spec.address, options.tls);
-    const client = createAppClient(InferenceServiceDefinition, channel, {
+    const grpcClient = createAppClient(InferenceServiceDefinition, channel, {
       address: spec.address,
       target: 'inference worker',
       serviceToken: options.serviceToken,
     });
+    const client =
+      options.workerCalls === 'channel' ? { ...grpcClient, generate: createGenerateChannel(grpcClient).generate } : grpcClient;
     join(spec, source, client, channel);
   };
 

@@ -26,6 +26,8 @@ import type { Admission } from './admission.js';
 import { finishReasonToProto } from '../../../lib/chat/finish-reasons.js';
 import type { Engine, EngineEvent } from './engines/engine.js';
 import { coalesceDeltas } from './coalesce-deltas.js';
+import { GenerateChannels } from './calls/generate-channel.js';
+import type { GrpcServerMetrics } from '../../../lib/metrics/grpc.js';
 import { toGenerateParams } from './generate-params.js';
 import { createReasoningSplitter, type SplitText } from '../../../lib/chat/reasoning.js';
 
@@ -38,6 +40,8 @@ export interface InferenceServiceDeps {
   hardwareClass: HardwareClass;
   hardwareDescription: () => string;
   metrics?: Pick<InferenceMetrics, 'timeToFirstToken' | 'tokensTotal'> | undefined;
+  /** Counts each generation that arrives on a GenerateChannel as a Generate call. */
+  callMetrics?: GrpcServerMetrics | undefined;
   /** Label for metrics (the hardware class name). */
   pool?: string | undefined;
   /**
@@ -263,9 +267,12 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
     }
   }
 
+  const generateOne = (request: GenerateRequest, context: CallContext & RequestContext) => coalesceDeltas(generate(request, context));
+  const channels = new GenerateChannels(generateOne, deps.callMetrics);
   return {
     impl: {
-      generate: (request: GenerateRequest, context: CallContext & RequestContext) => coalesceDeltas(generate(request, context)),
+      generate: generateOne,
+      generateChannel: (requests, context) => channels.serve(requests, context),
       embed,
       getStatus: async () => ({ status: status() }),
       watchStatus,
@@ -277,7 +284,7 @@ export function createInferenceService(deps: InferenceServiceDeps): InferenceSer
       return new Promise<void>((resolve) => {
         drainWaiters.push(resolve);
         settleDrain();
-      });
+      }).then(() => channels.close());
     },
   };
 }

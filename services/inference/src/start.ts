@@ -94,6 +94,7 @@ export async function startInferenceWorker(
     logger,
     models,
     metrics,
+    callMetrics: metrics,
     pool: config.INFERENCE_HARDWARE_CLASS,
     engine,
     admission: createAdmission(config.INFERENCE_CAPACITY, config.INFERENCE_QUEUE_CAPACITY),

@@ -6,17 +6,24 @@
  * worker's client would throw, so the fleet, the breaker and the failure policy treat both alike.
  */
 import {
-  GenerateRequest,
+  type GenerateRequest,
   type GenerateResponse,
   type WorkerStatus,
 } from '../../../../gen/xerotier/inference/v1/inference_service.js';
-import type { ConnectRequest, ConnectResponse, TunnelError } from '../../../../gen/xerotier/gateway/v1/worker_tunnel_service.js';
+import type { ConnectRequest, TunnelError } from '../../../../gen/xerotier/gateway/v1/worker_tunnel_service.js';
 import { AppError, type ErrorKind } from '../../../../lib/errors/app-error.js';
+import type { CancelListener } from '../../../../lib/grpc/call-cancel.js';
+import { cancellationOf } from '../../../../lib/grpc/client.js';
 import { REQUEST_ID_METADATA } from '../../../../lib/grpc/server.js';
 import type { Worker } from '../fleet.js';
 import { createAsyncQueue, type AsyncQueue } from './async-queue.js';
 
-type CallItem = { event: GenerateResponse } | { end: true };
+/** What the client sends: a generation, a cancel, or credit for a call (when it has a window). */
+export interface CallRequest {
+  generate?: { callId: string; request: GenerateRequest; deadline: Date | undefined; requestId: string; window: number } | undefined;
+  cancel?: string | undefined;
+  credit?: { callId: string; events: number } | undefined;
+}
 
 export interface TunnelClient {
   client: Worker['client'];
@@ -56,8 +63,86 @@ export function fromTunnelError(e: TunnelError | undefined): AppError {
 
 const cancelled = (): AppError => new AppError('cancelled', 'request cancelled');
 
-export function createTunnelClient(send: (message: ConnectResponse) => void): TunnelClient {
-  const calls = new Map<string, AsyncQueue<CallItem>>();
+/**
+ * One open call: the events the worker sent that the caller has not read yet, how the call ended
+ * (the worker's end or error), and whether the caller's cancellation or the deadline stopped it.
+ * It is the call's 'abort' listener and its deadline timer's argument: no closures per call.
+ */
+class OpenCall implements CancelListener {
+  readonly events: GenerateResponse[] = [];
+  /** Events read since the last credit was granted (with a window). */
+  private read = 0;
+  /** The worker ended the call (normally, or with `failure`). */
+  ended = false;
+  failure: unknown;
+  /** Why the caller stopped waiting, if it did. */
+  stopped: 'cancelled' | 'timeout' | undefined;
+  timer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+
+  /** `window`: events the worker may send ahead of what was read (0: no flow control). */
+  constructor(
+    readonly callId: string,
+    private readonly window: number,
+    private readonly send: (message: CallRequest) => void,
+  ) {}
+
+  push(event: GenerateResponse): void {
+    if (this.ended) return;
+    this.events.push(event);
+    this.wake?.();
+  }
+
+  end(failure?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.failure = failure;
+    this.wake?.();
+  }
+
+  /** The caller's cancellation fired. */
+  handleEvent(): void {
+    this.stopped ??= 'cancelled';
+    this.wake?.();
+  }
+
+  /** The next event; undefined once the worker ended the call; throws when it failed or the caller stopped. */
+  async next(): Promise<GenerateResponse | undefined> {
+    for (;;) {
+      if (this.stopped === 'timeout') throw new AppError('timeout', 'inference worker did not answer in time');
+      if (this.stopped) throw cancelled();
+      const event = this.events.shift();
+      if (event) {
+        // Grant back what was read once it is half the window, so a reader keeping up never waits.
+        if (this.window > 0 && ++this.read * 2 >= this.window) {
+          this.send({ credit: { callId: this.callId, events: this.read } });
+          this.read = 0;
+        }
+        return event;
+      }
+      if (this.ended) {
+        if (this.failure !== undefined) throw this.failure;
+        return undefined;
+      }
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+  }
+}
+
+/** The deadline timer's callback (the call is its argument). */
+function deadlinePassed(call: OpenCall): void {
+  call.stopped ??= 'timeout';
+  call.handleEvent();
+}
+
+/**
+ * `send` carries the client's messages to the worker. With a `window`, each call may have at most
+ * that many events sent ahead of what its caller has read (per-call flow control on a shared
+ * stream); without one, the worker sends as fast as it generates.
+ */
+export function createTunnelClient(send: (message: CallRequest) => void, window = 0): TunnelClient {
+  const calls = new Map<string, OpenCall>();
   const watchers = new Set<AsyncQueue<WorkerStatus>>();
   let closedWith: AppError | undefined;
   let latest: WorkerStatus | undefined;
@@ -68,50 +153,39 @@ export function createTunnelClient(send: (message: ConnectResponse) => void): Tu
     options: Parameters<Worker['client']['generate']>[1] = {},
   ): AsyncGenerator<GenerateResponse> {
     if (closedWith) throw closedWith;
+    const caller = cancellationOf(options);
+    if (caller?.aborted) throw cancelled();
     const callId = `c${++nextId}`;
-    const inbox = createAsyncQueue<CallItem>();
-    calls.set(callId, inbox);
-    const { deadline, signal: callerSignal } = options;
+    const call = new OpenCall(callId, window, send);
+    calls.set(callId, call);
+    const { deadline } = options;
     const deadlineAt = deadline === undefined ? undefined : deadline instanceof Date ? deadline : new Date(Date.now() + deadline);
-    const timeout = new AbortController();
-    let timedOut = false;
-    const timer =
-      deadlineAt === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true;
-            timeout.abort();
-          }, Math.max(0, deadlineAt.getTime() - Date.now()));
-    const signal = callerSignal ? AbortSignal.any([callerSignal, timeout.signal]) : timeout.signal;
-    let done = false;
+    if (deadlineAt !== undefined) call.timer = setTimeout(deadlinePassed, Math.max(0, Math.ceil(deadlineAt.getTime() - Date.now())), call);
+    caller?.addEventListener('abort', call, { once: true });
     try {
       send({
         generate: {
           callId,
-          request: GenerateRequest.fromPartial(partial),
+          // Completed with its defaults when the message is serialised (nice-grpc runs fromPartial
+          // on every ts-proto message it sends): no copy here.
+          request: partial as GenerateRequest,
           deadline: deadlineAt,
           requestId: options.metadata?.get(REQUEST_ID_METADATA) ?? '',
+          window,
         },
         cancel: undefined,
       });
       for (;;) {
-        const item = await inbox.take(signal);
-        if (item === undefined || 'end' in item) {
-          done = true;
-          return;
-        }
-        yield item.event;
+        const event = await call.next();
+        if (event === undefined) return;
+        yield event;
       }
-    } catch (err) {
-      done = inbox.ended;
-      if (timedOut) throw new AppError('timeout', 'inference worker did not answer in time', { cause: err });
-      if (err instanceof Error && err.name === 'AbortError') throw cancelled();
-      throw err;
     } finally {
-      clearTimeout(timer);
+      clearTimeout(call.timer);
+      caller?.removeEventListener('abort', call);
       calls.delete(callId);
       // Left before the worker ended the call: stop it there.
-      if (!done && !closedWith) send({ generate: undefined, cancel: callId });
+      if (!call.ended && !closedWith) send({ generate: undefined, cancel: callId });
     }
   }
 
@@ -154,16 +228,16 @@ export function createTunnelClient(send: (message: ConnectResponse) => void): Tu
         latest = status;
         for (const w of watchers) w.push(status);
       } else if (message.callEvent?.response) {
-        calls.get(message.callEvent.callId)?.push({ event: message.callEvent.response });
+        calls.get(message.callEvent.callId)?.push(message.callEvent.response);
       } else if (message.callError) {
         calls.get(message.callError.callId)?.end(fromTunnelError(message.callError.error));
       } else if (message.callEnd !== undefined) {
-        calls.get(message.callEnd)?.push({ end: true });
+        calls.get(message.callEnd)?.end();
       }
     },
     close(reason) {
       closedWith ??= reason;
-      for (const inbox of calls.values()) inbox.end(reason);
+      for (const call of calls.values()) call.end(reason);
       for (const w of watchers) w.end(reason);
     },
     status: () => latest,

@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
+import { Timestamp } from "../../../google/protobuf/timestamp.js";
 
 export const protobufPackage = "xerotier.inference.v1";
 
@@ -604,6 +605,93 @@ export interface EmbedResponse {
   embeddings: Embedding[];
   /** Tokens of all inputs, as the engine counts them. */
   promptTokens: number;
+}
+
+/** GenerateChannelRequest is one message from the caller on a generation channel. */
+export interface GenerateChannelRequest {
+  /** Starts a generation. */
+  generate?:
+    | ChannelGenerate
+    | undefined;
+  /** Cancels the generation with this call id. */
+  cancel?:
+    | string
+    | undefined;
+  /** Lets a generation send more events. */
+  credit?: ChannelCredit | undefined;
+}
+
+/**
+ * ChannelCredit lets one generation send more events (its flow control: the caller grants
+ * what it has read, so a caller that stops reading one generation stops that generation alone).
+ */
+export interface ChannelCredit {
+  /** The call the credit is for. */
+  callId: string;
+  /** How many more events the worker may send. */
+  events: number;
+}
+
+/** ChannelGenerate is one generation on a channel. */
+export interface ChannelGenerate {
+  /** The caller's id for the call, unique on the channel while the call is open. */
+  callId: string;
+  /** The generation, as Generate takes it. */
+  request?:
+    | GenerateRequest
+    | undefined;
+  /** When the caller stops waiting; the worker ends the call then as a timeout. */
+  deadline?:
+    | Date
+    | undefined;
+  /** The request id, for the worker's logs. */
+  requestId: string;
+  /** How many events the worker may send before it waits for credit (0 = no limit). */
+  window: number;
+}
+
+/** GenerateChannelResponse is one message from the worker on a generation channel. */
+export interface GenerateChannelResponse {
+  /** One event of a call, as Generate streams it. */
+  callEvent?:
+    | ChannelEvent
+    | undefined;
+  /** A call failed; nothing more comes for it. */
+  callError?:
+    | ChannelError
+    | undefined;
+  /** A call ended normally (carries its call id); nothing more comes for it. */
+  callEnd?: string | undefined;
+}
+
+/** ChannelEvent is one event of a call. */
+export interface ChannelEvent {
+  /** The call it belongs to. */
+  callId: string;
+  /** The event. */
+  response?: GenerateResponse | undefined;
+}
+
+/** ChannelError ends a call with an error. */
+export interface ChannelError {
+  /** The call it ends. */
+  callId: string;
+  /** What went wrong. */
+  error?: CallFailure | undefined;
+}
+
+/** CallFailure is a platform error as it travels on a channel. */
+export interface CallFailure {
+  /** The error kind (invalid_request, unavailable, timeout, ...). */
+  kind: string;
+  /** The OpenAI error code, when there is one. */
+  code: string;
+  /** A message fit for the API caller. */
+  message: string;
+  /** The request parameter at fault, when there is one. */
+  param: string;
+  /** When to retry, for unavailable and rate-limited errors. */
+  retryAfterSeconds: number;
 }
 
 function createBaseChatMessage(): ChatMessage {
@@ -3484,6 +3572,779 @@ export const EmbedResponse: MessageFns<EmbedResponse> = {
   },
 };
 
+function createBaseGenerateChannelRequest(): GenerateChannelRequest {
+  return { generate: undefined, cancel: undefined, credit: undefined };
+}
+
+export const GenerateChannelRequest: MessageFns<GenerateChannelRequest> = {
+  encode(message: GenerateChannelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.generate !== undefined) {
+      ChannelGenerate.encode(message.generate, writer.uint32(10).fork()).join();
+    }
+    if (message.cancel !== undefined) {
+      writer.uint32(18).string(message.cancel);
+    }
+    if (message.credit !== undefined) {
+      ChannelCredit.encode(message.credit, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GenerateChannelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGenerateChannelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.generate = ChannelGenerate.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cancel = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.credit = ChannelCredit.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GenerateChannelRequest {
+    return {
+      generate: isSet(object.generate) ? ChannelGenerate.fromJSON(object.generate) : undefined,
+      cancel: isSet(object.cancel) ? globalThis.String(object.cancel) : undefined,
+      credit: isSet(object.credit) ? ChannelCredit.fromJSON(object.credit) : undefined,
+    };
+  },
+
+  toJSON(message: GenerateChannelRequest): unknown {
+    const obj: any = {};
+    if (message.generate !== undefined) {
+      obj.generate = ChannelGenerate.toJSON(message.generate);
+    }
+    if (message.cancel !== undefined) {
+      obj.cancel = message.cancel;
+    }
+    if (message.credit !== undefined) {
+      obj.credit = ChannelCredit.toJSON(message.credit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GenerateChannelRequest>): GenerateChannelRequest {
+    return GenerateChannelRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GenerateChannelRequest>): GenerateChannelRequest {
+    const message = createBaseGenerateChannelRequest();
+    message.generate = (object.generate !== undefined && object.generate !== null)
+      ? ChannelGenerate.fromPartial(object.generate)
+      : undefined;
+    message.cancel = object.cancel ?? undefined;
+    message.credit = (object.credit !== undefined && object.credit !== null)
+      ? ChannelCredit.fromPartial(object.credit)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseChannelCredit(): ChannelCredit {
+  return { callId: "", events: 0 };
+}
+
+export const ChannelCredit: MessageFns<ChannelCredit> = {
+  encode(message: ChannelCredit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== "") {
+      writer.uint32(10).string(message.callId);
+    }
+    if (message.events !== 0) {
+      writer.uint32(16).uint32(message.events);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChannelCredit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChannelCredit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.callId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.events = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChannelCredit {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.String(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.String(object.call_id)
+        : "",
+      events: isSet(object.events) ? globalThis.Number(object.events) : 0,
+    };
+  },
+
+  toJSON(message: ChannelCredit): unknown {
+    const obj: any = {};
+    if (message.callId !== "") {
+      obj.callId = message.callId;
+    }
+    if (message.events !== 0) {
+      obj.events = Math.round(message.events);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ChannelCredit>): ChannelCredit {
+    return ChannelCredit.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ChannelCredit>): ChannelCredit {
+    const message = createBaseChannelCredit();
+    message.callId = object.callId ?? "";
+    message.events = object.events ?? 0;
+    return message;
+  },
+};
+
+function createBaseChannelGenerate(): ChannelGenerate {
+  return { callId: "", request: undefined, deadline: undefined, requestId: "", window: 0 };
+}
+
+export const ChannelGenerate: MessageFns<ChannelGenerate> = {
+  encode(message: ChannelGenerate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== "") {
+      writer.uint32(10).string(message.callId);
+    }
+    if (message.request !== undefined) {
+      GenerateRequest.encode(message.request, writer.uint32(18).fork()).join();
+    }
+    if (message.deadline !== undefined) {
+      Timestamp.encode(toTimestamp(message.deadline), writer.uint32(26).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
+    }
+    if (message.window !== 0) {
+      writer.uint32(40).uint32(message.window);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChannelGenerate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChannelGenerate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.callId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.request = GenerateRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.deadline = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.window = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChannelGenerate {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.String(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.String(object.call_id)
+        : "",
+      request: isSet(object.request) ? GenerateRequest.fromJSON(object.request) : undefined,
+      deadline: isSet(object.deadline) ? fromJsonTimestamp(object.deadline) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      window: isSet(object.window) ? globalThis.Number(object.window) : 0,
+    };
+  },
+
+  toJSON(message: ChannelGenerate): unknown {
+    const obj: any = {};
+    if (message.callId !== "") {
+      obj.callId = message.callId;
+    }
+    if (message.request !== undefined) {
+      obj.request = GenerateRequest.toJSON(message.request);
+    }
+    if (message.deadline !== undefined) {
+      obj.deadline = message.deadline.toISOString();
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.window !== 0) {
+      obj.window = Math.round(message.window);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ChannelGenerate>): ChannelGenerate {
+    return ChannelGenerate.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ChannelGenerate>): ChannelGenerate {
+    const message = createBaseChannelGenerate();
+    message.callId = object.callId ?? "";
+    message.request = (object.request !== undefined && object.request !== null)
+      ? GenerateRequest.fromPartial(object.request)
+      : undefined;
+    message.deadline = object.deadline ?? undefined;
+    message.requestId = object.requestId ?? "";
+    message.window = object.window ?? 0;
+    return message;
+  },
+};
+
+function createBaseGenerateChannelResponse(): GenerateChannelResponse {
+  return { callEvent: undefined, callError: undefined, callEnd: undefined };
+}
+
+export const GenerateChannelResponse: MessageFns<GenerateChannelResponse> = {
+  encode(message: GenerateChannelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callEvent !== undefined) {
+      ChannelEvent.encode(message.callEvent, writer.uint32(26).fork()).join();
+    }
+    if (message.callError !== undefined) {
+      ChannelError.encode(message.callError, writer.uint32(34).fork()).join();
+    }
+    if (message.callEnd !== undefined) {
+      writer.uint32(42).string(message.callEnd);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GenerateChannelResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGenerateChannelResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.callEvent = ChannelEvent.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.callError = ChannelError.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.callEnd = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GenerateChannelResponse {
+    return {
+      callEvent: isSet(object.callEvent)
+        ? ChannelEvent.fromJSON(object.callEvent)
+        : isSet(object.call_event)
+        ? ChannelEvent.fromJSON(object.call_event)
+        : undefined,
+      callError: isSet(object.callError)
+        ? ChannelError.fromJSON(object.callError)
+        : isSet(object.call_error)
+        ? ChannelError.fromJSON(object.call_error)
+        : undefined,
+      callEnd: isSet(object.callEnd)
+        ? globalThis.String(object.callEnd)
+        : isSet(object.call_end)
+        ? globalThis.String(object.call_end)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GenerateChannelResponse): unknown {
+    const obj: any = {};
+    if (message.callEvent !== undefined) {
+      obj.callEvent = ChannelEvent.toJSON(message.callEvent);
+    }
+    if (message.callError !== undefined) {
+      obj.callError = ChannelError.toJSON(message.callError);
+    }
+    if (message.callEnd !== undefined) {
+      obj.callEnd = message.callEnd;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GenerateChannelResponse>): GenerateChannelResponse {
+    return GenerateChannelResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GenerateChannelResponse>): GenerateChannelResponse {
+    const message = createBaseGenerateChannelResponse();
+    message.callEvent = (object.callEvent !== undefined && object.callEvent !== null)
+      ? ChannelEvent.fromPartial(object.callEvent)
+      : undefined;
+    message.callError = (object.callError !== undefined && object.callError !== null)
+      ? ChannelError.fromPartial(object.callError)
+      : undefined;
+    message.callEnd = object.callEnd ?? undefined;
+    return message;
+  },
+};
+
+function createBaseChannelEvent(): ChannelEvent {
+  return { callId: "", response: undefined };
+}
+
+export const ChannelEvent: MessageFns<ChannelEvent> = {
+  encode(message: ChannelEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== "") {
+      writer.uint32(10).string(message.callId);
+    }
+    if (message.response !== undefined) {
+      GenerateResponse.encode(message.response, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChannelEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChannelEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.callId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.response = GenerateResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChannelEvent {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.String(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.String(object.call_id)
+        : "",
+      response: isSet(object.response) ? GenerateResponse.fromJSON(object.response) : undefined,
+    };
+  },
+
+  toJSON(message: ChannelEvent): unknown {
+    const obj: any = {};
+    if (message.callId !== "") {
+      obj.callId = message.callId;
+    }
+    if (message.response !== undefined) {
+      obj.response = GenerateResponse.toJSON(message.response);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ChannelEvent>): ChannelEvent {
+    return ChannelEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ChannelEvent>): ChannelEvent {
+    const message = createBaseChannelEvent();
+    message.callId = object.callId ?? "";
+    message.response = (object.response !== undefined && object.response !== null)
+      ? GenerateResponse.fromPartial(object.response)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseChannelError(): ChannelError {
+  return { callId: "", error: undefined };
+}
+
+export const ChannelError: MessageFns<ChannelError> = {
+  encode(message: ChannelError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== "") {
+      writer.uint32(10).string(message.callId);
+    }
+    if (message.error !== undefined) {
+      CallFailure.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChannelError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChannelError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.callId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = CallFailure.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChannelError {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.String(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.String(object.call_id)
+        : "",
+      error: isSet(object.error) ? CallFailure.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: ChannelError): unknown {
+    const obj: any = {};
+    if (message.callId !== "") {
+      obj.callId = message.callId;
+    }
+    if (message.error !== undefined) {
+      obj.error = CallFailure.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ChannelError>): ChannelError {
+    return ChannelError.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ChannelError>): ChannelError {
+    const message = createBaseChannelError();
+    message.callId = object.callId ?? "";
+    message.error = (object.error !== undefined && object.error !== null)
+      ? CallFailure.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCallFailure(): CallFailure {
+  return { kind: "", code: "", message: "", param: "", retryAfterSeconds: 0 };
+}
+
+export const CallFailure: MessageFns<CallFailure> = {
+  encode(message: CallFailure, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.code !== "") {
+      writer.uint32(18).string(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    if (message.param !== "") {
+      writer.uint32(34).string(message.param);
+    }
+    if (message.retryAfterSeconds !== 0) {
+      writer.uint32(40).int32(message.retryAfterSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallFailure {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallFailure();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.param = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.retryAfterSeconds = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CallFailure {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      param: isSet(object.param) ? globalThis.String(object.param) : "",
+      retryAfterSeconds: isSet(object.retryAfterSeconds)
+        ? globalThis.Number(object.retryAfterSeconds)
+        : isSet(object.retry_after_seconds)
+        ? globalThis.Number(object.retry_after_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: CallFailure): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.param !== "") {
+      obj.param = message.param;
+    }
+    if (message.retryAfterSeconds !== 0) {
+      obj.retryAfterSeconds = Math.round(message.retryAfterSeconds);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CallFailure>): CallFailure {
+    return CallFailure.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CallFailure>): CallFailure {
+    const message = createBaseCallFailure();
+    message.kind = object.kind ?? "";
+    message.code = object.code ?? "";
+    message.message = object.message ?? "";
+    message.param = object.param ?? "";
+    message.retryAfterSeconds = object.retryAfterSeconds ?? 0;
+    return message;
+  },
+};
+
 /** InferenceService generates chat completions on one hardware class with one engine. */
 export type InferenceServiceDefinition = typeof InferenceServiceDefinition;
 export const InferenceServiceDefinition = {
@@ -3526,6 +4387,21 @@ export const InferenceServiceDefinition = {
       responseStream: false,
       options: {},
     },
+    /**
+     * Many generations on one long-lived stream: the caller sends generations (each with its own
+     * call id and deadline) and cancellations; the worker answers with each call's events, its
+     * error or its end, tagged with the call id. One stream per caller connection instead of one
+     * per generation (the messages have the shape of a self-hosted worker's tunnel, so one client
+     * and one runner serve both).
+     */
+    generateChannel: {
+      name: "GenerateChannel",
+      requestType: GenerateChannelRequest as typeof GenerateChannelRequest,
+      requestStream: true,
+      responseType: GenerateChannelResponse as typeof GenerateChannelResponse,
+      responseStream: true,
+      options: {},
+    },
   },
 } as const;
 
@@ -3544,6 +4420,17 @@ export interface InferenceServiceImplementation<CallContextExt = {}> {
   ): ServerStreamingMethodResult<DeepPartial<WatchStatusResponse>>;
   /** Embeds a batch of texts with the worker's model (one vector per input, in order). */
   embed(request: EmbedRequest, context: CallContext & CallContextExt): Promise<DeepPartial<EmbedResponse>>;
+  /**
+   * Many generations on one long-lived stream: the caller sends generations (each with its own
+   * call id and deadline) and cancellations; the worker answers with each call's events, its
+   * error or its end, tagged with the call id. One stream per caller connection instead of one
+   * per generation (the messages have the shape of a self-hosted worker's tunnel, so one client
+   * and one runner serve both).
+   */
+  generateChannel(
+    request: AsyncIterable<GenerateChannelRequest>,
+    context: CallContext & CallContextExt,
+  ): ServerStreamingMethodResult<DeepPartial<GenerateChannelResponse>>;
 }
 
 export interface InferenceServiceClient<CallOptionsExt = {}> {
@@ -3561,6 +4448,17 @@ export interface InferenceServiceClient<CallOptionsExt = {}> {
   ): AsyncIterable<WatchStatusResponse>;
   /** Embeds a batch of texts with the worker's model (one vector per input, in order). */
   embed(request: DeepPartial<EmbedRequest>, options?: CallOptions & CallOptionsExt): Promise<EmbedResponse>;
+  /**
+   * Many generations on one long-lived stream: the caller sends generations (each with its own
+   * call id and deadline) and cancellations; the worker answers with each call's events, its
+   * error or its end, tagged with the call id. One stream per caller connection instead of one
+   * per generation (the messages have the shape of a self-hosted worker's tunnel, so one client
+   * and one runner serve both).
+   */
+  generateChannel(
+    request: AsyncIterable<DeepPartial<GenerateChannelRequest>>,
+    options?: CallOptions & CallOptionsExt,
+  ): AsyncIterable<GenerateChannelResponse>;
 }
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
@@ -3574,6 +4472,28 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000);
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (t.seconds || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
