@@ -99,11 +99,14 @@ const levers: Lever[] = [
     },
     now: () => {
       const res = new EventEmitter();
+      let g: (() => void) | undefined;
       const clientGone: Departure = {
         watch(watcher) {
-          const g = (): void => watcher.gone(undefined);
+          g = (): void => watcher.gone(undefined);
           res.on('close', g);
-          return () => res.off('close', g);
+        },
+        unwatch() {
+          if (g) res.off('close', g);
         },
       };
       const s = createRequestSignal({ remainingMs: 60_000, clientGone, requests });

@@ -39,8 +39,10 @@ export interface RequestSignal extends RequestEnd {
  * route watches the response's `close` event directly (one controller per request fewer).
  */
 export interface Departure {
-  /** Calls `watcher.gone(reason)` once the caller is gone (at once if it already is); returns "stop watching". */
-  watch(watcher: GoneWatcher): () => void;
+  /** Calls `watcher.gone(reason)` once the caller is gone (at once if it already is), until `unwatch`. */
+  watch(watcher: GoneWatcher): void;
+  /** Stops watching. */
+  unwatch(): void;
 }
 
 /** Told when the caller left (an object with a method: the request itself, no closure per request). */
@@ -48,19 +50,29 @@ export interface GoneWatcher {
   gone(reason: unknown): void;
 }
 
-/** A signal as a Departure. */
-function signalDeparture(signal: AbortSignal): Departure {
-  return {
-    watch(watcher) {
-      if (signal.aborted) {
-        watcher.gone(signal.reason);
-        return () => undefined;
-      }
-      const follow = (): void => watcher.gone(signal.reason);
-      signal.addEventListener('abort', follow, { once: true });
-      return () => signal.removeEventListener('abort', follow);
-    },
-  };
+/** A signal as a Departure (the departure itself listens, by handleEvent: no closure). */
+class SignalDeparture implements Departure {
+  private watcher: GoneWatcher | undefined;
+
+  constructor(private readonly signal: AbortSignal) {}
+
+  watch(watcher: GoneWatcher): void {
+    if (this.signal.aborted) {
+      watcher.gone(this.signal.reason);
+      return;
+    }
+    this.watcher = watcher;
+    this.signal.addEventListener('abort', this, { once: true });
+  }
+
+  handleEvent(): void {
+    this.watcher?.gone(this.signal.reason);
+  }
+
+  unwatch(): void {
+    this.watcher = undefined;
+    this.signal.removeEventListener('abort', this);
+  }
 }
 
 export interface RequestSignalOptions {
@@ -217,7 +229,7 @@ class Limits implements RequestSignal, GoneWatcher {
   private ended = false;
   private endedWith: unknown;
   private readonly requests: OpenRequests;
-  private readonly stopWatching: () => void;
+  private readonly departure: Departure;
   private readonly deadlineTimer: NodeJS.Timeout;
   /** 0 until watchIdle. */
   private idleMs = 0;
@@ -240,7 +252,8 @@ class Limits implements RequestSignal, GoneWatcher {
     // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional one
     // (the arrival-to-now time is fractional) made a list of its own for every request.
     this.deadlineTimer = setTimeout(onDeadline, Math.ceil(remainingMs), this);
-    this.stopWatching = (clientGone instanceof AbortSignal ? signalDeparture(clientGone) : clientGone).watch(this);
+    this.departure = clientGone instanceof AbortSignal ? new SignalDeparture(clientGone) : clientGone;
+    this.departure.watch(this);
     if (!requests.add(this)) this.end(requests.shutdown.reason);
   }
 
@@ -303,7 +316,7 @@ class Limits implements RequestSignal, GoneWatcher {
     clearTimeout(this.deadlineTimer);
     this.idleList?.remove(this);
     this.idleMs = 0;
-    this.stopWatching();
+    this.departure.unwatch();
     this.requests.delete(this);
   }
 
