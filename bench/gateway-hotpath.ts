@@ -19,7 +19,7 @@ import { Registry } from 'prom-client';
 import { GenerateRequest, GenerateResponse, InferenceServiceDefinition } from '../gen/xerotier/inference/v1/inference_service.js';
 import { callOptions, createAppClient } from '../lib/grpc/client.js';
 import { chatChunk, chunkFrame } from '../gateway/src/chat/chunk-frame.js';
-import { createRequestSignal, type Departure } from '../gateway/src/chat/request-signal.js';
+import { createRequestSignal, OpenRequests, type Departure } from '../gateway/src/chat/request-signal.js';
 import { createHttpMetrics, httpMetricsMiddleware, routeMeasure } from '../lib/metrics/http.js';
 import { createRequestIds } from '../gateway/src/request-id.js';
 import { authCacheKey, authCacheSecret, type AuthInput } from '../gateway/src/auth-cache.js';
@@ -36,7 +36,7 @@ const rounds = Number(values.rounds);
 
 const nextId = createRequestIds();
 const RELEASED = new DOMException('released', 'AbortError');
-const shutdown = new AbortController().signal;
+const requests = new OpenRequests(new AbortController().signal);
 const logger = createLogger('gateway', 'warn');
 const meta = { id: 'chatcmpl-0123456789abcdef01234567', created: 1_760_000_000, model: 'demo-model', fingerprint: 'fp_0123456789' };
 const { head, tail } = chunkFrame(meta, false);
@@ -94,19 +94,22 @@ const levers: Lever[] = [
       const res = new EventEmitter();
       const gone = new AbortController();
       res.on('close', () => gone.abort());
-      const s = createRequestSignal({ remainingMs: 60_000, clientGone: gone.signal, shutdown });
+      const s = createRequestSignal({ remainingMs: 60_000, clientGone: gone.signal, requests });
       s.dispose();
     },
     now: () => {
       const res = new EventEmitter();
+      let g: (() => void) | undefined;
       const clientGone: Departure = {
         watch(watcher) {
-          const g = (): void => watcher.gone(undefined);
+          g = (): void => watcher.gone(undefined);
           res.on('close', g);
-          return () => res.off('close', g);
+        },
+        unwatch() {
+          if (g) res.off('close', g);
         },
       };
-      const s = createRequestSignal({ remainingMs: 60_000, clientGone, shutdown });
+      const s = createRequestSignal({ remainingMs: 60_000, clientGone, requests });
       s.dispose();
     },
   },

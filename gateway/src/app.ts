@@ -28,6 +28,7 @@ import { workersRouter } from './routes/workers.js';
 import type { WorkersPort } from './fleet/tunnel/workers-port.js';
 import type { LedgerClient } from './usage/recorder.js';
 import type { UsageTracking } from './usage/tracker.js';
+import type { OpenRequests } from './chat/request-signal.js';
 import type { AuthPort, QuotaPort } from './upstreams.js';
 import type { Fleet } from './fleet/fleet.js';
 
@@ -40,8 +41,8 @@ export interface GatewayDeps {
   tiers: TierTable;
   /** True once the gateway stops admitting new requests. */
   draining: () => boolean;
-  /** Aborted when in-flight streams must end (drain grace over). */
-  shutdown: AbortSignal;
+  /** The requests in flight: ended when in-flight streams must end (drain grace over). */
+  requests: OpenRequests;
   metrics: GatewayMetrics;
   /** One usage record per authenticated request. */
   usage: UsageTracking;

@@ -27,6 +27,7 @@ import { grpcTls } from '../../lib/grpc/tls.js';
 import { startGatewayGrpcServer } from './grpc/server.js';
 import { workerTunnelService } from './fleet/tunnel/tunnel-service.js';
 import { createWorkersPort } from './fleet/tunnel/workers-port.js';
+import { OpenRequests } from './chat/request-signal.js';
 
 export interface Gateway {
   port: number;
@@ -157,6 +158,8 @@ export async function startGateway(
   const usage = createUsageTracking(recorder ? (r) => recorder.add(r) : () => undefined);
   let draining = false;
   const shutdown = new AbortController();
+  // Every request in flight, over HTTP and gRPC alike, ended together when the drain grace is over.
+  const requests = new OpenRequests(shutdown.signal);
   const app = createApp({
     config,
     logger,
@@ -169,7 +172,7 @@ export async function startGateway(
     ledger: recorder?.client,
     workers,
     draining: () => draining,
-    shutdown: shutdown.signal,
+    requests,
   });
   // Slow or stalled clients hold a socket at most this long before their request is complete
   // (Node's defaults are 60 s for headers and 300 s for the whole request, checked every 30 s).
@@ -192,7 +195,7 @@ export async function startGateway(
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
   const grpc = await startGatewayGrpcServer(
-    { config, logger, auth, quota, fleet, tiers, metrics, usage, draining: () => draining, shutdown: shutdown.signal },
+    { config, logger, auth, quota, fleet, tiers, metrics, usage, draining: () => draining, requests },
     config.GATEWAY_HOST,
     config.GATEWAY_GRPC_PORT,
     workerTunnelService({

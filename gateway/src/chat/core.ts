@@ -20,7 +20,7 @@ import { openFailure, rateLimited } from '../failure-policy.js';
 import type { AuthPort, QuotaPort } from '../upstreams.js';
 import type { Fleet, RouteRequest } from '../fleet/fleet.js';
 import { openGeneration, type Generation } from './generation.js';
-import { createRequestSignal, type Departure, type RequestSignal } from './request-signal.js';
+import { createRequestSignal, type Departure, type OpenRequests, type RequestSignal } from './request-signal.js';
 
 export interface ChatDeps {
   config: GatewayConfig;
@@ -28,8 +28,8 @@ export interface ChatDeps {
   quota: QuotaPort;
   fleet: Fleet;
   tiers: TierTable;
-  /** Aborted when the gateway's drain grace is over. */
-  shutdown: AbortSignal;
+  /** The requests in flight in this process: ended together when the gateway's drain grace is over. */
+  requests: OpenRequests;
   metrics: Pick<GatewayMetrics, 'timeToFirstToken' | 'tokensTotal'>;
 }
 
@@ -213,7 +213,7 @@ export function reservedTokens(promptEstimate: number, maxTokens: number | undef
 export function requestSignal(deps: ChatDeps, call: ChatCall, who: Authorized, clientGone: AbortSignal | Departure, callerDeadline?: Date): RequestSignal {
   let remainingMs = who.tier.requestTimeoutSeconds * 1000 - (performance.now() - call.arrivedAt);
   if (callerDeadline) remainingMs = Math.min(remainingMs, callerDeadline.getTime() - Date.now());
-  return createRequestSignal({ remainingMs, clientGone, shutdown: deps.shutdown });
+  return createRequestSignal({ remainingMs, clientGone, requests: deps.requests });
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import type { Request, Response } from 'express';
 import { clientGone, httpCall } from './http-call.js';
-import { admit, authenticate, completionMeta, open, requestSignal, settle, type ChatDeps, type SettledUsage } from '../chat/core.js';
+import { admit, authenticate, completionMeta, open, requestSignal, settle, type Authorized, type ChatCall, type ChatDeps, type SettledUsage } from '../chat/core.js';
 import type { UsageTracking } from '../usage/tracker.js';
 import { toChatInput } from '../chat/openai-input.js';
 import { renderJson } from '../chat/render-json.js';
@@ -25,17 +25,9 @@ export function chatCompletionsHandler(deps: HttpChatDeps) {
     const usage = deps.usage.begin(res, who.principal, call.arrivedAt);
     let used: SettledUsage | undefined;
     try {
-      const body = parseChatCompletionRequest(req.body);
-      // The raw body is not read again: the request object (which the response keeps for as long
-      // as a stream is open) no longer holds the prompt.
-      req.body = undefined;
-      const admission = await admit(deps, call, who, toChatInput(body));
-      // Rate-limit headers once the key is known, on the success and on the error response alike:
-      // an error response (sendError) and the stream's 200 (openSse) write them from here, the
-      // JSON response sets them when it is rendered (each header once).
-      locals.headers = rateLimitHeaders(admission.limits.requests, admission.limits.tokens);
-      if (admission.denied) throw admission.denied;
-
+      // This function stays suspended for as long as a stream is open: the parsed body (the
+      // prompt) lives only in `admitChat`, which has returned by then.
+      const { admission, headers, stream, includeUsage } = await admitChat(deps, call, who, req, locals);
       const signal = requestSignal(deps, call, who, clientGone(res));
       try {
         const generation = await open(deps, call, who, admission, signal);
@@ -43,11 +35,10 @@ export function chatCompletionsHandler(deps: HttpChatDeps) {
         try {
           const meta = completionMeta(call.requestId, generation);
           res.setHeader('x-xerotier-worker-id', meta.workerId);
-          if (body.stream) {
-            const includeUsage = body.stream_options?.include_usage === true;
-            await renderSse(res, generation, meta, signal, { includeUsage, headers: locals.headers });
+          if (stream) {
+            await renderSse(res, generation, meta, signal, { includeUsage, headers });
           } else {
-            res.set(locals.headers);
+            res.set(headers);
             await renderJson(res, generation, meta, signal);
           }
         } finally {
@@ -60,4 +51,20 @@ export function chatCompletionsHandler(deps: HttpChatDeps) {
       usage.end(used ?? { promptTokens: 0, completionTokens: 0 }, used?.completed ?? false);
     }
   };
+}
+
+/** Parses the body and admits the request (rate-limit headers set); throws when quota said no. */
+async function admitChat(deps: HttpChatDeps, call: ChatCall, who: Authorized, req: Request, locals: RequestLocals) {
+  const body = parseChatCompletionRequest(req.body);
+  // The raw body is not read again: the request object (which the response keeps for as long
+  // as a stream is open) no longer holds the prompt.
+  req.body = undefined;
+  const admission = await admit(deps, call, who, toChatInput(body));
+  // Rate-limit headers once the key is known, on the success and on the error response alike:
+  // an error response (sendError) and the stream's 200 (openSse) write them from here, the
+  // JSON response sets them when it is rendered (each header once).
+  const headers = rateLimitHeaders(admission.limits.requests, admission.limits.tokens);
+  locals.headers = headers;
+  if (admission.denied) throw admission.denied;
+  return { admission, headers, stream: body.stream === true, includeUsage: body.stream_options?.include_usage === true };
 }

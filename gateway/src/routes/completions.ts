@@ -6,7 +6,7 @@
  */
 import type { Request, Response } from 'express';
 import { clientGone, httpCall } from './http-call.js';
-import { admit, authenticate, completionMeta, open, requestSignal, settle, type SettledUsage } from '../chat/core.js';
+import { admit, authenticate, completionMeta, open, requestSignal, settle, type Authorized, type ChatCall, type SettledUsage } from '../chat/core.js';
 import { promptText, toCompletionInput } from '../completions/input.js';
 import { renderCompletionJson } from '../completions/render-json.js';
 import { renderCompletionSse } from '../completions/render-sse.js';
@@ -17,7 +17,6 @@ import type { HttpChatDeps } from './chat-completions.js';
 
 export function completionsHandler(deps: HttpChatDeps) {
   return async (req: Request, res: Response): Promise<void> => {
-    const locals = res.locals as RequestLocals;
     const call = httpCall(req, res);
 
     const who = await authenticate(deps, call, 'chat');
@@ -25,15 +24,9 @@ export function completionsHandler(deps: HttpChatDeps) {
     const usage = deps.usage.begin(res, who.principal, call.arrivedAt);
     let used: SettledUsage | undefined;
     try {
-      const body = parseCompletionsRequest(req.body);
-      // The raw body is not read again: the request object (which the response keeps for as long
-      // as a stream is open) no longer holds the prompt.
-      req.body = undefined;
-      const admission = await admit(deps, call, who, toCompletionInput(body));
-      locals.headers = rateLimitHeaders(admission.limits.requests, admission.limits.tokens);
-      res.set(locals.headers);
-      if (admission.denied) throw admission.denied;
-
+      // This function stays suspended for as long as a stream is open: the parsed body (the
+      // prompt) lives only in `admitCompletion`, which has returned by then.
+      const { admission, headers, stream, includeUsage, echo } = await admitCompletion(deps, call, who, req, res);
       const signal = requestSignal(deps, call, who, clientGone(res));
       try {
         const generation = await open(deps, call, who, admission, signal);
@@ -41,10 +34,8 @@ export function completionsHandler(deps: HttpChatDeps) {
         try {
           const meta = { ...completionMeta(call.requestId, generation), id: `cmpl-${call.requestId.replace(/^req_/, '')}` };
           res.setHeader('x-xerotier-worker-id', meta.workerId);
-          const echo = body.echo === true ? promptText(body) : undefined;
-          if (body.stream) {
-            const includeUsage = body.stream_options?.include_usage === true;
-            await renderCompletionSse(res, generation, meta, signal, { includeUsage, headers: locals.headers, echo });
+          if (stream) {
+            await renderCompletionSse(res, generation, meta, signal, { includeUsage, headers, echo });
           } else {
             await renderCompletionJson(res, generation, meta, signal, echo);
           }
@@ -57,5 +48,26 @@ export function completionsHandler(deps: HttpChatDeps) {
     } finally {
       usage.end(used ?? { promptTokens: 0, completionTokens: 0 }, used?.completed ?? false);
     }
+  };
+}
+
+/** Parses the body and admits the request (rate-limit headers set); throws when quota said no. */
+async function admitCompletion(deps: HttpChatDeps, call: ChatCall, who: Authorized, req: Request, res: Response) {
+  const body = parseCompletionsRequest(req.body);
+  // The raw body is not read again: the request object (which the response keeps for as long
+  // as a stream is open) no longer holds the prompt.
+  req.body = undefined;
+  const admission = await admit(deps, call, who, toCompletionInput(body));
+  const headers = rateLimitHeaders(admission.limits.requests, admission.limits.tokens);
+  (res.locals as RequestLocals).headers = headers;
+  res.set(headers);
+  if (admission.denied) throw admission.denied;
+  return {
+    admission,
+    headers,
+    stream: body.stream === true,
+    includeUsage: body.stream_options?.include_usage === true,
+    // The prompt again only when the caller asked for it back.
+    echo: body.echo === true ? promptText(body) : undefined,
   };
 }

@@ -8,7 +8,7 @@ import type { Request, Response } from 'express';
 import { AppError } from '../../../lib/errors/app-error.js';
 import { bearerKey } from '../bearer.js';
 import type { ChatCall } from '../chat/core.js';
-import type { Departure } from '../chat/request-signal.js';
+import type { Departure, GoneWatcher } from '../chat/request-signal.js';
 import type { RequestLocals } from '../request-context.js';
 import type { Logger } from 'pino';
 
@@ -42,23 +42,47 @@ class HttpCall implements ChatCall {
   }
 }
 
+/** The request told when the client leaves, kept on the response while it is watched. */
+const WATCHER = Symbol('departure watcher');
+
+type WatchedResponse = Response & { [WATCHER]?: GoneWatcher | undefined };
+
+/** The client closed the connection before the response finished. */
+function cancelled(): AppError {
+  return new AppError('cancelled', 'client closed the connection');
+}
+
+/** The `close` listener of every watched response: one function (Node calls it with the response as `this`). */
+function onClose(this: WatchedResponse): void {
+  if (!this.writableFinished) this[WATCHER]?.gone(cancelled());
+}
+
 /**
  * The client leaving before the response finished (with a `cancelled` AppError); reported at once
  * if it already left while authentication and admission ran. A `close` listener on the response,
- * not an AbortController per request.
+ * shared by all responses, rather than an AbortController or closures per request.
  */
 export function clientGone(res: Response): Departure {
-  return {
-    watch(watcher) {
-      const gone = (): void => {
-        if (!res.writableFinished) watcher.gone(new AppError('cancelled', 'client closed the connection'));
-      };
-      if (res.closed) {
-        gone();
-        return () => undefined;
-      }
-      res.on('close', gone);
-      return () => res.off('close', gone);
-    },
-  };
+  return new ResponseDeparture(res);
+}
+
+class ResponseDeparture implements Departure {
+  constructor(private readonly res: WatchedResponse) {}
+
+  watch(watcher: GoneWatcher): void {
+    const { res } = this;
+    if (res.closed) {
+      if (!res.writableFinished) watcher.gone(cancelled());
+      return;
+    }
+    res[WATCHER] = watcher;
+    res.on('close', onClose);
+  }
+
+  unwatch(): void {
+    const { res } = this;
+    if (res[WATCHER] === undefined) return;
+    res.off('close', onClose);
+    res[WATCHER] = undefined;
+  }
 }

@@ -55,11 +55,22 @@ export function createUsageTracking(add: (record: UsageRecord) => void): UsageTr
       const locals = res.locals as RequestLocals;
       const tracked = track(locals.requestId, principal, startedPerf);
       tracked.response = res;
+      (res as TrackedResponse)[TRACKED] = tracked;
       // A response emits 'close' once: a plain listener, without the wrapper `once` adds.
-      res.on('close', () => tracked.close(httpOutcome));
+      res.on('close', onResponseClose);
       return tracked;
     },
   };
+}
+
+/** The tracker of an HTTP request, kept on its response for the `close` listener. */
+const TRACKED = Symbol('usage tracker');
+
+type TrackedResponse = Response & { [TRACKED]?: Tracked };
+
+/** The `close` listener of every tracked response: one function (Node calls it with the response as `this`). */
+function onResponseClose(this: TrackedResponse): void {
+  this[TRACKED]?.close(httpOutcome);
 }
 
 /** How an HTTP request ended, read from its response when it closed. */
