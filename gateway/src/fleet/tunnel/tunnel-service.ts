@@ -20,6 +20,7 @@ import { parseBearer } from '../../bearer.js';
 import type { GatewayCallContext } from '../../grpc/call-context.js';
 import type { Fleet } from '../fleet.js';
 import { createAsyncQueue } from './async-queue.js';
+import { CHANNEL_WINDOW } from '../generate-channel.js';
 import { createTunnelClient } from './tunnel-client.js';
 import type { WorkersPort } from './workers-port.js';
 
@@ -107,7 +108,8 @@ export function workerTunnelService(deps: TunnelServiceDeps): WorkerTunnelServic
       const hello = await firstMessage(iterator);
 
       const out = createAsyncQueue<ConnectResponse>();
-      const tunnel = createTunnelClient((m) => out.push(m));
+      // The channel's window (generate-channel.ts): a caller that stops reading holds its generation.
+      const tunnel = createTunnelClient((m) => out.push(m), CHANNEL_WINDOW);
       tunnel.receive(hello);
       const address = `tunnel:${record.id}`;
       const log = logger.child({ workerId: record.id, projectId: record.projectId });

@@ -8,7 +8,12 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
-import { GenerateRequest, GenerateResponse, WorkerStatus } from "../../inference/v1/inference_service.js";
+import {
+  ChannelCredit,
+  GenerateRequest,
+  GenerateResponse,
+  WorkerStatus,
+} from "../../inference/v1/inference_service.js";
 
 export const protobufPackage = "xerotier.gateway.v1";
 
@@ -107,7 +112,11 @@ export interface ConnectResponse {
     | Generate
     | undefined;
   /** Stop a generation; the value is its call id. */
-  cancel?: string | undefined;
+  cancel?:
+    | string
+    | undefined;
+  /** Let a generation send more events (its flow control, when it has a window). */
+  credit?: ChannelCredit | undefined;
 }
 
 /** Generate asks the worker to run one generation. */
@@ -124,6 +133,11 @@ export interface Generate {
     | undefined;
   /** Request id for logs. */
   requestId: string;
+  /**
+   * How many events the worker may send before it waits for credit (0 = no limit: a worker
+   * that does not know this field sends without waiting).
+   */
+  window: number;
 }
 
 function createBaseEnrollRequest(): EnrollRequest {
@@ -954,7 +968,7 @@ export const CallError: MessageFns<CallError> = {
 };
 
 function createBaseConnectResponse(): ConnectResponse {
-  return { generate: undefined, cancel: undefined };
+  return { generate: undefined, cancel: undefined, credit: undefined };
 }
 
 export const ConnectResponse: MessageFns<ConnectResponse> = {
@@ -964,6 +978,9 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
     }
     if (message.cancel !== undefined) {
       writer.uint32(18).string(message.cancel);
+    }
+    if (message.credit !== undefined) {
+      ChannelCredit.encode(message.credit, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -997,6 +1014,14 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
             message.cancel = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.credit = ChannelCredit.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1013,6 +1038,7 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
     return {
       generate: isSet(object.generate) ? Generate.fromJSON(object.generate) : undefined,
       cancel: isSet(object.cancel) ? globalThis.String(object.cancel) : undefined,
+      credit: isSet(object.credit) ? ChannelCredit.fromJSON(object.credit) : undefined,
     };
   },
 
@@ -1023,6 +1049,9 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
     }
     if (message.cancel !== undefined) {
       obj.cancel = message.cancel;
+    }
+    if (message.credit !== undefined) {
+      obj.credit = ChannelCredit.toJSON(message.credit);
     }
     return obj;
   },
@@ -1036,12 +1065,15 @@ export const ConnectResponse: MessageFns<ConnectResponse> = {
       ? Generate.fromPartial(object.generate)
       : undefined;
     message.cancel = object.cancel ?? undefined;
+    message.credit = (object.credit !== undefined && object.credit !== null)
+      ? ChannelCredit.fromPartial(object.credit)
+      : undefined;
     return message;
   },
 };
 
 function createBaseGenerate(): Generate {
-  return { callId: "", request: undefined, deadline: undefined, requestId: "" };
+  return { callId: "", request: undefined, deadline: undefined, requestId: "", window: 0 };
 }
 
 export const Generate: MessageFns<Generate> = {
@@ -1057,6 +1089,9 @@ export const Generate: MessageFns<Generate> = {
     }
     if (message.requestId !== "") {
       writer.uint32(34).string(message.requestId);
+    }
+    if (message.window !== 0) {
+      writer.uint32(40).uint32(message.window);
     }
     return writer;
   },
@@ -1106,6 +1141,14 @@ export const Generate: MessageFns<Generate> = {
             message.requestId = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.window = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1132,6 +1175,7 @@ export const Generate: MessageFns<Generate> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      window: isSet(object.window) ? globalThis.Number(object.window) : 0,
     };
   },
 
@@ -1149,6 +1193,9 @@ export const Generate: MessageFns<Generate> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.window !== 0) {
+      obj.window = Math.round(message.window);
+    }
     return obj;
   },
 
@@ -1163,6 +1210,7 @@ export const Generate: MessageFns<Generate> = {
       : undefined;
     message.deadline = object.deadline ?? undefined;
     message.requestId = object.requestId ?? "";
+    message.window = object.window ?? 0;
     return message;
   },
 };

@@ -65,6 +65,7 @@ export function startTunnelAgent(options: TunnelAgentOptions): TunnelAgent {
         if (!connected) logger.info({ workerId: options.enrollment.workerId }, 'tunnel to the platform connected');
         connected = true;
         if (message.generate) calls.start(message.generate);
+        else if (message.credit) calls.credit(message.credit.callId, message.credit.events);
         else if (message.cancel !== undefined) calls.cancel(message.cancel);
       }
     } finally {
