@@ -15,8 +15,8 @@ import type { GenerateChannelRequest, InferenceServiceDefinition } from '../../.
 import { ClientError, Status } from 'nice-grpc';
 import { AppError, isAppError } from '../../../lib/errors/app-error.js';
 import { callOptions, type AppClient } from '../../../lib/grpc/client.js';
+import { createOutbox, type Outbox } from '../../../lib/grpc/outbox.js';
 import type { Worker } from './fleet.js';
-import { createAsyncQueue, type AsyncQueue } from './tunnel/async-queue.js';
 import { createTunnelClient, type TunnelClient } from './tunnel/tunnel-client.js';
 
 export interface GenerateChannel {
@@ -29,7 +29,7 @@ export interface GenerateChannel {
 
 interface OpenChannel {
   calls: TunnelClient;
-  requests: AsyncQueue<GenerateChannelRequest>;
+  requests: Outbox<GenerateChannelRequest>;
   stop: AbortController;
 }
 
@@ -43,15 +43,6 @@ export const CHANNEL_WINDOW = 128;
 const ended = (): AppError =>
   new AppError('unavailable', 'The inference worker ended its generation channel.', { code: 'no_healthy_worker', retryAfterSeconds: 1 });
 
-/** The requests as the call reads them: one at a time, until the queue ends. */
-async function* drain(requests: AsyncQueue<GenerateChannelRequest>): AsyncGenerator<GenerateChannelRequest> {
-  for (;;) {
-    const m = await requests.take();
-    if (m === undefined) return;
-    yield m;
-  }
-}
-
 /** Whether the channel failed because the worker has no GenerateChannel (a worker of an older version). */
 function unimplemented(err: unknown): boolean {
   return isAppError(err) && err.cause instanceof ClientError && err.cause.code === Status.UNIMPLEMENTED;
@@ -63,12 +54,12 @@ export function createGenerateChannel(client: AppClient<typeof InferenceServiceD
   let perCall = false;
 
   const open = (): OpenChannel => {
-    const requests = createAsyncQueue<GenerateChannelRequest>();
+    const requests = createOutbox<GenerateChannelRequest>();
     const channel: OpenChannel = { calls: createTunnelClient((m) => requests.push(m), CHANNEL_WINDOW), requests, stop: new AbortController() };
     void (async () => {
       let reason = ended();
       try {
-        for await (const m of client.generateChannel(drain(requests), callOptions('generate-channel', channel.stop.signal))) {
+        for await (const m of client.generateChannel(requests.drain(), callOptions('generate-channel', channel.stop.signal))) {
           channel.calls.receive(m);
         }
       } catch (err) {
@@ -80,7 +71,7 @@ export function createGenerateChannel(client: AppClient<typeof InferenceServiceD
         } else if (isAppError(err) && err.kind !== 'cancelled') reason = err;
       } finally {
         if (current === channel) current = undefined;
-        requests.end();
+        requests.close();
         channel.calls.close(reason);
       }
     })();

@@ -12,7 +12,7 @@ import type { GenerateChannelRequest } from '../../../../gen/xerotier/inference/
 import type { RequestContext } from '../../../../lib/grpc/server.js';
 import type { GrpcServerMetrics } from '../../../../lib/metrics/grpc.js';
 import { CallRunner, type CallReport, type GenerateHandler } from './call-runner.js';
-import { createOutbox, type Outbox } from './outbox.js';
+import { createOutbox, type Outbox } from '../../../../lib/grpc/outbox.js';
 
 export const GENERATE_CHANNEL_RPC = '/xerotier.inference.v1.InferenceService/GenerateChannel';
 

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { ConnectRequest, DeepPartial } from '../../../../gen/xerotier/gateway/v1/worker_tunnel_service.js';
 import type { InferenceService } from '../inference-service.js';
 import { CallRunner } from '../calls/call-runner.js';
-import { createOutbox } from '../calls/outbox.js';
+import { createOutbox } from '../../../../lib/grpc/outbox.js';
 import { retryable, type Enrollment, type TunnelServiceClient } from './enroll.js';
 
 export interface TunnelAgentOptions {

@@ -1,6 +1,7 @@
 /**
- * A one-consumer queue of outgoing messages on a long-lived stream: pushed by any number of
- * calls, drained in order by the stream's writer, ended with the stream.
+ * A one-consumer queue of outgoing messages on a long-lived stream (a generation channel, a
+ * worker's tunnel): pushed by any number of calls, drained in order by the stream's writer (the
+ * request or response iterable nice-grpc reads), ended with the stream.
  */
 export interface Outbox<T> {
   /** Queues `message` (dropped once closed). */
