@@ -147,7 +147,8 @@ export class CallRunner {
       trailer: Metadata(),
     };
     const handlerContext: CallContext & RequestContext = HandlerContext.of(context, requestId, this.logger, this.rpc);
-    let code = Status.CANCELLED;
+    let failed = false;
+    let failure: unknown;
     try {
       if (!g.request) throw new AppError('invalid_request', 'generate without a request');
       for await (const response of this.generate(g.request, handlerContext)) {
@@ -161,27 +162,26 @@ export class CallRunner {
         call.credit -= 1;
         this.send({ callEvent: { callId, response } });
       }
-      if (call.abort.signal.aborted && !call.timedOut) return;
-      if (call.timedOut) {
-        code = Status.DEADLINE_EXCEEDED;
-        this.send({ callError: { callId, error: callFailure(DEADLINE_PASSED) } });
-      } else {
-        code = Status.OK;
-        this.send({ callEnd: callId });
-      }
     } catch (err) {
-      // A cancelled call needs no answer; a call past its deadline says so.
-      if (call.timedOut) {
-        code = Status.DEADLINE_EXCEEDED;
-        this.send({ callError: { callId, error: callFailure(DEADLINE_PASSED) } });
-      } else if (!call.abort.signal.aborted) {
-        code = toServerError(err, Metadata()).code;
-        this.send({ callError: { callId, error: callFailure(err) } });
-      }
-    } finally {
-      clearTimeout(call.timer);
-      this.calls.delete(callId);
-      this.metrics?.grpcServerHandledTotal.inc({ method: GENERATE_RPC, code: Status[code] });
+      failed = true;
+      failure = err;
     }
+    // One answer per call: a call past its deadline says so, a cancelled call needs none.
+    let code = Status.CANCELLED;
+    if (call.timedOut) {
+      code = Status.DEADLINE_EXCEEDED;
+      this.send({ callError: { callId, error: callFailure(DEADLINE_PASSED) } });
+    } else if (call.abort.signal.aborted) {
+      // Cancelled by the caller (or the stream went away).
+    } else if (failed) {
+      code = toServerError(failure, Metadata()).code;
+      this.send({ callError: { callId, error: callFailure(failure) } });
+    } else {
+      code = Status.OK;
+      this.send({ callEnd: callId });
+    }
+    clearTimeout(call.timer);
+    this.calls.delete(callId);
+    this.metrics?.grpcServerHandledTotal.inc({ method: GENERATE_RPC, code: Status[code] });
   }
 }
