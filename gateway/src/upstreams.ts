@@ -40,7 +40,7 @@ export interface QuotaPort {
   /** Queues a settlement; queued ones go out together (SettleBatch) within SETTLE_FLUSH_MS. */
   settle(input: { requestId: string; keyId: string; tier: string; tokens: number }): void;
   limits(input: { requestId: string; keyId: string; tier: string }): Promise<GetLimitsResponse | undefined>;
-  /** Sends queued settlements, then closes the channel. */
+  /** Sends queued settlements and waits for every batch on its way, then closes the channel. */
   close(): Promise<void>;
 }
 
@@ -102,16 +102,24 @@ export function createQuotaPort(options: UpstreamOptions & { policy: QuotaFailur
   };
   const pending: SettleRequest[] = [];
   let flushTimer: NodeJS.Timeout | undefined;
-  const flush = async (): Promise<void> => {
-    flushTimer = undefined;
-    const settlements = pending.splice(0, pending.length);
-    if (settlements.length === 0) return;
+  /** Batches sent and not answered yet: `close` waits for them, so a drain loses no settlement. */
+  const sending = new Set<Promise<void>>();
+  const send = async (settlements: SettleRequest[]): Promise<void> => {
     try {
       await options.breaker.run(() => client.settleBatch({ settlements }, callOptions('settle-batch', undefined, options.timeoutMs)));
     } catch (err) {
       // The reservation's estimate stays charged until its window passes: never more than asked.
       options.logger.error({ err, count: settlements.length }, 'quota settlement failed');
     }
+  };
+  const flush = (): Promise<void> => {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    const settlements = pending.splice(0, pending.length);
+    if (settlements.length === 0) return Promise.resolve();
+    const p = send(settlements).finally(() => sending.delete(p));
+    sending.add(p);
+    return p;
   };
   const recovered = (): void => {
     if (outage) options.logger.info('quota service reachable again');
@@ -166,8 +174,8 @@ export function createQuotaPort(options: UpstreamOptions & { policy: QuotaFailur
       }
     },
     async close() {
-      clearTimeout(flushTimer);
-      await flush();
+      void flush();
+      await Promise.all([...sending]);
       channel.close();
     },
   };
