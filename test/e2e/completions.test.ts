@@ -52,7 +52,8 @@ describe('legacy completions through the gateway (llama.cpp, tiny generated mode
   });
 
   it('defaults max_tokens to 16, as OpenAI does; an array of one prompt is that prompt', async () => {
-    const r = await client.completions.create({ model: 'm', prompt: ['A'], temperature: 0 });
+    const { data: r, response } = await client.completions.create({ model: 'm', prompt: ['A'], temperature: 0 }).withResponse();
+    assert.ok(response.headers.get('x-ratelimit-limit-requests'), 'rate-limit headers on the JSON answer, as for chat');
     assert.equal(r.choices[0]!.text, 'BCDEFGHIJKLMNOPQ');
     assert.equal(r.choices[0]!.finish_reason, 'length');
     assert.equal(r.usage?.completion_tokens, 16);

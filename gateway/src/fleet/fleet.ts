@@ -109,8 +109,8 @@ export interface FleetOptions {
   /** Called once a removed worker's breaker is shut down (drop it from lists and metrics). */
   dropBreaker?: ((breaker: Breaker) => void) | undefined;
   router: Router;
-  /** How generations reach dialled workers (GATEWAY_WORKER_CALLS); without it, one Generate call each. */
-  workerCalls?: 'channel' | 'stream' | undefined;
+  /** How generations reach dialled workers (GATEWAY_WORKER_CALLS): one channel each, or one Generate call each. */
+  workerCalls: 'channel' | 'stream';
 }
 
 interface Member {

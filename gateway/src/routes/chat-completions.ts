@@ -3,13 +3,13 @@
  * OpenAI parse (schema + mapping) and the OpenAI renderers (JSON, or SSE with `stream: true`).
  */
 import type { Request, Response } from 'express';
+import { admitBody, type ParsedGeneration } from './admit-body.js';
 import { clientGone, httpCall } from './http-call.js';
-import { admit, authenticate, completionMeta, open, requestSignal, settle, type Authorized, type ChatCall, type ChatDeps, type SettledUsage } from '../chat/core.js';
+import { authenticate, completionMeta, open, requestSignal, settle, type ChatDeps, type SettledUsage } from '../chat/core.js';
 import type { UsageTracking } from '../usage/tracker.js';
 import { toChatInput } from '../chat/openai-input.js';
 import { renderJson } from '../chat/render-json.js';
 import { renderSse } from '../chat/render-sse.js';
-import { rateLimitHeaders } from '../openai/rate-limit-headers.js';
 import { parseChatCompletionRequest } from '../openai/schema.js';
 import type { RequestLocals } from '../request-context.js';
 
@@ -25,9 +25,8 @@ export function chatCompletionsHandler(deps: HttpChatDeps) {
     const usage = deps.usage.begin(res, who.principal, call.arrivedAt);
     let used: SettledUsage | undefined;
     try {
-      // This function stays suspended for as long as a stream is open: the parsed body (the
-      // prompt) lives only in `admitChat`, which has returned by then.
-      const { admission, headers, stream, includeUsage } = await admitChat(deps, call, who, req, locals);
+      // This function stays suspended while a stream is open; the parsed body is not kept here.
+      const { admission, headers, stream, includeUsage } = await admitBody(deps, call, who, req, locals, parseChat);
       const signal = requestSignal(deps, call, who, clientGone(res));
       try {
         const generation = await open(deps, call, who, admission, signal);
@@ -53,18 +52,13 @@ export function chatCompletionsHandler(deps: HttpChatDeps) {
   };
 }
 
-/** Parses the body and admits the request (rate-limit headers set); throws when quota said no. */
-async function admitChat(deps: HttpChatDeps, call: ChatCall, who: Authorized, req: Request, locals: RequestLocals) {
-  const body = parseChatCompletionRequest(req.body);
-  // The raw body is not read again: the request object (which the response keeps for as long
-  // as a stream is open) no longer holds the prompt.
-  req.body = undefined;
-  const admission = await admit(deps, call, who, toChatInput(body));
-  // Rate-limit headers once the key is known, on the success and on the error response alike:
-  // an error response (sendError) and the stream's 200 (openSse) write them from here, the
-  // JSON response sets them when it is rendered (each header once).
-  const headers = rateLimitHeaders(admission.limits.requests, admission.limits.tokens);
-  locals.headers = headers;
-  if (admission.denied) throw admission.denied;
-  return { admission, headers, stream: body.stream === true, includeUsage: body.stream_options?.include_usage === true };
+/** The chat body, parsed and mapped; nothing else of it is kept. */
+function parseChat(body: unknown): ParsedGeneration<undefined> {
+  const request = parseChatCompletionRequest(body);
+  return {
+    input: toChatInput(request),
+    stream: request.stream === true,
+    includeUsage: request.stream_options?.include_usage === true,
+    extra: undefined,
+  };
 }

@@ -5,18 +5,19 @@
  * completions parse and the `text_completion` renderers (JSON, or SSE with `stream: true`).
  */
 import type { Request, Response } from 'express';
+import { admitBody, type ParsedGeneration } from './admit-body.js';
 import { clientGone, httpCall } from './http-call.js';
-import { admit, authenticate, completionMeta, open, requestSignal, settle, type Authorized, type ChatCall, type SettledUsage } from '../chat/core.js';
+import { authenticate, completionMeta, open, requestSignal, settle, type SettledUsage } from '../chat/core.js';
 import { promptText, toCompletionInput } from '../completions/input.js';
 import { renderCompletionJson } from '../completions/render-json.js';
 import { renderCompletionSse } from '../completions/render-sse.js';
 import { parseCompletionsRequest } from '../openai/completions-schema.js';
-import { rateLimitHeaders } from '../openai/rate-limit-headers.js';
 import type { RequestLocals } from '../request-context.js';
 import type { HttpChatDeps } from './chat-completions.js';
 
 export function completionsHandler(deps: HttpChatDeps) {
   return async (req: Request, res: Response): Promise<void> => {
+    const locals = res.locals as RequestLocals;
     const call = httpCall(req, res);
 
     const who = await authenticate(deps, call, 'chat');
@@ -24,9 +25,8 @@ export function completionsHandler(deps: HttpChatDeps) {
     const usage = deps.usage.begin(res, who.principal, call.arrivedAt);
     let used: SettledUsage | undefined;
     try {
-      // This function stays suspended for as long as a stream is open: the parsed body (the
-      // prompt) lives only in `admitCompletion`, which has returned by then.
-      const { admission, headers, stream, includeUsage, echo } = await admitCompletion(deps, call, who, req, res);
+      // This function stays suspended while a stream is open; the parsed body is not kept here.
+      const { admission, headers, stream, includeUsage, extra: echo } = await admitBody(deps, call, who, req, locals, parseCompletion);
       const signal = requestSignal(deps, call, who, clientGone(res));
       try {
         const generation = await open(deps, call, who, admission, signal);
@@ -37,6 +37,7 @@ export function completionsHandler(deps: HttpChatDeps) {
           if (stream) {
             await renderCompletionSse(res, generation, meta, signal, { includeUsage, headers, echo });
           } else {
+            res.set(headers);
             await renderCompletionJson(res, generation, meta, signal, echo);
           }
         } finally {
@@ -51,23 +52,13 @@ export function completionsHandler(deps: HttpChatDeps) {
   };
 }
 
-/** Parses the body and admits the request (rate-limit headers set); throws when quota said no. */
-async function admitCompletion(deps: HttpChatDeps, call: ChatCall, who: Authorized, req: Request, res: Response) {
-  const body = parseCompletionsRequest(req.body);
-  // The raw body is not read again: the request object (which the response keeps for as long
-  // as a stream is open) no longer holds the prompt.
-  req.body = undefined;
-  const admission = await admit(deps, call, who, toCompletionInput(body));
-  const headers = rateLimitHeaders(admission.limits.requests, admission.limits.tokens);
-  (res.locals as RequestLocals).headers = headers;
-  res.set(headers);
-  if (admission.denied) throw admission.denied;
+/** The completions body, parsed and mapped; its extra is the prompt to echo, when asked for. */
+function parseCompletion(body: unknown): ParsedGeneration<string | undefined> {
+  const request = parseCompletionsRequest(body);
   return {
-    admission,
-    headers,
-    stream: body.stream === true,
-    includeUsage: body.stream_options?.include_usage === true,
-    // The prompt again only when the caller asked for it back.
-    echo: body.echo === true ? promptText(body) : undefined,
+    input: toCompletionInput(request),
+    stream: request.stream === true,
+    includeUsage: request.stream_options?.include_usage === true,
+    extra: request.echo === true ? promptText(request) : undefined,
   };
 }
