@@ -16,10 +16,10 @@ import {
 } from '../../../../gen/xerotier/gateway/v1/worker_tunnel_service.js';
 import { WorkerState } from '../../../../gen/xerotier/workers/v1/worker_service.js';
 import { AppError, invalidRequest, isAppError, unauthenticated } from '../../../../lib/errors/app-error.js';
+import { createOutbox } from '../../../../lib/grpc/outbox.js';
 import { parseBearer } from '../../bearer.js';
 import type { GatewayCallContext } from '../../grpc/call-context.js';
 import type { Fleet } from '../fleet.js';
-import { createAsyncQueue } from './async-queue.js';
 import { CHANNEL_WINDOW } from '../generate-channel.js';
 import { createTunnelClient } from './tunnel-client.js';
 import type { WorkersPort } from './workers-port.js';
@@ -107,7 +107,7 @@ export function workerTunnelService(deps: TunnelServiceDeps): WorkerTunnelServic
       const iterator = requests[Symbol.asyncIterator]();
       const hello = await firstMessage(iterator);
 
-      const out = createAsyncQueue<ConnectResponse>();
+      const out = createOutbox<ConnectResponse>();
       // The channel's window (generate-channel.ts): a caller that stops reading holds its generation.
       const tunnel = createTunnelClient((m) => out.push(m), CHANNEL_WINDOW);
       tunnel.receive(hello);
@@ -119,7 +119,7 @@ export function workerTunnelService(deps: TunnelServiceDeps): WorkerTunnelServic
         if (ended) return;
         ended = true;
         endError = err;
-        out.end();
+        out.close();
       };
       const replaced = (): void => end(new AppError('unavailable', 'A newer tunnel of this worker replaced this one.', { code: 'tunnel_replaced' }));
       sessions.get(record.id)?.();
@@ -183,11 +183,7 @@ export function workerTunnelService(deps: TunnelServiceDeps): WorkerTunnelServic
       }, 200);
 
       try {
-        for (;;) {
-          const message = await out.take();
-          if (message === undefined) break;
-          yield message;
-        }
+        yield* out.drain();
         if (endError !== undefined) throw endError;
       } finally {
         clearInterval(checker);
