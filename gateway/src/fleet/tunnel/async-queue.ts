@@ -1,6 +1,6 @@
 /**
- * An unbounded hand-over queue between a producer (messages arriving on the tunnel) and one
- * consumer (a call or the tunnel's outgoing stream). The producer pushes and finally ends it,
+ * An unbounded hand-over queue between a producer (status updates arriving on the tunnel) and one
+ * consumer (a status watcher of the tunnel's worker). The producer pushes and finally ends it,
  * with or without an error; the consumer takes one item at a time and may give up on a signal.
  */
 export interface AsyncQueue<T> {
