@@ -63,12 +63,25 @@ export function fromTunnelError(e: TunnelError | undefined): AppError {
 
 const cancelled = (): AppError => new AppError('cancelled', 'request cancelled');
 
+/** What every call of one tunnel shares: how to send, the open calls, and why the tunnel closed. */
+interface CallHost {
+  send(message: CallRequest): void;
+  readonly calls: Map<string, OpenCall>;
+  readonly closedWith: AppError | undefined;
+  nextId(): string;
+}
+
+type GenerateOptions = Parameters<Worker['client']['generate']>[1];
+
 /**
- * One open call: the events the worker sent that the caller has not read yet, how the call ended
- * (the worker's end or error), and whether the caller's cancellation or the deadline stopped it.
- * It is the call's 'abort' listener and its deadline timer's argument: no closures per call.
+ * One call, as its caller iterates it: the events the worker sent that the caller has not read
+ * yet, how the call ended (the worker's end or error), and whether the caller's cancellation or
+ * the deadline stopped it. It is its own async iterator (the generation is sent with the first
+ * `next`, as a generator would), the call's 'abort' listener and its deadline timer's argument:
+ * no generator frame, no suspended `await` and no closures per call. A `next` that finds nothing
+ * to read parks its promise's callbacks here until an event, the end or a stop arrives.
  */
-class OpenCall implements CancelListener {
+class OpenCall implements CancelListener, AsyncIterableIterator<GenerateResponse> {
   readonly events: GenerateResponse[] = [];
   /** Events read since the last credit was granted (with a window). */
   private read = 0;
@@ -78,55 +91,166 @@ class OpenCall implements CancelListener {
   /** Why the caller stopped waiting, if it did. */
   stopped: 'cancelled' | 'timeout' | undefined;
   timer: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
+  private callId = '';
+  private caller: ReturnType<typeof cancellationOf>;
+  private started = false;
+  /** The caller is done with it (read to its end, failed, or left): cleaned up once. */
+  private done = false;
+  private resolveNext: ((result: IteratorResult<GenerateResponse>) => void) | undefined;
+  private rejectNext: ((err: unknown) => void) | undefined;
 
   /** `window`: events the worker may send ahead of what was read (0: no flow control). */
   constructor(
-    readonly callId: string,
+    private readonly host: CallHost,
     private readonly window: number,
-    private readonly send: (message: CallRequest) => void,
+    private request: GenerateRequest | undefined,
+    private options: GenerateOptions,
   ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 
   push(event: GenerateResponse): void {
     if (this.ended) return;
     this.events.push(event);
-    this.wake?.();
+    this.wake();
   }
 
   end(failure?: unknown): void {
     if (this.ended) return;
     this.ended = true;
     this.failure = failure;
-    this.wake?.();
+    this.wake();
   }
 
   /** The caller's cancellation fired. */
   handleEvent(): void {
     this.stopped ??= 'cancelled';
-    this.wake?.();
+    this.wake();
   }
 
-  /** The next event; undefined once the worker ended the call; throws when it failed or the caller stopped. */
-  async next(): Promise<GenerateResponse | undefined> {
-    for (;;) {
-      if (this.stopped === 'timeout') throw new AppError('timeout', 'inference worker did not answer in time');
-      if (this.stopped) throw cancelled();
-      const event = this.events.shift();
-      if (event) {
-        // Grant back what was read once it is half the window, so a reader keeping up never waits.
-        if (this.window > 0 && ++this.read * 2 >= this.window) {
-          this.send({ credit: { callId: this.callId, events: this.read } });
-          this.read = 0;
-        }
-        return event;
+  next(): Promise<IteratorResult<GenerateResponse>> {
+    if (this.done) return Promise.resolve({ done: true, value: undefined });
+    if (!this.started) {
+      try {
+        this.start();
+      } catch (err) {
+        this.finish();
+        return Promise.reject(err);
       }
-      if (this.ended) {
-        if (this.failure !== undefined) throw this.failure;
-        return undefined;
-      }
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
     }
+    try {
+      const result = this.poll();
+      if (result) {
+        if (result.done) this.finish();
+        return Promise.resolve(result);
+      }
+    } catch (err) {
+      this.finish();
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      this.resolveNext = resolve;
+      this.rejectNext = reject;
+    });
+  }
+
+  /** The caller leaves early: stop the call on the worker. */
+  return(): Promise<IteratorResult<GenerateResponse>> {
+    this.finish();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  private start(): void {
+    this.started = true;
+    const { host } = this;
+    const options = this.options ?? {};
+    const request = this.request!;
+    // Neither is read again: the call does not keep the prompt for as long as it is open.
+    this.request = undefined;
+    this.options = undefined;
+    if (host.closedWith) throw host.closedWith;
+    const caller = cancellationOf(options);
+    if (caller?.aborted) throw cancelled();
+    this.callId = host.nextId();
+    host.calls.set(this.callId, this);
+    const { deadline } = options;
+    const deadlineAt = deadline === undefined ? undefined : deadline instanceof Date ? deadline : new Date(Date.now() + deadline);
+    if (deadlineAt !== undefined) this.timer = setTimeout(deadlinePassed, Math.max(0, Math.ceil(deadlineAt.getTime() - Date.now())), this);
+    if (caller) {
+      caller.addEventListener('abort', this, { once: true });
+      this.caller = caller;
+    }
+    host.send({
+      generate: {
+        callId: this.callId,
+        // Completed with its defaults when the message is serialised (nice-grpc runs fromPartial
+        // on every ts-proto message it sends): no copy here.
+        request,
+        deadline: deadlineAt,
+        requestId: options.metadata?.get(REQUEST_ID_METADATA) ?? '',
+        window: this.window,
+      },
+      cancel: undefined,
+    });
+  }
+
+  /** The next result, an error to throw, or undefined when there is nothing yet. */
+  private poll(): IteratorResult<GenerateResponse> | undefined {
+    if (this.stopped === 'timeout') throw new AppError('timeout', 'inference worker did not answer in time');
+    if (this.stopped) throw cancelled();
+    const event = this.events.shift();
+    if (event) {
+      // Grant back what was read once it is half the window, so a reader keeping up never waits.
+      if (this.window > 0 && ++this.read * 2 >= this.window) {
+        this.host.send({ credit: { callId: this.callId, events: this.read } });
+        this.read = 0;
+      }
+      return { done: false, value: event };
+    }
+    if (this.ended) {
+      if (this.failure !== undefined) throw this.failure;
+      return { done: true, value: undefined };
+    }
+    return undefined;
+  }
+
+  /** Answers a parked `next` once there is something to answer with. */
+  private wake(): void {
+    const resolve = this.resolveNext;
+    const reject = this.rejectNext;
+    if (!resolve || !reject) return;
+    let result: IteratorResult<GenerateResponse> | undefined;
+    try {
+      result = this.poll();
+    } catch (err) {
+      this.resolveNext = this.rejectNext = undefined;
+      this.finish();
+      reject(err);
+      return;
+    }
+    if (!result) return;
+    this.resolveNext = this.rejectNext = undefined;
+    if (result.done) this.finish();
+    resolve(result);
+  }
+
+  /** What a generator's `finally` did: once, whether the call ended, failed or was left. */
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    // A `next` still parked (the caller returned without waiting for it) ends too.
+    const resolve = this.resolveNext;
+    this.resolveNext = this.rejectNext = undefined;
+    resolve?.({ done: true, value: undefined });
+    if (!this.started) return;
+    clearTimeout(this.timer);
+    this.caller?.removeEventListener('abort', this);
+    this.caller = undefined;
+    this.host.calls.delete(this.callId);
+    // Left before the worker ended the call: stop it there.
+    if (!this.ended && !this.host.closedWith) this.host.send({ generate: undefined, cancel: this.callId });
   }
 }
 
@@ -148,46 +272,17 @@ export function createTunnelClient(send: (message: CallRequest) => void, window 
   let latest: WorkerStatus | undefined;
   let nextId = 0;
 
-  async function* generate(
-    partial: Parameters<Worker['client']['generate']>[0],
-    options: Parameters<Worker['client']['generate']>[1] = {},
-  ): AsyncGenerator<GenerateResponse> {
-    if (closedWith) throw closedWith;
-    const caller = cancellationOf(options);
-    if (caller?.aborted) throw cancelled();
-    const callId = `c${++nextId}`;
-    const call = new OpenCall(callId, window, send);
-    calls.set(callId, call);
-    const { deadline } = options;
-    const deadlineAt = deadline === undefined ? undefined : deadline instanceof Date ? deadline : new Date(Date.now() + deadline);
-    if (deadlineAt !== undefined) call.timer = setTimeout(deadlinePassed, Math.max(0, Math.ceil(deadlineAt.getTime() - Date.now())), call);
-    caller?.addEventListener('abort', call, { once: true });
-    try {
-      send({
-        generate: {
-          callId,
-          // Completed with its defaults when the message is serialised (nice-grpc runs fromPartial
-          // on every ts-proto message it sends): no copy here.
-          request: partial as GenerateRequest,
-          deadline: deadlineAt,
-          requestId: options.metadata?.get(REQUEST_ID_METADATA) ?? '',
-          window,
-        },
-        cancel: undefined,
-      });
-      for (;;) {
-        const event = await call.next();
-        if (event === undefined) return;
-        yield event;
-      }
-    } finally {
-      clearTimeout(call.timer);
-      caller?.removeEventListener('abort', call);
-      calls.delete(callId);
-      // Left before the worker ended the call: stop it there.
-      if (!call.ended && !closedWith) send({ generate: undefined, cancel: callId });
-    }
-  }
+  const host: CallHost = {
+    send,
+    calls,
+    get closedWith() {
+      return closedWith;
+    },
+    nextId: () => `c${++nextId}`,
+  };
+
+  const generate = (partial: Parameters<Worker['client']['generate']>[0], options?: GenerateOptions): AsyncIterable<GenerateResponse> =>
+    new OpenCall(host, window, partial as GenerateRequest, options);
 
   async function* watchStatus(
     _request: Parameters<Worker['client']['watchStatus']>[0],
