@@ -166,32 +166,71 @@ async function firstToken(worker: Worker, options: GenerationOptions, attemptAbo
   }
 }
 
-async function* relay(
-  first: GenerateResponse,
-  rest: AsyncIterator<GenerateResponse>,
-  onEvent: (event: GenerateResponse) => void,
-): AsyncGenerator<GenerateResponse> {
-  try {
-    let event = first;
-    for (;;) {
-      onEvent(event);
-      if (event.final) {
-        // The worker ends the call right after its final event: read to the end before handing the
-        // final over, so a finished call is never cancelled (each cancel is an HTTP/2 RST_STREAM,
-        // and a server closes connections that reset too often).
-        await drainEnd(rest);
-        yield event;
-        return;
-      }
-      yield event;
-      const next = await rest.next();
-      if (next.done) return;
-      event = next.value;
-    }
-  } finally {
-    // Stop the worker whenever we stop reading early (client gone, error); a no-op once ended.
-    await rest.return?.();
+/**
+ * The events after `start`, each shown to `onEvent` before the caller gets it. Once the final
+ * event arrived, the worker ends the call right after it: the end is read (bounded) before the
+ * final is handed over, so a finished call is never cancelled (each cancel is an HTTP/2
+ * RST_STREAM on a per-call stream, and a server closes connections that reset too often).
+ * Whenever the caller stops early (client gone, error), the call is stopped on the worker; a
+ * no-op once it ended. A plain iterator rather than an async generator: an open stream keeps no
+ * suspended generator frame.
+ */
+class Relay implements AsyncIterableIterator<GenerateResponse> {
+  private pending: GenerateResponse | undefined;
+  private finalSent = false;
+  private done = false;
+
+  constructor(
+    first: GenerateResponse,
+    private readonly rest: AsyncIterator<GenerateResponse>,
+    private readonly onEvent: (event: GenerateResponse) => void,
+  ) {
+    this.pending = first;
   }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<GenerateResponse>> {
+    if (this.done) return Promise.resolve({ done: true, value: undefined });
+    const first = this.pending;
+    if (first) {
+      this.pending = undefined;
+      return this.deliver(first);
+    }
+    if (this.finalSent) return this.return();
+    return this.rest.next().then(
+      (r) => (r.done ? this.return() : this.deliver(r.value)),
+      (err: unknown) => this.stop().then(() => Promise.reject(err)),
+    );
+  }
+
+  return(): Promise<IteratorResult<GenerateResponse>> {
+    return this.stop().then(() => ({ done: true, value: undefined }));
+  }
+
+  private deliver(event: GenerateResponse): Promise<IteratorResult<GenerateResponse>> {
+    try {
+      this.onEvent(event);
+    } catch (err) {
+      return this.stop().then(() => Promise.reject(err));
+    }
+    if (!event.final) return Promise.resolve({ done: false, value: event });
+    this.finalSent = true;
+    return drainEnd(this.rest).then(() => ({ done: false, value: event }));
+  }
+
+  /** Stops the call on the worker (a no-op once it ended); once. */
+  private async stop(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.rest.return?.();
+  }
+}
+
+function relay(first: GenerateResponse, rest: AsyncIterator<GenerateResponse>, onEvent: (event: GenerateResponse) => void): AsyncIterable<GenerateResponse> {
+  return new Relay(first, rest, onEvent);
 }
 
 /** Waits (bounded) for the end of a call whose final event arrived. */
