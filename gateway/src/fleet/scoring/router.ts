@@ -160,8 +160,9 @@ export function createRouter(deps: RouterDeps): Router {
    * A degraded worker's silence (settings.probeDegradedAfterRequests): shorter than a healthy
    * one's. A worker avoided because it is slow is probed to see whether it still is, and the
    * sooner the next probe, the sooner a recovery is seen: with a healthy worker's silence, the
-   * probes of a worker 8× slower came so far apart that one sent just before its recovery (its
-   * answer, slow, keeps it heard from until it ends) left it unused for most of what followed.
+   * probes of the routing benchmark's worker that turns 8× slower came so far apart that one
+   * sent just before its recovery (its answer, slow too, keeps it heard from until it ends) left
+   * it unused for most of what followed (docs/BENCHMARKS.md, twelfth sitting).
    */
   const degradedSilence = settings.probeDegradedAfterRequests > 0 ? { ...settings.silence, afterRequests: settings.probeDegradedAfterRequests } : settings.silence;
   /**
