@@ -189,10 +189,11 @@ interface Summary {
   /**
    * The least-used healthy worker's share before / during / after the slowdown (during: the
    * degraded worker left out), the median over the seeds of each seed's least; and the seeds
-   * where a healthy worker got less than 5 % in some window.
+   * where a healthy worker got less than 5 % in some window, and in each window.
    */
   leastHealthy: number[];
   seedsBelow5: number;
+  seedsBelow5ByWindow: number[];
 }
 
 /** Per window (before, during, after the slowdown), the least share of a worker healthy then. */
@@ -215,6 +216,7 @@ export function summarize(strategy: Strategy, scenario: Scenario, over: Partial<
     shares: runs[0]!.shares.map((_, k) => [0, 1, 2, 3].map((w) => runs.reduce((n, r) => n + r.shares[k]![w]!, 0) / runs.length)),
     leastHealthy: [0, 1, 2].map((w) => median(runs.map((r) => leastHealthyShares(r)[w]!))),
     seedsBelow5: runs.filter((r) => leastHealthyShares(r).some((x) => x < 0.05)).length,
+    seedsBelow5ByWindow: [0, 1, 2].map((w) => runs.filter((r) => leastHealthyShares(r)[w]! < 0.05).length),
   };
 }
 
@@ -293,8 +295,8 @@ export function parseOverrides(text: string | undefined): Partial<RoutingSetting
  */
 export function compareTable(options: { scales: number[]; scenarios: Scenario[]; strategies: readonly Strategy[]; seeds: number; over: Partial<RoutingSettings> }): string {
   const lines = [
-    `| scale | scenario | strategy | p50 | p99 | p99 settled | hit rate | degraded share during / after | least healthy share (run) | least healthy share before / during / after | seeds with a healthy worker < 5 % | (medians over ${options.seeds} seeds) |`,
-    '|---:|---|---|---:|---:|---:|---:|---|---:|---|---:|---|',
+    `| scale | scenario | strategy | p50 | p99 | p99 settled | hit rate | degraded share during / after | least healthy share (run) | least healthy share before / during / after | seeds with a healthy worker < 5 % | of them before / during / after | (medians over ${options.seeds} seeds) |`,
+    '|---:|---|---|---:|---:|---:|---:|---|---:|---|---:|---|---|',
   ];
   for (const scale of options.scales) {
     for (const scenario of options.scenarios) {
@@ -303,7 +305,7 @@ export function compareTable(options: { scales: number[]; scenarios: Scenario[];
         const degraded = WORKERS.findIndex((w) => w.degrades);
         const healthy = Math.min(...r.shares.filter((_, k) => k !== degraded).map((s) => s[0]!));
         lines.push(
-          `| ${scale} | ${scenario} | ${strategy} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.p99Settled.toFixed(0)} | ${pct(r.hitRate)} | ${pct(r.shares[degraded]![2]!)} / ${pct(r.shares[degraded]![3]!)} | ${pct(healthy)} | ${r.leastHealthy.map(pct).join(' / ')} | ${r.seedsBelow5} | |`,
+          `| ${scale} | ${scenario} | ${strategy} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.p99Settled.toFixed(0)} | ${pct(r.hitRate)} | ${pct(r.shares[degraded]![2]!)} / ${pct(r.shares[degraded]![3]!)} | ${pct(healthy)} | ${r.leastHealthy.map(pct).join(' / ')} | ${r.seedsBelow5} | ${r.seedsBelow5ByWindow.join(' / ')} | |`,
         );
       }
     }

@@ -560,6 +560,8 @@ try {
       const slowest = r.samples.filter((x) => x.ttftMs !== undefined).sort((a, b) => b.ttftMs! - a.ttftMs!).slice(0, 5);
       const kind = (x: Sample): string => (r.hits.has(x) ? (r.hits.get(x) ? ' hit' : ' miss') : '');
       log(`   slowest: ${slowest.map((x) => `${(x.arrival.atMs / 1000).toFixed(1)} s → ${x.worker ?? '?'}${kind(x)} ${ms(x.ttftMs!)} ms`).join(', ')}`);
+      // Each repetition's shares (the tables give only medians and the least over repetitions).
+      log(`   shares ${WORKERS.map((w) => w.id).join(' / ')} before | during | after: ${[0, 1, 2].map((k) => WORKERS.map((w) => pct(r.shares.get(w.id)![k as 0 | 1 | 2])).join(' / ')).join(' | ')}; least healthy ${leastHealthy(r).map(pct).join(' / ')}`);
       if (ok.length === 0) throw new Error(`${name}: no request succeeded (${byStatus}); not writing figures`);
       results.push(r);
     }

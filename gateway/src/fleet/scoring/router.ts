@@ -156,11 +156,23 @@ export function createRouter(deps: RouterDeps): Router {
   };
   const estimates = (candidates: readonly Candidate[], hint: RoutingHint): Estimate[] => assess(candidates, hint).scores;
 
-  /** How long the worker has not been heard from, in silence.ts's units (≥ 1: silent). */
-  const silence = (s: PerWorker, now: number, sinceProbe: boolean): number => {
+  /**
+   * A degraded worker's silence (settings.probeDegradedAfterRequests): shorter than a healthy
+   * one's. A worker avoided because it is slow is probed to see whether it still is, and the
+   * sooner the next probe, the sooner a recovery is seen: with a healthy worker's silence, the
+   * probes of the routing benchmark's worker that turns 8× slower came so far apart that one
+   * sent just before its recovery (its answer, slow too, keeps it heard from until it ends) left
+   * it unused for most of what followed (docs/BENCHMARKS.md, twelfth sitting).
+   */
+  const degradedSilence = settings.probeDegradedAfterRequests > 0 ? { ...settings.silence, afterRequests: settings.probeDegradedAfterRequests } : settings.silence;
+  /**
+   * How long the worker has not been heard from, in silence.ts's units (≥ 1: silent), against a
+   * healthy worker's silence, or (`slow`) against a degraded one's.
+   */
+  const silence = (s: PerWorker, now: number, sinceProbe: boolean, slow = false): number => {
     const last = s.stats.lastSampleAt();
     const heard = sinceProbe && s.probedAt !== undefined ? Math.max(last ?? s.probedAt, s.probedAt) : last;
-    const level = silenceLevel(settings.silence, sinceProbe ? s.missedSinceProbe : s.missed, heard === undefined ? undefined : now - heard);
+    const level = silenceLevel(slow ? degradedSilence : settings.silence, sinceProbe ? s.missedSinceProbe : s.missed, heard === undefined ? undefined : now - heard);
     // Found degraded after a pause: not heard from until its next feedback, and as a probe
     // target until one is sent there.
     const paused = s.pausedAt !== undefined && (!sinceProbe || s.probedAt === undefined || s.probedAt < s.pausedAt);
@@ -193,38 +205,51 @@ export function createRouter(deps: RouterDeps): Router {
   };
 
   /** The share floor's candidate for this request (share-floor.ts; -1: none). */
-  const belowFloor = (candidates: readonly Candidate[], hint: RoutingHint, seen: readonly Observed[], scores: readonly Estimate[], stale: readonly number[]): number => {
+  const belowFloor = (
+    candidates: readonly Candidate[],
+    hint: RoutingHint,
+    scores: readonly Estimate[],
+    slow: readonly boolean[],
+    stale: readonly number[],
+    anyPrompt: readonly boolean[],
+  ): number => {
     if (settings.minShare <= 0) return -1;
     return floorPick(
-      candidates.map((c, k) => {
-        const s = of(c.key);
-        return {
-          deficit: s.share.deficit(settings.minShare),
-          degraded: slowerThanBefore(s, seen[k]!.lateness),
-          silent: stale[k]! >= 1,
-          free: c.inFlight < c.capacity,
-          holdsPrefix: hint.prefixBlocks.length === 0 || scores[k]!.hitShare >= 0.5,
-        };
-      }),
+      candidates.map((c, k) => ({
+        deficit: of(c.key).share.deficit(settings.minShare),
+        degraded: slow[k]!,
+        silent: stale[k]! >= 1,
+        longSilent: anyPrompt[k]!,
+        free: c.inFlight < c.capacity,
+        holdsPrefix: hint.prefixBlocks.length === 0 || scores[k]!.hitShare >= 0.5,
+      })),
     );
   };
 
   const scored = (candidates: readonly Candidate[], hint: RoutingHint, seen: readonly Observed[], scores: readonly Estimate[]): number => {
     const now = deps.now();
-    const stale = candidates.map((c) => silence(of(c.key), now, true));
+    const slow = candidates.map((c, k) => slowerThanBefore(of(c.key), seen[k]!.lateness));
+    // Silence against a healthy worker's threshold, and (`stale`) against its own: a degraded
+    // worker's is shorter (degradedSilence).
+    const level = candidates.map((c) => silence(of(c.key), now, true));
+    const stale = candidates.map((c, k) => (slow[k]! ? Math.max(level[k]!, silence(of(c.key), now, true, true)) : level[k]!));
+    // After twice a healthy worker's silence, any prompt may probe a worker (below): the same
+    // count whatever its own threshold, so a degraded worker probed more often is not also sent
+    // more prompts it lacks (on a worker 8× slower, a cache miss is the slowest request of all,
+    // and it holds a slot through the recovery it was meant to see).
+    const anyPrompt = level.map((l) => l >= 2);
     // A probe is a user's request sent where the scorer expects it to be slow: it goes only to a
-    // free slot (never behind the requests of a worker that may still be slow) and, while the
-    // worker is merely stale, only with a prompt whose prefix it is expected to hold (a slow
-    // worker's cache hit costs a fraction of its miss); after twice the silence without such a
-    // prompt, any prompt probes it.
-    const probeable = stale.map((level, k) => {
+    // free slot (never behind the requests of a worker that may still be slow) and, until any
+    // prompt may probe it, only with a prompt whose prefix it is expected to hold (a slow
+    // worker's cache hit costs a fraction of its miss).
+    const probeable = stale.map((l, k) => {
       const c = candidates[k]!;
-      const cheap = hint.prefixBlocks.length === 0 || scores[k]!.hitShare >= 0.5 || level >= 2;
-      return c.inFlight < c.capacity && cheap ? level : Number.NEGATIVE_INFINITY;
+      const cheap = hint.prefixBlocks.length === 0 || scores[k]!.hitShare >= 0.5 || anyPrompt[k]!;
+      return c.inFlight < c.capacity && cheap ? l : Number.NEGATIVE_INFINITY;
     });
     // A worker below its share floor takes the request from the scorer's choice, not from
     // exploration: the pick keeps its exploration draw and otherwise has that worker alone.
-    const floor = belowFloor(candidates, hint, seen, scores, stale);
+    const floor = belowFloor(candidates, hint, scores, slow, stale, anyPrompt);
     const i = weightedPick(
       scores.map((e, k) => (floor < 0 || k === floor ? e.cost + e.evictionMs : Number.POSITIVE_INFINITY)),
       probeable,
@@ -293,7 +318,9 @@ export function createRouter(deps: RouterDeps): Router {
       const now = deps.now();
       dispatch.firstAt = now;
       const s = of(key);
-      const afterSilence = silence(s, now, false) >= 1;
+      // A degraded worker's sample after its own (shorter) silence starts its figures over too:
+      // a probe that finds it recovered brings it back at once.
+      const afterSilence = silence(s, now, false, slowerThanBefore(s, 1)) >= 1;
       heard(s);
       s.stats.firstToken({ ttftMs: now - dispatch.sentAt, unqueued: dispatch.unqueued, expectedHit: dispatch.expectedHit, afterSilence, at: now });
       const [hit, miss] = [s.stats.ttftMs(true), s.stats.ttftMs(false)];

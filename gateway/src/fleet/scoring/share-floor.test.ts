@@ -39,7 +39,7 @@ function traffic(r: Router, clock: { now: number }, cs: Candidate[], speed: (i: 
   return picks;
 }
 
-const FLOOR: FloorCandidate = { deficit: 1, degraded: false, silent: false, free: true, holdsPrefix: true };
+const FLOOR: FloorCandidate = { deficit: 1, degraded: false, silent: false, longSilent: false, free: true, holdsPrefix: true };
 
 describe('share floor', () => {
   it('a window asks for the share of the requests it holds, in whole requests, and forgets the oldest', () => {
@@ -78,6 +78,9 @@ describe('share floor', () => {
     assert.equal(floorPick([{ ...FLOOR, holdsPrefix: false, deficit: 2 }]), 0, 'two short: any prompt');
     assert.equal(floorPick([{ ...FLOOR, degraded: true }]), -1, 'a degraded worker is not kept busy');
     assert.equal(floorPick([{ ...FLOOR, degraded: true, silent: true }]), 0, 'but is probed once not heard from');
+    const probe = { ...FLOOR, degraded: true, silent: true, holdsPrefix: false };
+    assert.equal(floorPick([{ ...probe, deficit: 5 }]), -1, 'however short, a degraded worker is probed only with a cached prompt');
+    assert.equal(floorPick([{ ...probe, longSilent: true }]), 0, 'until it has been silent for long');
   });
 
   it('a healthy worker four times slower keeps 5 % of its last 40 requests; without the floor it gets none', () => {
@@ -100,8 +103,9 @@ describe('share floor', () => {
 
   it('a worker that slowed down is not kept busy by the floor: at most one probe per silence', () => {
     const cs = ['a', 'b', 'c', 'd'].map(candidate);
-    const afterRequests = 24;
-    const { r, clock } = router({ minShare: 0.05, minShareWindow: 40, silence: { afterRequests, afterMs: 0, maxMs: 0 } });
+    // A degraded worker's silence (probeDegradedAfterRequests) is the one that spaces its probes.
+    const afterRequests = 12;
+    const { r, clock } = router({ minShare: 0.05, minShareWindow: 40, silence: { afterRequests: 24, afterMs: 0, maxMs: 0 }, probeDegradedAfterRequests: afterRequests });
     traffic(r, clock, cs, () => ({ ttftMs: 50, decodeMs: 100 }), 40);
     // d becomes 8× slower.
     const picks = traffic(r, clock, cs, (i) => (i === 3 ? { ttftMs: 400, decodeMs: 800 } : { ttftMs: 50, decodeMs: 100 }), 400);

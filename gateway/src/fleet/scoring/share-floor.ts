@@ -10,10 +10,11 @@
  * `PREFIX_WAIVED_AFTER` requests or more short of the floor (a slow worker's cache hit costs a
  * fraction of its miss). The floor is for a worker that is slow by nature, not for one that
  * slowed down: a degraded worker (slower than it has been: `degraded`) is not kept busy by it,
- * and gets a request from it only once it is not heard from (silence.ts), as a probe like
- * exploration's (pick.ts): one request per silence, to a free slot, with a cached prefix, so
- * its recovery is seen without waiting for exploration's draw, after which the floor applies
- * to it in full again.
+ * and gets a request from it only once it is not heard from (silence.ts; a degraded worker's
+ * silence is shorter, router.ts), as a probe like exploration's (pick.ts): one request per
+ * silence, to a free slot, with a cached prefix (any prompt only after a long silence), so its
+ * recovery is seen without waiting for exploration's draw, after which the floor applies to it
+ * in full again.
  */
 
 /** Short of the floor by this many requests, a worker takes a prompt whose prefix it lacks. */
@@ -78,6 +79,11 @@ export interface FloorCandidate {
   degraded: boolean;
   /** Not heard from (silence.ts): a degraded worker may then be probed. */
   silent: boolean;
+  /**
+   * Not heard from for twice a healthy worker's silence: a degraded worker may then be probed
+   * with a prompt whose prefix it lacks.
+   */
+  longSilent: boolean;
   /** It has a free slot. */
   free: boolean;
   /** The prompt's prefix is expected in its cache (or the prompt has none). */
@@ -86,14 +92,16 @@ export interface FloorCandidate {
 
 /**
  * The candidate the floor gives this request to (-1: none): the one furthest below it, among
- * equals one that holds the prompt's prefix.
+ * equals one that holds the prompt's prefix. A degraded worker is always short of the floor, so
+ * its shortfall does not waive the prefix: only a long silence does (a cache miss there is the
+ * slowest request of all, and holds a slot while the worker may be recovering).
  */
 export function floorPick(candidates: readonly FloorCandidate[]): number {
   let best = -1;
   for (let i = 0; i < candidates.length; i++) {
     const c = candidates[i]!;
     if (c.deficit <= 0 || (c.degraded && !c.silent) || !c.free) continue;
-    if (!c.holdsPrefix && c.deficit < PREFIX_WAIVED_AFTER) continue;
+    if (!c.holdsPrefix && (c.degraded ? !c.longSilent : c.deficit < PREFIX_WAIVED_AFTER)) continue;
     const b = best < 0 ? undefined : candidates[best]!;
     if (!b || c.deficit > b.deficit || (c.deficit === b.deficit && c.holdsPrefix && !b.holdsPrefix)) best = i;
   }
