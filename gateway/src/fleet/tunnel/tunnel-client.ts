@@ -132,20 +132,10 @@ class OpenCall implements CancelListener, AsyncIterableIterator<GenerateResponse
 
   next(): Promise<IteratorResult<GenerateResponse>> {
     if (this.done) return Promise.resolve({ done: true, value: undefined });
-    if (!this.started) {
-      try {
-        this.start();
-      } catch (err) {
-        this.finish();
-        return Promise.reject(err);
-      }
-    }
     try {
+      if (!this.started) this.start();
       const result = this.poll();
-      if (result) {
-        if (result.done) this.finish();
-        return Promise.resolve(result);
-      }
+      if (result) return Promise.resolve(result);
     } catch (err) {
       this.finish();
       return Promise.reject(err);
@@ -196,10 +186,13 @@ class OpenCall implements CancelListener, AsyncIterableIterator<GenerateResponse
     });
   }
 
-  /** The next result, an error to throw, or undefined when there is nothing yet. */
+  /**
+   * The next result, an error to throw, or undefined when there is nothing yet. The call is
+   * finished (finish) with its last answer: the end, or the error.
+   */
   private poll(): IteratorResult<GenerateResponse> | undefined {
-    if (this.stopped === 'timeout') throw new AppError('timeout', 'inference worker did not answer in time');
-    if (this.stopped) throw cancelled();
+    if (this.stopped === 'timeout') throw this.fail(new AppError('timeout', 'inference worker did not answer in time'));
+    if (this.stopped) throw this.fail(cancelled());
     const event = this.events.shift();
     if (event) {
       // Grant back what was read once it is half the window, so a reader keeping up never waits.
@@ -210,10 +203,17 @@ class OpenCall implements CancelListener, AsyncIterableIterator<GenerateResponse
       return { done: false, value: event };
     }
     if (this.ended) {
-      if (this.failure !== undefined) throw this.failure;
+      if (this.failure !== undefined) throw this.fail(this.failure);
+      this.finish();
       return { done: true, value: undefined };
     }
     return undefined;
+  }
+
+  /** Finishes the call and hands back `err` to throw. */
+  private fail(err: unknown): unknown {
+    this.finish();
+    return err;
   }
 
   /** Answers a parked `next` once there is something to answer with. */
@@ -221,19 +221,20 @@ class OpenCall implements CancelListener, AsyncIterableIterator<GenerateResponse
     const resolve = this.resolveNext;
     const reject = this.rejectNext;
     if (!resolve || !reject) return;
+    // Taken before poll: finishing would otherwise answer it as ended.
+    this.resolveNext = this.rejectNext = undefined;
     let result: IteratorResult<GenerateResponse> | undefined;
     try {
       result = this.poll();
     } catch (err) {
-      this.resolveNext = this.rejectNext = undefined;
-      this.finish();
       reject(err);
       return;
     }
-    if (!result) return;
-    this.resolveNext = this.rejectNext = undefined;
-    if (result.done) this.finish();
-    resolve(result);
+    if (result) resolve(result);
+    else {
+      this.resolveNext = resolve;
+      this.rejectNext = reject;
+    }
   }
 
   /** What a generator's `finally` did: once, whether the call ended, failed or was left. */
