@@ -112,14 +112,13 @@ export function createQuotaPort(options: UpstreamOptions & { policy: QuotaFailur
       options.logger.error({ err, count: settlements.length }, 'quota settlement failed');
     }
   };
-  const flush = (): Promise<void> => {
+  const flush = (): void => {
     clearTimeout(flushTimer);
     flushTimer = undefined;
     const settlements = pending.splice(0, pending.length);
-    if (settlements.length === 0) return Promise.resolve();
+    if (settlements.length === 0) return;
     const p = send(settlements).finally(() => sending.delete(p));
     sending.add(p);
-    return p;
   };
   const recovered = (): void => {
     if (outage) options.logger.info('quota service reachable again');
@@ -142,8 +141,8 @@ export function createQuotaPort(options: UpstreamOptions & { policy: QuotaFailur
     },
     settle(input) {
       pending.push({ requestId: input.requestId, keyId: input.keyId, tier: input.tier, tokenCount: input.tokens });
-      if (pending.length >= SETTLE_BATCH_MAX) void flush();
-      else flushTimer ??= setTimeout(() => void flush(), SETTLE_FLUSH_MS);
+      if (pending.length >= SETTLE_BATCH_MAX) flush();
+      else flushTimer ??= setTimeout(flush, SETTLE_FLUSH_MS);
     },
     async lease(input) {
       try {
@@ -174,7 +173,7 @@ export function createQuotaPort(options: UpstreamOptions & { policy: QuotaFailur
       }
     },
     async close() {
-      void flush();
+      flush();
       await Promise.all([...sending]);
       channel.close();
     },
