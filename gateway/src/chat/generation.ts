@@ -120,7 +120,7 @@ export async function openGeneration(options: GenerationOptions): Promise<Genera
         if (event.final) finished = true;
         forward(event);
       };
-      return { worker, start, events: relay(first, rest, onEvent), release };
+      return { worker, start, events: new Relay(first, rest, onEvent), release };
     } catch (err) {
       release();
       if (signal.aborted) throw err;
@@ -227,10 +227,6 @@ class Relay implements AsyncIterableIterator<GenerateResponse> {
     this.done = true;
     await this.rest.return?.();
   }
-}
-
-function relay(first: GenerateResponse, rest: AsyncIterator<GenerateResponse>, onEvent: (event: GenerateResponse) => void): AsyncIterable<GenerateResponse> {
-  return new Relay(first, rest, onEvent);
 }
 
 /** Waits (bounded) for the end of a call whose final event arrived. */
