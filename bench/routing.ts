@@ -481,7 +481,11 @@ const WHY_SLOWER = [
   'had since shown; a silence of ROUTING_PROBE_AFTER_MS (2 s, not scaled: at time scale 3 every idle gap between bursts, and most gaps between the 1× worker\'s requests)',
   'wiped a worker\'s token rate and answer length, so its queue was counted without decode time (a silence is now counted in the requests a worker missed);',
   'a prompt went to a worker without its prefix whenever every holder looked slightly busier, evicting another prefix there that later prompts would have hit',
-  '(a prompt is now charged for the prefix blocks it would evict: the prefix hit rate went from 81 % to 87 % bursty; docs/decisions.md).',
+  '(a prompt is now charged for the prefix blocks it would evict: the prefix hit rate went from 81 % to 87 % bursty; docs/decisions.md); a worker that had given first tokens',
+  'but finished no answer yet had its queue counted without decode time (in the first burst the 1× worker, still on its first answers, was sent requests that waited',
+  'seconds behind them; its decode rate is now the live pace of those answers), and every request waiting there was counted at the worker\'s average TTFT, hit or miss',
+  '(a miss holds its slot for a whole prefill: cache misses sent into the fastest worker\'s queue at the end of a burst delayed the requests behind them more than expected;',
+  'each waiting request now counts as the hit or miss it was expected to be).',
 ].join('\n');
 
 function section(results: RunResult[]): string {

@@ -97,15 +97,42 @@ describe('scorer estimate (expected TTFT, ms)', () => {
     // 100 ms to the first token, 100 tokens/s (a 10 ms gap), 20 tokens per answer: a slot is 300 ms.
     const known: Observed = { ...NOTHING, ttftMissMs: 100, ttftAverageMs: 100, tokensPerSecond: 100, tokensPerRequest: 20 };
     // On pace: 10 tokens in 90 ms (10 left, 100 ms) and 5 in 40 ms (15 left, 150 ms).
-    const onPace: Observed = { ...known, requests: [{ decodingMs: 90, tokens: 10 }, { decodingMs: 40, tokens: 5 }] };
+    const onPace: Observed = { ...known, requests: [{ decodingMs: 90, tokens: 10, expectedHit: false }, { decodingMs: 40, tokens: 5, expectedHit: false }] };
     assert.equal(estimate(candidate('a', { inFlight: 2 }), onPace, NO_HINT, W).waitMs, 100, 'the first slot to free up');
     // One more queued: it takes the slot free at 100 ms until 400; the other frees up at 150.
     assert.equal(estimate(candidate('a', { inFlight: 3 }), onPace, NO_HINT, W).waitMs, 150);
     // The same tokens 8× slower (80 ms a token): the slots free up 8× later, before any answer ends.
-    const slowed: Observed = { ...known, requests: [{ decodingMs: 790, tokens: 10 }, { decodingMs: 390, tokens: 5 }] };
+    const slowed: Observed = { ...known, requests: [{ decodingMs: 790, tokens: 10, expectedHit: false }, { decodingMs: 390, tokens: 5, expectedHit: false }] };
     assert.equal(estimate(candidate('a', { inFlight: 2 }), slowed, NO_HINT, W).waitMs, 800);
     // Requests it has no record of (or not decoding yet) hold a whole slot each, as before.
     assert.equal(estimate(candidate('a', { inFlight: 3 }), known, NO_HINT, W).waitMs, 300);
+  });
+
+  it('a queued request expected to miss the prefix cache holds its slot for a miss, one expected to hit for a hit', () => {
+    // 20 ms to the first token on a hit, 200 on a miss; 100 tokens/s, 20 tokens per answer (200 ms of decode).
+    const known: Observed = { ...NOTHING, ttftHitMs: 20, ttftMissMs: 200, ttftAverageMs: 110, tokensPerSecond: 100, tokensPerRequest: 20 };
+    // Two decoding on pace (their slots free up at 100 and 150 ms), two more waiting for a slot.
+    const decoding = [{ decodingMs: 90, tokens: 10, expectedHit: false }, { decodingMs: 40, tokens: 5, expectedHit: false }];
+    const waiting = (expectedHit: boolean) => ({ decodingMs: undefined, tokens: 0, expectedHit });
+    const misses: Observed = { ...known, requests: [...decoding, waiting(false), waiting(false)] };
+    const hits: Observed = { ...known, requests: [...decoding, waiting(true), waiting(true)] };
+    // Misses hold a slot 400 ms each (100 → 500, 150 → 550); hits 220 ms (100 → 320, 150 → 370).
+    assert.equal(estimate(candidate('a', { inFlight: 4 }), misses, NO_HINT, W).waitMs, 500);
+    assert.equal(estimate(candidate('a', { inFlight: 4 }), hits, NO_HINT, W).waitMs, 320);
+  });
+
+  it('before a worker has finished an answer, its queue counts the decode at the live pace of its answers', () => {
+    // Known for its first token only (100 ms); one answer 10 tokens in (9 gaps in 180 ms: 50 tokens/s), the other not started.
+    const firstOnly: Observed = { ...NOTHING, ttftMissMs: 100, ttftAverageMs: 100, requests: [{ decodingMs: 180, tokens: 10, expectedHit: false }, { decodingMs: undefined, tokens: 0, expectedHit: false }] };
+    const fleet = { ...NO_FLEET_FIGURES, tokensPerRequest: 20 };
+    // The decoding one ends after 10 more tokens at 20 ms (200 ms); the other holds its slot for
+    // 100 + 20 × 20 = 500 ms: a third request waits for the first to end, and a fourth for the
+    // first slot to free up again (200 + 500 = 700 ms, after the other's 500).
+    assert.equal(estimate(candidate('a', { inFlight: 2 }), firstOnly, NO_HINT, W, fleet).waitMs, 200);
+    assert.equal(estimate(candidate('a', { inFlight: 3 }), firstOnly, NO_HINT, W, fleet).waitMs, 500);
+    // Without the live pace (nothing decoding yet), the decode part is unknown: the first token alone.
+    const noPace: Observed = { ...firstOnly, requests: [{ decodingMs: undefined, tokens: 0, expectedHit: false }, { decodingMs: undefined, tokens: 0, expectedHit: false }] };
+    assert.equal(estimate(candidate('a', { inFlight: 2 }), noPace, NO_HINT, W, fleet).waitMs, 100);
   });
 
   it('the calling project\'s own worker is discounted by the owner weight', () => {

@@ -117,7 +117,7 @@ export function createRouter(deps: RouterDeps): Router {
     let ttftFloorMs = 0;
     const requests: InFlightRequest[] = [];
     for (const d of s.inFlight) {
-      requests.push({ decodingMs: d.firstAt === undefined ? undefined : now - d.firstAt, tokens: d.tokens });
+      requests.push({ decodingMs: d.firstAt === undefined ? undefined : now - d.firstAt, tokens: d.tokens, expectedHit: d.expectedHit });
       if (d.firstAt === undefined) {
         // Waiting for its first token: behind the TTFT expected when it was sent.
         lateness = Math.max(lateness, (now - d.sentAt) / Math.max(LATE_FLOOR_MS, d.expectedMs));
@@ -146,11 +146,12 @@ export function createRouter(deps: RouterDeps): Router {
     const now = deps.now();
     const seen = candidates.map((c) => observed(c, hint, now));
     const mean = (xs: number[]): number | undefined => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
+    const tokensPerRequest = mean(seen.map((o) => o.tokensPerRequest).filter((x): x is number => x !== undefined));
     const fleet = {
-      slotMs: mean(seen.map((o) => slotMs(o, settings.weights)).filter((x): x is number => x !== undefined)) ?? DEFAULT_SLOT_MS,
+      slotMs: mean(seen.map((o) => slotMs(o, settings.weights, tokensPerRequest)).filter((x): x is number => x !== undefined)) ?? DEFAULT_SLOT_MS,
       ttftMs: mean(seen.map((o) => o.ttftAverageMs ?? o.ttftMissMs ?? o.ttftHitMs).filter((x): x is number => x !== undefined)),
       missOverHit: missOverHit ?? 1,
-      tokensPerRequest: mean(seen.map((o) => o.tokensPerRequest).filter((x): x is number => x !== undefined)),
+      tokensPerRequest,
     };
     return { seen, scores: candidates.map((c, i) => estimate(c, seen[i]!, hint, settings.weights, fleet)) };
   };

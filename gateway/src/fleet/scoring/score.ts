@@ -80,6 +80,8 @@ export interface InFlightRequest {
   decodingMs: number | undefined;
   /** Completion tokens relayed so far. */
   tokens: number;
+  /** The gateway expected its prompt's prefix in the worker's cache when it sent it. */
+  expectedHit: boolean;
 }
 
 export interface Estimate {
@@ -100,12 +102,37 @@ export interface Estimate {
 /** A request's time on a slot when the worker has no feedback yet, before any worker has: 1 s. */
 export const DEFAULT_SLOT_MS = 1000;
 
-/** The time a request holds a slot on this worker, from feedback (undefined: no feedback yet). */
-export function slotMs(o: Observed, w: ScoreWeights): number | undefined {
+/**
+ * The time a request holds a slot on this worker, from feedback (undefined: no feedback yet).
+ * The answer length is the worker's, else the fleet's (`fleetTokensPerRequest`); the decode rate
+ * the worker's (decodeRate). Without both, the decode part is left out.
+ */
+export function slotMs(o: Observed, w: ScoreWeights, fleetTokensPerRequest?: number): number | undefined {
   const ttft = o.ttftAverageMs ?? o.ttftMissMs ?? o.ttftHitMs;
   if (ttft === undefined) return undefined;
-  const decodeMs = o.tokensPerSecond && o.tokensPerRequest ? (o.tokensPerRequest * 1000) / o.tokensPerSecond : 0;
+  const rate = decodeRate(o);
+  const answer = o.tokensPerRequest ?? fleetTokensPerRequest;
+  const decodeMs = rate && answer ? (answer * 1000) / rate : 0;
   return ttft + w.throughput * decodeMs;
+}
+
+/**
+ * Tokens/s the worker decodes at: its average over the requests it finished; until one has, the
+ * live pace of those decoding there now (tokens relayed after the first ÷ time since the first,
+ * all together). Without it a worker's first requests were expected to hold a slot for their
+ * first token alone: in the first burst a slow worker still on its first answers was sent
+ * requests to queue behind them, at a wait counted without the seconds its answers take.
+ */
+function decodeRate(o: Observed): number | undefined {
+  if (o.tokensPerSecond) return o.tokensPerSecond;
+  let gaps = 0;
+  let ms = 0;
+  for (const r of o.requests) {
+    if (r.decodingMs === undefined || r.tokens < 2) continue;
+    gaps += r.tokens - 1;
+    ms += r.decodingMs;
+  }
+  return gaps > 0 && ms > 0 ? (gaps * 1000) / ms : undefined;
 }
 
 /** What the router knows across the candidates, for a worker it knows less of. */
@@ -125,24 +152,24 @@ export const NO_FLEET_FIGURES: FleetFigures = { slotMs: DEFAULT_SLOT_MS, ttftMs:
 /**
  * The expected wait for a slot on a worker with `capacity` slots and `inFlight` requests (running
  * and queued): `decodingLeftMs` are the times the requests known to be decoding still hold their
- * slots; every other request holds one for `slotMs` from when it gets it (the first of them may
- * already be prefilling: counted whole, the pessimistic side of not knowing when it started).
- * Requests take the slots in order, each the first one free.
+ * slots; `waitingSlotMs` the times the requests known not to be decoding yet will hold one from
+ * when they get it, in the order they were sent (the first of them may already be prefilling:
+ * counted whole, the pessimistic side of not knowing when it started); any other request holds
+ * one for `slotMs`. Requests take the slots in order, each the first one free.
  */
-export function slotWaitMs(capacity: number, inFlight: number, decodingLeftMs: readonly number[], slotMs: number): number {
+export function slotWaitMs(capacity: number, inFlight: number, decodingLeftMs: readonly number[], waitingSlotMs: readonly number[], slotMs: number): number {
   const slots = Math.max(1, capacity);
   if (inFlight < slots) return 0;
   // When each slot frees up: the decoding requests' ends, then the rest's ends as they start.
   const free = decodingLeftMs.slice(0, slots).sort((a, b) => a - b);
-  let rest = inFlight - free.length;
-  while (free.length < slots && rest > 0) {
-    free.push(slotMs);
-    rest -= 1;
-  }
+  const rest = Math.max(0, inFlight - free.length);
+  const hold = (k: number): number => waitingSlotMs[k] ?? slotMs;
+  let k = 0;
+  for (; free.length < slots && k < rest; k++) free.push(hold(k));
   free.sort((a, b) => a - b);
-  for (; rest > 0; rest--) {
+  for (; k < rest; k++) {
     // The earliest slot to free up takes the next request in line.
-    free[0]! += slotMs;
+    free[0]! += hold(k);
     for (let i = 0; i + 1 < free.length && free[i]! > free[i + 1]!; i++) [free[i], free[i + 1]] = [free[i + 1]!, free[i]!];
   }
   return free[0]!;
@@ -176,8 +203,8 @@ export function estimate(c: Candidate, o: Observed, hint: RoutingHint, w: ScoreW
   const unknown = o.ttftMissMs === undefined && o.ttftHitMs === undefined;
   const floor = unknown && o.ttftFloorMs > 0 ? o.ttftFloorMs + (fleet.ttftMs ?? 0) : o.ttftFloorMs;
   const prefillMs = Math.max((trust * hit + (1 - trust) * miss) * slowdown, floor);
-  const slot = (slotMs(o, w) ?? fleet.slotMs) * slowdown;
-  const waitMs = slotWaitMs(c.capacity, c.inFlight, decodingLeft(o, w, fleet, slot), slot);
+  const slot = (slotMs(o, w, fleet.tokensPerRequest) ?? fleet.slotMs) * slowdown;
+  const waitMs = slotWaitMs(c.capacity, c.inFlight, decodingLeft(o, w, fleet, slot), waitingSlots(o, w, fleet, slot, hit * slowdown, miss * slowdown), slot);
   const own = c.owner !== undefined && c.owner === hint.project;
   const cost = (w.ttft * prefillMs + w.load * waitMs) * (own ? 1 - Math.min(1, Math.max(0, w.owner)) : 1);
   // The evicted blocks are read from the same prefix memory, trusted as much (`w.prefix`).
@@ -207,6 +234,31 @@ function decodingLeft(o: Observed, w: ScoreWeights, fleet: FleetFigures, slotMs:
     }
     const pace = gapMs !== undefined ? (r.decodingMs + gapMs) / (gaps + 1) : r.decodingMs / gaps;
     out.push(w.throughput * Math.max(1, answer - r.tokens) * pace);
+  }
+  return out;
+}
+
+/**
+ * How long each request not decoding yet on the worker will hold a slot once it has one, in the
+ * order they were sent: its first token as the hit or miss it was expected to be (`hitMs`,
+ * `missMs`: the worker's figures at its current lateness) plus the decode part of `slotMs`. A
+ * miss holds a slot for its whole prefill, so a queue of misses is longer than one of hits: with
+ * one average for both, prompts without their prefix were sent to the fastest worker's queue,
+ * where they delayed every request behind them more than expected.
+ */
+function waitingSlots(o: Observed, w: ScoreWeights, fleet: FleetFigures, slotMs: number, hitMs: number, missMs: number): number[] {
+  const rate = decodeRate(o);
+  const answer = o.tokensPerRequest ?? fleet.tokensPerRequest;
+  const known = o.ttftAverageMs !== undefined || o.ttftMissMs !== undefined || o.ttftHitMs !== undefined;
+  const out: number[] = [];
+  for (const r of o.requests) {
+    if (r.decodingMs !== undefined) continue;
+    if (!known) {
+      out.push(slotMs);
+      continue;
+    }
+    const decodeMs = rate && answer ? (w.throughput * answer * 1000) / rate : 0;
+    out.push((r.expectedHit ? hitMs : missMs) + decodeMs);
   }
   return out;
 }
