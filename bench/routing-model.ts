@@ -18,6 +18,7 @@
 import { parseArgs } from 'node:util';
 import { prefixBlockHashes } from '../lib/chat/prefix-blocks.js';
 import { createPerformanceModel } from '../lib/simulator/performance-model.js';
+import { createVirtualClock } from '../lib/simulator/virtual-clock.js';
 import type { Candidate, Dispatch } from '../gateway/src/fleet/scoring/candidate.js';
 import { createOracle } from '../gateway/src/fleet/scoring/oracle.js';
 import { seededRandom } from '../gateway/src/fleet/scoring/random.js';
@@ -64,8 +65,8 @@ export interface TraceEntry {
 
 export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<RoutingSettings> = {}, scale = 1, trace?: (e: TraceEntry) => void, seed = 0): ModelResult {
   const spec = fleetSpec({ scale });
-  let now = 0;
-  const clock = (): number => now;
+  const vclock = createVirtualClock();
+  const clock = vclock.now;
   const models = WORKERS.map((w) => createPerformanceModel(spec.performance(w, 0), clock));
   const oracleModels = Object.fromEntries(WORKERS.map((w, k) => [`w${k}`, { ...spec.base, ...spec.performance(w, 0) }]));
   const settings: RoutingSettings = {
@@ -81,8 +82,7 @@ export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<R
   const running = WORKERS.map(() => 0);
   const inFlight = WORKERS.map(() => 0);
   const queues: Array<Array<() => void>> = WORKERS.map(() => []);
-  const events: Array<{ t: number; run: () => void }> = [];
-  const at = (t: number, run: () => void): void => void events.push({ t, run });
+  const at = vclock.at;
   const ttfts: number[] = [];
   const settled: number[] = [];
   const degradeAt = spec.seconds * 1000 * DEGRADE.at;
@@ -96,12 +96,12 @@ export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<R
     running[k]! += 1;
     const timing = models[k]!.begin(messages, PROMPT_TOKENS_ESTIMATE, spec.base);
     if (timing.cachedPromptTokens > 0) hits += 1;
-    const first = now + timing.firstTokenMs;
+    const first = clock() + timing.firstTokenMs;
     const end = first + (spec.base.responseTokens - 1) * timing.interTokenMs;
     at(first + HOP_MS, () => {
-      ttfts.push(now - sentAt + HOP_MS);
-      if (!blind(sentAt)) settled.push(now - sentAt + HOP_MS);
-      if (traced) trace?.({ ...traced, ttftMs: now - sentAt + HOP_MS, hit: timing.cachedPromptTokens > 0 });
+      ttfts.push(clock() - sentAt + HOP_MS);
+      if (!blind(sentAt)) settled.push(clock() - sentAt + HOP_MS);
+      if (traced) trace?.({ ...traced, ttftMs: clock() - sentAt + HOP_MS, hit: timing.cachedPromptTokens > 0 });
       router.firstToken(keys[k]!, dispatch);
     });
     // The relay reports every token as it passes (one event per token, each scheduling the next),
@@ -148,13 +148,7 @@ export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<R
       else queues[k]!.push(start);
     });
   }
-  while (events.length > 0) {
-    let next = 0;
-    for (let i = 1; i < events.length; i++) if (events[i]!.t < events[next]!.t) next = i;
-    const e = events.splice(next, 1)[0]!;
-    now = e.t;
-    e.run();
-  }
+  vclock.run();
   const totals = [0, 1, 2, 3].map((w) => shares.reduce((n, s) => n + s[w]!, 0));
   return {
     p50: percentile(ttfts, 50),

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createVirtualClock } from '../../../../lib/simulator/virtual-clock.js';
 import type { Candidate, RoutingHint } from './candidate.js';
 import { seededRandom } from './random.js';
 import { createRouter } from './router.js';
@@ -20,40 +21,28 @@ const FACTOR = 8;
 function run(settings: Partial<RoutingSettings>, seed: number, recoverAtMs: number, gapMs = 60): { during: number[]; after: number[] } {
   const keys = ['a', 'b', 'c', 'd'].map((address) => ({ address }));
   const inFlight = [0, 0, 0, 0];
-  let now = 0;
-  const r = createRouter({ settings: { ...DEFAULT_ROUTING, ...settings }, random: seededRandom(seed), now: () => now });
-  const events: Array<{ t: number; run: () => void }> = [];
+  const clock = createVirtualClock();
+  const r = createRouter({ settings: { ...DEFAULT_ROUTING, ...settings }, random: seededRandom(seed), now: clock.now });
   const during: number[] = [];
   const after: number[] = [];
   for (let t = 0; t < recoverAtMs + 4000; t += gapMs) {
-    events.push({
-      t,
-      run: () => {
-        const cs: Candidate[] = keys.map((key, k) => ({ key, address: key.address, inFlight: inFlight[k]!, capacity: 2, reportedTtftMs: undefined, owner: undefined }));
-        const { index: i, dispatch } = r.choose(cs, NO_HINT);
-        if (now >= recoverAtMs) after.push(i);
-        else if (now >= SLOW_FROM_MS + 500) during.push(i);
-        inFlight[i]! += 1;
-        const slow = i === 3 && now >= SLOW_FROM_MS && now < recoverAtMs ? FACTOR : 1;
-        events.push({ t: now + 50 * slow, run: () => (r.firstToken(keys[i]!, dispatch), r.progress(dispatch, 1)) });
-        events.push({
-          t: now + 300 * slow,
-          run: () => {
-            r.progress(dispatch, 9);
-            inFlight[i]! -= 1;
-            r.ended(keys[i]!, dispatch, true);
-          },
-        });
-      },
+    clock.at(t, () => {
+      const now = clock.now();
+      const cs: Candidate[] = keys.map((key, k) => ({ key, address: key.address, inFlight: inFlight[k]!, capacity: 2, reportedTtftMs: undefined, owner: undefined }));
+      const { index: i, dispatch } = r.choose(cs, NO_HINT);
+      if (now >= recoverAtMs) after.push(i);
+      else if (now >= SLOW_FROM_MS + 500) during.push(i);
+      inFlight[i]! += 1;
+      const slow = i === 3 && now >= SLOW_FROM_MS && now < recoverAtMs ? FACTOR : 1;
+      clock.at(now + 50 * slow, () => (r.firstToken(keys[i]!, dispatch), r.progress(dispatch, 1)));
+      clock.at(now + 300 * slow, () => {
+        r.progress(dispatch, 9);
+        inFlight[i]! -= 1;
+        r.ended(keys[i]!, dispatch, true);
+      });
     });
   }
-  while (events.length > 0) {
-    let next = 0;
-    for (let j = 1; j < events.length; j++) if (events[j]!.t < events[next]!.t) next = j;
-    const e = events.splice(next, 1)[0]!;
-    now = e.t;
-    e.run();
-  }
+  clock.run();
   return { during, after };
 }
 

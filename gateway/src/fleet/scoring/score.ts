@@ -18,13 +18,16 @@
  *   answered yet is known by);
  * - wait: when every slot is taken, the time until one frees up for this request: the requests
  *   there in flight, in the order they were sent, fill the slots; a slot frees up when its
- *   request ends, and each queued request then holds it for a whole slot time (average TTFT +
- *   answer tokens ÷ recent tokens/s, the decode part weighted `w.throughput`, times the same
- *   lateness). A request already decoding ends after its remaining tokens (the answer length
- *   less the tokens relayed) at its own live pace (time since its first token ÷ its tokens,
- *   with one inter-token gap at the worker's known rate as a prior), so a worker whose answers
- *   slowed down shows a long queue within a few tokens rather than after several answers have
- *   moved its averaged token rate. Requests the router has no record of count a slot time each.
+ *   request ends, and each queued request then holds it for its first token as the hit or miss
+ *   it was expected to be plus its decode (answer tokens ÷ the worker's tokens/s, weighted
+ *   `w.throughput`), times the same lateness. A request already decoding ends after its
+ *   remaining tokens (the answer length less the tokens relayed) at its own live pace (time
+ *   since its first token ÷ its tokens, with one inter-token gap at the worker's known rate as a
+ *   prior), so a worker whose answers slowed down shows a long queue within a few tokens rather
+ *   than after several answers have moved its averaged token rate. The worker's tokens/s is its
+ *   average over the answers it finished, and before it has finished one, the live pace of
+ *   those it is decoding. Requests the router has no record of count a whole slot time each
+ *   (average TTFT + decode).
  *
  * The pick (router.ts) adds `evictionMs` to the cost: the prefix memory is bounded like the
  * worker's KV cache, so a prompt whose prefix the worker does not hold pushes out the least

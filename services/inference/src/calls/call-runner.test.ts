@@ -28,15 +28,22 @@ function scripted(count: number) {
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 20));
-const start = (runner: CallRunner, window?: number) =>
+
+/**
+ * A runner over a handler yielding `count` deltas, with call `c1` started (with `window`, if
+ * given): what it sent, what the handler saw, and the runner.
+ */
+function setup(count: number, window?: number) {
+  const sent: CallReport[] = [];
+  const { generate, seen } = scripted(count);
+  const runner = new CallRunner(generate, pino({ level: 'silent' }), (m) => sent.push(m), 'test', 'test');
   runner.start({ callId: 'c1', request: GenerateRequest.fromPartial({ requestId: 'r1' }), deadline: undefined, requestId: 'r1', window });
+  return { sent, seen, runner };
+}
 
 describe('call runner', () => {
   it('with a window, waits for credit before sending more, and the handler waits with it', async () => {
-    const sent: CallReport[] = [];
-    const { generate, seen } = scripted(10);
-    const runner = new CallRunner(generate, pino({ level: 'silent' }), (m) => sent.push(m), 'test', 'test');
-    start(runner, 3);
+    const { sent, seen, runner } = setup(10, 3);
     await settle();
     assert.equal(sent.filter((m) => m.callEvent).length, 3, 'a window of events, no more');
     assert.ok(seen.pulled <= 4, `the handler is not drained while the call waits (pulled ${seen.pulled})`);
@@ -51,10 +58,7 @@ describe('call runner', () => {
   });
 
   it('a cancel while waiting for credit stops the handler and sends nothing more', async () => {
-    const sent: CallReport[] = [];
-    const { generate, seen } = scripted(10);
-    const runner = new CallRunner(generate, pino({ level: 'silent' }), (m) => sent.push(m), 'test', 'test');
-    start(runner, 2);
+    const { sent, seen, runner } = setup(10, 2);
     await settle();
     runner.cancel('c1');
     await settle();
@@ -64,12 +68,10 @@ describe('call runner', () => {
   });
 
   it('without a window, sends as fast as the handler yields', async () => {
-    const sent: CallReport[] = [];
-    const { generate } = scripted(50);
-    const runner = new CallRunner(generate, pino({ level: 'silent' }), (m) => sent.push(m), 'test', 'test');
-    start(runner);
+    const { sent, runner } = setup(50);
     await settle();
     assert.equal(sent.filter((m) => m.callEvent).length, 50);
     assert.equal(sent.at(-1)?.callEnd, 'c1');
+    assert.equal(runner.running, 0);
   });
 });
