@@ -231,7 +231,8 @@ describe('router', () => {
   });
 
   it('a request whose tokens come slower than the worker\'s rate diverts traffic before it ends', () => {
-    const { r, clock } = router({ exploration: 0 });
+    // The scorer alone: the share floor (share-floor.test.ts) would hand b its share of the 20.
+    const { r, clock } = router({ exploration: 0, minShare: 0 });
     const [a, b] = [candidate('a'), candidate('b')];
     // Both known: 100 ms to the first token, then 100 tokens/s.
     for (const k of [a.key, b.key]) feed(r, clock, k, { ttftMs: 100, tokens: 11, decodeMs: 100 });
