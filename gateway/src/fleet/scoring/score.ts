@@ -19,8 +19,8 @@
  * - wait: when every slot is taken, the time until one frees up for this request: the requests
  *   there in flight, in the order they were sent, fill the slots; a slot frees up when its
  *   request ends, and each queued request then holds it for its first token as the hit or miss
- *   it was expected to be plus its decode (answer tokens ÷ the worker's tokens/s, weighted
- *   `w.throughput`), times the same lateness. A request already decoding ends after its
+ *   it was expected to be (times the same lateness) plus its decode (answer tokens ÷ the
+ *   worker's tokens/s, weighted `w.throughput`). A request already decoding ends after its
  *   remaining tokens (the answer length less the tokens relayed) at its own live pace (time
  *   since its first token ÷ its tokens, with one inter-token gap at the worker's known rate as a
  *   prior), so a worker whose answers slowed down shows a long queue within a few tokens rather
@@ -244,24 +244,21 @@ function decodingLeft(o: Observed, w: ScoreWeights, fleet: FleetFigures, slotMs:
 /**
  * How long each request not decoding yet on the worker will hold a slot once it has one, in the
  * order they were sent: its first token as the hit or miss it was expected to be (`hitMs`,
- * `missMs`: the worker's figures at its current lateness) plus the decode part of `slotMs`. A
- * miss holds a slot for its whole prefill, so a queue of misses is longer than one of hits: with
- * one average for both, prompts without their prefix were sent to the fastest worker's queue,
- * where they delayed every request behind them more than expected.
+ * `missMs`: the worker's figures times its current lateness) plus its decode at the worker's
+ * rate (decodeRate: not multiplied by the lateness, which the live pace already shows; doing
+ * both made the routing model's TTFT p99 worse). A worker known for nothing yet: `slotMs` each.
+ * A miss holds a slot for its whole prefill, so a queue of misses is longer than one of hits:
+ * with one average for both, prompts without their prefix were sent to the fastest worker's
+ * queue, where they delayed every request behind them more than expected.
  */
 function waitingSlots(o: Observed, w: ScoreWeights, fleet: FleetFigures, slotMs: number, hitMs: number, missMs: number): number[] {
+  const known = o.ttftAverageMs !== undefined || o.ttftMissMs !== undefined || o.ttftHitMs !== undefined;
   const rate = decodeRate(o);
   const answer = o.tokensPerRequest ?? fleet.tokensPerRequest;
-  const known = o.ttftAverageMs !== undefined || o.ttftMissMs !== undefined || o.ttftHitMs !== undefined;
+  const decodeMs = rate && answer ? (w.throughput * answer * 1000) / rate : 0;
   const out: number[] = [];
   for (const r of o.requests) {
-    if (r.decodingMs !== undefined) continue;
-    if (!known) {
-      out.push(slotMs);
-      continue;
-    }
-    const decodeMs = rate && answer ? (w.throughput * answer * 1000) / rate : 0;
-    out.push((r.expectedHit ? hitMs : missMs) + decodeMs);
+    if (r.decodingMs === undefined) out.push(known ? (r.expectedHit ? hitMs : missMs) + decodeMs : slotMs);
   }
   return out;
 }
