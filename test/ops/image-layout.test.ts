@@ -91,36 +91,48 @@ describe('image layout (docker/Dockerfile build stage, run without Docker)', () 
   });
 
   it('starts every process from dist/ and the compiled probe reports it healthy; SIGTERM stops it', async () => {
-    const ports = { auth: await freePort(), quota: await freePort(), inference: await freePort(), gateway: await freePort() };
+    // Each process's port is picked just before it starts (the ones before it are known by then).
+    // A port picked free can still be taken before the process binds it (the processes started
+    // earlier open sockets of their own): such a start is retried on a new port.
+    const ports = { auth: 0, quota: 0, inference: 0, gateway: 0 };
     const common = { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production', SERVICE_TOKEN: 'layout-test-token', LOG_LEVEL: 'warn' };
-    const processes = [
+    const processes: Array<{ target: string; port: keyof typeof ports; spec: () => { env: Record<string, string>; probe: string[] } }> = [
       {
         target: 'auth',
-        env: { AUTH_HOST: '127.0.0.1', AUTH_PORT: String(ports.auth), AUTH_SQLITE_PATH: '.data/auth.sqlite', AUTH_KEY_PEPPER: 'layout-test-pepper-0123456789' },
-        probe: [`127.0.0.1:${ports.auth}`, 'xerotier.auth.v1.AuthService'],
+        port: 'auth',
+        spec: () => ({
+          env: { AUTH_HOST: '127.0.0.1', AUTH_PORT: String(ports.auth), AUTH_SQLITE_PATH: '.data/auth.sqlite', AUTH_KEY_PEPPER: 'layout-test-pepper-0123456789' },
+          probe: [`127.0.0.1:${ports.auth}`, 'xerotier.auth.v1.AuthService'],
+        }),
       },
       {
         target: 'quota',
-        env: { QUOTA_HOST: '127.0.0.1', QUOTA_PORT: String(ports.quota) },
-        probe: [`127.0.0.1:${ports.quota}`, 'xerotier.quota.v1.QuotaService'],
+        port: 'quota',
+        spec: () => ({ env: { QUOTA_HOST: '127.0.0.1', QUOTA_PORT: String(ports.quota) }, probe: [`127.0.0.1:${ports.quota}`, 'xerotier.quota.v1.QuotaService'] }),
       },
       {
         target: 'inference-cpu',
-        env: { INFERENCE_HOST: '127.0.0.1', INFERENCE_PORT: String(ports.inference), INFERENCE_ENGINE: 'simulator', INFERENCE_REGISTRY_ADDRESS: `127.0.0.1:${ports.auth}` },
-        probe: [`127.0.0.1:${ports.inference}`, 'xerotier.inference.v1.InferenceService'],
+        port: 'inference',
+        spec: () => ({
+          env: { INFERENCE_HOST: '127.0.0.1', INFERENCE_PORT: String(ports.inference), INFERENCE_ENGINE: 'simulator', INFERENCE_REGISTRY_ADDRESS: `127.0.0.1:${ports.auth}` },
+          probe: [`127.0.0.1:${ports.inference}`, 'xerotier.inference.v1.InferenceService'],
+        }),
       },
       {
         target: 'gateway',
-        env: {
-          GATEWAY_HOST: '127.0.0.1',
-          GATEWAY_PORT: String(ports.gateway),
-          GATEWAY_GRPC_PORT: '0',
-          LEDGER_ADDRESS: 'off',
-          AUTH_ADDRESS: `127.0.0.1:${ports.auth}`,
-          QUOTA_ADDRESS: `127.0.0.1:${ports.quota}`,
-          INFERENCE_WORKERS: `cpu=127.0.0.1:${ports.inference}`,
-        },
-        probe: [`http://127.0.0.1:${ports.gateway}/healthz`],
+        port: 'gateway',
+        spec: () => ({
+          env: {
+            GATEWAY_HOST: '127.0.0.1',
+            GATEWAY_PORT: String(ports.gateway),
+            GATEWAY_GRPC_PORT: '0',
+            LEDGER_ADDRESS: 'off',
+            AUTH_ADDRESS: `127.0.0.1:${ports.auth}`,
+            QUOTA_ADDRESS: `127.0.0.1:${ports.quota}`,
+            INFERENCE_WORKERS: `cpu=127.0.0.1:${ports.inference}`,
+          },
+          probe: [`http://127.0.0.1:${ports.gateway}/healthz`],
+        }),
       },
     ];
 
@@ -128,20 +140,30 @@ describe('image layout (docker/Dockerfile build stage, run without Docker)', () 
     for (const p of processes) {
       const cmd = stageCmd(stage(p.target));
       assert.ok(cmd);
-      const child = spawn(cmd[0] ?? 'node', cmd.slice(1), { cwd: app, env: { ...common, ...p.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(child);
-      let output = '';
-      child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-      child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-      started.push({ target: p.target, child, output: () => output });
+      for (let start = 1; ; start++) {
+        ports[p.port] = await freePort();
+        const { env, probe } = p.spec();
+        const child = spawn(cmd[0] ?? 'node', cmd.slice(1), { cwd: app, env: { ...common, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const closed = new Promise((r) => child.once('close', r));
+        children.push(child);
+        let output = '';
+        child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+        child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
 
-      let last = { code: -1, output: '' };
-      for (let attempt = 0; attempt < 100; attempt++) {
-        last = await sh(`node dist/docker/health-probe.js ${p.probe.join(' ')}`, app);
-        if (last.code === 0 || child.exitCode !== null) break;
-        await new Promise((r) => setTimeout(r, 200));
+        let last = { code: -1, output: '' };
+        for (let attempt = 0; attempt < 100; attempt++) {
+          last = await sh(`node dist/docker/health-probe.js ${probe.join(' ')}`, app);
+          if (last.code === 0 || child.exitCode !== null) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        if (last.code !== 0 && child.exitCode !== null) {
+          await closed; // all its output read
+          if (output.includes('EADDRINUSE') && start < 3) continue;
+        }
+        assert.equal(last.code, 0, `${p.target} healthy (probe: ${last.output.trim()}; process output: ${output})`);
+        started.push({ target: p.target, child, output: () => output });
+        break;
       }
-      assert.equal(last.code, 0, `${p.target} healthy (probe: ${last.output.trim()}; process output: ${output})`);
     }
 
     for (const { target, child, output } of started.reverse()) {
