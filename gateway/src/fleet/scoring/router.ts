@@ -14,7 +14,7 @@ import { createFreeShare } from './free-share.js';
 import type { Oracle } from './oracle.js';
 import { weightedPick } from './pick.js';
 import type { Random } from './random.js';
-import { DEFAULT_SLOT_MS, estimate, slotMs, type Estimate, type InFlightRequest, type Observed } from './score.js';
+import { DEFAULT_SLOT_MS, decodeMs, estimate, slotMs, type Estimate, type InFlightRequest, type Observed } from './score.js';
 import type { RoutingSettings } from './settings.js';
 import { createShareWindow, degraded, floorPick, type ShareWindow } from './share-floor.js';
 import { silenceLevel } from './silence.js';
@@ -148,7 +148,7 @@ export function createRouter(deps: RouterDeps): Router {
     const mean = (xs: number[]): number | undefined => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
     const tokensPerRequest = mean(seen.map((o) => o.tokensPerRequest).filter((x): x is number => x !== undefined));
     const fleet = {
-      slotMs: mean(seen.map((o) => slotMs(o, settings.weights, tokensPerRequest)).filter((x): x is number => x !== undefined)) ?? DEFAULT_SLOT_MS,
+      slotMs: mean(seen.map((o) => slotMs(o, decodeMs(o, settings.weights, tokensPerRequest))).filter((x): x is number => x !== undefined)) ?? DEFAULT_SLOT_MS,
       ttftMs: mean(seen.map((o) => o.ttftAverageMs ?? o.ttftMissMs ?? o.ttftHitMs).filter((x): x is number => x !== undefined)),
       missOverHit: missOverHit ?? 1,
       tokensPerRequest,

@@ -106,17 +106,23 @@ export interface Estimate {
 export const DEFAULT_SLOT_MS = 1000;
 
 /**
- * The time a request holds a slot on this worker, from feedback (undefined: no feedback yet).
- * The answer length is the worker's, else the fleet's (`fleetTokensPerRequest`); the decode rate
- * the worker's (decodeRate). Without both, the decode part is left out.
+ * The time a request holds a slot on this worker, from feedback (undefined: no feedback yet): its
+ * average TTFT plus its decode (`decode`: decodeMs).
  */
-export function slotMs(o: Observed, w: ScoreWeights, fleetTokensPerRequest?: number): number | undefined {
+export function slotMs(o: Observed, decode: number): number | undefined {
   const ttft = o.ttftAverageMs ?? o.ttftMissMs ?? o.ttftHitMs;
-  if (ttft === undefined) return undefined;
+  return ttft === undefined ? undefined : ttft + decode;
+}
+
+/**
+ * A request's decode time on this worker, weighted `w.throughput`: the answer length (the
+ * worker's, else the fleet's `fleetTokensPerRequest`) at the worker's decode rate (decodeRate);
+ * 0 without both.
+ */
+export function decodeMs(o: Observed, w: ScoreWeights, fleetTokensPerRequest: number | undefined): number {
   const rate = decodeRate(o);
   const answer = o.tokensPerRequest ?? fleetTokensPerRequest;
-  const decodeMs = rate && answer ? (answer * 1000) / rate : 0;
-  return ttft + w.throughput * decodeMs;
+  return rate && answer ? w.throughput * ((answer * 1000) / rate) : 0;
 }
 
 /**
@@ -206,8 +212,11 @@ export function estimate(c: Candidate, o: Observed, hint: RoutingHint, w: ScoreW
   const unknown = o.ttftMissMs === undefined && o.ttftHitMs === undefined;
   const floor = unknown && o.ttftFloorMs > 0 ? o.ttftFloorMs + (fleet.ttftMs ?? 0) : o.ttftFloorMs;
   const prefillMs = Math.max((trust * hit + (1 - trust) * miss) * slowdown, floor);
-  const slot = (slotMs(o, w, fleet.tokensPerRequest) ?? fleet.slotMs) * slowdown;
-  const waitMs = slotWaitMs(c.capacity, c.inFlight, decodingLeft(o, w, fleet, slot), waitingSlots(o, w, fleet, slot, hit * slowdown, miss * slowdown), slot);
+  const decode = decodeMs(o, w, fleet.tokensPerRequest);
+  const workerSlot = slotMs(o, decode);
+  const slot = (workerSlot ?? fleet.slotMs) * slowdown;
+  const waiting = waitingSlots(o, workerSlot === undefined ? undefined : { hitMs: hit * slowdown, missMs: miss * slowdown, decodeMs: decode }, slot);
+  const waitMs = slotWaitMs(c.capacity, c.inFlight, decodingLeft(o, w, fleet, slot), waiting, slot);
   const own = c.owner !== undefined && c.owner === hint.project;
   const cost = (w.ttft * prefillMs + w.load * waitMs) * (own ? 1 - Math.min(1, Math.max(0, w.owner)) : 1);
   // The evicted blocks are read from the same prefix memory, trusted as much (`w.prefix`).
@@ -245,20 +254,16 @@ function decodingLeft(o: Observed, w: ScoreWeights, fleet: FleetFigures, slotMs:
  * How long each request not decoding yet on the worker will hold a slot once it has one, in the
  * order they were sent: its first token as the hit or miss it was expected to be (`hitMs`,
  * `missMs`: the worker's figures times its current lateness) plus its decode at the worker's
- * rate (decodeRate: not multiplied by the lateness, which the live pace already shows; doing
- * both made the routing model's TTFT p99 worse). A worker known for nothing yet: `slotMs` each.
- * A miss holds a slot for its whole prefill, so a queue of misses is longer than one of hits:
- * with one average for both, prompts without their prefix were sent to the fastest worker's
- * queue, where they delayed every request behind them more than expected.
+ * rate (`decodeMs`: not multiplied by the lateness, which the live pace already shows; doing
+ * both made the routing model's TTFT p99 worse). A worker known for nothing yet (`known`
+ * undefined): `slotMs` each. A miss holds a slot for its whole prefill, so a queue of misses is
+ * longer than one of hits: with one average for both, prompts without their prefix were sent to
+ * the fastest worker's queue, where they delayed every request behind them more than expected.
  */
-function waitingSlots(o: Observed, w: ScoreWeights, fleet: FleetFigures, slotMs: number, hitMs: number, missMs: number): number[] {
-  const known = o.ttftAverageMs !== undefined || o.ttftMissMs !== undefined || o.ttftHitMs !== undefined;
-  const rate = decodeRate(o);
-  const answer = o.tokensPerRequest ?? fleet.tokensPerRequest;
-  const decodeMs = rate && answer ? (w.throughput * answer * 1000) / rate : 0;
+function waitingSlots(o: Observed, known: { hitMs: number; missMs: number; decodeMs: number } | undefined, slotMs: number): number[] {
   const out: number[] = [];
   for (const r of o.requests) {
-    if (r.decodingMs === undefined) out.push(known ? (r.expectedHit ? hitMs : missMs) + decodeMs : slotMs);
+    if (r.decodingMs === undefined) out.push(known ? (r.expectedHit ? known.hitMs : known.missMs) + known.decodeMs : slotMs);
   }
   return out;
 }
