@@ -65,8 +65,7 @@ export interface TraceEntry {
 
 export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<RoutingSettings> = {}, scale = 1, trace?: (e: TraceEntry) => void, seed = 0): ModelResult {
   const spec = fleetSpec({ scale });
-  const vclock = createVirtualClock();
-  const clock = vclock.now;
+  const { now: clock, at, run } = createVirtualClock();
   const models = WORKERS.map((w) => createPerformanceModel(spec.performance(w, 0), clock));
   const oracleModels = Object.fromEntries(WORKERS.map((w, k) => [`w${k}`, { ...spec.base, ...spec.performance(w, 0) }]));
   const settings: RoutingSettings = {
@@ -82,7 +81,6 @@ export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<R
   const running = WORKERS.map(() => 0);
   const inFlight = WORKERS.map(() => 0);
   const queues: Array<Array<() => void>> = WORKERS.map(() => []);
-  const at = vclock.at;
   const ttfts: number[] = [];
   const settled: number[] = [];
   const degradeAt = spec.seconds * 1000 * DEGRADE.at;
@@ -148,7 +146,7 @@ export function runModel(strategy: Strategy, scenario: Scenario, over: Partial<R
       else queues[k]!.push(start);
     });
   }
-  vclock.run();
+  run();
   const totals = [0, 1, 2, 3].map((w) => shares.reduce((n, s) => n + s[w]!, 0));
   return {
     p50: percentile(ttfts, 50),
@@ -199,6 +197,7 @@ function leastHealthyShares(r: ModelResult): number[] {
 export function summarize(strategy: Strategy, scenario: Scenario, over: Partial<RoutingSettings> = {}, seeds = MODEL_SEEDS, scale = 1): Summary {
   const runs = Array.from({ length: seeds }, (_, seed) => runModel(strategy, scenario, over, scale, undefined, seed));
   const p99s = runs.map((r) => r.p99);
+  const least = runs.map(leastHealthyShares);
   return {
     p50: median(runs.map((r) => r.p50)),
     p99: median(p99s),
@@ -208,9 +207,9 @@ export function summarize(strategy: Strategy, scenario: Scenario, over: Partial<
     errors: runs.reduce((n, r) => n + r.errors, 0),
     hitRate: median(runs.map((r) => r.hitRate)),
     shares: runs[0]!.shares.map((_, k) => [0, 1, 2, 3].map((w) => runs.reduce((n, r) => n + r.shares[k]![w]!, 0) / runs.length)),
-    leastHealthy: [0, 1, 2].map((w) => median(runs.map((r) => leastHealthyShares(r)[w]!))),
-    seedsBelow5: runs.filter((r) => leastHealthyShares(r).some((x) => x < 0.05)).length,
-    seedsBelow5ByWindow: [0, 1, 2].map((w) => runs.filter((r) => leastHealthyShares(r)[w]! < 0.05).length),
+    leastHealthy: [0, 1, 2].map((w) => median(least.map((l) => l[w]!))),
+    seedsBelow5: least.filter((l) => l.some((x) => x < 0.05)).length,
+    seedsBelow5ByWindow: [0, 1, 2].map((w) => least.filter((l) => l[w]! < 0.05).length),
   };
 }
 
